@@ -1,0 +1,50 @@
+-- widf-loader: the Snowflake objects the loader writes to. Idempotent.
+-- Run as an administrator:
+--   widf-loader snow setup
+--   snow sql -f sql/setup.sql -D database=WIDF_DEMO_DB -D schema=PUBLIC -D role=WIDF_DEMO_ROLE -D warehouse=COMPUTE_WH
+USE ROLE ACCOUNTADMIN;
+
+CREATE ROLE IF NOT EXISTS <% role %>
+  COMMENT = 'widf-loader: inserts into its landing tables, creates nothing';
+
+CREATE WAREHOUSE IF NOT EXISTS <% warehouse %>
+  WAREHOUSE_SIZE = XSMALL AUTO_SUSPEND = 60 AUTO_RESUME = TRUE INITIALLY_SUSPENDED = TRUE;
+
+CREATE DATABASE IF NOT EXISTS <% database %>
+  COMMENT = 'widf-loader: JSON events loaded from S3 with workload identity';
+CREATE SCHEMA IF NOT EXISTS <% database %>.<% schema %>;
+USE SCHEMA <% database %>.<% schema %>;
+
+-- One row per JSON record, with the S3 event it came from.
+CREATE TABLE IF NOT EXISTS RAW_DATA (
+  ID                 NUMBER AUTOINCREMENT,
+  SOURCE_FILE        VARCHAR,
+  PAYLOAD            VARIANT,
+  LOADED_AT          TIMESTAMP_LTZ DEFAULT CURRENT_TIMESTAMP(),
+  LOADED_BY          VARCHAR,
+  SOURCE_BUCKET      VARCHAR,
+  SOURCE_KEY         VARCHAR,
+  SOURCE_VERSION_ID  VARCHAR,
+  SOURCE_ETAG        VARCHAR,
+  SOURCE_SIZE        NUMBER,
+  SOURCE_EVENT_TIME  VARCHAR,
+  SOURCE_PRINCIPAL   VARCHAR,
+  SOURCE_IP          VARCHAR,
+  RECORD_INDEX       NUMBER,
+  LOAD_ID            VARCHAR
+);
+
+-- Daily figures per action, kept fresh by Snowflake within TARGET_LAG.
+CREATE DYNAMIC TABLE IF NOT EXISTS DAILY_SUMMARY
+  TARGET_LAG = '1 minute'
+  WAREHOUSE = <% warehouse %>
+AS
+SELECT
+  TO_DATE(LOADED_AT)                          AS LOAD_DATE,
+  PAYLOAD:action::STRING                      AS ACTION,
+  COUNT(DISTINCT SOURCE_FILE)                 AS FILES_LOADED,
+  COUNT(*)                                    AS TOTAL_EVENTS,
+  COUNT(DISTINCT PAYLOAD:user_id::STRING)     AS UNIQUE_USERS,
+  COALESCE(SUM(PAYLOAD:amount::NUMBER(18, 2)), 0) AS TOTAL_AMOUNT
+FROM RAW_DATA
+GROUP BY 1, 2;

@@ -1,0 +1,105 @@
+"""The administrator's side of Snowflake: the shipped SQL scripts and queries.
+
+Scripts in `sql/` use Snowflake CLI templating (`<% name %>`), so the same
+files run with `snow sql -f ... -D name=value`. Values are checked before they
+are placed in the text: names must be plain identifiers, the role ARN must be
+an IAM role ARN. That is the only SQL ever built from strings here.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from widf_loader.config import ConfigError, identifier
+
+SQL_DIR = Path(__file__).resolve().parent / "sql"
+if not SQL_DIR.is_dir():  # an editable install: the scripts live at the repository root
+    SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+
+_VARIABLE = re.compile(r"<%\s*(\w+)\s*%>")
+_IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_ASSUMED_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:sts::\d{12}:assumed-role/")
+
+
+def iam_role_arn(arn: str) -> str:
+    if _ASSUMED_ROLE_ARN.match(arn):
+        raise ConfigError(
+            f"'{arn}' is an assumed-role session ARN; Snowflake must trust the IAM role ARN "
+            "(arn:aws:iam::<account>:role/<name>) - `widf-loader aws role-arn` prints it."
+        )
+    if not _IAM_ROLE_ARN.match(arn):
+        raise ConfigError(f"'{arn}' is not an IAM role ARN (arn:aws:iam::<account>:role/<name>).")
+    return arn
+
+
+@dataclass(frozen=True)
+class SnowflakeNames:
+    database: str = "WIDF_DEMO_DB"
+    schema: str = "PUBLIC"
+    role: str = "WIDF_DEMO_ROLE"
+    warehouse: str = "COMPUTE_WH"
+    user: str = "LAMBDA_LOADER_BOT"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SnowflakeNames:
+        defaults = cls()
+        return cls(
+            database=identifier(env.get("SNOWFLAKE_DATABASE", defaults.database), "SNOWFLAKE_DATABASE"),
+            schema=identifier(env.get("SNOWFLAKE_SCHEMA", defaults.schema), "SNOWFLAKE_SCHEMA"),
+            role=identifier(env.get("SNOWFLAKE_ROLE", defaults.role), "SNOWFLAKE_ROLE"),
+            warehouse=identifier(env.get("SNOWFLAKE_WAREHOUSE", defaults.warehouse), "SNOWFLAKE_WAREHOUSE"),
+            user=identifier(env.get("WIDF_SERVICE_USER", defaults.user), "WIDF_SERVICE_USER"),
+        )
+
+    def variables(self, role_arn: str | None = None) -> dict[str, str]:
+        names = {"database": self.database, "schema": self.schema, "role": self.role, "warehouse": self.warehouse, "user": self.user}
+        return names | ({"role_arn": iam_role_arn(role_arn)} if role_arn else {})
+
+
+def render(script: str, variables: Mapping[str, str]) -> str:
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in variables:
+            raise ConfigError(f"The script needs a value for '{name}' (snow sql: -D {name}=...).")
+        return variables[name]
+
+    return _VARIABLE.sub(value, script)
+
+
+def script_text(name: str, variables: Mapping[str, str]) -> str:
+    return render((SQL_DIR / f"{name}.sql").read_text(), variables)
+
+
+def run_script(connection: Any, name: str, variables: Mapping[str, str]) -> Iterator[tuple[str, str]]:
+    """Run a shipped script statement by statement; yield (statement, Snowflake's answer)."""
+    for cursor in connection.execute_stream(io.StringIO(script_text(name, variables)), remove_comments=True):
+        row = cursor.fetchone()
+        yield " ".join(cursor.query.split())[:90], str(row[0]) if row else ""
+
+
+def fetch(connection: Any, sql: str, params: tuple = ()) -> tuple[list[str], list[tuple]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [c[0] for c in cursor.description], cursor.fetchall()
+
+
+def recent_raw_data(connection: Any, names: SnowflakeNames, limit: int = 20) -> tuple[list[str], list[tuple]]:
+    return fetch(
+        connection,
+        f"SELECT ID, SOURCE_FILE, RECORD_INDEX, PAYLOAD:action::STRING AS ACTION, PAYLOAD:user_id::STRING AS USER_ID, "
+        f"PAYLOAD:amount::NUMBER(18, 2) AS AMOUNT, LOADED_BY, SOURCE_PRINCIPAL, LOADED_AT "
+        f"FROM {names.database}.{names.schema}.RAW_DATA ORDER BY ID DESC LIMIT {int(limit)}",
+    )
+
+
+def daily_summary(connection: Any, names: SnowflakeNames) -> tuple[list[str], list[tuple]]:
+    return fetch(
+        connection,
+        "SELECT LOAD_DATE, ACTION, FILES_LOADED, TOTAL_EVENTS, UNIQUE_USERS, TOTAL_AMOUNT "
+        f"FROM {names.database}.{names.schema}.DAILY_SUMMARY ORDER BY LOAD_DATE, ACTION",
+    )

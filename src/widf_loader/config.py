@@ -1,0 +1,102 @@
+"""Settings from the environment, checked once at start-up.
+
+The function is keyless: it refuses to start if its environment carries a
+Snowflake password, private key or token, because the point of workload
+identity is that no such thing exists to leak or rotate.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")
+_SECRET_VARIABLES = (
+    "SNOWFLAKE_PASSWORD",
+    "SNOWFLAKE_PRIVATE_KEY",
+    "SNOWFLAKE_PRIVATE_KEY_PATH",
+    "SNOWFLAKE_PRIVATE_KEY_FILE",
+    "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE",
+    "SNOWFLAKE_TOKEN",
+    "SNOWFLAKE_OAUTH_TOKEN",
+)
+
+
+class ConfigError(ValueError):
+    """The configuration is missing something or holds something it must not."""
+
+
+def identifier(value: str, what: str) -> str:
+    """A Snowflake identifier safe to place in SQL text (it cannot be bound)."""
+    if not _IDENTIFIER.match(value):
+        raise ConfigError(f"{what} '{value}' is not a plain Snowflake identifier (letters, digits, _ and $; starts with a letter or _).")
+    return value.upper()
+
+
+def refuse_secrets(env: Mapping[str, str]) -> None:
+    if found := [name for name in _SECRET_VARIABLES if env.get(name)]:
+        raise ConfigError(
+            f"Refusing to start: {', '.join(found)} is set. widf-loader authenticates with workload identity "
+            "and must hold no Snowflake secret; remove it from the function's environment."
+        )
+    authenticator = env.get("SNOWFLAKE_AUTHENTICATOR", "WORKLOAD_IDENTITY").upper()
+    if authenticator != "WORKLOAD_IDENTITY":
+        raise ConfigError(f"Refusing to start: SNOWFLAKE_AUTHENTICATOR is {authenticator}; only WORKLOAD_IDENTITY is allowed.")
+
+
+@dataclass(frozen=True)
+class LoaderSettings:
+    """Everything the function needs to reach Snowflake; nothing secret."""
+
+    account: str
+    database: str = "WIDF_DEMO_DB"
+    schema: str = "PUBLIC"
+    warehouse: str = "COMPUTE_WH"
+    role: str = "WIDF_DEMO_ROLE"
+    table: str = "RAW_DATA"
+    host: str | None = None
+    port: int | None = None
+    protocol: str = "https"
+    # Where the connector sends the signed STS request; set only for a local STS.
+    workload_identity_host: str | None = None
+    batch_rows: int = 1000
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LoaderSettings:
+        env = os.environ if env is None else env
+        refuse_secrets(env)
+        if not (account := env.get("SNOWFLAKE_ACCOUNT")):
+            raise ConfigError("SNOWFLAKE_ACCOUNT is not set: give the function your account identifier (orgname-accountname).")
+        port = env.get("SNOWFLAKE_PORT")
+        return cls(
+            account=account,
+            database=identifier(env.get("SNOWFLAKE_DATABASE", cls.database), "SNOWFLAKE_DATABASE"),
+            schema=identifier(env.get("SNOWFLAKE_SCHEMA", cls.schema), "SNOWFLAKE_SCHEMA"),
+            warehouse=identifier(env.get("SNOWFLAKE_WAREHOUSE", cls.warehouse), "SNOWFLAKE_WAREHOUSE"),
+            role=identifier(env.get("SNOWFLAKE_ROLE", cls.role), "SNOWFLAKE_ROLE"),
+            table=identifier(env.get("WIDF_TABLE", cls.table), "WIDF_TABLE"),
+            host=env.get("SNOWFLAKE_HOST") or None,
+            port=int(port) if port else None,
+            protocol=env.get("SNOWFLAKE_PROTOCOL", cls.protocol),
+            workload_identity_host=env.get("SNOWFLAKE_WORKLOAD_IDENTITY_HOST") or None,
+            batch_rows=int(env.get("WIDF_BATCH_ROWS", cls.batch_rows)),
+        )
+
+    def connect_args(self) -> dict[str, object]:
+        args: dict[str, object] = {
+            "account": self.account,
+            "authenticator": "WORKLOAD_IDENTITY",
+            "workload_identity_provider": "AWS",
+            "database": self.database,
+            "schema": self.schema,
+            "warehouse": self.warehouse,
+            "role": self.role,
+            "protocol": self.protocol,
+            "paramstyle": "qmark",
+            "login_timeout": 30,
+            "application": "widf-loader",
+        }
+        optional = {"host": self.host, "port": self.port, "workload_identity_host": self.workload_identity_host}
+        return args | {k: v for k, v in optional.items() if v is not None}

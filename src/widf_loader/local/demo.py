@@ -1,0 +1,155 @@
+"""The two-act story `make demo` tells, checked rather than assumed.
+
+Act I: the function is deployed and a file arrives, but no Snowflake user
+trusts the function's IAM role, so Snowflake refuses the login.
+Act II: the WIDF service user is created for that role; the same kind of
+upload loads, and DAILY_SUMMARY shows it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from widf_loader import admin, samples
+from widf_loader.admin import SnowflakeNames
+from widf_loader.local import aws, deploy
+from widf_loader.local.stack import StackPaths, read_stack
+
+T = TypeVar("T")
+WAIT_SECONDS = 90
+UNKNOWN_CALLER = re.compile(r"Unable to find an associated Snowflake user for the verified AWS Caller Identity with ARN '([^']+)'")
+
+
+def wait_for(condition: Callable[[], T | None], seconds: float = WAIT_SECONDS) -> T | None:
+    """Poll an observable condition until it holds or the time is up."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if (result := condition()) is not None:
+            return result
+        time.sleep(0.5)
+    return None
+
+
+def upload(endpoint: str, bucket: str, key: str, events: list[dict[str, Any]]) -> None:
+    aws.client("s3", endpoint).put_object(Bucket=bucket, Key=key, Body=orjson.dumps(events, option=orjson.OPT_INDENT_2))
+
+
+def logged_failure(endpoint: str, log_group: str, uri: str, since_ms: int) -> str | None:
+    logs = aws.client("logs", endpoint)
+    kwargs: dict[str, Any] = {"logGroupName": log_group, "startTime": since_ms}
+    while True:
+        page = logs.filter_log_events(**kwargs)
+        for event in page["events"]:
+            if f"FAILED {uri}" in event["message"]:
+                return event["message"]
+        if not (token := page.get("nextToken")):
+            return None
+        kwargs["nextToken"] = token
+
+
+def rows_for(connection: Any, names: SnowflakeNames, uri: str) -> list[tuple]:
+    _, rows = admin.fetch(
+        connection,
+        f"SELECT PAYLOAD, LOADED_BY FROM {names.database}.{names.schema}.RAW_DATA WHERE SOURCE_FILE = %s ORDER BY RECORD_INDEX",
+        (uri,),
+    )
+    return rows
+
+
+def show(console: Console, title: str, columns: list[str], rows: list[tuple]) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*["" if v is None else str(v) for v in row])
+    console.print(table)
+
+
+def step(console: Console, text: str) -> None:
+    console.print(f"[bold cyan]▸[/] {text}")
+
+
+def act_one(console: Console, paths: StackPaths, names: SnowflakeNames) -> bool:
+    info = read_stack(paths)
+    console.rule("[bold]Act I — a function nobody in Snowflake trusts yet")
+    with deploy.admin_connection(info) as connection:
+        for statement, answer in admin.run_script(connection, "setup", names.variables()):
+            console.print(f"  [dim]{statement}[/] → {answer}")
+        connection.cursor().execute(f"DROP USER IF EXISTS {names.user}")
+    step(console, f"Snowflake objects ready in {names.database}.{names.schema}; no user trusts the function yet")
+    deployment = deploy.deploy(info, paths, names)
+    step(console, f"Function [bold]{deployment.function.name}[/] deployed with role {deployment.resources.role_arn}")
+    key = f"incoming/act-1-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}.json"
+    since = int(time.time() * 1000)
+    upload(info.aws_endpoint, deployment.resources.bucket, key, samples.sample_events(seed=1))
+    uri = f"s3://{deployment.resources.bucket}/{key}"
+    step(console, f"Uploaded {uri}; the function runs...")
+    message = wait_for(lambda: logged_failure(info.aws_endpoint, deployment.resources.log_group, uri, since))
+    if message is None:
+        console.print(f"[red]✗ No failure was logged for {uri} within {WAIT_SECONDS}s; see .local/stack.log.")
+        return False
+    found = UNKNOWN_CALLER.search(message)
+    expected_arn = f"arn:aws:sts::{info.account_id}:assumed-role/{deployment.resources.role_arn.split('/')[-1]}/{deployment.function.name}"
+    if not found or found.group(1) != expected_arn:
+        console.print(f"[red]✗ The load failed, but not with Snowflake's unknown-identity error:[/] {message}")
+        return False
+    console.print(f"[bold red]✗ Load failed, as it should:[/] {found.group(0)}")
+    console.print("  The message stays in the queue and is retried after its visibility timeout.")
+    return True
+
+
+def act_two(console: Console, paths: StackPaths, names: SnowflakeNames) -> bool:
+    info = read_stack(paths)
+    console.rule("[bold]Act II — the role becomes a Snowflake service user")
+    if not (deployment := deploy.deployed(paths)):
+        console.print("[red]✗ Nothing is deployed: run `widf-loader demo fail` first.")
+        return False
+    role_arn = deployment.resources.role_arn
+    with deploy.admin_connection(info) as connection:
+        for statement, answer in admin.run_script(connection, "lambda_wid", names.variables(role_arn)):
+            console.print(f"  [dim]{statement}[/] → {answer}")
+        step(console, f"Service user {names.user} trusts {role_arn}")
+        events = samples.sample_events(seed=2)
+        key = f"incoming/act-2-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}.json"
+        uri = f"s3://{deployment.resources.bucket}/{key}"
+        upload(info.aws_endpoint, deployment.resources.bucket, key, events)
+        step(console, f"Uploaded {uri} ({len(events)} events); the function runs...")
+        rows = wait_for(lambda: (r if len(r := rows_for(connection, names, uri)) >= len(events) else None))
+        if rows is None or len(rows) != len(events):
+            console.print(f"[red]✗ RAW_DATA did not receive the {len(events)} events of {uri} within {WAIT_SECONDS}s.")
+            return False
+        if {loaded_by for _, loaded_by in rows} != {names.user}:
+            console.print(f"[red]✗ Rows were loaded by {sorted({r[1] for r in rows})}, not {names.user}.")
+            return False
+        console.print(f"[bold green]✓ Loaded {len(rows)} events as {names.user} — no password, no key.")
+        show(console, "RAW_DATA (latest rows)", *admin.recent_raw_data(connection, names, limit=10))
+        columns, summary = admin.daily_summary(connection, names)
+        show(console, "DAILY_SUMMARY", columns, summary)
+        return summary_matches(connection, names, columns, summary, console)
+
+
+def summary_matches(connection: Any, names: SnowflakeNames, columns: list[str], summary: list[tuple], console: Console) -> bool:
+    """DAILY_SUMMARY must agree with the same figures computed from RAW_DATA in Python."""
+    _, raw = admin.fetch(connection, f"SELECT TO_DATE(LOADED_AT), PAYLOAD, SOURCE_FILE FROM {names.database}.{names.schema}.RAW_DATA")
+    expected = samples.summarise([(day, orjson.loads(payload), source) for day, payload, source in raw])
+    actual = {
+        (row[columns.index("LOAD_DATE")], row[columns.index("ACTION")]): {
+            k: row[columns.index(k)] for k in ("FILES_LOADED", "TOTAL_EVENTS", "UNIQUE_USERS")
+        }
+        | {"TOTAL_AMOUNT": Decimal(str(row[columns.index("TOTAL_AMOUNT")])).quantize(Decimal("0.01"))}
+        for row in summary
+    }
+    if actual != expected:
+        console.print(f"[red]✗ DAILY_SUMMARY disagrees with RAW_DATA: expected {expected}, got {actual}")
+        return False
+    console.print("[bold green]✓ DAILY_SUMMARY matches RAW_DATA, action by action.")
+    return True

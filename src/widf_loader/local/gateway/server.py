@@ -1,0 +1,211 @@
+"""The gateway's HTTP face: fakesnow's routes, with login and statements ours.
+
+Login decides *who* the session is (workload identity or the local admin);
+statements that touch account objects are answered from `accounts`; the rest
+go to fakesnow after a few rewrites (`engine_sql`). A statement fakesnow cannot
+run comes back as a Snowflake error, never as an HTTP 500 - the connector
+retries 500s for minutes, which would hide the real problem.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hmac
+import json
+import logging
+import re
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import sqlglot
+import fakesnow.server  # noqa: F401 - loads the module, which `fakesnow.server` (a function) shadows
+from sqlglot import exp
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+fakesnow_server = sys.modules["fakesnow.server"]
+
+from widf_loader.local.gateway.accounts import Account, Session, SnowflakeError, User, execute_account_statement
+from widf_loader.local.gateway.identity import AttestationRejected, verify_aws_attestation
+
+log = logging.getLogger("widf_loader.gateway")
+
+_DYNAMIC_TABLE = re.compile(
+    r"^\s*CREATE\s+(?P<replace>OR\s+REPLACE\s+)?DYNAMIC\s+TABLE\s+(?P<ifnot>IF\s+NOT\s+EXISTS\s+)?(?P<name>[\w.$\"]+)"
+    r"(?P<options>.*?)\bAS\s+(?P<query>(?:SELECT|WITH)\b.*)$",
+    re.I | re.S,
+)
+_ALTER_DYNAMIC_TABLE = re.compile(r"^\s*ALTER\s+DYNAMIC\s+TABLE\s+[\w.$\"]+\s+(REFRESH|SUSPEND|RESUME)\s*;?\s*$", re.I)
+_SESSION_FUNCTIONS = re.compile(r"\bCURRENT_(USER|ROLE)\b", re.I)
+
+
+def unknown_caller_message(sts_arn: str) -> str:
+    return f"Unable to find an associated Snowflake user for the verified AWS Caller Identity with ARN '{sts_arn}'"
+
+
+class Gateway:
+    def __init__(self, account: Account, *, sts_endpoint: str, lookup_secret: Callable[[str], str | None]):
+        self.account = account
+        self.sts_endpoint = sts_endpoint
+        self.lookup_secret = lookup_secret
+        self.sessions: dict[str, Session] = {}
+        self.statement_count = 0
+
+    # -- login ---------------------------------------------------------------
+
+    def authenticate(self, data: dict[str, Any]) -> User:
+        authenticator = str(data.get("AUTHENTICATOR") or "SNOWFLAKE").upper()
+        if authenticator == "WORKLOAD_IDENTITY":
+            return self.authenticate_workload(data)
+        if authenticator == "SNOWFLAKE":
+            return self.authenticate_password(str(data.get("LOGIN_NAME", "")), str(data.get("PASSWORD", "")))
+        raise SnowflakeError(390100, f"The local gateway does not support the {authenticator} authenticator.", "08004")
+
+    def authenticate_workload(self, data: dict[str, Any]) -> User:
+        if str(data.get("PROVIDER", "")).upper() != "AWS":
+            raise SnowflakeError(390144, "The local gateway verifies AWS workload identities only.", "08004")
+        try:
+            caller = verify_aws_attestation(
+                str(data.get("TOKEN", "")), sts_endpoint=self.sts_endpoint, lookup_secret=self.lookup_secret
+            )
+        except AttestationRejected as e:
+            log.warning("workload identity rejected: %s", e)
+            raise SnowflakeError(390144, f"Invalid AWS workload identity attestation: {e}.", "08004") from None
+        if not (user := self.account.find_user_trusting(caller.role_arn)):
+            log.warning("no user trusts %s", caller.role_arn)
+            raise SnowflakeError(390144, unknown_caller_message(caller.sts_arn), "08004")
+        log.info("workload identity %s logged in as %s", caller.sts_arn, user.name)
+        return user
+
+    def authenticate_password(self, login_name: str, password: str) -> User:
+        user = self.account.users.get(login_name.upper())
+        if not (user and user.password and hmac.compare_digest(user.password.encode(), password.encode())):
+            raise SnowflakeError(390100, "Incorrect username or password was specified.", "08004")
+        return user
+
+    async def login(self, request: Request) -> Response:
+        body = await read_json(request)
+        try:
+            user = await run_in_threadpool(self.authenticate, body["data"])
+            role = self.account.role_for_login(user, request.query_params.get("roleName"))
+        except SnowflakeError as e:
+            return failure(e)
+        body["data"] = {k: v for k, v in body["data"].items() if k not in ("PASSWORD", "TOKEN")}
+        response = await fakesnow_server.login_request(with_json_body(request, body))
+        payload = json.loads(response.body)
+        self.sessions[payload["data"]["token"]] = Session(user=user, role=role)
+        payload["data"]["sessionInfo"].update(roleName=role, warehouseName=request.query_params.get("warehouse"))
+        return JSONResponse(payload)
+
+    # -- statements ----------------------------------------------------------
+
+    def engine_sql(self, sql: str, session: Session) -> str:
+        """Rewrite what fakesnow gets wrong into what it gets right."""
+        if m := _DYNAMIC_TABLE.match(sql):
+            # A view is always as fresh as its inputs, so it honours any TARGET_LAG.
+            create = "CREATE VIEW IF NOT EXISTS" if m["ifnot"] else "CREATE OR REPLACE VIEW"
+            return f"{create} {m['name']} AS {m['query']}"
+        if _ALTER_DYNAMIC_TABLE.match(sql):
+            return "SELECT 'Statement executed successfully.' AS \"status\""
+        if _SESSION_FUNCTIONS.search(sql):
+            return with_session_functions(sql, session)
+        return sql
+
+    async def query(self, request: Request) -> Response:
+        token = (request.headers.get("Authorization") or "")[17:-1]
+        if not (session := self.sessions.get(token)):
+            return failure(SnowflakeError(390104, "User must login again to access the service.", "08001"), 401)
+        body = await read_json(request)
+        sql = body["sqlText"]
+        self.statement_count += 1
+        try:
+            if (rows := execute_account_statement(self.account, session, sql)) is not None:
+                body = {"sqlText": rows_as_select(*rows), "sequenceId": body.get("sequenceId")}
+            else:
+                body["sqlText"] = self.engine_sql(sql, session)
+        except SnowflakeError as e:
+            return failure(e)
+        response = await fakesnow_server.query_request(with_json_body(request, body))
+        if response.status_code >= 500:
+            first_line = " ".join(sql.split())[:120]
+            return failure(SnowflakeError(2, f"SQL compilation error:\nUnsupported statement in the local gateway: {first_line}", "0A000"))
+        return response
+
+    async def session_request(self, request: Request) -> Response:
+        if request.query_params.get("delete"):
+            self.sessions.pop((request.headers.get("Authorization") or "")[17:-1], None)
+        return await fakesnow_server.session(request)
+
+    def app(self) -> Starlette:
+        routes = [
+            Route("/session/v1/login-request", self.login, methods=["POST"]),
+            Route("/queries/v1/query-request", self.query, methods=["POST"]),
+            Route("/session", self.session_request, methods=["POST"]),
+            *[r for r in fakesnow_server.routes if r.path not in ("/session/v1/login-request", "/queries/v1/query-request", "/session")],
+        ]
+        return Starlette(routes=routes)
+
+
+def with_session_functions(sql: str, session: Session) -> str:
+    """CURRENT_USER() and CURRENT_ROLE() answer with the session's real user and role."""
+    replacements = {exp.CurrentUser: session.user.name, exp.CurrentRole: session.role}
+
+    def replace(node: exp.Expr) -> exp.Expr:
+        value = replacements.get(type(node))
+        return exp.Literal.string(value) if value is not None else node
+
+    try:
+        tree = sqlglot.parse_one(sql, read="snowflake")
+    except sqlglot.errors.ParseError:
+        return sql
+    return tree.transform(replace).sql(dialect="snowflake")
+
+
+def rows_as_select(columns: list[str], rows: list[tuple]) -> str:
+    """A SELECT that yields exactly these rows, so fakesnow encodes the result set."""
+
+    def literal(value: Any) -> exp.Expr:
+        if value is None:
+            return exp.cast(exp.null(), "VARCHAR")
+        if isinstance(value, bool | int | float):
+            return exp.Literal.number(value)
+        return exp.Literal.string(str(value))
+
+    def select(row: tuple) -> exp.Select:
+        return exp.select(*[exp.alias_(literal(v), c, quoted=True) for v, c in zip(row, columns, strict=True)])
+
+    if not rows:
+        return select((None,) * len(columns)).where(exp.false()).sql(dialect="snowflake")
+    query: exp.Query = select(rows[0])
+    for row in rows[1:]:
+        query = exp.union(query, select(row), distinct=False)
+    return query.sql(dialect="snowflake")
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    body = await request.body()
+    if request.headers.get("Content-Encoding") == "gzip":
+        body = gzip.decompress(body)
+    return json.loads(body)
+
+
+def with_json_body(request: Request, body: dict[str, Any]) -> Request:
+    raw = json.dumps(body).encode()
+    headers = [(k, v) for k, v in request.scope["headers"] if k.lower() not in (b"content-encoding", b"content-length")]
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": raw, "more_body": False}
+
+    return Request({**request.scope, "headers": headers}, receive)
+
+
+def failure(error: SnowflakeError, status_code: int = 200) -> JSONResponse:
+    code = f"{error.code:06d}"
+    return JSONResponse(
+        {"data": {"errorCode": code, "sqlState": error.sqlstate}, "code": code, "message": error.message, "success": False},
+        status_code=status_code,
+    )

@@ -1,0 +1,248 @@
+"""A local Lambda service for one SQS-triggered function.
+
+It does what the Lambda event-source mapping does: long-poll the queue, hand
+a batch to a warm container, delete only the messages that succeeded
+(`batchItemFailures`), and leave the rest to become visible again - so the
+queue's redrive policy, not the runner, decides when a message is poison.
+The container runs with the execution role's credentials from local STS and
+the function's environment, nothing of the runner's own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from widf_loader.local.aws import ACCOUNT_ID, REGION, FunctionSpec, client
+
+log = logging.getLogger("widf_loader.runner")
+CREDENTIAL_REFRESH_MARGIN_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class Invocation:
+    ok: bool
+    result: Any = None
+    error: str | None = None
+    timed_out: bool = False
+
+
+@dataclass
+class RoleCredentials:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    expiration: datetime
+
+
+def function_environment(spec: FunctionSpec, credentials: RoleCredentials, runtime: dict[str, str], log_stream: str) -> dict[str, str]:
+    """Exactly what Lambda gives a function: its own variables plus the runtime's."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "TZ": ":UTC",
+        **spec.environment,
+        **runtime,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": credentials.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key,
+        "AWS_SESSION_TOKEN": credentials.session_token,
+        "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+    }
+
+
+def sqs_event(messages: list[dict], queue_arn: str) -> dict:
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m.get("MD5OfBody"),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": REGION,
+            }
+            for m in messages
+        ]
+    }
+
+
+def succeeded_messages(messages: list[dict], invocation: Invocation) -> list[dict]:
+    """The messages Lambda would delete after this invocation."""
+    if not invocation.ok:
+        return []
+    failures = (invocation.result or {}).get("batchItemFailures", []) if isinstance(invocation.result, dict) else []
+    failed_ids = {f.get("itemIdentifier") for f in failures}
+    return [m for m in messages if m["MessageId"] not in failed_ids]
+
+
+class CloudWatchLogSink:
+    """Ships a container's output to its log stream, where `aws logs` reads it."""
+
+    def __init__(self, endpoint: str, group: str, stream: str):
+        self.logs = client("logs", endpoint)
+        self.group, self.stream = group, stream
+        self.lock = threading.Lock()
+        try:
+            self.logs.create_log_group(logGroupName=group)
+        except self.logs.exceptions.ResourceAlreadyExistsException:
+            pass
+        self.logs.create_log_stream(logGroupName=group, logStreamName=stream)
+
+    def write(self, message: str) -> None:
+        with self.lock:
+            self.logs.put_log_events(
+                logGroupName=self.group,
+                logStreamName=self.stream,
+                logEvents=[{"timestamp": int(time.time() * 1000), "message": message}],
+            )
+        log.info("[%s] %s", self.stream, message)
+
+
+class Container:
+    def __init__(self, spec: FunctionSpec, credentials: RoleCredentials, runtime: dict[str, str], sink: CloudWatchLogSink):
+        self.spec, self.credentials, self.sink = spec, credentials, sink
+        read_fd, write_fd = os.pipe()
+        env = function_environment(spec, credentials, runtime, sink.stream)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "widf_loader.local.worker", spec.handler, str(write_fd)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            pass_fds=(write_fd,),
+            text=True,
+        )
+        os.close(write_fd)
+        self.results = os.fdopen(read_fd, "r")
+        self.forwarder = threading.Thread(target=self._forward_output, daemon=True)
+        self.forwarder.start()
+
+    def _forward_output(self) -> None:
+        assert self.process.stdout
+        for line in self.process.stdout:
+            self.sink.write(line.rstrip("\n"))
+
+    def usable_for(self, spec: FunctionSpec) -> bool:
+        remaining = (self.credentials.expiration - datetime.now(timezone.utc)).total_seconds()
+        return self.process.poll() is None and spec == self.spec and remaining > CREDENTIAL_REFRESH_MARGIN_SECONDS
+
+    def invoke(self, event: dict) -> Invocation:
+        request_id = str(uuid.uuid4())
+        deadline = time.time() + self.spec.timeout_seconds
+        self.sink.write(f"START RequestId: {request_id} Version: $LATEST")
+        invocation = {
+            "request_id": request_id,
+            "deadline_epoch": deadline,
+            "function_arn": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.spec.name}",
+            "event": event,
+        }
+        assert self.process.stdin
+        started = time.time()
+        self.process.stdin.write(json.dumps(invocation) + "\n")
+        self.process.stdin.flush()
+        ready, _, _ = select.select([self.results], [], [], self.spec.timeout_seconds)
+        line = self.results.readline() if ready else ""
+        if not line:
+            timed_out = not ready
+            self.stop()
+            message = f"Task timed out after {self.spec.timeout_seconds:.2f} seconds" if timed_out else "Runtime exited"
+            self.sink.write(f"{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%S.%fZ} {request_id} {message}")
+            return Invocation(ok=False, error=message, timed_out=timed_out)
+        reply = json.loads(line)
+        self.sink.write(f"END RequestId: {request_id}")
+        self.sink.write(f"REPORT RequestId: {request_id}\tDuration: {(time.time() - started) * 1000:.2f} ms")
+        if reply["ok"]:
+            return Invocation(ok=True, result=reply["result"])
+        return Invocation(ok=False, error=f"{reply['errorType']}: {reply['errorMessage']}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class LambdaRunner:
+    """Polls the function's queue while a function is deployed (its spec file exists)."""
+
+    aws_endpoint: str
+    spec_path: Path
+    runtime: dict[str, str]
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    container: Container | None = None
+
+    def assume_role(self, spec: FunctionSpec) -> RoleCredentials:
+        creds = client("sts", self.aws_endpoint).assume_role(RoleArn=spec.role_arn, RoleSessionName=spec.name, DurationSeconds=3600)[
+            "Credentials"
+        ]
+        return RoleCredentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"], creds["Expiration"])
+
+    def deployed_spec(self) -> FunctionSpec | None:
+        try:
+            return FunctionSpec.from_json(self.spec_path.read_text())
+        except FileNotFoundError:
+            return None
+
+    def warm_container(self, spec: FunctionSpec) -> Container:
+        if self.container is None or not self.container.usable_for(spec):
+            if self.container is not None:
+                self.container.stop()
+            stream = f"{datetime.now(timezone.utc):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+            sink = CloudWatchLogSink(self.aws_endpoint, f"/aws/lambda/{spec.name}", stream)
+            self.container = Container(spec, self.assume_role(spec), self.runtime, sink)
+        return self.container
+
+    def poll_once(self, spec: FunctionSpec) -> int:
+        sqs = client("sqs", self.aws_endpoint)
+        messages = sqs.receive_message(
+            QueueUrl=spec.queue_url,
+            MaxNumberOfMessages=min(10, spec.batch_size),
+            WaitTimeSeconds=1,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return 0
+        queue_arn = sqs.get_queue_attributes(QueueUrl=spec.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        invocation = self.warm_container(spec).invoke(sqs_event(messages, queue_arn))
+        done = succeeded_messages(messages, invocation)
+        if done:
+            sqs.delete_message_batch(
+                QueueUrl=spec.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        return len(messages)
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            spec = self.deployed_spec()
+            if spec is None:
+                self.stop_event.wait(0.2)  # nothing deployed yet: check again shortly
+                continue
+            try:
+                self.poll_once(spec)
+            except Exception:  # noqa: BLE001 - the runner outlives any one failed poll, as Lambda does
+                log.exception("poll of %s failed", spec.queue_url)
+                self.stop_event.wait(1)
+        if self.container:
+            self.container.stop()

@@ -10,8 +10,10 @@ the function sees exactly what it would see in Lambda.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 import boto3
 from moto.server import ThreadedMotoServer
@@ -29,7 +31,33 @@ LAMBDA_TRUST_POLICY = {
 }
 
 
+def complete_s3_event_records() -> None:
+    """Give moto's S3 notifications the fields real S3 sends and moto leaves out.
+
+    Real records carry the object's versionId (in a versioned bucket) and a
+    sequencer that orders events for one key; the loader's file identity and
+    event context depend on both.
+    """
+    from moto.s3 import notifications
+
+    original = notifications._get_s3_event
+    if getattr(original, "completed", False):
+        return
+
+    def with_version_and_sequencer(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict:
+        event = original(event_name, bucket, key, notification_id)
+        obj = event["Records"][0]["s3"]["object"]
+        if getattr(key, "version_id", None) and key.version_id != "null":
+            obj["versionId"] = key.version_id
+        obj["sequencer"] = f"{time.time_ns():016X}"
+        return event
+
+    with_version_and_sequencer.completed = True  # type: ignore[attr-defined]
+    notifications._get_s3_event = with_version_and_sequencer
+
+
 def start_moto(port: int) -> ThreadedMotoServer:
+    complete_s3_event_records()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     return server

@@ -1,0 +1,64 @@
+"""Upload → queue → runner → handler → gateway → RAW_DATA, all real local components."""
+
+from __future__ import annotations
+
+import gzip
+
+import orjson
+import pytest
+
+from widf_loader import samples
+from widf_loader.local import aws
+from widf_loader.local.demo import rows_for, wait_for
+from widf_loader.local.deploy import admin_connection, deployed
+
+
+@pytest.fixture(scope="module")
+def acts(stack):
+    """Both acts of the demo, run once, as `make demo` runs them."""
+    return stack.cli("demo", "fail"), stack.cli("demo", "success")
+
+
+def test_act_one_fails_because_no_user_trusts_the_role(acts):
+    act_one, _ = acts
+    assert (
+        "Unable to find an associated Snowflake user for the verified AWS Caller Identity with ARN "
+        f"'arn:aws:sts::{aws.ACCOUNT_ID}:assumed-role/widf-loader-function-role/widf-loader'"
+    ) in act_one.stdout
+
+
+def test_the_failed_file_waits_in_the_queue_for_redelivery(stack, acts):
+    queue_url = deployed(stack.paths).resources.queue_url
+    attributes = aws.client("sqs", stack.info.aws_endpoint).get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    assert int(attributes["ApproximateNumberOfMessagesNotVisible"]) >= 1
+
+
+def test_act_two_loads_as_the_service_user_and_summarises(acts):
+    _, act_two = acts
+    assert "Loaded 20 events as LAMBDA_LOADER_BOT" in act_two.stdout
+    assert "DAILY_SUMMARY matches RAW_DATA, action by action." in act_two.stdout
+
+
+def test_gzipped_ndjson_with_an_awkward_key_lands_with_its_event_context(stack, acts, names):
+    resources = deployed(stack.paths).resources
+    key = "incoming/team a/dt=2026-11-27/événements+1.ndjson.gz"
+    events = samples.sample_events(7, seed=11)
+    body = gzip.compress(b"\n".join(orjson.dumps(e) for e in events))
+    aws.client("s3", stack.info.aws_endpoint).put_object(Bucket=resources.bucket, Key=key, Body=body)
+    uri = f"s3://{resources.bucket}/{key}"
+    with admin_connection(stack.info) as connection:
+        rows = wait_for(lambda: r if len(r := rows_for(connection, names, uri)) >= len(events) else None, seconds=60)
+        assert rows is not None, f"{uri} did not load"
+        cursor = connection.cursor().execute(
+            f"SELECT RECORD_INDEX, SOURCE_BUCKET, SOURCE_KEY, SOURCE_SIZE, SOURCE_VERSION_ID, LOADED_BY "
+            f"FROM {names.database}.{names.schema}.RAW_DATA WHERE SOURCE_FILE = %s ORDER BY RECORD_INDEX",
+            (uri,),
+        )
+        context = cursor.fetchall()
+    assert [orjson.loads(payload) for payload, _ in rows] == events
+    assert [c[0] for c in context] == list(range(len(events)))
+    assert {c[1:4] for c in context} == {(resources.bucket, key, len(body))}
+    assert all(c[4] for c in context), "versioned bucket: every row names the object version"
+    assert {c[5] for c in context} == {names.user}

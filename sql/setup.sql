@@ -34,6 +34,28 @@ CREATE TABLE IF NOT EXISTS RAW_DATA (
   LOAD_ID            VARCHAR
 );
 
+-- The ledger: one row per attempt at a file. A file is settled once it has a
+-- LOADED or REJECTED row; later deliveries of it are SKIPPED_DUPLICATE.
+CREATE TABLE IF NOT EXISTS LOAD_HISTORY (
+  FILE_ID            VARCHAR,   -- bucket/key#version (or #etag when unversioned)
+  SOURCE_FILE        VARCHAR,
+  SOURCE_BUCKET      VARCHAR,
+  SOURCE_KEY         VARCHAR,
+  SOURCE_VERSION_ID  VARCHAR,
+  SOURCE_ETAG        VARCHAR,
+  SOURCE_SIZE        NUMBER,
+  SOURCE_SEQUENCER   VARCHAR,
+  SOURCE_EVENT_TIME  VARCHAR,
+  STATUS             VARCHAR,   -- LOADED | REJECTED | SKIPPED_DUPLICATE | SKIPPED | FAILED
+  ROWS_LOADED        NUMBER,
+  ROWS_REJECTED      NUMBER,
+  REASON             VARCHAR,
+  LOAD_ID            VARCHAR,
+  STARTED_AT         TIMESTAMP_LTZ,
+  FINISHED_AT        TIMESTAMP_LTZ,
+  LOADED_BY          VARCHAR
+);
+
 -- Daily figures per action, kept fresh by Snowflake within TARGET_LAG.
 CREATE DYNAMIC TABLE IF NOT EXISTS DAILY_SUMMARY
   TARGET_LAG = '1 minute'

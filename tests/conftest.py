@@ -58,3 +58,46 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture
 def names() -> SnowflakeNames:
     return SnowflakeNames()
+
+
+@pytest.fixture(scope="module")
+def loader(stack: Stack):
+    """The function deployed and trusted: Snowflake objects, AWS resources, service user."""
+    from widf_loader.local.deploy import deployed
+
+    stack.cli("snow", "setup")
+    stack.cli("aws", "deploy")
+    stack.cli("snow", "lambda-wid")
+    return deployed(stack.paths)
+
+
+@pytest.fixture
+def as_function(stack: Stack, loader, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """This process runs with the function's environment and its role's credentials, as the runner gives them."""
+    from widf_loader.local import aws
+
+    credentials = aws.client("sts", stack.info.aws_endpoint).assume_role(
+        RoleArn=loader.resources.role_arn, RoleSessionName=loader.function.name
+    )["Credentials"]
+    env = {
+        **loader.function.environment,
+        "AWS_ENDPOINT_URL": stack.info.aws_endpoint,
+        "SNOWFLAKE_WIF_ALLOWED_HOST_SUFFIXES": "localhost",
+        "AWS_REGION": aws.REGION,
+        "AWS_DEFAULT_REGION": aws.REGION,
+        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": credentials["SessionToken"],
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+def gateway_stats(stack: Stack) -> dict[str, int]:
+    import json
+    import urllib.request
+
+    info = stack.info
+    with urllib.request.urlopen(f"http://{info.snowflake_host}:{info.snowflake_port}/local/stats", timeout=10) as response:
+        return json.loads(response.read())

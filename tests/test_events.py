@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from widf_loader.events import FileRef, MalformedEvent, file_refs_from_s3_notification, file_refs_from_sqs_body, is_sqs_batch
+from widf_loader.events import (
+    FileRef,
+    MalformedEvent,
+    file_refs_from_event,
+    file_refs_from_s3_notification,
+    file_refs_from_sqs_body,
+    is_sqs_batch,
+)
 
 
 def s3_record(key: str, event_name: str = "ObjectCreated:Put", **obj) -> dict:
@@ -77,3 +84,46 @@ def test_malformed_bodies_get_a_clear_error(body):
 def test_sqs_batches_are_told_apart_from_direct_events():
     assert is_sqs_batch({"Records": [{"eventSource": "aws:sqs", "body": "{}"}]})
     assert not is_sqs_batch({"Records": [s3_record("incoming/a.json")]})
+
+
+def test_sns_envelope_inside_sqs_is_unwrapped():
+    inner = json.dumps({"Records": [s3_record("incoming/via+sns.json")]})
+    body = json.dumps({"Type": "Notification", "MessageId": "m", "TopicArn": "arn:aws:sns:us-east-1:1:t", "Message": inner})
+    assert [r.key for r in file_refs_from_sqs_body(body)] == ["incoming/via sns.json"]
+
+
+EVENTBRIDGE = {
+    "version": "0",
+    "detail-type": "Object Created",
+    "source": "aws.s3",
+    "account": "123456789012",
+    "time": "2026-11-27T10:00:00Z",
+    "region": "us-east-1",
+    "resources": ["arn:aws:s3:::landing"],
+    "detail": {
+        "version": "0",
+        "bucket": {"name": "landing"},
+        "object": {"key": "incoming/dt=2026-11-27/a b+c.json", "size": 7, "etag": "e1", "version-id": "v9", "sequencer": "0A"},
+        "request-id": "R",
+        "requester": "123456789012",
+        "source-ip-address": "203.0.113.5",
+        "reason": "PutObject",
+    },
+}
+
+
+def test_eventbridge_object_created_keeps_its_key_as_is():
+    [ref] = file_refs_from_event(EVENTBRIDGE)
+    assert ref == FileRef(
+        bucket="landing", key="incoming/dt=2026-11-27/a b+c.json", version_id="v9", etag="e1", size=7, sequencer="0A",
+        event_time="2026-11-27T10:00:00Z", event_name="ObjectCreated:PutObject", principal="123456789012", source_ip="203.0.113.5",
+    )  # fmt: skip
+    assert [r.key for r in file_refs_from_sqs_body(json.dumps(EVENTBRIDGE))] == [ref.key]
+
+
+def test_eventbridge_events_other_than_object_created_name_no_files():
+    assert file_refs_from_event({**EVENTBRIDGE, "detail-type": "Object Deleted"}) == []
+
+
+def test_direct_invocation_with_s3_records():
+    assert [r.key for r in file_refs_from_event({"Records": [s3_record("incoming/x.json")]})] == ["incoming/x.json"]

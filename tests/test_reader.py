@@ -7,7 +7,10 @@ import io
 
 import pytest
 
-from widf_loader.reader import UnreadableFile, iter_records
+import orjson
+
+from widf_loader.config import ReadLimits
+from widf_loader.reader import LimitExceeded, UnreadableFile, check_record, iter_records, nesting_depth
 
 RECORDS = [{"id": 1, "nested": {"a": [1, 2]}}, {"id": 2, "amount": 12.5}, {"id": 3, "text": "café"}]
 
@@ -48,3 +51,34 @@ def test_truncated_array_is_an_error():
 def test_truncated_gzip_is_an_error():
     with pytest.raises(UnreadableFile, match="gzip"):
         read(gzip.compress(b'{"ok": 1}\n' * 1000)[:-20])
+
+
+def test_gzip_bomb_stops_at_the_decompressed_limit():
+    bomb = gzip.compress(b'{"a": 1}\n' * 200_000)  # ~1.8 MB of text in a few KB
+    with pytest.raises(LimitExceeded, match=r"decompresses to more than 100000 bytes \(WIDF_MAX_DECOMPRESSED_BYTES\)"):
+        list(iter_records(io.BytesIO(bomb), "s3://b/bomb.json.gz", ReadLimits(max_decompressed_bytes=100_000)))
+
+
+def test_an_overlong_ndjson_line_names_the_line_and_limit():
+    data = b'{"ok": 1}\n{"big": "' + b"x" * 5000 + b'"}\n'
+    with pytest.raises(LimitExceeded, match=r"line 2: record is over the 1000-byte limit"):
+        list(iter_records(io.BytesIO(data), "s3://b/k", ReadLimits(max_record_bytes=1000)))
+
+
+def test_records_deeper_than_the_limit_are_refused():
+    deep = {"a": [[[[{"b": [[1]]}]]]]}
+    check_record({"flat": [1, 2, 3]}, orjson.dumps({"flat": [1, 2, 3]}), 0, "s3://b/k", ReadLimits(max_depth=3))
+    with pytest.raises(LimitExceeded, match=r"record 4: nested deeper than 5 levels"):
+        check_record(deep, orjson.dumps(deep), 4, "s3://b/k", ReadLimits(max_depth=5))
+
+
+def test_a_large_record_in_an_array_is_refused_by_size():
+    payload = orjson.dumps({"x": "y" * 2000})
+    with pytest.raises(LimitExceeded, match=r"record 0: \d+ bytes, over the 1000-byte limit"):
+        check_record({"x": "y" * 2000}, payload, 0, "s3://b/k", ReadLimits(max_record_bytes=1000))
+
+
+def test_nesting_depth_counts_containers():
+    assert nesting_depth(1) == 0
+    assert nesting_depth({"a": 1}) == 1
+    assert nesting_depth([{"a": [1]}, 2]) == 3

@@ -46,6 +46,38 @@ def refuse_secrets(env: Mapping[str, str]) -> None:
         raise ConfigError(f"Refusing to start: SNOWFLAKE_AUTHENTICATOR is {authenticator}; only WORKLOAD_IDENTITY is allowed.")
 
 
+def positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not '{raw}'.") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, not {value}.")
+    return value
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Bounds on what one file may cost; each breach rejects the file with a reason."""
+
+    max_object_bytes: int = 5 * 1024**3
+    max_decompressed_bytes: int = 20 * 1024**3
+    max_record_bytes: int = 16 * 1024**2  # Snowflake's VARIANT limit
+    max_depth: int = 200
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ReadLimits:
+        return cls(
+            max_object_bytes=positive_int(env, "WIDF_MAX_OBJECT_BYTES", cls.max_object_bytes),
+            max_decompressed_bytes=positive_int(env, "WIDF_MAX_DECOMPRESSED_BYTES", cls.max_decompressed_bytes),
+            max_record_bytes=positive_int(env, "WIDF_MAX_RECORD_BYTES", cls.max_record_bytes),
+            max_depth=positive_int(env, "WIDF_MAX_DEPTH", cls.max_depth),
+        )
+
+
 @dataclass(frozen=True)
 class LoaderSettings:
     """Everything the function needs to reach Snowflake; nothing secret."""
@@ -56,12 +88,16 @@ class LoaderSettings:
     warehouse: str = "COMPUTE_WH"
     role: str = "WIDF_DEMO_ROLE"
     table: str = "RAW_DATA"
+    ledger_table: str = "LOAD_HISTORY"
     host: str | None = None
     port: int | None = None
     protocol: str = "https"
     # Where the connector sends the signed STS request; set only for a local STS.
     workload_identity_host: str | None = None
     batch_rows: int = 1000
+    limits: ReadLimits = ReadLimits()
+    # A claim waits at most this long for another delivery's claim of the ledger.
+    lock_timeout_seconds: int = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LoaderSettings:
@@ -77,11 +113,13 @@ class LoaderSettings:
             warehouse=identifier(env.get("SNOWFLAKE_WAREHOUSE", cls.warehouse), "SNOWFLAKE_WAREHOUSE"),
             role=identifier(env.get("SNOWFLAKE_ROLE", cls.role), "SNOWFLAKE_ROLE"),
             table=identifier(env.get("WIDF_TABLE", cls.table), "WIDF_TABLE"),
+            ledger_table=identifier(env.get("WIDF_LEDGER_TABLE", cls.ledger_table), "WIDF_LEDGER_TABLE"),
             host=env.get("SNOWFLAKE_HOST") or None,
             port=int(port) if port else None,
             protocol=env.get("SNOWFLAKE_PROTOCOL", cls.protocol),
             workload_identity_host=env.get("SNOWFLAKE_WORKLOAD_IDENTITY_HOST") or None,
-            batch_rows=int(env.get("WIDF_BATCH_ROWS", cls.batch_rows)),
+            batch_rows=positive_int(env, "WIDF_BATCH_ROWS", cls.batch_rows),
+            limits=ReadLimits.from_env(env),
         )
 
     def connect_args(self) -> dict[str, object]:
@@ -95,6 +133,9 @@ class LoaderSettings:
             "role": self.role,
             "protocol": self.protocol,
             "paramstyle": "qmark",
+            # Each file is one explicit transaction: rows, then the ledger claim, then COMMIT.
+            "autocommit": False,
+            "session_parameters": {"LOCK_TIMEOUT": self.lock_timeout_seconds},
             "login_timeout": 30,
             "application": "widf-loader",
         }

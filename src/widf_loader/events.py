@@ -1,7 +1,10 @@
-"""Turn S3 notifications - direct, wrapped in SQS - into `FileRef`s.
+"""Turn S3 events into `FileRef`s, whatever envelope they arrive in: a direct
+S3 notification, an SQS message (possibly carrying an SNS notification), or
+an EventBridge "Object Created" event.
 
-Keys arrive URL-encoded (`+` for space, `%xx` for the rest); they are decoded
-here and nowhere else.
+S3 notifications carry URL-encoded keys (`+` for space, `%xx` for the rest);
+they are decoded here and nowhere else. EventBridge events carry the key as
+it is.
 """
 
 from __future__ import annotations
@@ -31,6 +34,40 @@ class FileRef:
     @property
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
+
+
+def is_eventbridge(event: dict) -> bool:
+    return event.get("source") == "aws.s3" and "detail-type" in event
+
+
+def file_refs_from_eventbridge(event: dict) -> list[FileRef]:
+    if event.get("detail-type") != "Object Created":
+        return []
+    try:
+        detail, obj = event["detail"], event["detail"]["object"]
+        return [
+            FileRef(
+                bucket=detail["bucket"]["name"],
+                key=obj["key"],
+                version_id=obj.get("version-id"),
+                etag=obj.get("etag"),
+                size=obj.get("size"),
+                sequencer=obj.get("sequencer"),
+                event_time=event.get("time"),
+                event_name=f"ObjectCreated:{detail.get('reason', 'Unknown')}",
+                principal=detail.get("requester"),
+                source_ip=detail.get("source-ip-address"),
+            )
+        ]
+    except (KeyError, TypeError) as e:
+        raise MalformedEvent(f"EventBridge event lacks {e}; expected an S3 'Object Created' event") from None
+
+
+def file_refs_from_event(event: dict) -> list[FileRef]:
+    """A direct invocation: an S3 notification or an EventBridge event."""
+    if is_eventbridge(event):
+        return file_refs_from_eventbridge(event)
+    return file_refs_from_s3_notification(event)
 
 
 def is_sqs_batch(event: dict) -> bool:
@@ -76,4 +113,8 @@ def file_refs_from_sqs_body(body: str) -> list[FileRef]:
         raise MalformedEvent(f"SQS message body is not JSON ({e})") from None
     if not isinstance(notification, dict):
         raise MalformedEvent("SQS message body is not an S3 event notification object")
+    if notification.get("Type") == "Notification" and "Message" in notification:  # S3 -> SNS -> SQS
+        return file_refs_from_sqs_body(notification["Message"])
+    if is_eventbridge(notification):  # S3 -> EventBridge -> SQS
+        return file_refs_from_eventbridge(notification)
     return file_refs_from_s3_notification(notification)

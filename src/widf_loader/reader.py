@@ -1,21 +1,24 @@
-"""Read an S3 object as a stream of JSON records.
+"""Read an S3 object as a stream of JSON records, within limits.
 
 Gzip is recognised by its magic bytes, not the key's suffix. A document that
 starts with `[` is a JSON array, parsed incrementally; anything else is
-NDJSON, one record per non-blank line. Nothing holds the whole object.
+NDJSON, one record per non-blank line. Nothing holds the whole object, and
+every limit breach names the file, the place and the limit.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import zlib
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any
 
 import ijson
 import orjson
 from botocore.exceptions import ClientError
 
+from widf_loader.config import ReadLimits
 from widf_loader.events import FileRef
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -24,11 +27,15 @@ CHUNK = 1 << 16
 
 
 class UnreadableFile(ValueError):
-    """The object is not a JSON array or NDJSON (optionally gzipped)."""
+    """The object is not a JSON array or NDJSON (optionally gzipped), or breaks a limit."""
+
+
+class LimitExceeded(UnreadableFile):
+    """The object, a record, or the decompressed stream is larger or deeper than allowed."""
 
 
 class ObjectGone(Exception):
-    """The object was deleted (or replaced) between the event and the read."""
+    """The object (version) no longer exists: deleted after the event was sent."""
 
 
 class _RawStream(io.RawIOBase):
@@ -46,7 +53,25 @@ class _RawStream(io.RawIOBase):
         return len(data)
 
 
-def open_object(s3: Any, ref: FileRef) -> io.BufferedReader:
+class _Bounded(io.RawIOBase):
+    """Counts what passes through and stops at a limit: a gzip bomb ends here."""
+
+    def __init__(self, inner: io.BufferedIOBase, limit: int, name: str):
+        self.inner, self.limit, self.name, self.count = inner, limit, name, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.inner.read(len(buffer))
+        self.count += len(data)
+        if self.count > self.limit:
+            raise LimitExceeded(f"{self.name}: decompresses to more than {self.limit} bytes (WIDF_MAX_DECOMPRESSED_BYTES)")
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def open_object(s3: Any, ref: FileRef, limits: ReadLimits) -> io.BufferedReader:
     extra = {"VersionId": ref.version_id} if ref.version_id else {}
     try:
         response = s3.get_object(Bucket=ref.bucket, Key=ref.key, **extra)
@@ -54,55 +79,87 @@ def open_object(s3: Any, ref: FileRef) -> io.BufferedReader:
         if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "NoSuchVersion", "404"):
             raise ObjectGone(f"{ref.uri} no longer exists (deleted after the event)") from None
         raise
+    size = int(response.get("ContentLength") or 0)
+    if size > limits.max_object_bytes:
+        response["Body"].close()
+        raise LimitExceeded(f"{ref.uri}: object is {size} bytes, over the {limits.max_object_bytes}-byte limit (WIDF_MAX_OBJECT_BYTES)")
     return io.BufferedReader(_RawStream(response["Body"]), CHUNK)
 
 
-def decompressed(stream: io.BufferedReader) -> io.BufferedReader:
+def decompressed(stream: io.BufferedReader, name: str, limits: ReadLimits) -> io.BufferedReader:
     if stream.peek(2)[:2] == GZIP_MAGIC:
-        return io.BufferedReader(gzip.GzipFile(fileobj=stream), CHUNK)  # type: ignore[arg-type]
+        gunzip = gzip.GzipFile(fileobj=stream)  # type: ignore[arg-type]
+        return io.BufferedReader(_Bounded(gunzip, limits.max_decompressed_bytes, name), CHUNK)  # type: ignore[arg-type]
     return stream
 
 
-def _first_significant_byte(stream: io.BufferedReader) -> bytes:
+def _skip_to_first_significant_byte(stream: io.BufferedReader) -> bytes:
     if stream.peek(3)[:3] == UTF8_BOM:
         stream.read(3)
-    while True:
-        head = stream.peek(CHUNK)
-        if not head:
-            return b""
-        stripped = head.lstrip()
-        if stripped:
+    while head := stream.peek(CHUNK):
+        if stripped := head.lstrip():
+            stream.read(len(head) - len(stripped))
             return stripped[:1]
         stream.read(len(head))
+    return b""
 
 
-def iter_records(stream: BinaryIO, name: str) -> Iterator[Any]:
+def iter_records(stream: io.BufferedIOBase, name: str, limits: ReadLimits = ReadLimits()) -> Iterator[Any]:
     """Records of a (possibly gzipped) JSON array or NDJSON stream."""
+    buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream, CHUNK)  # type: ignore[arg-type]
     try:
-        buffered = decompressed(stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream, CHUNK))  # type: ignore[arg-type]
-        first = _first_significant_byte(buffered)
+        text = decompressed(buffered, name, limits)
+        first = _skip_to_first_significant_byte(text)
         if first == b"[":
-            yield from _array_records(buffered, name)
+            yield from _array_records(text, name)
         elif first:
-            yield from _ndjson_records(buffered, name)
-    except (gzip.BadGzipFile, EOFError, OSError) as e:
+            yield from _ndjson_records(text, name, limits)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
         raise UnreadableFile(f"{name}: not a readable gzip stream ({e})") from None
 
 
 def _array_records(stream: io.BufferedReader, name: str) -> Iterator[Any]:
-    index = 0
+    index = -1
     try:
         for index, record in enumerate(ijson.items(stream, "item", use_float=True)):  # noqa: B007
             yield record
     except ijson.JSONError as e:
-        raise UnreadableFile(f"{name}: invalid JSON array after record {index} ({e})") from None
+        raise UnreadableFile(f"{name}: invalid JSON array after record {index + 1} ({e})") from None
+    except UnicodeDecodeError as e:
+        raise UnreadableFile(f"{name}: record {index + 1} is not valid UTF-8 ({e.reason})") from None
 
 
-def _ndjson_records(stream: io.BufferedReader, name: str) -> Iterator[Any]:
-    for line_number, line in enumerate(stream, start=1):
+def _ndjson_records(stream: io.BufferedReader, name: str, limits: ReadLimits) -> Iterator[Any]:
+    line_number = 0
+    while line := stream.readline(limits.max_record_bytes + 1):
+        line_number += 1
+        if len(line) > limits.max_record_bytes and not line.endswith(b"\n"):
+            raise LimitExceeded(f"{name} line {line_number}: record is over the {limits.max_record_bytes}-byte limit (WIDF_MAX_RECORD_BYTES)")
         if not line.strip():
             continue
         try:
             yield orjson.loads(line)
         except orjson.JSONDecodeError as e:
             raise UnreadableFile(f"{name} line {line_number}: not valid JSON ({e})") from None
+
+
+def check_record(record: Any, payload: bytes, index: int, name: str, limits: ReadLimits) -> None:
+    """Size and nesting limits on one record and its serialised form."""
+    if len(payload) > limits.max_record_bytes:
+        raise LimitExceeded(f"{name} record {index}: {len(payload)} bytes, over the {limits.max_record_bytes}-byte limit (WIDF_MAX_RECORD_BYTES)")
+    # Counting brackets is C-fast and bounds the depth from above; walk only when it could be too deep.
+    if payload.count(b"{") + payload.count(b"[") > limits.max_depth and nesting_depth(record) > limits.max_depth:
+        raise LimitExceeded(f"{name} record {index}: nested deeper than {limits.max_depth} levels (WIDF_MAX_DEPTH)")
+
+
+def nesting_depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            node = node.values()
+        elif not isinstance(node, list):
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node)
+    return deepest

@@ -1,4 +1,5 @@
-"""Snowflake: a keyless connection (workload identity) and the load statements.
+"""Snowflake: a keyless connection (workload identity), the load, and the
+exactly-once ledger in LOAD_HISTORY.
 
 Values are always bound (qmark style, sent to the server as bindings), never
 formatted into SQL; the only names in SQL text are validated identifiers.
@@ -8,12 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import snowflake.connector
 from snowflake.connector.errors import DatabaseError
 
 from widf_loader.config import LoaderSettings
+from widf_loader.events import FileRef
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +34,100 @@ RAW_DATA_COLUMNS = (
     "RECORD_INDEX",
     "LOAD_ID",
 )
+LEDGER_COLUMNS = (
+    "FILE_ID",
+    "SOURCE_FILE",
+    "SOURCE_BUCKET",
+    "SOURCE_KEY",
+    "SOURCE_VERSION_ID",
+    "SOURCE_ETAG",
+    "SOURCE_SIZE",
+    "SOURCE_SEQUENCER",
+    "SOURCE_EVENT_TIME",
+    "STATUS",
+    "ROWS_LOADED",
+    "ROWS_REJECTED",
+    "REASON",
+    "LOAD_ID",
+    "STARTED_AT",
+)
+# Outcomes that settle a file: a later delivery of it is a duplicate.
+FINAL_STATUSES = ("LOADED", "REJECTED")
+REASON_MAX_CHARS = 2000
 
 
 class IdentityNotTrusted(Exception):
     """Snowflake verified the function's AWS identity but no user trusts it."""
 
 
-def insert_statement(table: str) -> str:
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One row of LOAD_HISTORY: the outcome of one attempt at one file."""
+
+    ref: FileRef
+    status: str  # LOADED | REJECTED | SKIPPED_DUPLICATE | SKIPPED | FAILED
+    load_id: str
+    started_at: str  # ISO timestamp, when the attempt began
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    reason: str | None = None
+
+    def values(self) -> tuple:
+        ref = self.ref
+        reason = self.reason[:REASON_MAX_CHARS] if self.reason else None
+        return (
+            file_id(ref), ref.uri, ref.bucket, ref.key, ref.version_id, ref.etag, ref.size, ref.sequencer, ref.event_time,
+            self.status, self.rows_loaded, self.rows_rejected, reason, self.load_id, self.started_at,
+        )  # fmt: skip
+
+
+def file_id(ref: FileRef) -> str:
+    """A file's identity: the object version, or its content hash when unversioned."""
+    return f"{ref.bucket}/{ref.key}#{ref.version_id or ref.etag or 'unversioned'}"
+
+
+def insert_rows_statement(table: str) -> str:
     # INSERT ... SELECT, because Snowflake refuses PARSE_JSON inside a VALUES clause.
     placeholders = ", ".join("PARSE_JSON(?)" if c == "PAYLOAD" else "?" for c in RAW_DATA_COLUMNS)
     return f"INSERT INTO {table} ({', '.join(RAW_DATA_COLUMNS)}, LOADED_BY) SELECT {placeholders}, CURRENT_USER()"
+
+
+def _ledger_source() -> str:
+    return ", ".join(f"{'CAST(? AS TIMESTAMP_LTZ)' if c == 'STARTED_AT' else '?'} AS {c}" for c in LEDGER_COLUMNS)
+
+
+def record_statement(ledger: str) -> str:
+    columns = ", ".join(LEDGER_COLUMNS)
+    return f"INSERT INTO {ledger} ({columns}, FINISHED_AT, LOADED_BY) SELECT {_ledger_source()}, CURRENT_TIMESTAMP(), CURRENT_USER()"
+
+
+def claim_statement(ledger: str) -> str:
+    """Insert the file's final outcome unless the file is already settled.
+
+    Why a MERGE and not a check-then-INSERT: Snowflake enforces no unique
+    constraint, so two concurrent deliveries that both check, find nothing and
+    insert would both win. A MERGE takes the ledger table's lock (UPDATE,
+    DELETE and MERGE on one table never run concurrently) and keeps it until
+    the transaction ends, so a second MERGE for the same file waits, then
+    evaluates against the committed claim (read committed) and inserts nothing.
+    The claim is the last statement before COMMIT, so the lock is held for
+    milliseconds, not for the whole file: loads of different files still run
+    in parallel, and a runner that dies mid-file holds no lock at all.
+    """
+    columns = ", ".join(LEDGER_COLUMNS)
+    values = ", ".join(f"s.{c}" for c in LEDGER_COLUMNS)
+    settled = ", ".join(f"'{s}'" for s in FINAL_STATUSES)
+    return (
+        f"MERGE INTO {ledger} h USING (SELECT {_ledger_source()}) s "
+        f"ON h.FILE_ID = s.FILE_ID AND h.STATUS IN ({settled}) "
+        f"WHEN NOT MATCHED THEN INSERT ({columns}, FINISHED_AT, LOADED_BY) "
+        f"VALUES ({values}, CURRENT_TIMESTAMP(), CURRENT_USER())"
+    )
+
+
+def settled_statement(ledger: str) -> str:
+    settled = ", ".join(f"'{s}'" for s in FINAL_STATUSES)
+    return f"SELECT STATUS, LOAD_ID FROM {ledger} WHERE FILE_ID = ? AND STATUS IN ({settled}) LIMIT 1"
 
 
 def connect(settings: LoaderSettings) -> snowflake.connector.SnowflakeConnection:
@@ -56,10 +143,12 @@ def connect(settings: LoaderSettings) -> snowflake.connector.SnowflakeConnection
 
 
 class Warehouse:
-    """One connection per warm container, opened on first use."""
+    """The loader's side of Snowflake. One connection per warm container, opened on first use."""
 
     def __init__(self, settings: LoaderSettings):
         self.settings = settings
+        self.table = settings.table
+        self.ledger = settings.ledger_table
         self._connection: snowflake.connector.SnowflakeConnection | None = None
 
     @property
@@ -68,18 +157,65 @@ class Warehouse:
             self._connection = connect(self.settings)
         return self._connection
 
-    def load(self, batches: Iterable[Sequence[Sequence[Any]]]) -> int:
-        """Insert every batch in one transaction: a file lands whole or not at all."""
-        statement = insert_statement(self.settings.table)
-        with self.connection.cursor() as cursor:
-            cursor.execute("BEGIN")
+    def reset(self) -> None:
+        """Drop the connection, so the next use opens a fresh one (after an error that may have broken it)."""
+        if self._connection is not None:
             try:
-                loaded = 0
+                self._connection.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection may fail; we are replacing it anyway
+                log.debug("closing a broken connection failed", exc_info=True)
+        self._connection = None
+
+    def settled_load(self, ref: FileRef) -> str | None:
+        """The load id of an earlier attempt that settled this file, if any (a cheap early exit)."""
+        with self.connection.cursor() as cursor:
+            row = cursor.execute(settled_statement(self.ledger), (file_id(ref),)).fetchone()
+        return row[1] if row else None
+
+    def load_and_claim(self, batches: Iterable[Sequence[Sequence[Any]]], entry_for: Any) -> tuple[bool, int]:
+        """Insert every batch, then claim the file, in one transaction.
+
+        `entry_for(rows)` builds the ledger entry once the row count is known.
+        Returns (claimed, rows): if another delivery settled the file first,
+        the rows are rolled back and claimed is False.
+        """
+        connection = self.connection
+        rows = 0
+        try:
+            with connection.cursor() as cursor:
+                statement = insert_rows_statement(self.table)
                 for batch in batches:
                     cursor.executemany(statement, batch)
-                    loaded += len(batch)
-                cursor.execute("COMMIT")
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-        return loaded
+                    rows += len(batch)
+                cursor.execute(claim_statement(self.ledger), entry_for(rows).values())
+                claimed = cursor.rowcount == 1
+            if claimed:
+                connection.commit()
+            else:
+                connection.rollback()
+        except BaseException:
+            self._rollback_quietly()
+            raise
+        return claimed, rows
+
+    def claim_rejection(self, entry: LedgerEntry) -> bool:
+        """Settle a file as REJECTED (so its duplicates are skipped); False if it was already settled."""
+        with self.connection.cursor() as cursor:
+            cursor.execute(claim_statement(self.ledger), entry.values())
+            claimed = cursor.rowcount == 1
+        self.connection.commit()
+        return claimed
+
+    def record(self, entry: LedgerEntry) -> None:
+        """Record an outcome that settles nothing (a duplicate, a skip, a failure)."""
+        with self.connection.cursor() as cursor:
+            cursor.execute(record_statement(self.ledger), entry.values())
+        self.connection.commit()
+
+    def _rollback_quietly(self) -> None:
+        try:
+            if self._connection is not None and not self._connection.is_closed():
+                self._connection.rollback()
+        except Exception:  # noqa: BLE001 - the original error matters more than a failed rollback
+            log.warning("rollback after a failed load also failed; dropping the connection", exc_info=True)
+            self.reset()

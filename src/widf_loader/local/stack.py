@@ -106,6 +106,7 @@ def write_private(path: Path, text: str) -> None:
 def serve(paths: StackPaths) -> None:
     """Run the stack in this process until SIGTERM or SIGINT."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs every request otherwise
     moto_port = free_port()
     moto = aws.start_moto(moto_port)
     aws_endpoint = f"http://127.0.0.1:{moto_port}"

@@ -56,6 +56,9 @@ class User:
 class Session:
     user: User
     role: str
+    autocommit: bool = True
+    in_transaction: bool = False
+    lock_timeout_seconds: float = 43200  # Snowflake's default LOCK_TIMEOUT
 
 
 @dataclass

@@ -18,8 +18,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import sqlglot
 import fakesnow.server  # noqa: F401 - loads the module, which `fakesnow.server` (a function) shadows
+import sqlglot
+from fakesnow.converter import from_binding
 from sqlglot import exp
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -27,12 +28,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-fakesnow_server = sys.modules["fakesnow.server"]
-
 from widf_loader.local.gateway.accounts import Account, Session, SnowflakeError, User, execute_account_statement
 from widf_loader.local.gateway.identity import AttestationRejected, verify_aws_attestation
+from widf_loader.local.gateway.transactions import TableLocks, insert_only_merge, locked_table, parse
 
 log = logging.getLogger("widf_loader.gateway")
+fakesnow_server = sys.modules["fakesnow.server"]
 
 _DYNAMIC_TABLE = re.compile(
     r"^\s*CREATE\s+(?P<replace>OR\s+REPLACE\s+)?DYNAMIC\s+TABLE\s+(?P<ifnot>IF\s+NOT\s+EXISTS\s+)?(?P<name>[\w.$\"]+)"
@@ -41,6 +42,11 @@ _DYNAMIC_TABLE = re.compile(
 )
 _ALTER_DYNAMIC_TABLE = re.compile(r"^\s*ALTER\s+DYNAMIC\s+TABLE\s+[\w.$\"]+\s+(REFRESH|SUSPEND|RESUME)\s*;?\s*$", re.I)
 _SESSION_FUNCTIONS = re.compile(r"\bCURRENT_(USER|ROLE)\b", re.I)
+_FIRST_WORD = re.compile(r"^\s*(\w+)")
+_TRANSACTION_STARTS = {"BEGIN", "START"}
+_TRANSACTION_ENDS = {"COMMIT", "ROLLBACK"}
+_DML = {"INSERT", "COPY", "MERGE", "UPDATE", "DELETE"}
+_DDL = {"CREATE", "DROP", "ALTER", "TRUNCATE", "GRANT", "REVOKE"}
 
 
 def unknown_caller_message(sts_arn: str) -> str:
@@ -53,7 +59,9 @@ class Gateway:
         self.sts_endpoint = sts_endpoint
         self.lookup_secret = lookup_secret
         self.sessions: dict[str, Session] = {}
+        self.locks = TableLocks()
         self.statement_count = 0
+        self.login_count = 0
 
     # -- login ---------------------------------------------------------------
 
@@ -97,7 +105,14 @@ class Gateway:
         body["data"] = {k: v for k, v in body["data"].items() if k not in ("PASSWORD", "TOKEN")}
         response = await fakesnow_server.login_request(with_json_body(request, body))
         payload = json.loads(response.body)
-        self.sessions[payload["data"]["token"]] = Session(user=user, role=role)
+        parameters = body["data"].get("SESSION_PARAMETERS") or {}
+        self.sessions[payload["data"]["token"]] = Session(
+            user=user,
+            role=role,
+            autocommit=bool(parameters.get("AUTOCOMMIT", True)),
+            lock_timeout_seconds=float(parameters.get("LOCK_TIMEOUT", 43200)),
+        )
+        self.login_count += 1
         payload["data"]["sessionInfo"].update(roleName=role, warehouseName=request.query_params.get("warehouse"))
         return JSONResponse(payload)
 
@@ -126,18 +141,63 @@ class Gateway:
             if (rows := execute_account_statement(self.account, session, sql)) is not None:
                 body = {"sqlText": rows_as_select(*rows), "sequenceId": body.get("sequenceId")}
             else:
-                body["sqlText"] = self.engine_sql(sql, session)
+                body["sqlText"] = await self.transactional_sql(token, session, sql, body.get("bindings"))
         except SnowflakeError as e:
             return failure(e)
-        response = await fakesnow_server.query_request(with_json_body(request, body))
+        except Exception as e:  # noqa: BLE001 - a gateway bug must surface as an error, not a 500 the connector retries for minutes
+            log.exception("gateway failed on %s", sql)
+            return failure(SnowflakeError(2, f"Internal error in the local gateway ({type(e).__name__}: {e}) on: {' '.join(sql.split())[:120]}", "XX000"))
+        try:
+            response = await fakesnow_server.query_request(with_json_body(request, body))
+        finally:
+            self.end_of_statement(token, session, sql)
         if response.status_code >= 500:
             first_line = " ".join(sql.split())[:120]
             return failure(SnowflakeError(2, f"SQL compilation error:\nUnsupported statement in the local gateway: {first_line}", "0A000"))
         return response
 
+    async def transactional_sql(self, token: str, session: Session, sql: str, bindings: dict | None) -> str:
+        """Track the session's transaction, take table locks, and give MERGE read-committed semantics."""
+        word = (m.group(1).upper() if (m := _FIRST_WORD.match(sql)) else "")
+        if word in _TRANSACTION_STARTS or (word in _DML and not session.autocommit):
+            session.in_transaction = True
+        if word not in ("MERGE", "UPDATE", "DELETE") or not (statement := parse(sql)):
+            return self.engine_sql(sql, session)
+        fake = fakesnow_server.sessions[token]
+        if table := locked_table(statement, fake.database, fake.schema):
+            await run_in_threadpool(self.locks.acquire, token, table, session.lock_timeout_seconds)
+        if merge := insert_only_merge(statement):
+            unmatched = await run_in_threadpool(self.count_committed, fake, merge.count_unmatched, bindings)
+            return self.engine_sql(merge.insert_if_unmatched if unmatched else merge.insert_nothing, session)
+        return self.engine_sql(sql, session)
+
+    def end_of_statement(self, token: str, session: Session, sql: str) -> None:
+        word = (m.group(1).upper() if (m := _FIRST_WORD.match(sql)) else "")
+        if word in _TRANSACTION_ENDS or word in _DDL:  # DDL commits the open transaction in Snowflake
+            session.in_transaction = False
+        if not session.in_transaction:
+            self.locks.release_all(token)
+
+    @staticmethod
+    def count_committed(fake: Any, sql: str, bindings: dict | None) -> int:
+        """Run a read in a fresh autocommit connection: it sees exactly what is committed."""
+        params = tuple(from_binding(bindings[str(i)]) for i in range(1, len(bindings) + 1)) if bindings else None
+        connection = fakesnow_server.shared_fs.connect(fake.database, fake.schema)
+        try:
+            cursor = connection.cursor()
+            cursor.execute(sql, binding_params=params, server=True)
+            return int(cursor.fetchone()[0])
+        finally:
+            connection.close()
+
+    async def stats(self, request: Request) -> Response:
+        return JSONResponse({"logins": self.login_count, "statements": self.statement_count})
+
     async def session_request(self, request: Request) -> Response:
         if request.query_params.get("delete"):
-            self.sessions.pop((request.headers.get("Authorization") or "")[17:-1], None)
+            token = (request.headers.get("Authorization") or "")[17:-1]
+            self.sessions.pop(token, None)
+            self.locks.release_all(token)  # a closed session's open transaction is rolled back
         return await fakesnow_server.session(request)
 
     def app(self) -> Starlette:
@@ -145,6 +205,7 @@ class Gateway:
             Route("/session/v1/login-request", self.login, methods=["POST"]),
             Route("/queries/v1/query-request", self.query, methods=["POST"]),
             Route("/session", self.session_request, methods=["POST"]),
+            Route("/local/stats", self.stats, methods=["GET"]),
             *[r for r in fakesnow_server.routes if r.path not in ("/session/v1/login-request", "/queries/v1/query-request", "/session")],
         ]
         return Starlette(routes=routes)

@@ -1,0 +1,148 @@
+"""Snowflake's transaction semantics, where DuckDB's differ.
+
+* Table locks: in Snowflake, UPDATE, DELETE and MERGE on a table never run
+  concurrently; each holds the table's lock until its transaction ends, and
+  at most 20 statements may queue for one lock. DuckDB has optimistic
+  concurrency instead, so the gateway keeps the locks itself.
+* Read committed: a Snowflake statement sees what was committed before it
+  ran; DuckDB's transactions see a snapshot from their first statement. For
+  an insert-only MERGE that difference decides whether two deliveries of one
+  file both claim it, so the gateway evaluates its NOT MATCHED condition
+  against committed data, after taking the lock - as Snowflake does.
+* fakesnow rewrites MERGE into several statements that DuckDB refuses inside
+  an explicit transaction; an insert-only MERGE is an INSERT ... SELECT
+  ... WHERE NOT EXISTS, which runs anywhere.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+
+from widf_loader.local.gateway.accounts import SnowflakeError
+
+MAX_LOCK_WAITERS = 20
+LOCKING_STATEMENTS = (exp.Update, exp.Delete, exp.Merge)
+DML_STATEMENTS = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Copy)
+
+
+class TableLocks:
+    """One lock per table, owned by a session until its transaction ends."""
+
+    def __init__(self, max_waiters: int = MAX_LOCK_WAITERS):
+        self.max_waiters = max_waiters
+        self._changed = threading.Condition()
+        self._holders: dict[str, str] = {}
+        self._waiters: Counter[str] = Counter()
+
+    def acquire(self, owner: str, table: str, timeout_seconds: float) -> None:
+        with self._changed:
+            if self._holders.get(table, owner) == owner:
+                self._holders[table] = owner
+                return
+            if self._waiters[table] >= self.max_waiters:
+                raise SnowflakeError(
+                    625,
+                    f"Table '{table}' is locked by another transaction and this lock has not yet been released. "
+                    f"Your statement was aborted because the number of waiters for this lock exceeds the {self.max_waiters} statements limit.",
+                    "57014",
+                )
+            self._waiters[table] += 1
+            try:
+                free = self._changed.wait_for(lambda: table not in self._holders, timeout_seconds)
+            finally:
+                self._waiters[table] -= 1
+            if not free:
+                raise SnowflakeError(
+                    625,
+                    f"Your statement was aborted because it waited more than LOCK_TIMEOUT ({timeout_seconds:g} seconds) "
+                    f"for the lock on table '{table}'.",
+                    "57014",
+                )
+            self._holders[table] = owner
+
+    def release_all(self, owner: str) -> None:
+        with self._changed:
+            for table in [t for t, o in self._holders.items() if o == owner]:
+                del self._holders[table]
+            self._changed.notify_all()
+
+    def held_by(self, owner: str) -> list[str]:
+        with self._changed:
+            return sorted(t for t, o in self._holders.items() if o == owner)
+
+
+def parse(sql: str) -> exp.Expr | None:
+    try:
+        return sqlglot.parse_one(sql, read="snowflake")
+    except sqlglot.errors.ParseError:
+        return None
+
+
+def qualified_table(table: exp.Table, database: str | None, schema: str | None) -> str:
+    parts = [table.catalog or database or "", table.db or schema or "", table.name]
+    return ".".join(p.upper() for p in parts)
+
+
+def locked_table(statement: exp.Expr, database: str | None, schema: str | None) -> str | None:
+    """The table whose lock this statement needs, if it needs one."""
+    if not isinstance(statement, LOCKING_STATEMENTS):
+        return None
+    target = statement.this
+    return qualified_table(target, database, schema) if isinstance(target, exp.Table) else None
+
+
+@dataclass(frozen=True)
+class InsertOnlyMerge:
+    """An insert-only MERGE, taken apart into what the gateway runs instead."""
+
+    insert_if_unmatched: str  # INSERT ... SELECT ... WHERE NOT EXISTS (...)
+    insert_nothing: str  # the same INSERT with WHERE FALSE: a DML answer of 0 rows
+    count_unmatched: str  # how many source rows the committed data leaves unmatched
+
+
+def insert_only_merge(statement: exp.Expr) -> InsertOnlyMerge | None:
+    """Rewrite `MERGE ... WHEN NOT MATCHED THEN INSERT` alone; None for any other shape."""
+    if not isinstance(statement, exp.Merge):
+        return None
+    whens = statement.args.get("whens")
+    clauses = whens.expressions if isinstance(whens, exp.Whens) else []
+    if len(clauses) != 1 or clauses[0].args.get("matched") or clauses[0].args.get("condition"):
+        return None
+    insert = clauses[0].args.get("then")
+    target, source, on = statement.this, statement.args.get("using"), statement.args.get("on")
+    if not (isinstance(insert, exp.Insert) and isinstance(target, exp.Table) and source is not None and on is not None):
+        return None
+    # Bindings must keep their order: allow placeholders only in the source.
+    if any(p for p in statement.find_all(exp.Placeholder) if not _inside(p, source)):
+        return None
+    values = insert.expression.expressions if isinstance(insert.expression, exp.Tuple) else None
+    columns = insert.this.expressions if isinstance(insert.this, exp.Tuple) else None
+    if values is None or columns is None:
+        return None
+    target_name = exp.table_(target.name, db=target.db or None, catalog=target.catalog or None)
+    matched = exp.Exists(this=exp.select("1").from_(target.copy()).where(on.copy()))
+
+    def insert_where(condition: exp.Expr) -> str:
+        select = exp.select(*[v.copy() for v in values]).from_(source.copy()).where(condition)
+        return exp.insert(select, target_name, columns=[c.name for c in columns]).sql(dialect="snowflake")
+
+    count = exp.select("COUNT(*)").from_(source.copy()).where(exp.not_(matched.copy()))
+    return InsertOnlyMerge(
+        insert_if_unmatched=insert_where(exp.not_(matched)),
+        insert_nothing=insert_where(exp.false()),
+        count_unmatched=count.sql(dialect="snowflake"),
+    )
+
+
+def _inside(node: exp.Expr, ancestor: exp.Expr) -> bool:
+    parent = node
+    while parent is not None:
+        if parent is ancestor:
+            return True
+        parent = parent.parent
+    return False

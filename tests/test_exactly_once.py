@@ -1,0 +1,211 @@
+"""Every file loads exactly once, whatever the deliveries do, and every attempt has one recorded outcome."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from urllib.parse import quote_plus
+
+import orjson
+import pytest
+
+from conftest import gateway_stats
+from widf_loader import samples
+from widf_loader.config import LoaderSettings
+from widf_loader.events import FileRef
+from widf_loader.handler import lambda_handler, runtime
+from widf_loader.local import aws
+from widf_loader.local.demo import wait_for
+from widf_loader.local.deploy import admin_connection
+from widf_loader.local.worker import LambdaContext
+from widf_loader.pipeline import load_file
+from widf_loader.warehouse import Warehouse
+
+
+# Keys the bucket notification ignores (not a landing suffix), for tests that deliver by hand.
+UNNOTIFIED = ".jsonl"
+
+
+def put(stack, loader, key: str, body: bytes) -> FileRef:
+    response = aws.client("s3", stack.info.aws_endpoint).put_object(Bucket=loader.resources.bucket, Key=key, Body=body)
+    return FileRef(bucket=loader.resources.bucket, key=key, version_id=response["VersionId"], etag=response["ETag"].strip('"'), size=len(body))
+
+
+def ndjson(events: list[dict]) -> bytes:
+    return b"\n".join(orjson.dumps(e) for e in events)
+
+
+def notification(ref: FileRef) -> str:
+    """The S3 notification S3 would send for this object version (what a redelivery repeats)."""
+    obj = {"key": quote_plus(ref.key), "size": ref.size, "eTag": ref.etag, "versionId": ref.version_id, "sequencer": "00"}
+    record = {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "eventTime": "2026-11-27T10:00:00.000Z",
+              "s3": {"bucket": {"name": ref.bucket}, "object": obj}}  # fmt: skip
+    return json.dumps({"Records": [record]})
+
+
+def query(stack, sql: str, params: tuple = ()) -> list[tuple]:
+    with admin_connection(stack.info) as connection:
+        return connection.cursor().execute(sql, params).fetchall()
+
+
+def outcomes(stack, prefix: str) -> list[tuple]:
+    return query(
+        stack,
+        "SELECT FILE_ID, STATUS, ROWS_LOADED, REASON FROM WIDF_DEMO_DB.PUBLIC.LOAD_HISTORY WHERE SOURCE_KEY LIKE %s ORDER BY FILE_ID, STATUS",
+        (f"{prefix}%",),
+    )
+
+
+def rows_loaded(stack, prefix: str) -> int:
+    return query(stack, "SELECT COUNT(*) FROM WIDF_DEMO_DB.PUBLIC.RAW_DATA WHERE SOURCE_KEY LIKE %s", (f"{prefix}%",))[0][0]
+
+
+def test_duplicate_deliveries_load_nothing_twice(stack, loader):
+    prefix, files = "incoming/duplicates/", 200
+    sqs = aws.client("sqs", stack.info.aws_endpoint)
+    expected_rows, duplicates = 0, 0
+    for i in range(files):
+        events = samples.sample_events(2 + i % 4, seed=1000 + i)
+        ref = put(stack, loader, f"{prefix}file {i:03d}.ndjson", ndjson(events))
+        expected_rows += len(events)
+        if i % 10 < 3:  # 30% of the files are delivered a second time
+            sqs.send_message(QueueUrl=loader.resources.queue_url, MessageBody=notification(ref))
+            duplicates += 1
+
+    def settled():
+        rows = outcomes(stack, prefix)
+        statuses = [status for _, status, _, _ in rows]
+        return rows if statuses.count("LOADED") + statuses.count("SKIPPED_DUPLICATE") >= files + duplicates else None
+
+    history = wait_for(settled, seconds=300)
+    assert history is not None, f"not every delivery was handled: {outcomes(stack, prefix)[-5:]}"
+    loaded = [file_id for file_id, status, _, _ in history if status == "LOADED"]
+    assert len(loaded) == len(set(loaded)) == files
+    assert [status for _, status, _, _ in history].count("SKIPPED_DUPLICATE") == duplicates
+    assert rows_loaded(stack, prefix) == expected_rows
+
+
+def test_concurrent_deliveries_of_one_file_load_it_once(stack, loader, as_function):
+    prefix, files, records = "incoming/concurrent/", 12, 120
+    settings = LoaderSettings.from_env()
+    s3 = aws.client("s3", stack.info.aws_endpoint, **{k.lower(): as_function[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")})
+    small_batches = LoaderSettings(**{**settings.__dict__, "batch_rows": 25})  # several statements per file, so the runs overlap
+    warehouses = [Warehouse(small_batches), Warehouse(small_batches)]
+    statuses: list[list[str]] = []
+    for i in range(files):
+        ref = put(stack, loader, f"{prefix}{i:02d}{UNNOTIFIED}", ndjson(samples.sample_events(records, seed=2000 + i)))
+        start, results = threading.Barrier(2), []
+
+        def deliver(warehouse: Warehouse) -> None:
+            start.wait()
+            results.append(load_file(ref, s3=s3, warehouse=warehouse, settings=small_batches).status)
+
+        threads = [threading.Thread(target=deliver, args=(w,)) for w in warehouses]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        statuses.append(sorted(results))
+    assert statuses == [["LOADED", "SKIPPED_DUPLICATE"]] * files
+    assert rows_loaded(stack, prefix) == files * records
+
+
+KILLABLE_LOAD = """
+import sys
+from widf_loader.config import LoaderSettings
+from widf_loader.events import FileRef
+from widf_loader.pipeline import load_file
+from widf_loader.warehouse import Warehouse
+import boto3
+settings = LoaderSettings.from_env()
+ref = FileRef(bucket=sys.argv[1], key=sys.argv[2], version_id=sys.argv[3])
+load_file(ref, s3=boto3.client("s3"), warehouse=Warehouse(settings), settings=settings)
+"""
+
+
+def test_a_runner_killed_mid_file_leaves_nothing_and_the_retry_loads_everything(stack, loader, as_function):
+    events = samples.sample_events(3000, seed=3)
+    ref = put(stack, loader, f"incoming/killed/big{UNNOTIFIED}", ndjson(events))
+    before = gateway_stats(stack)["statements"]
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLABLE_LOAD, ref.bucket, ref.key, ref.version_id],
+        env={**as_function, "PATH": "/usr/bin:/bin", "WIDF_BATCH_ROWS": "100"},
+    )
+    try:
+        # The ledger check, then batches: kill once a few batches are in, long before the last.
+        assert wait_for(lambda: True if gateway_stats(stack)["statements"] >= before + 4 else None, seconds=60)
+        assert process.poll() is None, "the load finished before it could be killed; make the file larger"
+    finally:
+        process.kill()
+        process.wait()
+    assert rows_loaded(stack, "incoming/killed/") == 0
+    assert outcomes(stack, "incoming/killed/") == []
+
+    settings = LoaderSettings.from_env()
+    outcome = load_file(ref, s3=aws.client("s3", stack.info.aws_endpoint), warehouse=Warehouse(settings), settings=settings)
+    assert (outcome.status, outcome.rows_loaded) == ("LOADED", len(events))
+    assert rows_loaded(stack, "incoming/killed/") == len(events)
+
+
+def test_an_unreadable_file_is_rejected_once_with_its_reason(stack, loader):
+    ref = put(stack, loader, "incoming/broken/half.json", b'{"action": "page_view"}\n{"action": ')
+    history = wait_for(lambda: r if (r := outcomes(stack, "incoming/broken/")) else None, seconds=60)
+    assert history is not None
+    [(_, status, rows, reason)] = history
+    assert (status, rows) == ("REJECTED", 0)
+    assert f"{ref.uri} line 2: not valid JSON" in reason
+    assert rows_loaded(stack, "incoming/broken/") == 0
+
+    aws.client("sqs", stack.info.aws_endpoint).send_message(QueueUrl=loader.resources.queue_url, MessageBody=notification(ref))
+    again = wait_for(lambda: r if len(r := outcomes(stack, "incoming/broken/")) == 2 else None, seconds=60)
+    assert again is not None and [status for _, status, _, _ in again] == ["REJECTED", "SKIPPED_DUPLICATE"]
+
+
+def test_an_object_deleted_before_it_is_read_is_recorded_as_skipped(stack, loader, as_function):
+    ref = put(stack, loader, f"incoming/gone/deleted{UNNOTIFIED}", b"[]")
+    aws.client("s3", stack.info.aws_endpoint).delete_object(Bucket=ref.bucket, Key=ref.key, VersionId=ref.version_id)
+    settings = LoaderSettings.from_env()
+    outcome = load_file(ref, s3=aws.client("s3", stack.info.aws_endpoint), warehouse=Warehouse(settings), settings=settings)
+    assert outcome.status == "SKIPPED"
+    [(_, status, _, reason)] = outcomes(stack, "incoming/gone/")
+    assert status == "SKIPPED" and "no longer exists" in reason
+
+
+def test_a_warm_container_reuses_its_connection_and_opens_none_for_nothing(stack, loader, as_function):
+    runtime.cache_clear()
+    context = LambdaContext("req", loader.function.name, 512, "arn", "", "", deadline_epoch=2**40)
+
+    def sqs_batch(*bodies: str) -> dict:
+        return {"Records": [{"messageId": str(i), "body": b, "eventSource": "aws:sqs", "receiptHandle": "r", "attributes": {},
+                             "messageAttributes": {}, "md5OfBody": "", "eventSourceARN": "arn", "awsRegion": aws.REGION}
+                            for i, b in enumerate(bodies)]}  # fmt: skip
+
+    logins = gateway_stats(stack)["logins"]
+    test_event = json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": loader.resources.bucket})
+    assert lambda_handler(sqs_batch(test_event), context) == {"batchItemFailures": []}
+    assert gateway_stats(stack)["logins"] == logins
+
+    for i in range(2):
+        ref = put(stack, loader, f"incoming/warm/{i}{UNNOTIFIED}", orjson.dumps(samples.sample_events(3, seed=i)))
+        assert lambda_handler(sqs_batch(notification(ref)), context) == {"batchItemFailures": []}
+    assert gateway_stats(stack)["logins"] == logins + 1
+    assert rows_loaded(stack, "incoming/warm/") == 6
+
+
+def test_a_malformed_message_fails_alone(stack, loader, as_function):
+    runtime.cache_clear()
+    context = LambdaContext("req", loader.function.name, 512, "arn", "", "", deadline_epoch=2**40)
+    good = put(stack, loader, f"incoming/mixed/good{UNNOTIFIED}", orjson.dumps(samples.sample_events(4, seed=9)))
+    batch = {"Records": [{"messageId": m, "body": b, "eventSource": "aws:sqs", "receiptHandle": "r", "attributes": {},
+                          "messageAttributes": {}, "md5OfBody": "", "eventSourceARN": "arn", "awsRegion": aws.REGION}
+                         for m, b in (("bad", "this is not an S3 event"), ("good", notification(good)))]}  # fmt: skip
+    assert lambda_handler(batch, context) == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
+    assert rows_loaded(stack, "incoming/mixed/") == 4
+
+
+@pytest.fixture(autouse=True)
+def _fresh_runtime():
+    yield
+    runtime.cache_clear()

@@ -14,6 +14,7 @@ import hmac
 import json
 import logging
 import re
+import secrets
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from widf_loader.local.gateway.accounts import Account, Session, SnowflakeError, User, execute_account_statement
+from widf_loader.local.gateway.binding import batch_statement, batch_table, is_array_binding
 from widf_loader.local.gateway.identity import AttestationRejected, verify_aws_attestation
 from widf_loader.local.gateway.transactions import TableLocks, insert_only_merge, locked_table, parse
 
@@ -136,12 +138,15 @@ class Gateway:
             return failure(SnowflakeError(390104, "User must login again to access the service.", "08001"), 401)
         body = await read_json(request)
         sql = body["sqlText"]
+        batch: str | None = None
         self.statement_count += 1
         try:
             if (rows := execute_account_statement(self.account, session, sql)) is not None:
                 body = {"sqlText": rows_as_select(*rows), "sequenceId": body.get("sequenceId")}
             else:
-                body["sqlText"] = await self.transactional_sql(token, session, sql, body.get("bindings"))
+                if is_array_binding(body.get("bindings")):
+                    batch = self.register_batch(token, sql, body)
+                body["sqlText"] = await self.transactional_sql(token, session, body["sqlText"], body.get("bindings"))
         except SnowflakeError as e:
             return failure(e)
         except Exception as e:  # noqa: BLE001 - a gateway bug must surface as an error, not a 500 the connector retries for minutes
@@ -151,6 +156,8 @@ class Gateway:
             response = await fakesnow_server.query_request(with_json_body(request, body))
         finally:
             self.end_of_statement(token, session, sql)
+            if batch:
+                fakesnow_server.sessions[token]._duck_conn.unregister(batch)
         if response.status_code >= 500:
             first_line = " ".join(sql.split())[:120]
             return failure(SnowflakeError(2, f"SQL compilation error:\nUnsupported statement in the local gateway: {first_line}", "0A000"))
@@ -170,6 +177,16 @@ class Gateway:
             unmatched = await run_in_threadpool(self.count_committed, fake, merge.count_unmatched, bindings)
             return self.engine_sql(merge.insert_if_unmatched if unmatched else merge.insert_nothing, session)
         return self.engine_sql(sql, session)
+
+    @staticmethod
+    def register_batch(token: str, sql: str, body: dict[str, Any]) -> str | None:
+        """Run an array-bound INSERT as one statement over the bound rows (see `binding`)."""
+        name = f"widf_batch_{secrets.token_hex(8)}"
+        if (statement := batch_statement(sql, len(body["bindings"]), name)) is None:
+            return None
+        fakesnow_server.sessions[token]._duck_conn.register(name, batch_table(body.pop("bindings")))
+        body["sqlText"] = statement
+        return name
 
     def end_of_statement(self, token: str, session: Session, sql: str) -> None:
         word = (m.group(1).upper() if (m := _FIRST_WORD.match(sql)) else "")

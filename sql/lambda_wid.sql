@@ -20,4 +20,5 @@ GRANT USAGE ON DATABASE <% database %> TO ROLE <% role %>;
 GRANT USAGE ON SCHEMA <% database %>.<% schema %> TO ROLE <% role %>;
 GRANT SELECT, INSERT ON TABLE <% database %>.<% schema %>.RAW_DATA TO ROLE <% role %>;
 GRANT SELECT, INSERT ON TABLE <% database %>.<% schema %>.LOAD_HISTORY TO ROLE <% role %>;
+GRANT INSERT ON TABLE <% database %>.<% schema %>.REJECTED_RECORDS TO ROLE <% role %>;
 GRANT ROLE <% role %> TO USER <% user %>;

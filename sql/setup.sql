@@ -56,6 +56,20 @@ CREATE TABLE IF NOT EXISTS LOAD_HISTORY (
   LOADED_BY          VARCHAR
 );
 
+-- Quarantine: records that broke their route's contract or were refused by a
+-- hook, each with the reason, from files that otherwise loaded.
+CREATE TABLE IF NOT EXISTS REJECTED_RECORDS (
+  SOURCE_FILE   VARCHAR,
+  SOURCE_KEY    VARCHAR,
+  RECORD_INDEX  NUMBER,
+  ROUTE         VARCHAR,
+  REASON        VARCHAR,
+  RAW_RECORD    VARCHAR,   -- the record as received, up to 64 KiB
+  LOAD_ID       VARCHAR,
+  REJECTED_AT   TIMESTAMP_LTZ DEFAULT CURRENT_TIMESTAMP(),
+  REJECTED_BY   VARCHAR
+);
+
 -- Daily figures per action, kept fresh by Snowflake within TARGET_LAG.
 CREATE DYNAMIC TABLE IF NOT EXISTS DAILY_SUMMARY
   TARGET_LAG = '1 minute'

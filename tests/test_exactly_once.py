@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -131,7 +132,7 @@ def test_a_runner_killed_mid_file_leaves_nothing_and_the_retry_loads_everything(
     before = gateway_stats(stack)["statements"]
     process = subprocess.Popen(
         [sys.executable, "-c", KILLABLE_LOAD, ref.bucket, ref.key, ref.version_id],
-        env={**as_function, "PATH": "/usr/bin:/bin", "WIDF_BATCH_ROWS": "100"},
+        env={**as_function, "PATH": "/usr/bin:/bin", "WIDF_BATCH_ROWS": "100", "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
     )
     try:
         # The ledger check, then batches: kill once a few batches are in, long before the last.

@@ -18,7 +18,8 @@ from botocore.config import Config
 
 from widf_loader import events
 from widf_loader.config import LoaderSettings
-from widf_loader.pipeline import FileOutcome, load_file
+from widf_loader.pipeline import FileOutcome, Pipeline
+from widf_loader.pipeline_config import load_pipeline_config
 from widf_loader.retry import with_retries
 from widf_loader.warehouse import Warehouse
 
@@ -34,20 +35,25 @@ class Runtime:
 
     def __init__(self) -> None:
         self.settings = LoaderSettings.from_env()
+        self.pipeline = Pipeline(load_pipeline_config())  # a bad configuration stops the container here
         self.s3 = boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 5}))
         self.warehouse = Warehouse(self.settings)
 
     def load(self, ref: events.FileRef, seconds_left: Callable[[], float]) -> FileOutcome:
         try:
             outcome = with_retries(
-                lambda: load_file(ref, s3=self.s3, warehouse=self.warehouse, settings=self.settings),
+                lambda: self.pipeline.load_file(ref, s3=self.s3, warehouse=self.warehouse, settings=self.settings),
                 seconds_left=seconds_left,
                 on_retry=lambda error: self.warehouse.reset(),
             )
         except Exception as e:
             log.error("FAILED %s: %s", ref.uri, " ".join(str(e).split()))
             raise
-        log.info("%s %s rows=%d load_id=%s%s", outcome.status, ref.uri, outcome.rows_loaded, outcome.load_id, f" reason={outcome.reason}" if outcome.reason else "")
+        log.info(
+            "%s %s rows=%d rejected=%d load_id=%s%s",
+            outcome.status, ref.uri, outcome.rows_loaded, outcome.rows_rejected, outcome.load_id,
+            f" reason={outcome.reason}" if outcome.reason else "",
+        )  # fmt: skip
         return outcome
 
 

@@ -1,9 +1,9 @@
-"""One file, one pass: object stream -> records -> rows -> load -> ledger.
+"""One file, one pass: records -> route -> contract -> enrichment -> rows -> load -> ledger.
 
 Every attempt ends with exactly one LOAD_HISTORY row: LOADED or REJECTED
 (which settle the file), SKIPPED_DUPLICATE, SKIPPED (object gone), or FAILED
-(then the error propagates, so the event is retried). The same function runs
-in Lambda, in the local stack and in the CLI.
+(then the error propagates, so the event is retried). The same code runs in
+Lambda, in the local stack and in `widf-loader load`.
 """
 
 from __future__ import annotations
@@ -11,20 +11,24 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import partial
-from itertools import islice
+from functools import cache, partial
 from typing import Any
 
 import orjson
 
 from widf_loader.config import LoaderSettings, ReadLimits
+from widf_loader.contract import ContractBook, GateDecision, judge_file
+from widf_loader.enrich import Enricher, RecordRejectedByHook, load_hooks
 from widf_loader.events import FileRef
+from widf_loader.pipeline_config import PipelineConfig, Target, load_pipeline_config
 from widf_loader.reader import ObjectGone, UnreadableFile, check_record, iter_records, open_object
-from widf_loader.warehouse import LedgerEntry, Warehouse
+from widf_loader.routing import choose_route, field_or_none
+from widf_loader.warehouse import LedgerEntry, Warehouse, insert_rows_statement, reject_statement
 
 log = logging.getLogger(__name__)
+RAW_RECORD_MAX_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -34,57 +38,152 @@ class FileOutcome:
     rows_loaded: int
     load_id: str
     reason: str | None = None
+    rows_rejected: int = 0
 
 
-def raw_rows(ref: FileRef, records: Iterable[Any], load_id: str, limits: ReadLimits) -> Iterator[tuple]:
-    """RAW_DATA rows: each record plus where it came from (columns of warehouse.RAW_DATA_COLUMNS)."""
-    for index, record in enumerate(records):
-        payload = orjson.dumps(record)
-        check_record(record, payload, index, ref.uri, limits)
-        yield (
+@dataclass
+class Tally:
+    """What one pass over a file has seen so far."""
+
+    records: int = 0
+    rejected: int = 0
+    first_rejection: str | None = None
+    per_table: dict[str, int] = field(default_factory=dict)
+    rejections: list[tuple[int, str, str]] = field(default_factory=list)  # (index, route, reason), for dry runs
+
+    @property
+    def loaded(self) -> int:
+        return self.records - self.rejected
+
+
+def typed_value(value: Any, column_type: str) -> Any:
+    """A typed column's value, bound as text and cast by Snowflake (TRY_CAST: a bad value becomes NULL)."""
+    if value is None:
+        return None
+    if column_type == "VARIANT" or isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+class Pipeline:
+    """Routes, compiled contracts and hooks: built once per container from the configuration."""
+
+    def __init__(self, config: PipelineConfig):
+        self.config = config
+        self.contracts = ContractBook(config.routes)
+        self.hooks = load_hooks(config.enrichment.hooks)
+        self.statements = {t.name: insert_rows_statement(t.table, t.columns) for t in config.targets}
+        self.reject_statement = reject_statement(config.rejected_records_table)
+
+    def row(self, ref: FileRef, target: Target, payload: bytes, record: Any, index: int, load_id: str) -> tuple:
+        base = (
             ref.uri, payload.decode(), ref.bucket, ref.key, ref.version_id, ref.etag, ref.size,
             ref.event_time, ref.principal, ref.source_ip, index, load_id,
         )  # fmt: skip
+        if not target.columns:
+            return base
+        return base + tuple(typed_value(field_or_none(record, c.field), c.type) for c in target.columns)
+
+    def batches(self, ref: FileRef, records: Iterable[Any], load_id: str, limits: ReadLimits, batch_rows: int, tally: Tally) -> Iterator[tuple[str, list[tuple]]]:
+        """(statement, rows) batches for every target table and the quarantine, filled as records stream by."""
+        buffers: dict[str, list[tuple]] = {}
+        enrich = Enricher(self.hooks, ref, self.config.enrichment.time_budget_seconds) if self.hooks else None
+        for index, record in enumerate(records):
+            tally.records += 1
+            route = choose_route(self.config.routes, ref, record)
+            reason = self.contracts.violations(route, record)
+            if reason is None and enrich is not None:
+                try:
+                    record = enrich(record)
+                except RecordRejectedByHook as e:
+                    reason = str(e)
+            if reason is None:
+                payload = orjson.dumps(record)
+                check_record(record, payload, index, ref.uri, limits)
+                statement, row = self.statements[route.target.name], self.row(ref, route.target, payload, record, index, load_id)
+                tally.per_table[route.target.table] = tally.per_table.get(route.target.table, 0) + 1
+            else:
+                tally.rejected += 1
+                tally.first_rejection = tally.first_rejection or f"record {index}: {reason}"
+                tally.rejections.append((index, route.name, reason))
+                raw = orjson.dumps(record)[:RAW_RECORD_MAX_BYTES].decode(errors="ignore")
+                statement, row = self.reject_statement, (ref.uri, ref.key, index, route.name, reason, raw, load_id)
+            buffer = buffers.setdefault(statement, [])
+            buffer.append(row)
+            if len(buffer) >= batch_rows:
+                yield statement, buffer
+                buffers[statement] = []
+        for statement, buffer in buffers.items():
+            if buffer:
+                yield statement, buffer
+
+    def load_file(self, ref: FileRef, *, s3: Any, warehouse: Warehouse, settings: LoaderSettings) -> FileOutcome:
+        load_id = str(uuid.uuid4())
+        entry = partial(LedgerEntry, ref=ref, load_id=load_id, started_at=datetime.now(timezone.utc).isoformat())
+
+        def outcome(status: str, rows: int = 0, reason: str | None = None, rejected: int = 0) -> FileOutcome:
+            return FileOutcome(ref, status, rows, load_id, reason, rejected)
+
+        if earlier := warehouse.settled_load(ref):
+            reason = f"already settled by load {earlier}"
+            warehouse.record(entry(status="SKIPPED_DUPLICATE", reason=reason))
+            return outcome("SKIPPED_DUPLICATE", reason=reason)
+        tally = Tally()
+
+        def settle() -> LedgerEntry:
+            gate = judge_file(self.config.gates, ref.uri, tally.records, tally.rejected, tally.first_rejection)
+            if not gate.passed:
+                return entry(status="REJECTED", reason=gate.reason, rows_rejected=tally.rejected)
+            return entry(status="LOADED", rows_loaded=tally.loaded, rows_rejected=tally.rejected)
+
+        try:
+            stream = open_object(s3, ref, settings.limits)
+            records = iter_records(stream, ref.uri, settings.limits)
+            batches = self.batches(ref, records, load_id, settings.limits, settings.batch_rows, tally)
+            claimed, settled = warehouse.load_and_claim(batches, settle)
+        except ObjectGone as e:
+            warehouse.record(entry(status="SKIPPED", reason=str(e)))
+            return outcome("SKIPPED", reason=str(e))
+        except UnreadableFile as e:
+            settled = entry(status="REJECTED", reason=str(e))
+            claimed = warehouse.claim_rejection(settled)
+        except Exception as e:
+            record_failure(warehouse, entry(status="FAILED", reason=f"{type(e).__name__}: {e}"))
+            raise
+        if not claimed:
+            reason = "settled by a concurrent delivery of the same file"
+            warehouse.record(entry(status="SKIPPED_DUPLICATE", reason=reason))
+            return outcome("SKIPPED_DUPLICATE", reason=reason)
+        if settled.status == "REJECTED":
+            self.quarantine(s3, ref)
+            return outcome("REJECTED", reason=settled.reason, rejected=settled.rows_rejected)
+        return outcome("LOADED", settled.rows_loaded, rejected=settled.rows_rejected)
+
+    def plan(self, stream: Any, ref: FileRef, limits: ReadLimits) -> tuple[Tally, GateDecision]:
+        """What a load of this stream would do, without Snowflake: the dry run."""
+        tally = Tally()
+        for _ in self.batches(ref, iter_records(stream, ref.uri, limits), "dry-run", limits, 10_000, tally):
+            pass
+        return tally, judge_file(self.config.gates, ref.uri, tally.records, tally.rejected, tally.first_rejection)
+
+    def quarantine(self, s3: Any, ref: FileRef) -> None:
+        """Copy a rejected file aside, when configured (the role may write there and nowhere else)."""
+        if not (prefix := self.config.quarantine_prefix):
+            return
+        source = {"Bucket": ref.bucket, "Key": ref.key, **({"VersionId": ref.version_id} if ref.version_id else {})}
+        try:
+            s3.copy_object(CopySource=source, Bucket=ref.bucket, Key=f"{prefix}{ref.key}")
+        except Exception:  # noqa: BLE001 - the REJECTED outcome is recorded either way; the copy is a convenience
+            log.warning("could not copy rejected %s to %s", ref.uri, prefix, exc_info=True)
 
 
-def batched(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
-    iterator = iter(rows)
-    while batch := list(islice(iterator, size)):
-        yield batch
+@cache
+def default_pipeline() -> Pipeline:
+    return Pipeline(load_pipeline_config())
 
 
-def load_file(ref: FileRef, *, s3: Any, warehouse: Warehouse, settings: LoaderSettings) -> FileOutcome:
-    load_id = str(uuid.uuid4())
-    entry = partial(LedgerEntry, ref=ref, load_id=load_id, started_at=datetime.now(timezone.utc).isoformat())
-
-    def outcome(status: str, rows: int = 0, reason: str | None = None) -> FileOutcome:
-        return FileOutcome(ref, status, rows, load_id, reason)
-
-    if earlier := warehouse.settled_load(ref):
-        reason = f"already settled by load {earlier}"
-        warehouse.record(entry(status="SKIPPED_DUPLICATE", reason=reason))
-        return outcome("SKIPPED_DUPLICATE", reason=reason)
-    try:
-        stream = open_object(s3, ref, settings.limits)
-        rows = raw_rows(ref, iter_records(stream, ref.uri, settings.limits), load_id, settings.limits)
-        claimed, loaded = warehouse.load_and_claim(
-            batched(rows, settings.batch_rows), lambda count: entry(status="LOADED", rows_loaded=count)
-        )
-    except ObjectGone as e:
-        warehouse.record(entry(status="SKIPPED", reason=str(e)))
-        return outcome("SKIPPED", reason=str(e))
-    except UnreadableFile as e:
-        if warehouse.claim_rejection(entry(status="REJECTED", reason=str(e))):
-            return outcome("REJECTED", reason=str(e))
-        claimed, loaded = False, 0
-    except Exception as e:
-        record_failure(warehouse, entry(status="FAILED", reason=f"{type(e).__name__}: {e}"))
-        raise
-    if not claimed:
-        reason = "settled by a concurrent delivery of the same file"
-        warehouse.record(entry(status="SKIPPED_DUPLICATE", reason=reason))
-        return outcome("SKIPPED_DUPLICATE", reason=reason)
-    return outcome("LOADED", loaded)
+def load_file(ref: FileRef, *, s3: Any, warehouse: Warehouse, settings: LoaderSettings, pipeline: Pipeline | None = None) -> FileOutcome:
+    return (pipeline or default_pipeline()).load_file(ref, s3=s3, warehouse=warehouse, settings=settings)
 
 
 def record_failure(warehouse: Warehouse, entry: LedgerEntry) -> None:

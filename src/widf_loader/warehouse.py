@@ -8,7 +8,7 @@ formatted into SQL; the only names in SQL text are validated identifiers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ from snowflake.connector.errors import DatabaseError
 
 from widf_loader.config import LoaderSettings
 from widf_loader.events import FileRef
+from widf_loader.pipeline_config import TypedColumn
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +87,20 @@ def file_id(ref: FileRef) -> str:
     return f"{ref.bucket}/{ref.key}#{ref.version_id or ref.etag or 'unversioned'}"
 
 
-def insert_rows_statement(table: str) -> str:
+REJECTED_COLUMNS = ("SOURCE_FILE", "SOURCE_KEY", "RECORD_INDEX", "ROUTE", "REASON", "RAW_RECORD", "LOAD_ID")
+
+
+def insert_rows_statement(table: str, typed_columns: Sequence[TypedColumn] = ()) -> str:
+    """Rows for a target table: the record, its event context, then its typed columns."""
     # INSERT ... SELECT, because Snowflake refuses PARSE_JSON inside a VALUES clause.
     placeholders = ", ".join("PARSE_JSON(?)" if c == "PAYLOAD" else "?" for c in RAW_DATA_COLUMNS)
-    return f"INSERT INTO {table} ({', '.join(RAW_DATA_COLUMNS)}, LOADED_BY) SELECT {placeholders}, CURRENT_USER()"
+    typed = "".join(f", {c.name}" for c in typed_columns)
+    typed_values = "".join(f", {'PARSE_JSON(?)' if c.type == 'VARIANT' else f'TRY_CAST(? AS {c.type})'}" for c in typed_columns)
+    return f"INSERT INTO {table} ({', '.join(RAW_DATA_COLUMNS)}, LOADED_BY{typed}) SELECT {placeholders}, CURRENT_USER(){typed_values}"
+
+
+def reject_statement(table: str) -> str:
+    return f"INSERT INTO {table} ({', '.join(REJECTED_COLUMNS)}, REJECTED_BY) SELECT {', '.join('?' for _ in REJECTED_COLUMNS)}, CURRENT_USER()"
 
 
 def _ledger_source() -> str:
@@ -172,22 +183,24 @@ class Warehouse:
             row = cursor.execute(settled_statement(self.ledger), (file_id(ref),)).fetchone()
         return row[1] if row else None
 
-    def load_and_claim(self, batches: Iterable[Sequence[Sequence[Any]]], entry_for: Any) -> tuple[bool, int]:
-        """Insert every batch, then claim the file, in one transaction.
+    def load_and_claim(self, batches: Iterable[tuple[str, Sequence[Sequence[Any]]]], settle: Callable[[], LedgerEntry]) -> tuple[bool, LedgerEntry]:
+        """Run every (statement, rows) batch, then settle the file, in one transaction.
 
-        `entry_for(rows)` builds the ledger entry once the row count is known.
-        Returns (claimed, rows): if another delivery settled the file first,
-        the rows are rolled back and claimed is False.
+        `settle()` judges the file once all its rows are in. LOADED: the file is
+        claimed and the transaction commits, unless another delivery settled it
+        first (then everything rolls back and claimed is False). Anything else
+        (a gate rejected the file): the rows roll back and the rejection is claimed.
         """
         connection = self.connection
-        rows = 0
         try:
             with connection.cursor() as cursor:
-                statement = insert_rows_statement(self.table)
-                for batch in batches:
-                    cursor.executemany(statement, batch)
-                    rows += len(batch)
-                cursor.execute(claim_statement(self.ledger), entry_for(rows).values())
+                for statement, rows in batches:
+                    cursor.executemany(statement, rows)
+                entry = settle()
+                if entry.status != "LOADED":
+                    connection.rollback()
+                    return self.claim_rejection(entry), entry
+                cursor.execute(claim_statement(self.ledger), entry.values())
                 claimed = cursor.rowcount == 1
             if claimed:
                 connection.commit()
@@ -196,7 +209,7 @@ class Warehouse:
         except BaseException:
             self._rollback_quietly()
             raise
-        return claimed, rows
+        return claimed, entry
 
     def claim_rejection(self, entry: LedgerEntry) -> bool:
         """Settle a file as REJECTED (so its duplicates are skipped); False if it was already settled."""

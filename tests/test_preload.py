@@ -1,0 +1,116 @@
+"""Routing, contracts, enrichment and gates, on one file at a time (no Snowflake needed)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import orjson
+import pytest
+
+import enrichment_hooks
+from widf_loader import samples
+from widf_loader.config import ReadLimits
+from widf_loader.enrich import EnrichmentBudgetExceeded
+from widf_loader.events import FileRef
+from widf_loader.pipeline import Pipeline, Tally
+from widf_loader.pipeline_config import DEFAULT_CONFIG, read_pipeline_config
+
+TYPED = Path(__file__).parent / "configs" / "typed_purchases.toml"
+
+
+def plan(config_path: Path, events: list, key: str = "incoming/f.json", **changes):
+    config = read_pipeline_config(config_path)
+    if changes:
+        from dataclasses import replace
+
+        config = replace(config, **changes)
+    return Pipeline(config).plan(io.BytesIO(orjson.dumps(events)), FileRef("b", key), ReadLimits())
+
+
+def with_bad_purchases(count: int) -> tuple[list[dict], int, int]:
+    """Sample events where one purchase has a negative amount and another none; returns their indices."""
+    events = samples.sample_events(count, seed=4)
+    negative, missing = [i for i, e in enumerate(events) if e["action"] == "purchase"][:2]
+    events[negative] = {**events[negative], "amount": -5}
+    events[missing] = {k: v for k, v in events[missing].items() if k != "amount"}
+    return events, negative, missing
+
+
+def test_default_configuration_loads_every_sample_event():
+    tally, gate = plan(DEFAULT_CONFIG, samples.sample_events(20))
+    assert gate.passed and tally.per_table == {"RAW_DATA": 20} and tally.rejected == 0
+
+
+def test_bad_purchases_are_quarantined_with_a_reason_naming_the_field():
+    events, negative, missing = with_bad_purchases(40)
+    tally, gate = plan(DEFAULT_CONFIG, events)
+    assert gate.passed and tally.per_table == {"RAW_DATA": 38}
+    reasons = {index: reason for index, _, reason in tally.rejections}
+    assert "amount: -5 is less than the minimum of 0" in reasons[negative]
+    assert '"amount" is a required property' in reasons[missing]
+
+
+def test_over_the_reject_gate_the_whole_file_is_refused():
+    events = samples.sample_events(10, seed=4)
+    for index in (3, 7):
+        del events[index]["user_id"]
+    tally, gate = plan(DEFAULT_CONFIG, events)
+    assert not gate.passed
+    assert "2 of 10 records (20%) were rejected, over the 10% gate (gates.max_reject_ratio); first: record 3:" in gate.reason
+
+
+def test_an_empty_file_is_refused():
+    tally, gate = plan(DEFAULT_CONFIG, [])
+    assert not gate.passed and "holds no records" in gate.reason
+
+
+def test_routes_by_field_key_prefix_and_filename_with_typed_columns():
+    events = samples.sample_events(12, seed=8)
+    tally, _ = plan(TYPED, events)
+    purchases = sum(e["action"] == "purchase" for e in events)
+    assert tally.per_table == {"PURCHASES": purchases, "RAW_DATA": len(events) - purchases}
+
+    pipeline = Pipeline(read_pipeline_config(TYPED))
+    route = {r.name: r for r in pipeline.config.routes}
+    purchase = next(e for e in events if e["action"] == "purchase")
+    row = pipeline.row(FileRef("b", "k"), route["purchases"].target, orjson.dumps(purchase), purchase, 0, "L")
+    assert row[-3:] == (purchase["user_id"], str(purchase["amount"]), purchase["device"]["os"])
+    from widf_loader.routing import choose_route
+
+    late = FileRef("b", "incoming/late/x.ndjson")
+    assert choose_route(pipeline.config.routes, late, {"action": "page_view"}).name == "late files"
+    assert choose_route(pipeline.config.routes, FileRef("b", "incoming/late/x.json"), {"action": "page_view"}).name == "everything else"
+
+
+def test_a_hook_enriches_and_its_api_is_asked_once_per_user_per_file():
+    enrichment_hooks.LOOKUPS.clear()
+    events = samples.sample_events(30, seed=6)
+    pipeline = Pipeline(read_pipeline_config(TYPED))
+    tally = Tally()
+    batches = list(pipeline.batches(FileRef("b", "incoming/f.json"), events, "L", ReadLimits(), 1000, tally))
+    payloads = [orjson.loads(row[1]) for _, rows in batches for row in rows]
+    assert {p["region"] for p in payloads} <= {"emea", "amer"} and all(p["source_key"] == "incoming/f.json" for p in payloads)
+    assert sorted(enrichment_hooks.LOOKUPS) == sorted({e["user_id"] for e in events})
+    assert tally.records == 30
+
+
+def test_a_hook_that_raises_rejects_the_record_with_its_message():
+    from dataclasses import replace
+
+    config = read_pipeline_config(DEFAULT_CONFIG)
+    config = replace(config, enrichment=replace(config.enrichment, hooks=("enrichment_hooks:refuse_mobile",)), gates=replace(config.gates, max_reject_ratio=1.0))
+    events = samples.sample_events(20, seed=3)
+    tally, _ = Pipeline(config).plan(io.BytesIO(orjson.dumps(events)), FileRef("b", "k"), ReadLimits())
+    mobile = [i for i, e in enumerate(events) if e["device"]["type"] == "mobile"]
+    assert [i for i, _, _ in tally.rejections] == mobile
+    assert all("enrichment hook 'enrichment_hooks:refuse_mobile': mobile events are not loaded" in why for _, _, why in tally.rejections)
+
+
+def test_a_slow_hook_cannot_eat_the_deadline():
+    from dataclasses import replace
+
+    config = read_pipeline_config(DEFAULT_CONFIG)
+    config = replace(config, enrichment=replace(config.enrichment, hooks=("enrichment_hooks:slow",), time_budget_seconds=0.2))
+    with pytest.raises(EnrichmentBudgetExceeded, match=r"enrichment hooks took over 0.2s"):
+        Pipeline(config).plan(io.BytesIO(orjson.dumps(samples.sample_events(50))), FileRef("b", "k"), ReadLimits())

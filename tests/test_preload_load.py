@@ -1,0 +1,84 @@
+"""Contracts, quarantine and gates through the real function, and the dry run that predicts them."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import orjson
+
+from test_preload import with_bad_purchases
+from widf_loader import samples
+from widf_loader.local import aws
+from widf_loader.local.demo import wait_for
+from widf_loader.local.deploy import admin_connection
+
+DB = "WIDF_DEMO_DB.PUBLIC"
+
+
+def upload(stack, loader, key: str, events: list) -> str:
+    response = aws.client("s3", stack.info.aws_endpoint).put_object(Bucket=loader.resources.bucket, Key=key, Body=orjson.dumps(events))
+    return f"{loader.resources.bucket}/{key}#{response['VersionId']}"
+
+
+def outcome(stack, file_id: str) -> tuple | None:
+    def settled():
+        with admin_connection(stack.info) as connection:
+            return connection.cursor().execute(
+                f"SELECT STATUS, ROWS_LOADED, ROWS_REJECTED, REASON, LOAD_ID FROM {DB}.LOAD_HISTORY WHERE FILE_ID = %s", (file_id,)
+            ).fetchone()
+
+    return wait_for(settled, seconds=90)
+
+
+def query(stack, sql: str, params: tuple = ()) -> list[tuple]:
+    with admin_connection(stack.info) as connection:
+        return connection.cursor().execute(sql, params).fetchall()
+
+
+def test_bad_records_are_quarantined_and_the_summary_counts_only_good_ones(stack, loader):
+    events, negative, missing = with_bad_purchases(40)
+    result = outcome(stack, upload(stack, loader, "incoming/contracts/mixed.json", events))
+    assert result is not None
+    status, loaded, rejected, _, load_id = result
+    assert (status, loaded, rejected) == ("LOADED", 38, 2)
+    quarantined = query(stack, f"SELECT RECORD_INDEX, ROUTE, REASON, RAW_RECORD FROM {DB}.REJECTED_RECORDS WHERE LOAD_ID = %s ORDER BY 1", (load_id,))
+    assert [(i, route) for i, route, _, _ in quarantined] == sorted([(negative, "purchases"), (missing, "purchases")])
+    assert all("amount" in reason for _, _, reason, _ in quarantined)
+    assert {orjson.loads(raw)["event_id"] for *_, raw in quarantined} == {events[negative]["event_id"], events[missing]["event_id"]}
+
+    query(stack, f"ALTER DYNAMIC TABLE {DB}.DAILY_SUMMARY REFRESH")
+    [(events_counted, amount)] = query(stack, f"SELECT SUM(TOTAL_EVENTS), SUM(CASE WHEN ACTION = 'purchase' THEN TOTAL_AMOUNT END) FROM {DB}.DAILY_SUMMARY")
+    good = [e for i, e in enumerate(events) if i not in (negative, missing)]
+    assert events_counted == len(good)
+    assert Decimal(str(amount)) == sum(Decimal(str(e["amount"])) for e in good if e["action"] == "purchase")
+
+
+def test_a_file_over_the_gate_loads_nothing_and_is_quarantined_whole(stack, loader):
+    events = samples.sample_events(10, seed=21)
+    for index in (1, 4, 6):
+        del events[index]["user_id"]
+    key = "incoming/contracts/mostly-bad.json"
+    result = outcome(stack, upload(stack, loader, key, events))
+    assert result is not None
+    status, loaded, rejected, reason, _ = result
+    assert (status, loaded, rejected) == ("REJECTED", 0, 3)
+    assert "3 of 10 records (30%) were rejected, over the 10% gate" in reason
+    assert query(stack, f"SELECT COUNT(*) FROM {DB}.RAW_DATA WHERE SOURCE_KEY = %s", (key,)) == [(0,)]
+    copy = aws.client("s3", stack.info.aws_endpoint).get_object(Bucket=loader.resources.bucket, Key=f"quarantine/{key}")
+    assert orjson.loads(copy["Body"].read()) == events
+
+
+def test_the_dry_run_predicts_what_the_load_does(stack, loader, tmp_path):
+    events, _, _ = with_bad_purchases(40)
+    sample = tmp_path / "predict.json"
+    sample.write_bytes(orjson.dumps(events))
+    dry = stack.cli("load", str(sample), "--key", "incoming/contracts/predict.json", "--dry-run")
+    predicted = re.search(r"file would load: (\d+) of (\d+) records", dry.stdout)
+    assert predicted, dry.stdout
+    real = stack.cli("load", str(sample), "--key", "incoming/contracts/predict.json")
+    assert "LOADED" in real.stdout and "REJECTED_RECORDS" in real.stdout
+    [(loaded, rejected)] = query(
+        stack, f"SELECT ROWS_LOADED, ROWS_REJECTED FROM {DB}.LOAD_HISTORY WHERE SOURCE_KEY = %s AND STATUS = 'LOADED'", ("incoming/contracts/predict.json",)
+    )
+    assert (loaded, loaded + rejected) == (int(predicted.group(1)), int(predicted.group(2)))

@@ -72,9 +72,9 @@ def test_routes_by_field_key_prefix_and_filename_with_typed_columns():
     assert tally.per_table == {"PURCHASES": purchases, "RAW_DATA": len(events) - purchases}
 
     pipeline = Pipeline(read_pipeline_config(TYPED))
-    route = {r.name: r for r in pipeline.config.routes}
     purchase = next(e for e in events if e["action"] == "purchase")
-    row = pipeline.row(FileRef("b", "k"), route["purchases"].target, orjson.dumps(purchase), purchase, 0, "L")
+    [(statement, [row])] = list(pipeline.batches(FileRef("b", "k"), [purchase], "L", ReadLimits(), 10, Tally()))
+    assert statement.startswith("INSERT INTO PURCHASES") and "TRY_CAST(? AS NUMBER(18,2))" in statement
     assert row[-3:] == (purchase["user_id"], str(purchase["amount"]), purchase["device"]["os"])
     from widf_loader.routing import choose_route
 

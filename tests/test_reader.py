@@ -55,8 +55,14 @@ def test_truncated_gzip_is_an_error():
 
 def test_gzip_bomb_stops_at_the_decompressed_limit():
     bomb = gzip.compress(b'{"a": 1}\n' * 200_000)  # ~1.8 MB of text in a few KB
-    with pytest.raises(LimitExceeded, match=r"decompresses to more than 100000 bytes \(WIDF_MAX_DECOMPRESSED_BYTES\)"):
+    with pytest.raises(LimitExceeded, match=r"decompresses to more than 100000 bytes \(WIDF_MAX_DECOMPRESSED_BYTES"):
         list(iter_records(io.BytesIO(bomb), "s3://b/bomb.json.gz", ReadLimits(max_decompressed_bytes=100_000)))
+
+
+def test_gzip_bomb_is_refused_by_its_compression_ratio():
+    bomb = gzip.compress(b" " * (200 * 1024 * 1024))  # 200 MiB of nothing in ~200 KiB
+    with pytest.raises(LimitExceeded, match=r"refused as a gzip bomb"):
+        list(iter_records(io.BytesIO(bomb), "s3://b/bomb.json.gz", ReadLimits(), compressed_size=len(bomb)))
 
 
 def test_an_overlong_ndjson_line_names_the_line_and_limit():

@@ -8,6 +8,7 @@ loads nothing at all.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,11 @@ class ContractBook:
             for route in routes
             if route.contract is not None
         }
+
+    def check(self, route: Route) -> Callable[[Any], bool] | None:
+        """The route's compiled `is_valid`, or None when the route has no contract."""
+        validator = self._validators.get(route.name)
+        return validator.is_valid if validator is not None else None
 
     def violations(self, route: Route, record: Any) -> str | None:
         """None if the record keeps its route's contract, else a readable reason."""

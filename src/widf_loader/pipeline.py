@@ -23,8 +23,8 @@ from widf_loader.contract import ContractBook, GateDecision, judge_file
 from widf_loader.enrich import Enricher, RecordRejectedByHook, load_hooks
 from widf_loader.events import FileRef
 from widf_loader.pipeline_config import PipelineConfig, Target, load_pipeline_config
-from widf_loader.reader import ObjectGone, UnreadableFile, check_record, iter_records, open_object
-from widf_loader.routing import choose_route, field_or_none
+from widf_loader.reader import LimitExceeded, ObjectGone, UnreadableFile, check_record, iter_records, open_object
+from widf_loader.routing import field_or_none, routes_for_file
 from widf_loader.warehouse import LedgerEntry, Warehouse, insert_rows_statement, reject_statement
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,13 @@ def typed_value(value: Any, column_type: str) -> Any:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def serialised(record: Any, index: int, name: str, limits: ReadLimits) -> bytes:
+    try:
+        return orjson.dumps(record)
+    except orjson.JSONEncodeError as e:  # orjson stops at 254 levels of nesting
+        raise LimitExceeded(f"{name} record {index}: nested deeper than {limits.max_depth} levels (WIDF_MAX_DEPTH) ({e})") from None
+
+
 class Pipeline:
     """Routes, compiled contracts and hooks: built once per container from the configuration."""
 
@@ -73,49 +80,65 @@ class Pipeline:
         self.contracts = ContractBook(config.routes)
         self.hooks = load_hooks(config.enrichment.hooks)
         self.statements = {t.name: insert_rows_statement(t.table, t.columns) for t in config.targets}
+        self.tables = {self.statements[t.name]: t.table for t in config.targets}
         self.reject_statement = reject_statement(config.rejected_records_table)
 
-    def row(self, ref: FileRef, target: Target, payload: bytes, record: Any, index: int, load_id: str) -> tuple:
-        base = (
-            ref.uri, payload.decode(), ref.bucket, ref.key, ref.version_id, ref.etag, ref.size,
-            ref.event_time, ref.principal, ref.source_ip, index, load_id,
-        )  # fmt: skip
-        if not target.columns:
-            return base
-        return base + tuple(typed_value(field_or_none(record, c.field), c.type) for c in target.columns)
-
     def batches(self, ref: FileRef, records: Iterable[Any], load_id: str, limits: ReadLimits, batch_rows: int, tally: Tally) -> Iterator[tuple[str, list[tuple]]]:
-        """(statement, rows) batches for every target table and the quarantine, filled as records stream by."""
-        buffers: dict[str, list[tuple]] = {}
+        """(statement, rows) batches for every target table and the quarantine, filled as records stream by.
+
+        This is the per-record hot path: keep it to one parse, one validation and one serialisation.
+        """
+        # Per file: the routes this file's records can take, each with its record test and compiled contract.
+        candidates = [(test, route, self.contracts.check(route)) for test, route in routes_for_file(self.config.routes, ref)]
         enrich = Enricher(self.hooks, ref, self.config.enrichment.time_budget_seconds) if self.hooks else None
+        context = (ref.bucket, ref.key, ref.version_id, ref.etag, ref.size, ref.event_time, ref.principal, ref.source_ip)
+        uri, buffers = ref.uri, {}
+        # Records this short cannot break the size or depth limits: skip the check for them.
+        unchecked_bytes = min(limits.max_record_bytes, 2 * limits.max_depth)
         for index, record in enumerate(records):
-            tally.records += 1
-            route = choose_route(self.config.routes, ref, record)
-            reason = self.contracts.violations(route, record)
+            for test, route, check in candidates:
+                if test is None or test(record):
+                    break
+            payload = serialised(record, index, uri, limits)
+            if len(payload) > unchecked_bytes:
+                check_record(record, payload, index, uri, limits)  # before validation: a validator recurses too
+            reason = None if check is None or check(record) else self.contracts.violations(route, record)
             if reason is None and enrich is not None:
                 try:
                     record = enrich(record)
+                    payload = serialised(record, index, uri, limits)
                 except RecordRejectedByHook as e:
                     reason = str(e)
             if reason is None:
-                payload = orjson.dumps(record)
-                check_record(record, payload, index, ref.uri, limits)
-                statement, row = self.statements[route.target.name], self.row(ref, route.target, payload, record, index, load_id)
-                tally.per_table[route.target.table] = tally.per_table.get(route.target.table, 0) + 1
+                target = route.target
+                statement = self.statements[target.name]
+                row = (uri, payload.decode(), *context, index, load_id)
+                if target.columns:
+                    row += tuple(typed_value(field_or_none(record, c.field), c.type) for c in target.columns)
             else:
                 tally.rejected += 1
                 tally.first_rejection = tally.first_rejection or f"record {index}: {reason}"
                 tally.rejections.append((index, route.name, reason))
-                raw = orjson.dumps(record)[:RAW_RECORD_MAX_BYTES].decode(errors="ignore")
-                statement, row = self.reject_statement, (ref.uri, ref.key, index, route.name, reason, raw, load_id)
-            buffer = buffers.setdefault(statement, [])
+                raw = payload[:RAW_RECORD_MAX_BYTES].decode(errors="ignore")
+                statement, row = self.reject_statement, (uri, ref.key, index, route.name, reason, raw, load_id)
+            buffer = buffers.get(statement)
+            if buffer is None:
+                buffer = buffers[statement] = []
             buffer.append(row)
             if len(buffer) >= batch_rows:
-                yield statement, buffer
+                yield self.counted(statement, buffer, tally)
                 buffers[statement] = []
         for statement, buffer in buffers.items():
             if buffer:
-                yield statement, buffer
+                yield self.counted(statement, buffer, tally)
+
+    def counted(self, statement: str, rows: list[tuple], tally: Tally) -> tuple[str, list[tuple]]:
+        """Count a batch on its way out: rows per table, records seen."""
+        tally.records += len(rows)
+        if statement != self.reject_statement:
+            table = self.tables[statement]
+            tally.per_table[table] = tally.per_table.get(table, 0) + len(rows)
+        return statement, rows
 
     def load_file(self, ref: FileRef, *, s3: Any, warehouse: Warehouse, settings: LoaderSettings) -> FileOutcome:
         load_id = str(uuid.uuid4())
@@ -138,7 +161,7 @@ class Pipeline:
 
         try:
             stream = open_object(s3, ref, settings.limits)
-            records = iter_records(stream, ref.uri, settings.limits)
+            records = iter_records(stream, ref.uri, settings.limits, compressed_size=ref.size)
             batches = self.batches(ref, records, load_id, settings.limits, settings.batch_rows, tally)
             claimed, settled = warehouse.load_and_claim(batches, settle)
         except ObjectGone as e:

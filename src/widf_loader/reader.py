@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
+import re
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -23,7 +25,13 @@ from widf_loader.events import FileRef
 
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+# More than this many times its compressed size is not JSON, it is a gzip bomb (JSON compresses ~10-50x).
+MAX_COMPRESSION_RATIO = 1000
+MIN_DECOMPRESSED_ALLOWANCE = 64 * 1024 * 1024
+_LONG_INTEGER = re.compile(rb"\d{20}")
 CHUNK = 1 << 16
+NDJSON_CHUNK = 1 << 20
 
 
 class UnreadableFile(ValueError):
@@ -66,7 +74,10 @@ class _Bounded(io.RawIOBase):
         data = self.inner.read(len(buffer))
         self.count += len(data)
         if self.count > self.limit:
-            raise LimitExceeded(f"{self.name}: decompresses to more than {self.limit} bytes (WIDF_MAX_DECOMPRESSED_BYTES)")
+            raise LimitExceeded(
+                f"{self.name}: decompresses to more than {self.limit} bytes (WIDF_MAX_DECOMPRESSED_BYTES, or "
+                f"{MAX_COMPRESSION_RATIO}x its compressed size): refused as a gzip bomb"
+            )
         buffer[: len(data)] = data
         return len(data)
 
@@ -86,15 +97,21 @@ def open_object(s3: Any, ref: FileRef, limits: ReadLimits) -> io.BufferedReader:
     return io.BufferedReader(_RawStream(response["Body"]), CHUNK)
 
 
-def decompressed(stream: io.BufferedReader, name: str, limits: ReadLimits) -> io.BufferedReader:
+def decompressed(stream: io.BufferedReader, name: str, limits: ReadLimits, compressed_size: int | None = None) -> io.BufferedReader:
     if stream.peek(2)[:2] == GZIP_MAGIC:
+        limit = limits.max_decompressed_bytes
+        if compressed_size:
+            limit = min(limit, max(compressed_size * MAX_COMPRESSION_RATIO, MIN_DECOMPRESSED_ALLOWANCE))
         gunzip = gzip.GzipFile(fileobj=stream)  # type: ignore[arg-type]
-        return io.BufferedReader(_Bounded(gunzip, limits.max_decompressed_bytes, name), CHUNK)  # type: ignore[arg-type]
+        return io.BufferedReader(_Bounded(gunzip, limit, name), CHUNK)  # type: ignore[arg-type]
     return stream
 
 
-def _skip_to_first_significant_byte(stream: io.BufferedReader) -> bytes:
-    if stream.peek(3)[:3] == UTF8_BOM:
+def _skip_to_first_significant_byte(stream: io.BufferedReader, name: str) -> bytes:
+    head = stream.peek(4)[:4]
+    if head[:2] in UTF16_BOMS or (len(head) >= 2 and (head[0] == 0 or head[1] == 0)):
+        raise UnreadableFile(f"{name}: looks like UTF-16 or UTF-32 text; JSON files must be UTF-8")
+    if head[:3] == UTF8_BOM:
         stream.read(3)
     while head := stream.peek(CHUNK):
         if stripped := head.lstrip():
@@ -104,12 +121,12 @@ def _skip_to_first_significant_byte(stream: io.BufferedReader) -> bytes:
     return b""
 
 
-def iter_records(stream: io.BufferedIOBase, name: str, limits: ReadLimits = ReadLimits()) -> Iterator[Any]:
+def iter_records(stream: io.BufferedIOBase, name: str, limits: ReadLimits = ReadLimits(), compressed_size: int | None = None) -> Iterator[Any]:
     """Records of a (possibly gzipped) JSON array or NDJSON stream."""
     buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream, CHUNK)  # type: ignore[arg-type]
     try:
-        text = decompressed(buffered, name, limits)
-        first = _skip_to_first_significant_byte(text)
+        text = decompressed(buffered, name, limits, compressed_size)
+        first = _skip_to_first_significant_byte(text, name)
         if first == b"[":
             yield from _array_records(text, name)
         elif first:
@@ -124,31 +141,61 @@ def _array_records(stream: io.BufferedReader, name: str) -> Iterator[Any]:
         for index, record in enumerate(ijson.items(stream, "item", use_float=True)):  # noqa: B007
             yield record
     except ijson.JSONError as e:
-        raise UnreadableFile(f"{name}: invalid JSON array after record {index + 1} ({e})") from None
+        detail = " ".join(str(e).split()[:4])
+        raise UnreadableFile(f"{name}: invalid JSON array after record {index + 1} ({detail})") from None
     except UnicodeDecodeError as e:
         raise UnreadableFile(f"{name}: record {index + 1} is not valid UTF-8 ({e.reason})") from None
 
 
 def _ndjson_records(stream: io.BufferedReader, name: str, limits: ReadLimits) -> Iterator[Any]:
-    line_number = 0
-    while line := stream.readline(limits.max_record_bytes + 1):
-        line_number += 1
-        if len(line) > limits.max_record_bytes and not line.endswith(b"\n"):
-            raise LimitExceeded(f"{name} line {line_number}: record is over the {limits.max_record_bytes}-byte limit (WIDF_MAX_RECORD_BYTES)")
-        if not line.strip():
-            continue
-        try:
-            yield orjson.loads(line)
-        except orjson.JSONDecodeError as e:
-            raise UnreadableFile(f"{name} line {line_number}: not valid JSON ({e})") from None
+    """One record per line, split in C a megabyte at a time; a line longer than the limit is never held whole."""
+    carry, line_number, limit = b"", 0, limits.max_record_bytes
+    while chunk := stream.read(NDJSON_CHUNK):
+        lines = (carry + chunk).split(b"\n")
+        carry = lines.pop()
+        if len(carry) > limit:
+            raise LimitExceeded(f"{name} line {line_number + len(lines) + 1}: record is over the {limit}-byte limit (WIDF_MAX_RECORD_BYTES)")
+        for line in lines:
+            line_number += 1
+            if len(line) > limit:
+                raise LimitExceeded(f"{name} line {line_number}: record is over the {limit}-byte limit (WIDF_MAX_RECORD_BYTES)")
+            if line and not line.isspace():
+                yield _parse_line(line, name, line_number)
+    if carry and not carry.isspace():
+        yield _parse_line(carry, name, line_number + 1)
+
+
+def _parse_line(line: bytes, name: str, line_number: int) -> Any:
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError as e:
+        raise UnreadableFile(f"{name} line {line_number}: not valid JSON ({e})") from None
+    # orjson turns an integer beyond 64 bits into a rounded float; refuse it rather than change the data.
+    if _LONG_INTEGER.search(line):
+        _refuse_overflowing_integers(line, name, f"line {line_number}")
+    return record
+
+
+def _refuse_overflowing_integers(text: bytes, name: str, where: str) -> None:
+    def integer(digits: str) -> int:
+        if not -(2**63) <= (value := int(digits)) < 2**64:
+            raise UnreadableFile(f"{name} {where}: integer {digits[:24]}... is beyond 64 bits; send it as a string")
+        return value
+
+    json.loads(text, parse_int=integer)
 
 
 def check_record(record: Any, payload: bytes, index: int, name: str, limits: ReadLimits) -> None:
     """Size and nesting limits on one record and its serialised form."""
     if len(payload) > limits.max_record_bytes:
         raise LimitExceeded(f"{name} record {index}: {len(payload)} bytes, over the {limits.max_record_bytes}-byte limit (WIDF_MAX_RECORD_BYTES)")
-    # Counting brackets is C-fast and bounds the depth from above; walk only when it could be too deep.
-    if payload.count(b"{") + payload.count(b"[") > limits.max_depth and nesting_depth(record) > limits.max_depth:
+    # Each level of nesting costs at least two bytes, and counting brackets is C-fast and bounds the
+    # depth from above: walk the record only when it could really be too deep.
+    if (
+        len(payload) > 2 * limits.max_depth
+        and payload.count(b"{") + payload.count(b"[") > limits.max_depth
+        and nesting_depth(record) > limits.max_depth
+    ):
         raise LimitExceeded(f"{name} record {index}: nested deeper than {limits.max_depth} levels (WIDF_MAX_DEPTH)")
 
 

@@ -1,10 +1,13 @@
 """Which route takes a record: the first whose conditions hold, in file order.
 
 The last route has no conditions, so every record has exactly one route.
+Conditions on the file (key prefix, file name) are decided once per file;
+only conditions on record fields are evaluated per record.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -12,6 +15,7 @@ from widf_loader.events import FileRef
 from widf_loader.pipeline_config import Condition, Route
 
 _MISSING = object()
+RecordTest = Callable[[Any], bool]
 
 
 def field_value(record: Any, path: str) -> Any:
@@ -29,18 +33,37 @@ def field_or_none(record: Any, path: str) -> Any:
     return None if value is _MISSING else value
 
 
-def matches(condition: Condition, ref: FileRef, record: Any) -> bool:
+def file_matches(condition: Condition, ref: FileRef) -> bool:
     if condition.key_prefix is not None and not ref.key.startswith(condition.key_prefix):
         return False
-    if condition.filename is not None and not fnmatchcase(ref.key.rsplit("/", 1)[-1], condition.filename):
-        return False
-    if condition.field is not None:
-        value = field_value(record, condition.field)
-        if condition.one_of is not None:
-            return value in condition.one_of
-        return value == condition.equals
-    return True
+    return condition.filename is None or fnmatchcase(ref.key.rsplit("/", 1)[-1], condition.filename)
+
+
+def record_test(condition: Condition) -> RecordTest | None:
+    """A predicate over records for the condition's field part; None when it has none."""
+    if condition.field is None:
+        return None
+    path, one_of, equals = condition.field, condition.one_of, condition.equals
+    if "." not in path:  # the common case, kept to one dict lookup
+        if one_of is not None:
+            return lambda record: type(record) is dict and record.get(path, _MISSING) in one_of
+        return lambda record: type(record) is dict and record.get(path, _MISSING) == equals
+    if one_of is not None:
+        return lambda record: field_value(record, path) in one_of
+    return lambda record: field_value(record, path) == equals
+
+
+def routes_for_file(routes: tuple[Route, ...], ref: FileRef) -> list[tuple[RecordTest | None, Route]]:
+    """The routes that can take records of this file, each with its per-record test."""
+    return [(record_test(route.when), route) for route in routes if file_matches(route.when, ref)]
+
+
+def choose(candidates: list[tuple[RecordTest | None, Route]], record: Any) -> Route:
+    for test, route in candidates:
+        if test is None or test(record):
+            return route
+    raise AssertionError("the last route takes every record")  # guaranteed by pipeline_config
 
 
 def choose_route(routes: tuple[Route, ...], ref: FileRef, record: Any) -> Route:
-    return next(route for route in routes if matches(route.when, ref, record))
+    return choose(routes_for_file(routes, ref), record)

@@ -1,0 +1,387 @@
+"""`make bench`: what widf-loader costs, measured side by side in one run.
+
+Every figure is a ratio of two things measured here, now, on this machine:
+the pipeline against the JSON floor, the loader against a naive loader
+through the same local gateway, memory for a large file against a small one,
+statements per file counted at the gateway. Prints a table and writes
+bench/results.json. Not part of `make test`: it takes minutes.
+
+Sizes come from the environment: BENCH_PIPELINE_MB (default 32),
+BENCH_E2E_MB (20), BENCH_RSS_SMALL_MB (10), BENCH_RSS_LARGE_MB (1024),
+BENCH_REPEAT (3).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from widf_loader import samples
+from widf_loader.config import LoaderSettings, ReadLimits
+from widf_loader.events import FileRef
+from widf_loader.pipeline import Pipeline, Tally
+from widf_loader.pipeline_config import DEFAULT_CONFIG, read_pipeline_config
+from widf_loader.reader import iter_records
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results.json"
+MB = 1024 * 1024
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+REPEAT = env_int("BENCH_REPEAT", 3)
+
+
+# -- data ----------------------------------------------------------------------
+
+
+def event_lines(target_bytes: int, bad_every: int = 500) -> bytes:
+    """Realistic NDJSON: a mix of actions, nested fields, and a few records that break their contract."""
+    base = samples.sample_events(1000, seed=42)
+    out, size, i = [], 0, 0
+    while size < target_bytes:
+        event = dict(base[i % len(base)])
+        event["event_id"] = f"evt-{i:09d}"
+        event["context"] = {"session": f"s-{i // 17}", "tags": ["a", "b", str(i % 7)], "screen": {"w": 1920, "h": 1080}}
+        if bad_every and i % bad_every == bad_every - 1:
+            event.pop("user_id")  # breaks the event contract: quarantined, not loaded
+        line = orjson.dumps(event)
+        out.append(line)
+        size += len(line) + 1
+        i += 1
+    return b"\n".join(out) + b"\n"
+
+
+def write_events(path: Path, target_bytes: int) -> int:
+    """Stream a large NDJSON file to disk without holding it; returns its size."""
+    chunk = event_lines(8 * MB)
+    with path.open("wb") as f:
+        while f.tell() < target_bytes:
+            f.write(chunk)
+    return path.stat().st_size
+
+
+# -- measurement helpers -------------------------------------------------------
+
+
+def timed(run: Callable[[], Any], repeat: int = REPEAT) -> tuple[float, float, Any]:
+    """(median seconds, spread as max-min, last result)."""
+    times, result = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), max(times) - min(times), result
+
+
+# -- 1. the pipeline against the JSON floor --------------------------------------
+
+
+def json_floor(data: bytes) -> int:
+    """Parse and re-serialise every record once with the fastest JSON library installed: nothing else."""
+    count = 0
+    for line in io.BytesIO(data):
+        if line.strip():
+            orjson.dumps(orjson.loads(line))
+            count += 1
+    return count
+
+
+def pipeline_pass(pipeline: Pipeline, data: bytes) -> int:
+    """Parse, route, check contracts, enrich (event context), serialise rows for the load."""
+    tally = Tally()
+    ref = FileRef("bench", "incoming/bench.ndjson", version_id="v", etag="e", size=len(data))
+    for _ in pipeline.batches(ref, iter_records(io.BytesIO(data), ref.uri), "load-id", ReadLimits(), 1000, tally):
+        pass
+    return tally.records
+
+
+def measure_pipeline() -> dict[str, Any]:
+    data = event_lines(env_int("BENCH_PIPELINE_MB", 32) * MB)
+    with_contracts = Pipeline(read_pipeline_config(DEFAULT_CONFIG))
+    config = read_pipeline_config(DEFAULT_CONFIG)
+    without_contracts = Pipeline(replace(config, routes=tuple(replace(r, contract=None, contract_path=None) for r in config.routes)))
+    floor_s, floor_spread, records = timed(lambda: json_floor(data))
+    ours_s, ours_spread, _ = timed(lambda: pipeline_pass(with_contracts, data))
+    bare_s, bare_spread, _ = timed(lambda: pipeline_pass(without_contracts, data))
+    mb = len(data) / MB
+    return {
+        "pipeline_mb": round(mb, 1),
+        "pipeline_records": records,
+        "floor_mb_s": round(mb / floor_s, 1),
+        "pipeline_mb_s": round(mb / ours_s, 1),
+        "pipeline_records_s": round(records / ours_s),
+        "pipeline_no_contracts_mb_s": round(mb / bare_s, 1),
+        "pipeline_vs_floor": round(floor_s / ours_s, 3),
+        "pipeline_vs_floor_no_contracts": round(floor_s / bare_s, 3),
+        "spread_s": {"floor": round(floor_spread, 3), "pipeline": round(ours_spread, 3), "no_contracts": round(bare_spread, 3)},
+    }
+
+
+# -- the local stack: end to end, statements, memory ----------------------------
+
+
+class LocalStack:
+    """A local stack of its own, with the function deployed and trusted, through the CLI."""
+
+    def __init__(self) -> None:
+        self.state = Path(tempfile.mkdtemp(prefix="widf-bench-"))
+        for command in (["local", "up"], ["snow", "setup"], ["aws", "deploy"], ["snow", "lambda-wid"]):
+            self.cli(*command)
+        from widf_loader.local.deploy import deployed
+        from widf_loader.local.stack import StackPaths, read_stack
+
+        self.info = read_stack(StackPaths(self.state))
+        self.deployment = deployed(StackPaths(self.state))
+
+    def cli(self, *args: str) -> None:
+        subprocess.run([sys.executable, "-m", "widf_loader.cli", "--state-dir", str(self.state), *args], check=True, capture_output=True)
+
+    def close(self) -> None:
+        self.cli("local", "down")
+        shutil.rmtree(self.state, ignore_errors=True)
+
+    def statements(self) -> int:
+        url = f"http://{self.info.snowflake_host}:{self.info.snowflake_port}/local/stats"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.loads(response.read())["statements"]
+
+    def upload(self, key: str, path: Path) -> FileRef:
+        from widf_loader.local import aws
+
+        s3 = aws.client("s3", self.info.aws_endpoint)
+        s3.upload_file(str(path), self.deployment.resources.bucket, key)
+        head = s3.head_object(Bucket=self.deployment.resources.bucket, Key=key)
+        return FileRef(self.deployment.resources.bucket, key, version_id=head["VersionId"], etag=head["ETag"].strip('"'), size=head["ContentLength"])
+
+    def function_env(self) -> dict[str, str]:
+        from widf_loader.local import aws
+
+        creds = aws.client("sts", self.info.aws_endpoint).assume_role(RoleArn=self.deployment.resources.role_arn, RoleSessionName="bench")["Credentials"]
+        return {
+            **self.deployment.function.environment,
+            "AWS_ENDPOINT_URL": self.info.aws_endpoint,
+            "SNOWFLAKE_WIF_ALLOWED_HOST_SUFFIXES": "localhost",
+            "AWS_REGION": aws.REGION,
+            "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": creds["SessionToken"],
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        }
+
+
+# Runs in a fresh interpreter, as a Lambda container would, and reports seconds, rows and peak RSS.
+LOAD_ONE = """
+import json, resource, sys, time
+started = time.perf_counter()
+import boto3
+from widf_loader.config import LoaderSettings
+from widf_loader.events import FileRef
+from widf_loader.pipeline import load_file
+from widf_loader.warehouse import Warehouse
+ref = FileRef(**json.loads(sys.argv[1]))
+settings = LoaderSettings.from_env()
+outcome = load_file(ref, s3=boto3.client("s3"), warehouse=Warehouse(settings), settings=settings)
+print(json.dumps({"seconds": time.perf_counter() - started, "rows": outcome.rows_loaded, "status": outcome.status,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+# The naive loader: whole object in memory, json.loads, json.dumps per record, one DataFrame,
+# a staging table, INSERT ... SELECT PARSE_JSON, drop the staging table.
+NAIVE = """
+import json, resource, sys, time
+started = time.perf_counter()
+import boto3, pandas, snowflake.connector
+from widf_loader.config import LoaderSettings
+ref = json.loads(sys.argv[1])
+body = boto3.client("s3").get_object(Bucket=ref["bucket"], Key=ref["key"])["Body"].read()
+records = [json.loads(line) for line in body.splitlines() if line.strip()]
+frame = pandas.DataFrame({"SOURCE_FILE": f"s3://{ref['bucket']}/{ref['key']}", "PAYLOAD": [json.dumps(r) for r in records]})
+connection = snowflake.connector.connect(**LoaderSettings.from_env().connect_args())
+cursor = connection.cursor()
+cursor.execute("CREATE TEMPORARY TABLE NAIVE_STAGING (SOURCE_FILE VARCHAR, PAYLOAD VARCHAR)")
+rows = list(frame.itertuples(index=False, name=None))
+for start in range(0, len(rows), 16384):
+    cursor.executemany("INSERT INTO NAIVE_STAGING (SOURCE_FILE, PAYLOAD) VALUES (?, ?)", rows[start:start + 16384])
+cursor.execute("INSERT INTO RAW_DATA (SOURCE_FILE, PAYLOAD, LOADED_BY) SELECT SOURCE_FILE, PARSE_JSON(PAYLOAD), CURRENT_USER() FROM NAIVE_STAGING")
+cursor.execute("DROP TABLE NAIVE_STAGING")
+connection.commit()
+print(json.dumps({"seconds": time.perf_counter() - started, "rows": len(records), "status": "LOADED",
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run_loader(stack: LocalStack, script: str, ref: FileRef) -> dict[str, Any]:
+    before = stack.statements()
+    argument = json.dumps({"bucket": ref.bucket, "key": ref.key, "version_id": ref.version_id, "etag": ref.etag, "size": ref.size})
+    done = subprocess.run([sys.executable, "-c", script, argument], env=stack.function_env(), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"loader failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1]) | {"statements": stack.statements() - before}
+
+
+def measure_end_to_end(stack: LocalStack, workdir: Path) -> dict[str, Any]:
+    small = workdir / "small.ndjson"
+    small.write_bytes(event_lines(64 * 1024, bad_every=0))
+    big = workdir / "e2e.ndjson"
+    write_events(big, env_int("BENCH_E2E_MB", 20) * MB)
+    ours_small = run_loader(stack, LOAD_ONE, stack.upload("incoming/bench/small-ours.jsonl", small))
+    naive_small = run_loader(stack, NAIVE, stack.upload("incoming/bench/small-naive.jsonl", small))
+    ours, naive = [], []
+    for i in range(REPEAT):
+        ours.append(run_loader(stack, LOAD_ONE, stack.upload(f"incoming/bench/e2e-ours-{i}.jsonl", big)))
+        naive.append(run_loader(stack, NAIVE, stack.upload(f"incoming/bench/e2e-naive-{i}.jsonl", big)))
+    ours_s = statistics.median(r["seconds"] for r in ours)
+    naive_s = statistics.median(r["seconds"] for r in naive)
+    return {
+        "e2e_mb": round(big.stat().st_size / MB, 1),
+        "e2e_ours_s": round(ours_s, 2),
+        "e2e_naive_s": round(naive_s, 2),
+        "end_to_end_vs_naive": round(naive_s / ours_s, 3),
+        "e2e_ours_peak_rss_mb": round(max(r["peak_rss_mb"] for r in ours), 1),
+        "e2e_naive_peak_rss_mb": round(max(r["peak_rss_mb"] for r in naive), 1),
+        "statements_per_small_file": ours_small["statements"],
+        "naive_statements_per_small_file": naive_small["statements"],
+        "statements_per_large_file": ours[0]["statements"],
+        "naive_statements_per_large_file": naive[0]["statements"],
+    }
+
+
+def measure_memory(stack: LocalStack, workdir: Path) -> dict[str, Any]:
+    results = {}
+    for label, megabytes in (("small", env_int("BENCH_RSS_SMALL_MB", 10)), ("large", env_int("BENCH_RSS_LARGE_MB", 1024))):
+        path = workdir / f"rss-{label}.ndjson"
+        write_events(path, megabytes * MB)
+        run = run_loader(stack, LOAD_ONE, stack.upload(f"incoming/bench/rss-{label}.jsonl", path))
+        results[label] = {"mb": round(path.stat().st_size / MB, 1), "peak_rss_mb": round(run["peak_rss_mb"], 1), "seconds": round(run["seconds"], 1), "rows": run["rows"]}
+        path.unlink()
+    return {
+        "rss": results,
+        "rss_1gb_vs_10mb": round(results["large"]["peak_rss_mb"] / results["small"]["peak_rss_mb"], 3),
+    }
+
+
+# -- cold start and artefact -----------------------------------------------------
+
+
+def measure_artefact() -> dict[str, Any]:
+    artefact = ROOT / "dist" / "widf-loader-lambda.zip"
+    if not artefact.exists():
+        subprocess.run(["make", "-s", "package"], cwd=ROOT, check=True)
+    with zipfile.ZipFile(artefact) as z:
+        unpacked = sum(i.file_size for i in z.infolist())
+    with tempfile.TemporaryDirectory() as unpacked_dir:
+        zipfile.ZipFile(artefact).extractall(unpacked_dir)
+        imports = []
+        for _ in range(max(REPEAT, 5)):
+            done = subprocess.run(
+                [sys.executable, "-I", "-S", "-c", "import sys, time; sys.path.insert(0, sys.argv[1]); t = time.perf_counter(); import widf_loader.handler; print(time.perf_counter() - t)", unpacked_dir],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            imports.append(float(done.stdout))
+    return {
+        "artefact_mb": round(unpacked / MB, 1),
+        "artefact_zip_mb": round(artefact.stat().st_size / MB, 1),
+        "handler_cold_import_s": round(statistics.median(imports), 3),
+    }
+
+
+def measure_cold_start(stack: LocalStack, workdir: Path) -> dict[str, Any]:
+    """Fresh interpreter: import the handler, connect with WIDF, load a 20-record file (median)."""
+    sample = workdir / "cold.json"
+    sample.write_bytes(orjson.dumps(samples.sample_events(20)))
+    runs = [run_loader(stack, LOAD_ONE, stack.upload(f"incoming/bench/cold-{i}.jsonl", sample))["seconds"] for i in range(max(REPEAT, 5))]
+    result: dict[str, Any] = {"cold_start_s": round(statistics.median(runs), 3)}
+    snowpark_python = ROOT / "bench" / ".venv-snowpark" / "bin" / "python"
+    if snowpark_python.exists():
+        script = (ROOT / "bench" / "snowpark_handler.py").read_text()
+        env = stack.function_env() | {"PYTHONPATH": str(ROOT / "src")}
+        seconds = []
+        for i in range(max(REPEAT, 5)):
+            ref = stack.upload(f"incoming/bench/cold-snowpark-{i}.jsonl", sample)
+            done = subprocess.run([str(snowpark_python), "-c", script, ref.bucket, ref.key], env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                result["cold_start_snowpark_error"] = done.stderr.strip().splitlines()[-1][:300]
+                break
+            seconds.append(float(done.stdout.strip().splitlines()[-1]))
+        if seconds:
+            result["cold_start_snowpark_s"] = round(statistics.median(seconds), 3)
+            result["cold_start_vs_snowpark"] = round(result["cold_start_s"] / result["cold_start_snowpark_s"], 3)
+    else:
+        result["cold_start_snowpark_error"] = "bench/.venv-snowpark is missing: `make bench` creates it"
+    return result
+
+
+# -- report ------------------------------------------------------------------------
+
+
+def main() -> int:
+    results: dict[str, Any] = {"machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]}}
+    print("pipeline vs JSON floor ...", flush=True)
+    results |= measure_pipeline()
+    print("artefact and cold import ...", flush=True)
+    results |= measure_artefact()
+    stack = LocalStack()
+    try:
+        with tempfile.TemporaryDirectory() as workdir:
+            print("end to end vs naive, statements per file ...", flush=True)
+            results |= measure_end_to_end(stack, Path(workdir))
+            print("cold start ...", flush=True)
+            results |= measure_cold_start(stack, Path(workdir))
+            print("memory, small vs large file ...", flush=True)
+            results |= measure_memory(stack, Path(workdir))
+    finally:
+        stack.close()
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print_table(results)
+    return 0
+
+
+def print_table(results: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="widf-loader benchmark (ratios measured side by side in this run)", title_justify="left")
+    for column in ("measure", "value", "target"):
+        table.add_column(column)
+    rows = [
+        ("pipeline / JSON floor (contracts on)", results.get("pipeline_vs_floor"), "≥ 0.5"),
+        ("pipeline / JSON floor (contracts off)", results.get("pipeline_vs_floor_no_contracts"), "≥ 0.8"),
+        ("pipeline throughput", f"{results.get('pipeline_mb_s')} MB/s, {results.get('pipeline_records_s')} records/s", ""),
+        ("end to end: naive time / ours", results.get("end_to_end_vs_naive"), "≥ 5 (on 100 MB)"),
+        ("statements per small file: ours / naive", f"{results.get('statements_per_small_file')} / {results.get('naive_statements_per_small_file')}", "≤ 4"),
+        ("statements per large file: ours / naive", f"{results.get('statements_per_large_file')} / {results.get('naive_statements_per_large_file')}", ""),
+        ("peak RSS large / small file", results.get("rss_1gb_vs_10mb"), "≤ 1.5"),
+        ("peak RSS small, large (MB)", f"{results.get('rss', {}).get('small', {}).get('peak_rss_mb')}, {results.get('rss', {}).get('large', {}).get('peak_rss_mb')}", ""),
+        ("cold start ours / Snowpark+pandas", results.get("cold_start_vs_snowpark", results.get("cold_start_snowpark_error")), "≤ 0.5"),
+        ("cold start ours (s)", results.get("cold_start_s"), ""),
+        ("artefact unpacked (MB)", results.get("artefact_mb"), "≤ 80"),
+        ("handler cold import (s)", results.get("handler_cold_import_s"), ""),
+    ]
+    for row in rows:
+        table.add_row(*[str(v) for v in row])
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

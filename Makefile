@@ -5,11 +5,16 @@ CLI := $(VENV)/bin/widf-loader
 INSTALLED := $(VENV)/.installed
 UV_VERSION := 0.13.8
 
-.PHONY: demo test install up down clean
+ARCH ?= x86_64
+
+.PHONY: demo test install up down clean package
 
 $(INSTALLED): pyproject.toml uv.lock
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	@$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	@# a venv made by uv has no pip, but may already hold uv
+	@$(VENV)/bin/uv --version 2>/dev/null | grep -qx "uv $(UV_VERSION).*" || { \
+	  $(VENV)/bin/python -m pip --version >/dev/null 2>&1 || $(VENV)/bin/python -m ensurepip --upgrade >/dev/null; \
+	  $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
 	@# --inexact keeps uv itself, which the lock does not list
 	@UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv sync --quiet --frozen --all-extras --inexact
 	@touch $@
@@ -26,6 +31,10 @@ demo: $(INSTALLED)
 test: $(INSTALLED)
 	@$(VENV)/bin/python -m pytest
 
+# The Lambda artefact, dist/widf-loader-lambda.zip (ARCH=arm64 for Graviton; BYTECODE=1 ships compiled modules).
+package: $(INSTALLED)
+	@$(VENV)/bin/python infra/package.py --arch $(ARCH) $(if $(BYTECODE),--bytecode)
+
 up: $(INSTALLED)
 	@$(CLI) local up
 
@@ -33,4 +42,4 @@ down:
 	@test -x $(CLI) && $(CLI) local down || true
 
 clean: down
-	rm -rf $(VENV) .local dist
+	rm -rf $(VENV) .local dist build

@@ -1,11 +1,13 @@
--- widf-loader: the Snowflake objects the loader writes to. Idempotent.
--- Run as an administrator:
+-- widf-loader: the Snowflake objects the loader writes to. Idempotent: running
+-- it again changes nothing. Run as an administrator:
 --   widf-loader snow setup
 --   snow sql -f sql/setup.sql -D database=WIDF_DEMO_DB -D schema=PUBLIC -D role=WIDF_DEMO_ROLE -D warehouse=COMPUTE_WH
 USE ROLE ACCOUNTADMIN;
 
 CREATE ROLE IF NOT EXISTS <% role %>
   COMMENT = 'widf-loader: inserts into its landing tables, creates nothing';
+-- Snowflake's advice for custom roles: let SYSADMIN manage what they may do.
+GRANT ROLE <% role %> TO ROLE SYSADMIN;
 
 CREATE WAREHOUSE IF NOT EXISTS <% warehouse %>
   WAREHOUSE_SIZE = XSMALL AUTO_SUSPEND = 60 AUTO_RESUME = TRUE INITIALLY_SUSPENDED = TRUE;
@@ -70,7 +72,22 @@ CREATE TABLE IF NOT EXISTS REJECTED_RECORDS (
   REJECTED_BY   VARCHAR
 );
 
--- Daily figures per action, kept fresh by Snowflake within TARGET_LAG.
+-- What the loader's role may do here: use the warehouse, database and schema,
+-- and INSERT and SELECT on exactly the tables it writes - it creates, drops and
+-- owns nothing. Granted here, with the objects, so that any user given the role
+-- can load (e.g. one created from the stack's SnowflakeServiceUserStatement);
+-- lambda_wid.sql grants the same again, so it is complete on its own. GRANT is
+-- idempotent.
+GRANT USAGE ON WAREHOUSE <% warehouse %> TO ROLE <% role %>;
+GRANT USAGE ON DATABASE <% database %> TO ROLE <% role %>;
+GRANT USAGE ON SCHEMA <% database %>.<% schema %> TO ROLE <% role %>;
+GRANT SELECT, INSERT ON TABLE <% database %>.<% schema %>.RAW_DATA TO ROLE <% role %>;
+GRANT SELECT, INSERT ON TABLE <% database %>.<% schema %>.LOAD_HISTORY TO ROLE <% role %>;
+GRANT SELECT, INSERT ON TABLE <% database %>.<% schema %>.REJECTED_RECORDS TO ROLE <% role %>;
+
+-- Daily figures per action, kept fresh by Snowflake within TARGET_LAG (one
+-- minute is Snowflake's minimum); `ALTER DYNAMIC TABLE DAILY_SUMMARY REFRESH`
+-- brings it up to date at once.
 CREATE DYNAMIC TABLE IF NOT EXISTS DAILY_SUMMARY
   TARGET_LAG = '1 minute'
   WAREHOUSE = <% warehouse %>

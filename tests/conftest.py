@@ -14,13 +14,13 @@ from widf_loader.admin import SnowflakeNames
 from widf_loader.local.stack import StackInfo, StackPaths, read_stack
 
 
-def cli(state_dir: Path, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
+def cli(state_dir: Path, *args: str, check: bool = True, timeout: float = 180, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     result = subprocess.run(
         [sys.executable, "-m", "widf_loader.cli", "--state-dir", str(state_dir), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "COLUMNS": "200", "WIDF_TARGET": "local"},
+        env={**os.environ, "COLUMNS": "200", "WIDF_TARGET": "local", **(env or {})},
     )
     if check and result.returncode != 0:
         raise AssertionError(f"widf-loader {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
@@ -36,8 +36,8 @@ class Stack:
     def info(self) -> StackInfo:
         return read_stack(self.paths)
 
-    def cli(self, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
-        return cli(self.state_dir, *args, check=check, timeout=timeout)
+    def cli(self, *args: str, check: bool = True, timeout: float = 180, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return cli(self.state_dir, *args, check=check, timeout=timeout, env=env)
 
 
 def started_stack(state_dir: Path) -> Iterator[Stack]:

@@ -82,3 +82,29 @@ def test_the_dry_run_predicts_what_the_load_does(stack, loader, tmp_path):
         stack, f"SELECT ROWS_LOADED, ROWS_REJECTED FROM {DB}.LOAD_HISTORY WHERE SOURCE_KEY = %s AND STATUS = 'LOADED'", ("incoming/contracts/predict.json",)
     )
     assert (loaded, loaded + rejected) == (int(predicted.group(1)), int(predicted.group(2)))
+
+
+def test_a_configured_route_table_is_created_by_setup_granted_and_loaded_with_typed_columns(stack, loader, as_function):
+    from pathlib import Path
+
+    from test_exactly_once import UNNOTIFIED, put
+    from widf_loader.config import LoaderSettings
+    from widf_loader.pipeline import Pipeline
+    from widf_loader.pipeline_config import read_pipeline_config
+    from widf_loader.warehouse import Warehouse
+
+    typed = Path(__file__).parent / "configs" / "typed_purchases.toml"
+    stack.cli("snow", "setup", env={"WIDF_PIPELINE_CONFIG": str(typed)})  # creates PURCHASES, grants the loader INSERT on it
+    events = samples.sample_events(15, seed=31)
+    ref = put(stack, loader, f"incoming/typed/events{UNNOTIFIED}", orjson.dumps(events))
+    settings = LoaderSettings.from_env()
+    outcome = Pipeline(read_pipeline_config(typed)).load_file(
+        ref, s3=aws.client("s3", stack.info.aws_endpoint), warehouse=Warehouse(settings), settings=settings
+    )
+    purchases = [e for e in events if e["action"] == "purchase"]
+    assert (outcome.status, outcome.rows_loaded) == ("LOADED", len(events))
+    rows = query(stack, f"SELECT USER_ID, AMOUNT, OS, PAYLOAD:region::STRING, LOADED_BY FROM {DB}.PURCHASES WHERE SOURCE_KEY = %s ORDER BY RECORD_INDEX", (ref.key,))
+    assert [(u, Decimal(str(a))) for u, a, *_ in rows] == [(e["user_id"], Decimal(str(e["amount"]))) for e in purchases]
+    assert {r[2] for r in rows} <= {"linux", "ios", "android"} and {r[3] for r in rows} <= {"emea", "amer"}
+    assert {r[4] for r in rows} == {"LAMBDA_LOADER_BOT"}
+    assert query(stack, f"SELECT COUNT(*) FROM {DB}.RAW_DATA WHERE SOURCE_KEY = %s", (ref.key,)) == [(len(events) - len(purchases),)]

@@ -97,6 +97,12 @@ def recent_raw_data(connection: Any, names: SnowflakeNames, limit: int = 20) -> 
     )
 
 
+def refresh_daily_summary(connection: Any, names: SnowflakeNames) -> None:
+    """Bring DAILY_SUMMARY up to date now, rather than within its target lag."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER DYNAMIC TABLE {names.database}.{names.schema}.DAILY_SUMMARY REFRESH")
+
+
 def daily_summary(connection: Any, names: SnowflakeNames) -> tuple[list[str], list[tuple]]:
     return fetch(
         connection,

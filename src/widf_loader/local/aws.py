@@ -1,34 +1,43 @@
-"""Local AWS: moto in server mode, and the resources the function needs.
+"""Local AWS: moto in server mode, and what moto's CloudFormation leaves undone.
 
-`provision_function` builds what the SAM template builds in the cloud: the
-landing bucket and its notification, the queue with its dead-letter queue,
-the function's execution role with a least-privilege policy, and its log
-group. moto accepts any credentials; the runner still assumes the role so
-the function sees exactly what it would see in Lambda.
+`aws deploy` sends the SAM template (transformed offline) to moto's
+CloudFormation. moto creates the queues, the role and its policy, the log
+group and the bucket, but skips some resource types and properties; they are
+applied here from the same template's resolved properties, never from a
+second description. moto accepts any credentials; the runner still assumes
+the role so the function sees exactly what it would see in Lambda.
+
+moto itself is imported only where it runs, so `Deployment` and `client`
+serve the cloud commands too.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 import boto3
-from moto.server import ThreadedMotoServer
+from botocore.exceptions import ClientError, WaiterError
+
+from widf_loader.config import ConfigError
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 REGION = "us-east-1"
 # moto serves any credentials; these are its documented placeholders, not secrets.
 ADMIN_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
-LANDING_PREFIX = "incoming/"
-LANDING_SUFFIXES = (".json", ".json.gz", ".ndjson", ".ndjson.gz")
 LAMBDA_TRUST_POLICY = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
 }
+
+
+class DeployError(ConfigError):
+    """The stack could not be deployed as the template describes it."""
 
 
 def complete_s3_event_records() -> None:
@@ -56,7 +65,9 @@ def complete_s3_event_records() -> None:
     notifications._get_s3_event = with_version_and_sequencer
 
 
-def start_moto(port: int) -> ThreadedMotoServer:
+def start_moto(port: int) -> Any:
+    from moto.server import ThreadedMotoServer
+
     complete_s3_event_records()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -107,74 +118,206 @@ class FunctionSpec:
 
 @dataclass(frozen=True)
 class Deployment:
+    """Where the function's resources are: the stack's outputs, locally and in the cloud."""
+
     bucket: str
     queue_url: str
     dlq_url: str
     role_arn: str
     log_group: str
 
-
-def function_role_policy(bucket: str, queue_arn: str) -> dict:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": f"arn:aws:s3:::{bucket}/{LANDING_PREFIX}*"},
-            {
-                "Effect": "Allow",
-                "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
-                "Resource": queue_arn,
-            },
-            {
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:/aws/lambda/*",
-            },
-        ],
+    # The output of infra/template.yaml each field comes from.
+    OUTPUTS: ClassVar[dict[str, str]] = {
+        "bucket": "LandingBucketName",
+        "queue_url": "EventsQueueUrl",
+        "dlq_url": "DeadLetterQueueUrl",
+        "role_arn": "FunctionRoleArn",
+        "log_group": "FunctionLogGroupName",
     }
 
+    @classmethod
+    def from_stack_outputs(cls, outputs: Mapping[str, str]) -> Deployment:
+        if missing := [name for name in cls.OUTPUTS.values() if name not in outputs]:
+            raise DeployError(f"The stack has no output {', '.join(missing)}: was it deployed from infra/template.yaml?")
+        return cls(**{field_name: outputs[output] for field_name, output in cls.OUTPUTS.items()})
 
-def provision_function(endpoint: str, *, name: str, timeout_seconds: int, max_receive_count: int = 3) -> Deployment:
-    """Create (or find) everything the function needs; safe to run again."""
-    s3, sqs, iam, logs = (client(s, endpoint) for s in ("s3", "sqs", "iam", "logs"))
-    bucket = f"{name}-landing-{ACCOUNT_ID}"
-    s3.create_bucket(Bucket=bucket)
-    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
 
-    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue_url = sqs.create_queue(
-        QueueName=f"{name}-events",
-        Attributes={
-            # Lambda's advice: at least six times the function timeout, so a retry never overlaps a run.
-            "VisibilityTimeout": str(6 * timeout_seconds),
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}),
-        },
-    )["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    s3.put_bucket_notification_configuration(
-        Bucket=bucket,
-        NotificationConfiguration={
-            "QueueConfigurations": [
-                {
-                    "Id": f"landing{suffix.replace('.', '-')}",
-                    "QueueArn": queue_arn,
-                    "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": LANDING_PREFIX}, {"Name": "suffix", "Value": suffix}]}},
-                }
-                for suffix in LANDING_SUFFIXES
-            ]
-        },
+# -- CloudFormation in moto ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StackState:
+    status: str
+    outputs: dict[str, str]
+    physical_ids: dict[str, str]  # logical id -> physical id, for what moto's CloudFormation created
+
+
+def error_message(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Message") or str(error)
+
+
+def stack_state(endpoint: str, name: str) -> StackState | None:
+    cfn = client("cloudformation", endpoint)
+    try:
+        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+    except ClientError as e:
+        if "does not exist" in error_message(e):
+            return None
+        raise
+    resources = cfn.describe_stack_resources(StackName=name)["StackResources"]
+    return StackState(
+        status=stack["StackStatus"],
+        outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
+        physical_ids={r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources if "LogicalResourceId" in r},
     )
 
-    role_name = f"{name}-function-role"
-    try:
-        role_arn = iam.get_role(RoleName=role_name)["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        role_arn = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY))["Role"]["Arn"]
-    iam.put_role_policy(RoleName=role_name, PolicyName="load-from-landing", PolicyDocument=json.dumps(function_role_policy(bucket, queue_arn)))
 
-    log_group = f"/aws/lambda/{name}"
-    if not logs.describe_log_groups(logGroupNamePrefix=log_group)["logGroups"]:
-        logs.create_log_group(logGroupName=log_group)
-        logs.put_retention_policy(logGroupName=log_group, retentionInDays=14)
-    return Deployment(bucket=bucket, queue_url=queue_url, dlq_url=dlq_url, role_arn=role_arn, log_group=log_group)
+def deploy_stack(endpoint: str, name: str, template: Mapping[str, Any], parameters: Mapping[str, str]) -> StackState:
+    """Create the stack, or update it in place (the bucket keeps its objects)."""
+    cfn = client("cloudformation", endpoint)
+    request = {
+        "StackName": name,
+        "TemplateBody": json.dumps(template),
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        "Capabilities": ["CAPABILITY_NAMED_IAM"],
+    }
+    creating = stack_state(endpoint, name) is None
+    try:
+        if creating:
+            cfn.create_stack(**request)
+        else:
+            cfn.update_stack(**request)
+        waiter = cfn.get_waiter("stack_create_complete" if creating else "stack_update_complete")
+        waiter.wait(StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    except ClientError as e:
+        if "No updates are to be performed" not in error_message(e):
+            raise DeployError(f"CloudFormation refused stack {name}: {error_message(e)}") from None
+    except WaiterError as e:
+        raise DeployError(f"Stack {name} did not deploy: {e}; `widf-loader aws debug` shows its failed events.") from None
+    state = stack_state(endpoint, name)
+    assert state is not None
+    return state
+
+
+def delete_stack(endpoint: str, name: str) -> bool:
+    if stack_state(endpoint, name) is None:
+        return False
+    cfn = client("cloudformation", endpoint)
+    cfn.delete_stack(StackName=name)
+    cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    return True
+
+
+def resource_attribute(endpoint: str, resource_type: str, physical_id: str, attribute: str) -> str:
+    """`Fn::GetAtt`, answered by the local services themselves."""
+    match resource_type, attribute:
+        case "AWS::SQS::Queue", "Arn":
+            return client("sqs", endpoint).get_queue_attributes(QueueUrl=physical_id, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        case "AWS::SQS::Queue", "QueueName":
+            return physical_id.rsplit("/", 1)[-1]
+        case "AWS::SQS::Queue", "QueueUrl":
+            return physical_id
+        case "AWS::IAM::Role", "Arn":
+            return client("iam", endpoint).get_role(RoleName=physical_id)["Role"]["Arn"]
+        case "AWS::S3::Bucket", "Arn":
+            return f"arn:aws:s3:::{physical_id}"
+        case "AWS::Logs::LogGroup", "Arn":
+            groups = client("logs", endpoint).describe_log_groups(logGroupNamePrefix=physical_id)["logGroups"]
+            return next(g["arn"] for g in groups if g["logGroupName"] == physical_id)
+    raise DeployError(f"The local deploy cannot resolve Fn::GetAtt {attribute} of {resource_type}: teach local/aws.py::resource_attribute.")
+
+
+# -- what moto's CloudFormation skips or garbles (moto 5.2), applied from the resolved template --
+
+
+def _bucket(endpoint: str, bucket: str, properties: Mapping[str, Any], logical_id: str) -> None:
+    # moto's CloudFormation applies only BucketEncryption and Tags to a bucket.
+    s3 = client("s3", endpoint)
+    if versioning := properties.get("VersioningConfiguration"):
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": versioning["Status"]})
+    if public_access := properties.get("PublicAccessBlockConfiguration"):
+        s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=public_access)
+    if ownership := properties.get("OwnershipControls"):
+        s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls=ownership)
+    if notifications := properties.get("NotificationConfiguration"):
+        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=notification_request(logical_id, notifications))
+
+
+_NOTIFICATION_TARGETS = {
+    "QueueConfigurations": ("Queue", "QueueArn"),
+    "TopicConfigurations": ("Topic", "TopicArn"),
+    "LambdaConfigurations": ("Function", "LambdaFunctionArn"),
+}
+
+
+def notification_request(logical_id: str, configuration: Mapping[str, Any]) -> dict[str, Any]:
+    """A bucket's NotificationConfiguration, from CloudFormation's shape to the S3 API's."""
+    request: dict[str, Any] = {}
+    for kind, (target, arn_key) in _NOTIFICATION_TARGETS.items():
+        for index, rule in enumerate(configuration.get(kind, []), start=1):
+            entry: dict[str, Any] = {"Id": f"{logical_id}-{kind.removesuffix('Configurations').lower()}-{index}", arn_key: rule[target], "Events": [rule["Event"]]}
+            if rules := rule.get("Filter", {}).get("S3Key", {}).get("Rules"):
+                entry["Filter"] = {"Key": {"FilterRules": rules}}
+            request.setdefault(kind, []).append(entry)
+    if configuration.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
+        request["EventBridgeConfiguration"] = {}
+    return request
+
+
+def without_tls_only(policy: Mapping[str, Any]) -> dict[str, Any]:
+    """The policy minus its deny-unless-TLS statements: moto enforces them, and the
+    local endpoint is plain HTTP, so they would refuse every local request."""
+
+    def tls_only(statement: Mapping[str, Any]) -> bool:
+        secure = statement.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport")
+        return statement.get("Effect") == "Deny" and str(secure).lower() == "false"
+
+    return {**policy, "Statement": [s for s in policy.get("Statement", []) if not tls_only(s)]}
+
+
+def _bucket_policy(endpoint: str, _: str, properties: Mapping[str, Any], __: str) -> None:
+    policy = without_tls_only(properties["PolicyDocument"])
+    if policy["Statement"]:
+        client("s3", endpoint).put_bucket_policy(Bucket=properties["Bucket"], Policy=json.dumps(policy))
+
+
+def _queue_policy(endpoint: str, _: str, properties: Mapping[str, Any], __: str) -> None:
+    sqs = client("sqs", endpoint)
+    for queue_url in properties["Queues"]:
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(properties["PolicyDocument"])})
+
+
+def _alarm(endpoint: str, _: str, properties: Mapping[str, Any], __: str) -> None:
+    numbers = {"Period": int, "EvaluationPeriods": int, "DatapointsToAlarm": int, "Threshold": float}
+    request = {k: numbers[k](v) if k in numbers else v for k, v in properties.items()}
+    client("cloudwatch", endpoint).put_metric_alarm(**request)
+
+
+def _role_policies(endpoint: str, role_name: str, properties: Mapping[str, Any], __: str) -> None:
+    # moto's CloudFormation keeps inline policies as Python dicts, which IAM then
+    # answers as their repr (not JSON); put them again as the documents they are.
+    iam = client("iam", endpoint)
+    for policy in properties.get("Policies", []):
+        iam.put_role_policy(RoleName=role_name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(policy["PolicyDocument"]))
+
+
+_SKIPPED_BY_MOTO = {
+    "AWS::IAM::Role": _role_policies,
+    "AWS::S3::Bucket": _bucket,
+    "AWS::S3::BucketPolicy": _bucket_policy,
+    "AWS::SQS::QueuePolicy": _queue_policy,
+    "AWS::CloudWatch::Alarm": _alarm,
+}
+
+
+def apply_what_cloudformation_skipped(endpoint: str, resources: Mapping[str, Mapping[str, Any]], physical_ids: Mapping[str, str]) -> list[str]:
+    """Apply, from the resolved template, what moto's CloudFormation leaves out; return the logical ids touched."""
+    applied = []
+    for logical_id, resource in resources.items():
+        if apply := _SKIPPED_BY_MOTO.get(resource["Type"]):
+            try:
+                apply(endpoint, physical_ids.get(logical_id, ""), resource.get("Properties", {}), logical_id)
+            except ClientError as e:
+                raise DeployError(f"Applying {logical_id} ({resource['Type']}) to the local stack failed: {error_message(e)}") from None
+            applied.append(logical_id)
+    return applied

@@ -132,6 +132,8 @@ def act_two(console: Console, paths: StackPaths, names: SnowflakeNames) -> bool:
             return False
         console.print(f"[bold green]✓ Loaded {len(rows)} events as {names.user} — no password, no key.")
         show(console, "RAW_DATA (latest rows)", *admin.recent_raw_data(connection, names, limit=10))
+        # DAILY_SUMMARY is a dynamic table: current within its TARGET_LAG. Refresh it now, as in Snowflake, so it matches.
+        admin.refresh_daily_summary(connection, names)
         columns, summary = admin.daily_summary(connection, names)
         show(console, "DAILY_SUMMARY", columns, summary)
         return summary_matches(connection, names, columns, summary, console)

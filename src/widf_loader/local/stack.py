@@ -24,6 +24,7 @@ import uvicorn
 
 from widf_loader.local import aws
 from widf_loader.local.gateway.accounts import Account
+from widf_loader.local.gateway.dynamic_tables import refresh_cap_from_env
 from widf_loader.local.gateway.server import Gateway
 from widf_loader.local.runner import LambdaRunner
 
@@ -114,7 +115,10 @@ def serve(paths: StackPaths) -> None:
     account = Account()
     admin_password = secrets.token_urlsafe(24)
     account.add_admin(ADMIN_USER, admin_password)
-    gateway = Gateway(account, sts_endpoint=aws_endpoint, lookup_secret=aws.issued_secret)
+    gateway = Gateway(
+        account, sts_endpoint=aws_endpoint, lookup_secret=aws.issued_secret, refresh_cap_seconds=refresh_cap_from_env(os.environ)
+    )
+    gateway.start()
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     gateway_server = uvicorn.Server(uvicorn.Config(gateway.app(), log_level="warning", lifespan="off"))
@@ -157,6 +161,7 @@ def serve(paths: StackPaths) -> None:
     runner_thread.join(timeout=10)
     gateway_server.should_exit = True
     gateway_thread.join(timeout=10)
+    gateway.stop()
     moto.stop()
     for path in (paths.stack_json, paths.function_spec, paths.deployment):
         path.unlink(missing_ok=True)

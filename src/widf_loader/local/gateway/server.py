@@ -1,10 +1,11 @@
 """The gateway's HTTP face: fakesnow's routes, with login and statements ours.
 
 Login decides *who* the session is (workload identity or the local admin);
-statements that touch account objects are answered from `accounts`; the rest
-go to fakesnow after a few rewrites (`engine_sql`). A statement fakesnow cannot
-run comes back as a Snowflake error, never as an HTTP 500 - the connector
-retries 500s for minutes, which would hide the real problem.
+statements that touch account objects, session variables and dynamic tables
+are answered by `statements`; the rest are checked against the session's
+grants and go to fakesnow after a few rewrites (`engine_sql`). A statement
+fakesnow cannot run comes back as a Snowflake error, never as an HTTP 500 -
+the connector retries 500s for minutes, which would hide the real problem.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import re
 import secrets
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import fakesnow.server  # noqa: F401 - loads the module, which `fakesnow.server` (a function) shadows
-import sqlglot
 from fakesnow.converter import from_binding
 from sqlglot import exp
 from starlette.applications import Starlette
@@ -29,21 +30,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from widf_loader.local.gateway.accounts import Account, Session, SnowflakeError, User, execute_account_statement
+from widf_loader.local.gateway import variables
+from widf_loader.local.gateway.accounts import Account, Session, SnowflakeError, User
 from widf_loader.local.gateway.binding import batch_statement, batch_table, is_array_binding
+from widf_loader.local.gateway.catalog import EngineCatalog
+from widf_loader.local.gateway.dynamic_tables import DynamicTables
+from widf_loader.local.gateway.errors import in_snowflakes_words
 from widf_loader.local.gateway.identity import AttestationRejected, verify_aws_attestation
+from widf_loader.local.gateway.statements import LocalStatements, with_session_context
 from widf_loader.local.gateway.transactions import TableLocks, insert_only_merge, locked_table, parse
 
 log = logging.getLogger("widf_loader.gateway")
 fakesnow_server = sys.modules["fakesnow.server"]
 
-_DYNAMIC_TABLE = re.compile(
-    r"^\s*CREATE\s+(?P<replace>OR\s+REPLACE\s+)?DYNAMIC\s+TABLE\s+(?P<ifnot>IF\s+NOT\s+EXISTS\s+)?(?P<name>[\w.$\"]+)"
-    r"(?P<options>.*?)\bAS\s+(?P<query>(?:SELECT|WITH)\b.*)$",
-    re.I | re.S,
-)
-_ALTER_DYNAMIC_TABLE = re.compile(r"^\s*ALTER\s+DYNAMIC\s+TABLE\s+[\w.$\"]+\s+(REFRESH|SUSPEND|RESUME)\s*;?\s*$", re.I)
-_SESSION_FUNCTIONS = re.compile(r"\bCURRENT_(USER|ROLE)\b", re.I)
+logging.getLogger("sqlglot").setLevel(logging.ERROR)  # it warns about every GRANT it leaves unparsed; we parse those ourselves
 _FIRST_WORD = re.compile(r"^\s*(\w+)")
 _TRANSACTION_STARTS = {"BEGIN", "START"}
 _TRANSACTION_ENDS = {"COMMIT", "ROLLBACK"}
@@ -56,8 +56,19 @@ def unknown_caller_message(sts_arn: str) -> str:
 
 
 class Gateway:
-    def __init__(self, account: Account, *, sts_endpoint: str, lookup_secret: Callable[[str], str | None]):
+    def __init__(
+        self,
+        account: Account,
+        *,
+        sts_endpoint: str,
+        lookup_secret: Callable[[str], str | None],
+        refresh_cap_seconds: float | None = None,
+    ):
         self.account = account
+        self.catalog = EngineCatalog(fakesnow_server.shared_fs, hidden_tables=lambda: self.dynamic_tables.names())
+        self.dynamic_tables = DynamicTables(self.catalog, refresh_cap_seconds=refresh_cap_seconds)
+        account.catalog = self.catalog
+        self.statements = LocalStatements(account, self.catalog, self.dynamic_tables)
         self.sts_endpoint = sts_endpoint
         self.lookup_secret = lookup_secret
         self.sessions: dict[str, Session] = {}
@@ -113,6 +124,7 @@ class Gateway:
             role=role,
             autocommit=bool(parameters.get("AUTOCOMMIT", True)),
             lock_timeout_seconds=float(parameters.get("LOCK_TIMEOUT", 43200)),
+            warehouse=(w := request.query_params.get("warehouse")) and w.upper() or user.default_warehouse,
         )
         self.login_count += 1
         payload["data"]["sessionInfo"].update(roleName=role, warehouseName=request.query_params.get("warehouse"))
@@ -120,17 +132,23 @@ class Gateway:
 
     # -- statements ----------------------------------------------------------
 
+    def start(self) -> None:
+        """Start the background work: the dynamic-table refresher."""
+        self.dynamic_tables.start()
+
+    def stop(self) -> None:
+        self.dynamic_tables.stop()
+
     def engine_sql(self, sql: str, session: Session) -> str:
         """Rewrite what fakesnow gets wrong into what it gets right."""
-        if m := _DYNAMIC_TABLE.match(sql):
-            # A view is always as fresh as its inputs, so it honours any TARGET_LAG.
-            create = "CREATE VIEW IF NOT EXISTS" if m["ifnot"] else "CREATE OR REPLACE VIEW"
-            return f"{create} {m['name']} AS {m['query']}"
-        if _ALTER_DYNAMIC_TABLE.match(sql):
-            return "SELECT 'Statement executed successfully.' AS \"status\""
-        if _SESSION_FUNCTIONS.search(sql):
-            return with_session_functions(sql, session)
-        return sql
+        return with_session_context(sql, session)
+
+    async def answer_locally(self, token: str, session: Session, sql: str) -> str | None:
+        """A SELECT of the rows the gateway answers with itself; None when the statement is for the engine."""
+        fake = fakesnow_server.sessions[token]
+        if (rows := await run_in_threadpool(self.statements.answer, session, fake, sql)) is not None:
+            return rows_as_select(*rows)
+        return None
 
     async def query(self, request: Request) -> Response:
         token = (request.headers.get("Authorization") or "")[17:-1]
@@ -139,11 +157,14 @@ class Gateway:
         body = await read_json(request)
         sql = body["sqlText"]
         batch: str | None = None
+        bookkeeping = None
         self.statement_count += 1
         try:
-            if (rows := execute_account_statement(self.account, session, sql)) is not None:
-                body = {"sqlText": rows_as_select(*rows), "sequenceId": body.get("sequenceId")}
+            body["sqlText"] = sql = variables.inline(sql, session.variables)
+            if (answer := await self.answer_locally(token, session, sql)) is not None:
+                body = {"sqlText": answer, "sequenceId": body.get("sequenceId")}
             else:
+                bookkeeping = await run_in_threadpool(self.statements.check, session, fakesnow_server.sessions[token], sql)
                 if is_array_binding(body.get("bindings")):
                     batch = self.register_batch(token, sql, body)
                 body["sqlText"] = await self.transactional_sql(token, session, body["sqlText"], body.get("bindings"))
@@ -161,6 +182,11 @@ class Gateway:
         if response.status_code >= 500:
             first_line = " ".join(sql.split())[:120]
             return failure(SnowflakeError(2, f"SQL compilation error:\nUnsupported statement in the local gateway: {first_line}", "0A000"))
+        failed = b'"success":false' in response.body  # Starlette's compact JSON; spares parsing every result set
+        if failed and (error := in_snowflakes_words(json.loads(response.body).get("message") or "", sql)):
+            return failure(error)
+        if bookkeeping and not failed:
+            await run_in_threadpool(bookkeeping)
         return response
 
     async def transactional_sql(self, token: str, session: Session, sql: str, bindings: dict | None) -> str:
@@ -208,7 +234,9 @@ class Gateway:
             connection.close()
 
     async def stats(self, request: Request) -> Response:
-        return JSONResponse({"logins": self.login_count, "statements": self.statement_count})
+        return JSONResponse(
+            {"logins": self.login_count, "statements": self.statement_count, "refresher_passes": self.dynamic_tables.ticks}
+        )
 
     async def session_request(self, request: Request) -> Response:
         if request.query_params.get("delete"):
@@ -228,21 +256,6 @@ class Gateway:
         return Starlette(routes=routes)
 
 
-def with_session_functions(sql: str, session: Session) -> str:
-    """CURRENT_USER() and CURRENT_ROLE() answer with the session's real user and role."""
-    replacements = {exp.CurrentUser: session.user.name, exp.CurrentRole: session.role}
-
-    def replace(node: exp.Expr) -> exp.Expr:
-        value = replacements.get(type(node))
-        return exp.Literal.string(value) if value is not None else node
-
-    try:
-        tree = sqlglot.parse_one(sql, read="snowflake")
-    except sqlglot.errors.ParseError:
-        return sql
-    return tree.transform(replace).sql(dialect="snowflake")
-
-
 def rows_as_select(columns: list[str], rows: list[tuple]) -> str:
     """A SELECT that yields exactly these rows, so fakesnow encodes the result set."""
 
@@ -251,6 +264,8 @@ def rows_as_select(columns: list[str], rows: list[tuple]) -> str:
             return exp.cast(exp.null(), "VARCHAR")
         if isinstance(value, bool | int | float):
             return exp.Literal.number(value)
+        if isinstance(value, datetime):
+            return exp.cast(exp.Literal.string(value.isoformat()), "TIMESTAMP_LTZ")
         return exp.Literal.string(str(value))
 
     def select(row: tuple) -> exp.Select:

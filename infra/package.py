@@ -1,0 +1,212 @@
+"""Build dist/widf-loader-lambda.zip: the function and its locked core
+dependencies, for the Lambda runtime (python3.11), without Docker.
+
+    python infra/package.py [--arch x86_64|arm64]        (make package [ARCH=arm64])
+
+The dependencies are the lock file's core dependencies (no extras), installed
+by uv as manylinux2014 wheels for the target architecture - never built from
+source, so what is built here is what runs in Lambda. They are cached under
+build/ keyed on uv.lock and the architecture; the zip itself is rebuilt only
+when one of its inputs changed (dist/widf-loader-lambda.json records them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import py_compile
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "build"
+DIST = ROOT / "dist"
+ARTEFACT_NAME = "widf-loader-lambda.zip"  # infra/template.yaml's CodeUri
+MANIFEST_NAME = "widf-loader-lambda.json"
+PACKAGE = ROOT / "src" / "widf_loader"
+PYTHON_VERSION = "3.11"
+PLATFORMS = {"x86_64": "x86_64-manylinux2014", "arm64": "aarch64-manylinux2014"}
+# What the function never imports: the local stack, and the administrator's
+# command line and scripts (they need the `cli` extra and the sql/ files).
+NOT_SHIPPED = ("local", "cli.py", "admin.py")
+STRIPPED_DIRECTORIES = {"__pycache__", "tests"}
+ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # a reproducible zip: same inputs, same bytes
+
+
+class PackageError(Exception):
+    pass
+
+
+def uv() -> str:
+    found = shutil.which("uv", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    if not found:
+        raise PackageError("uv is not installed: run `make install` (it installs uv into .venv).")
+    return found
+
+
+def digest(*paths: Path) -> str:
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(path.relative_to(ROOT).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def shipped_sources() -> list[Path]:
+    return sorted(
+        p
+        for p in PACKAGE.rglob("*")
+        if p.is_file()
+        and p.suffix != ".pyc"
+        and p.relative_to(PACKAGE).parts[0] not in NOT_SHIPPED
+        and not STRIPPED_DIRECTORIES & set(p.relative_to(PACKAGE).parts)
+    )
+
+
+def dependencies(arch: str, lock_digest: str) -> Path:
+    """The locked core dependencies as installed for Lambda, cached per lock file and architecture."""
+    layer = BUILD / "lambda-dependencies" / f"{arch}-{lock_digest[:16]}"
+    if layer.is_dir():
+        return layer
+    BUILD.mkdir(exist_ok=True)
+    requirements = BUILD / f"lambda-requirements-{arch}.txt"
+    run([uv(), "export", "--project", str(ROOT), "--frozen", "--no-dev", "--no-emit-project", "--no-hashes", "--quiet", "-o", str(requirements)])
+    staging = layer.with_name(f"{layer.name}.partial-{os.getpid()}")  # builds running side by side never share one
+    install = [
+        uv(), "pip", "install", "--quiet", "--target", str(staging), "--python-version", PYTHON_VERSION,
+        "--python-platform", PLATFORMS[arch], "--only-binary", ":all:", "--no-deps", "-r", str(requirements),
+    ]
+    result = subprocess.run(install, capture_output=True, text=True)
+    if result.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        if found := re.search(r"Because (\S+) has no usable wheels", result.stderr):
+            # Building from source would build for this machine, not for Lambda's.
+            raise PackageError(
+                f"{found.group(1)} has no {arch} wheel that Lambda's python3.11 (Amazon Linux 2, glibc 2.26: "
+                f"{PLATFORMS[arch]} or older) can load; the artefact cannot be built for {arch} from this lock."
+            )
+        raise PackageError(f"uv pip install failed: {(result.stderr.strip().splitlines() or ['no output'])[-1]}")
+    try:
+        staging.rename(layer)
+    except OSError:  # another build finished the same layer first
+        shutil.rmtree(staging)
+    for stale in layer.parent.glob(f"{arch}-*"):
+        if stale != layer and ".partial-" not in stale.name:
+            shutil.rmtree(stale, ignore_errors=True)  # an older lock's layer
+    return layer
+
+
+def run(command: list[str]) -> None:
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        last_line = ((result.stderr or result.stdout).strip().splitlines() or ["no output"])[-1]
+        raise PackageError(f"{' '.join(command[:3])} failed: {last_line}")
+
+
+def shipped_files(layer: Path) -> list[tuple[Path, str]]:
+    """(file, name in the zip), dependencies then the loader."""
+    files = []
+    for path in sorted(layer.rglob("*")):
+        relative = path.relative_to(layer)
+        if path.is_file() and relative.parts[0] != "bin" and not STRIPPED_DIRECTORIES & set(relative.parts):
+            files.append((path, relative.as_posix()))
+    files += [(path, "widf_loader/" + path.relative_to(PACKAGE).as_posix()) for path in shipped_sources()]
+    return files
+
+
+def bytecode(files: list[tuple[Path, str]], into: Path) -> list[tuple[Path, str]]:
+    """Compiled modules for python3.11, checked by hash of nothing: Lambda's /var/task is
+    read-only, so without them every cold start compiles every module it imports."""
+    if sys.implementation.cache_tag != "cpython-311":
+        raise PackageError(f"--bytecode needs CPython 3.11 to build (Lambda's python3.11), not {sys.implementation.cache_tag}.")
+    shutil.rmtree(into, ignore_errors=True)
+    compiled = []
+    for path, name in files:
+        if not name.endswith(".py"):
+            continue
+        folder, _, module = name.rpartition("/")
+        target = f"{folder + '/' if folder else ''}__pycache__/{module[:-3]}.cpython-311.pyc"
+        try:
+            py_compile.compile(
+                str(path), cfile=str(into / target), dfile=name, doraise=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+            )
+        except py_compile.PyCompileError:
+            continue  # not Python 3.11 source (a template or a test fixture): shipped as is
+        compiled.append((into / target, target))
+    return compiled
+
+
+def write_zip(files: list[tuple[Path, str]], target: Path) -> None:
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for path, name in files:
+            info = zipfile.ZipInfo(name, ZIP_TIMESTAMP)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            executable = path.stat().st_mode & 0o111
+            info.external_attr = (0o100755 if executable else 0o100644) << 16  # readable by Lambda's user
+            archive.writestr(info, path.read_bytes())
+    partial.replace(target)
+
+
+def build(arch: str, with_bytecode: bool = False, dist: Path = DIST) -> dict:
+    if arch not in PLATFORMS:
+        raise PackageError(f"ARCH must be one of {', '.join(PLATFORMS)}, not '{arch}'.")
+    artefact, manifest_file = dist / ARTEFACT_NAME, dist / MANIFEST_NAME
+    lock_digest = digest(ROOT / "uv.lock")
+    inputs = f"{digest(ROOT / 'uv.lock', Path(__file__).resolve(), *shipped_sources())}-{arch}{'-bytecode' if with_bytecode else ''}"
+    if artefact.exists() and manifest_file.exists():
+        manifest = json.loads(manifest_file.read_text())
+        if manifest.get("inputs") == inputs:
+            return manifest | {"rebuilt": False}
+    files = shipped_files(dependencies(arch, lock_digest))
+    if with_bytecode:
+        files += bytecode(files, BUILD / f"lambda-bytecode-{os.getpid()}")
+    unpacked_bytes = sum(path.stat().st_size for path, _ in files)
+    dist.mkdir(parents=True, exist_ok=True)
+    write_zip(files, artefact)
+    if with_bytecode:
+        shutil.rmtree(BUILD / f"lambda-bytecode-{os.getpid()}")
+    manifest = {
+        "artefact": str(artefact.relative_to(ROOT) if artefact.is_relative_to(ROOT) else artefact),
+        "architecture": arch,
+        "python": PYTHON_VERSION,
+        "bytecode": with_bytecode,
+        "files": len(files),
+        "unpacked_bytes": unpacked_bytes,
+        "zip_bytes": artefact.stat().st_size,
+        "uv_lock_sha256": lock_digest,
+        "inputs": inputs,
+    }
+    partial = manifest_file.with_name(f"{manifest_file.name}.partial-{os.getpid()}")
+    partial.write_text(json.dumps(manifest, indent=2) + "\n")
+    partial.replace(manifest_file)
+    return manifest | {"rebuilt": True}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--arch", default=os.environ.get("ARCH") or "x86_64", help="x86_64 (default) or arm64")
+    parser.add_argument("--bytecode", action="store_true", help="ship compiled modules (faster cold starts)")
+    parser.add_argument("--dist", type=Path, default=DIST, help="where the zip goes (default: dist/)")
+    args = parser.parse_args()
+    try:
+        manifest = build(args.arch, args.bytecode, args.dist.resolve())
+    except PackageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    state = "built" if manifest["rebuilt"] else "up to date"
+    print(
+        f"{manifest['artefact']} {state}: {manifest['architecture']}, {manifest['files']} files, "
+        f"{manifest['unpacked_bytes'] / 1e6:.1f} MB unpacked, {manifest['zip_bytes'] / 1e6:.1f} MB zipped"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""What fakesnow's DuckDB holds, asked directly: databases, schemas, tables.
+
+The account layer asks it whether a granted object exists and which tables
+`ALL TABLES IN SCHEMA` means; the dynamic tables run their refreshes through
+it. Each call uses its own DuckDB cursor (cursors are DuckDB's unit of
+thread safety), and never creates a database as a side effect - unlike
+fakesnow's own connect, which attaches any database it is asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fakesnow.fakes import FakeSnowflakeConnection
+from fakesnow.instance import FakeSnow
+
+from widf_loader.local.gateway.grants import Securable
+from widf_loader.local.gateway.names import written
+
+
+class EngineCatalog:
+    def __init__(self, fs: FakeSnow, hidden_tables: Callable[[], set[str]] = set):
+        self.fs = fs
+        self.hidden_tables = hidden_tables  # tables that are not TABLES (the dynamic tables' storage)
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        cursor = self.fs.duck_conn.cursor()
+        try:
+            return cursor.execute(sql, list(params)).fetchall()
+        finally:
+            cursor.close()
+
+    def exists(self, on: Securable) -> bool:
+        if on.kind in ("ACCOUNT", "WAREHOUSE"):
+            return True
+        names = on.name.split(".", 2)
+        if on.kind == "DATABASE":
+            return bool(self._rows("SELECT 1 FROM information_schema.schemata WHERE catalog_name = ?", names))
+        if on.kind == "SCHEMA":
+            return bool(self._rows("SELECT 1 FROM information_schema.schemata WHERE catalog_name = ? AND schema_name = ?", names))
+        return bool(
+            self._rows(
+                "SELECT 1 FROM information_schema.tables WHERE table_catalog = ? AND table_schema = ? AND table_name = ?", names
+            )
+        )
+
+    def tables_in(self, container: Securable) -> list[str]:
+        names = container.name.split(".")
+        where = "table_catalog = ?" + (" AND table_schema = ?" if container.kind == "SCHEMA" else "")
+        rows = self._rows(
+            f"SELECT table_catalog || '.' || table_schema || '.' || table_name FROM information_schema.tables "
+            f"WHERE {where} AND table_type = 'BASE TABLE' AND table_schema NOT IN ('_fs_information_schema', 'main') ORDER BY 1",
+            names,
+        )
+        hidden = self.hidden_tables()
+        return [name for (name,) in rows if name not in hidden]
+
+    def connect(self, database: str | None = None, schema: str | None = None) -> FakeSnowflakeConnection:
+        return FakeSnowflakeConnection(
+            self.fs.duck_conn.cursor(), self.fs.results_cache, database, schema, create_database=False, create_schema=False
+        )
+
+    def run(self, statements: Sequence[str], *, atomic: bool = False) -> list[tuple]:
+        """Run Snowflake SQL through fakesnow's transforms; the last statement's rows."""
+        connection = self.connect()
+        try:
+            cursor = connection.cursor()
+            if atomic:
+                cursor.execute("BEGIN TRANSACTION")
+            try:
+                for statement in statements:
+                    cursor.execute(statement)
+                rows = cursor.fetchall()
+                if atomic:
+                    cursor.execute("COMMIT")
+            except BaseException:
+                if atomic:
+                    connection._duck_conn.rollback()  # noqa: SLF001 - the DuckDB transaction this cursor opened
+                raise
+            return rows
+        finally:
+            connection.close()
+
+    def count_rows(self, table: str) -> int:
+        return int(self._rows(f"SELECT COUNT(*) FROM {'.'.join(written(p) for p in table.split('.'))}")[0][0])
+
+    def drop_database(self, name: str) -> None:
+        # fakesnow cannot drop a database (DuckDB's word for it is DETACH); its data lives in memory and goes with it.
+        self._rows(f"DETACH DATABASE IF EXISTS {written(name)}")

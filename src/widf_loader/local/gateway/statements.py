@@ -1,0 +1,248 @@
+"""What the gateway answers itself, and what it checks before the engine runs a statement.
+
+Order of work for one statement: session variables are substituted; `SET`,
+account statements (users, roles, grants, warehouses), dynamic-table
+statements and `DROP DATABASE` are answered here; anything else is checked
+against the session's privileges (`grants.needs` on its syntax tree) and goes
+to fakesnow, with a little bookkeeping once it has succeeded: who owns what
+was created, the future grants a new table receives, the grants that go with
+a dropped object.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from sqlglot import exp
+
+from widf_loader.local.gateway import dynamic_tables as dt
+from widf_loader.local.gateway import grants, variables
+from widf_loader.local.gateway.accounts import Account, Rows, Session, execute_account_statement, status, success
+from widf_loader.local.gateway.catalog import EngineCatalog
+from widf_loader.local.gateway.dynamic_tables import DynamicTables
+from widf_loader.local.gateway.errors import SnowflakeError, already_exists, does_not_exist, insufficient_privileges, unsupported
+from widf_loader.local.gateway.grants import ADMIN_ROLES, Securable, relation, table_key
+from widf_loader.local.gateway.names import qualified, written
+
+Bookkeeping = Callable[[], None]
+
+
+@functools.lru_cache(maxsize=512)
+def parsed(sql: str) -> exp.Expr | None:
+    """One parse per distinct statement text; callers must not change the tree."""
+    return grants.parse(sql)
+
+
+class LocalStatements:
+    def __init__(self, account: Account, catalog: EngineCatalog, dynamic_tables: DynamicTables):
+        self.account = account
+        self.catalog = catalog
+        self.dynamic_tables = dynamic_tables
+
+    # -- answered here ------------------------------------------------------------
+
+    def answer(self, session: Session, fake: Any, sql: str) -> Rows | None:
+        """Rows for a statement the gateway answers itself; None when it is for the engine."""
+        if (names := variables.unset_names(sql)) is not None:
+            for name in names:
+                session.variables.pop(name, None)
+            return success()
+        statement = parsed(sql)
+        if (assignment := variables.assignment(statement)) is not None:
+            return self.set_variable(session, fake, *assignment)
+        if (rows := execute_account_statement(self.account, session, sql, fake.database, fake.schema)) is not None:
+            return rows
+        if dt.is_dynamic_table_statement(sql):
+            return self.dynamic_table_statement(session, fake, sql, statement)
+        if isinstance(statement, exp.Drop) and str(statement.args.get("kind")).upper() == "DATABASE":
+            return self.drop_database(session, fake, statement)
+        return None
+
+    def set_variable(self, session: Session, fake: Any, name: str, value: exp.Expr) -> Rows:
+        """Evaluate the expression once, as Snowflake does, and keep its value."""
+        select = exp.select(value.copy()).sql(dialect="snowflake")
+        cursor = fake.cursor()
+        cursor.execute(with_session_context(select, session))
+        session.variables[name] = cursor.fetchone()[0]
+        return success()
+
+    def dynamic_table_statement(self, session: Session, fake: Any, sql: str, statement: exp.Expr | None) -> Rows:
+        roles = self.account.roles_of(session.role)
+        database, schema = fake.database, fake.schema
+        if isinstance(statement, exp.Create):
+            grants.authorize(self.account.privileges, roles, grants.needs(statement, database, schema))
+            self.require_warehouse(roles, statement)
+            message = self.dynamic_tables.create(statement, sql, database=database, schema=schema, role=session.role)
+            if message.startswith("Dynamic table"):
+                name = table_key(statement.this, database, schema)
+                self.account.privileges.created(relation(name), session.role)
+            return status(message)
+        if m := dt.SHOW.match(sql):
+            privileges = self.account.privileges
+            admin = bool(roles & ADMIN_ROLES)
+            return self.dynamic_tables.show(m, database, schema, lambda name: admin or privileges.sees(roles, relation(name)))
+        if m := dt.ALTER.match(sql):
+            name = self.dynamic_tables.resolve(m["name"], database, schema)
+            needed = ("OPERATE", "OWNERSHIP")
+            grants.authorize(self.account.privileges, roles, [grants.Need(needed, relation(name))])
+            return status(self.dynamic_tables.alter(m, database, schema))
+        if m := dt.DROP.match(sql):
+            name = qualified(m["name"], database, schema)
+            if name in self.dynamic_tables.names():
+                grants.authorize(self.account.privileges, roles, [grants.Need(("OWNERSHIP",), relation(name))])
+            message = self.dynamic_tables.drop(m, database, schema)
+            self.account.privileges.forget(relation(name))
+            return status(message)
+        raise unsupported(sql)
+
+    def require_warehouse(self, roles: frozenset[str], create: exp.Create) -> None:
+        properties = create.args.get("properties")
+        found = next((p for p in properties.expressions if isinstance(p, exp.Property) and p.name.upper() == "WAREHOUSE"), None) if properties else None
+        if found is None:
+            return
+        name = found.args["value"].name.upper()
+        on = Securable("WAREHOUSE", name)
+        if name not in self.account.warehouses or not (roles & ADMIN_ROLES or self.account.privileges.has(roles, "USAGE", on)):
+            raise does_not_exist(name)
+
+    def drop_database(self, session: Session, fake: Any, statement: exp.Drop) -> Rows:
+        table = statement.args["tables"][0]
+        name = table.name if table.this.quoted else table.name.upper()
+        on = Securable("DATABASE", name)
+        if not self.catalog.exists(on):
+            if statement.args.get("exists"):
+                return status(f"Drop statement executed successfully ({name} already dropped).")
+            raise does_not_exist(name)
+        grants.authorize(self.account.privileges, self.account.roles_of(session.role), [grants.Need(("OWNERSHIP",), on)])
+        self.dynamic_tables.forget_within(name)
+        if fake.database == name:
+            fake._duck_conn.execute("SET schema = 'memory.main'")  # noqa: SLF001 - DuckDB refuses to detach a session's default
+        self.catalog.drop_database(name)
+        self.account.privileges.forget(on)
+        if fake.database == name:  # as fakesnow does for its own DROP: the session has no current database now
+            fake.database, fake._schema, fake.database_set, fake.schema_set = None, None, False, False  # noqa: SLF001
+            fake._duck_conn.execute("SET schema = 'memory.main'")  # noqa: SLF001 - DuckDB's own default, not the detached one
+        return status(f"{name} successfully dropped.")
+
+    # -- checked, then run by the engine ---------------------------------------------
+
+    def check(self, session: Session, fake: Any, sql: str) -> Bookkeeping | None:
+        """Refuse what the session's role may not do; return what to record once the engine has done it."""
+        statement = parsed(sql)
+        if statement is None:
+            return None
+        roles = self.account.roles_of(session.role)
+        database, schema = fake.database, fake.schema
+        if isinstance(statement, exp.Command) and statement.name.upper() in ("CREATE", "DROP", "ALTER", "UNDROP") and not roles & ADMIN_ROLES:
+            # DDL sqlglot cannot parse (stages, sequences, ...): only the administrative roles run it.
+            target = f"{database}.{schema}" if database and schema else ""
+            raise insufficient_privileges("schema", target.rsplit(".", 1)[-1] or "PUBLIC")
+        grants.authorize(self.account.privileges, roles, grants.needs(statement, database, schema))
+        self.refuse_dml_on_dynamic_tables(statement, database, schema)
+        if isinstance(statement, exp.Create):
+            return self.before_create(session, fake, statement)
+        if isinstance(statement, exp.Drop):
+            return self.before_drop(statement, database, schema)
+        return None
+
+    def refuse_dml_on_dynamic_tables(self, statement: exp.Expr, database: str | None, schema: str | None) -> None:
+        if not isinstance(statement, exp.Insert | exp.Update | exp.Delete | exp.Merge | exp.TruncateTable):
+            return
+        targets = statement.expressions if isinstance(statement, exp.TruncateTable) else [statement.this]
+        for target in targets:
+            table = target.this if isinstance(target, exp.Schema) else target
+            if isinstance(table, exp.Table) and (key := table_key(table, database, schema)) in self.dynamic_tables.names():
+                raise SnowflakeError(2, f"SQL compilation error:\nDynamic table '{key}' cannot be changed by DML: it changes only by its refreshes.")
+
+    def created_object(self, statement: exp.Create, database: str | None, schema: str | None) -> Securable | None:
+        kind = str(statement.args.get("kind") or "").upper()
+        target = statement.this.this if isinstance(statement.this, exp.Schema) else statement.this
+        if not isinstance(target, exp.Table):
+            return None
+        if kind == "DATABASE":
+            return Securable("DATABASE", grants.identifier_name(target.this) or "")
+        if kind == "SCHEMA":
+            return Securable("SCHEMA", key) if (key := grants.schema_key(target, database)) else None
+        if kind in grants.RELATION_KINDS and (key := table_key(target, database, schema)):
+            return relation(key)
+        return None
+
+    def before_create(self, session: Session, fake: Any, statement: exp.Create) -> Bookkeeping | None:
+        on = self.created_object(statement, fake.database, fake.schema)
+        if on is None:
+            return None
+        existed = self.catalog.exists(on)
+        if existed and on.kind == "DATABASE" and not statement.args.get("exists") and not statement.args.get("replace"):
+            raise already_exists(on.name)  # fakesnow would answer with DuckDB's ATTACH error
+        if existed and not statement.args.get("replace"):
+            return None
+        role = session.role
+
+        def record() -> None:
+            self.account.privileges.created(on, role)
+            if on.kind == "DATABASE":
+                # Snowflake creates a PUBLIC schema in every new database, owned by the same role, and uses it.
+                public = f"{written(on.name)}.PUBLIC"
+                self.catalog.run([f"CREATE SCHEMA IF NOT EXISTS {public}"])
+                self.account.privileges.created(Securable("SCHEMA", f"{on.name}.PUBLIC"), role)
+                fake.cursor().execute(f"USE SCHEMA {public}")
+
+        return record
+
+    def before_drop(self, statement: exp.Drop, database: str | None, schema: str | None) -> Bookkeeping | None:
+        kind = str(statement.args.get("kind") or "").upper()
+        dropped = []
+        for table in statement.args.get("tables") or []:
+            if kind == "SCHEMA" and (key := grants.schema_key(table, database)):
+                on = Securable("SCHEMA", key)
+            elif kind in grants.RELATION_KINDS and (key := table_key(table, database, schema)):
+                on = relation(key)
+            else:
+                continue
+            self.dynamic_tables.forget_within(on.name)
+            dropped.append(on)
+        if not dropped:
+            return None
+
+        def forget_grants() -> None:  # a dropped object takes its grants with it
+            for on in dropped:
+                self.account.privileges.forget(on)
+
+        return forget_grants
+
+
+_SESSION_FUNCTIONS = {"CURRENT_USER", "CURRENT_ROLE", "CURRENT_WAREHOUSE"}
+
+
+def session_value(node: exp.Expr, session: Session) -> str | None | bool:
+    """The session's answer for CURRENT_USER() / CURRENT_ROLE() / CURRENT_WAREHOUSE(); False for other nodes."""
+    if isinstance(node, exp.CurrentUser):
+        return session.user.name
+    if isinstance(node, exp.CurrentRole):
+        return session.role
+    if isinstance(node, exp.Anonymous) and node.name.upper() == "CURRENT_WAREHOUSE" or type(node).__name__ == "CurrentWarehouse":
+        return session.warehouse
+    return False
+
+
+def with_session_context(sql: str, session: Session) -> str:
+    """CURRENT_USER(), CURRENT_ROLE() and CURRENT_WAREHOUSE() answer with the session's own values
+    (fakesnow answers `duckdb`); a bare projection keeps Snowflake's column name, e.g. CURRENT_USER()."""
+    if not any(f in sql.upper() for f in _SESSION_FUNCTIONS):
+        return sql
+    tree = parsed(sql)
+    if tree is None:
+        return sql
+
+    def replace(node: exp.Expr) -> exp.Expr:
+        value = session_value(node, session)
+        if value is False:
+            return node
+        answer = exp.cast(exp.null(), "VARCHAR") if value is None else exp.Literal.string(value)
+        if isinstance(node.parent, exp.Select) and node.arg_key == "expressions":
+            return exp.alias_(answer, node.sql(dialect="snowflake").upper(), quoted=True)
+        return answer
+
+    return tree.transform(replace).sql(dialect="snowflake")

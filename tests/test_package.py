@@ -1,0 +1,179 @@
+"""The Lambda artefact (`make package`): the loader and the lock file's core
+dependencies for python3.11 on Lambda's architectures, and the handler runs
+from the unpacked zip alone - no venv, no source tree."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+from packaging.tags import compatible_tags, cpython_tags
+from packaging.utils import parse_wheel_filename
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGER = ROOT / "infra" / "package.py"
+LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # Lambda refuses a larger function (code and layers, unzipped)
+ELF_MACHINES = {"x86_64": 0x3E, "arm64": 0xB7}
+
+IMPORT_PROBE = """
+import json, sys, sysconfig, time
+started = time.perf_counter()
+import widf_loader.handler as handler
+import_ms = (time.perf_counter() - started) * 1000
+# An S3 test event, as S3 sends when notifications are configured: the batch
+# machinery runs and answers without any Snowflake or AWS call.
+body = json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "b", "RequestId": "r", "HostId": "h"})
+event = {"Records": [{"messageId": "m1", "receiptHandle": "r1", "body": body, "attributes": {}, "messageAttributes": {},
+                      "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"}]}
+answer = handler.lambda_handler(event, None)
+stdlib = (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"])
+elsewhere = sorted(
+    name for name, module in list(sys.modules.items())
+    if getattr(module, "__file__", None) and not module.__file__.startswith((sys.argv[1], *stdlib))
+)
+print(json.dumps({"import_ms": import_ms, "elsewhere": elsewhere, "answer": answer, "handler": handler.__file__}))
+"""
+
+
+def build(arch: str, dist: Path | None = None) -> tuple[subprocess.CompletedProcess, dict]:
+    command = [sys.executable, str(PACKAGER), "--arch", arch] + (["--dist", str(dist)] if dist else [])
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads(((dist or ROOT / "dist") / "widf-loader-lambda.json").read_text())
+    return result, manifest
+
+
+def locked_core_dependencies() -> set[str]:
+    """`name==version` for what uv.lock installs without extras, as the artefact must hold."""
+    uv = Path(sys.executable).parent / "uv"
+    exported = subprocess.run(
+        [str(uv), "export", "--project", str(ROOT), "--frozen", "--no-dev", "--no-emit-project", "--no-hashes", "--quiet"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    lines = (line.split(";")[0].strip() for line in exported.splitlines())
+    return {normalise(line) for line in lines if line and not line.startswith("#")}
+
+
+def normalise(requirement: str) -> str:
+    name, _, version = requirement.partition("==")
+    return f"{name.lower().replace('_', '-').replace('.', '-')}=={version}"
+
+
+def shipped_distributions(names: list[str]) -> set[str]:
+    found = set()
+    for name in names:
+        top = name.split("/")[0]
+        if top.endswith(".dist-info") and name.endswith("/METADATA"):
+            distribution, _, version = top.removesuffix(".dist-info").rpartition("-")
+            found.add(normalise(f"{distribution}=={version}"))
+    return found
+
+
+@pytest.fixture(scope="module")
+def artefact(tmp_path_factory) -> tuple[dict, list[str], Path]:
+    _, manifest = build("x86_64")
+    unpacked = tmp_path_factory.mktemp("lambda-task")
+    with zipfile.ZipFile(ROOT / manifest["artefact"]) as archive:
+        names = archive.namelist()
+        archive.extractall(unpacked)
+    return manifest, names, unpacked
+
+
+def probe(unpacked: Path) -> dict:
+    """Import and invoke the handler in a fresh interpreter that sees only the unpacked zip and the
+    standard library (-S: no site-packages, -s: no user site, -B: like /var/task, nothing cached is written)."""
+    environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(unpacked), "LANG": "C.UTF-8"}
+    result = subprocess.run(
+        [sys.executable, "-S", "-s", "-B", "-c", IMPORT_PROBE, str(unpacked)],
+        capture_output=True, text=True, env=environment, cwd=unpacked, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_the_artefact_holds_exactly_the_locked_core_dependencies(artefact):
+    manifest, names, _ = artefact
+    assert shipped_distributions(names) == locked_core_dependencies()
+    assert manifest["architecture"] == "x86_64" and manifest["python"] == "3.11"
+
+
+def test_the_artefact_holds_the_loader_but_not_the_local_stack_or_the_admin_tools(artefact):
+    _, names, _ = artefact
+    loader = {n for n in names if n.startswith("widf_loader/")}
+    assert {"widf_loader/handler.py", "widf_loader/config.py", "widf_loader/events.py"} <= loader
+    assert not {n for n in loader if n.startswith("widf_loader/local/") or n in ("widf_loader/cli.py", "widf_loader/admin.py")}
+    assert not [n for n in names if "/__pycache__/" in n or "/tests/" in n or n.startswith("bin/")]
+    assert not [n for n in names if n.split("/")[0].split("-")[0].lower() in {"typer", "rich", "moto", "fakesnow", "pytest", "uvicorn"}]
+
+
+def test_native_code_is_built_for_lambdas_linux_x86_64(artefact):
+    _, names, unpacked = artefact
+    libraries = [n for n in names if n.endswith(".so") or ".so." in n]
+    assert libraries, "the connector, cryptography and orjson ship compiled code"
+    for name in libraries:
+        header = (unpacked / name).read_bytes()[:20]
+        assert header[:4] == b"\x7fELF", name
+        assert int.from_bytes(header[18:20], "little") == ELF_MACHINES["x86_64"], name
+    assert not [n for n in libraries if ".cpython-" in n and ".cpython-311-" not in n]
+
+
+def test_the_handler_imports_and_answers_from_the_artefact_alone(artefact):
+    manifest, _, unpacked = artefact
+    runs = [probe(unpacked) for _ in range(3)]
+    assert runs[0]["elsewhere"] == [], "imported from outside the artefact and the standard library"
+    assert runs[0]["handler"] == str(unpacked / "widf_loader" / "handler.py")
+    assert runs[0]["answer"] == {"batchItemFailures": []}
+    assert manifest["unpacked_bytes"] < LAMBDA_UNZIPPED_LIMIT
+    cold_import_ms = statistics.median(r["import_ms"] for r in runs)
+    print(f"\nartefact: {manifest['unpacked_bytes'] / 1e6:.1f} MB unpacked, {manifest['zip_bytes'] / 1e6:.1f} MB zipped; "
+          f"handler cold import (no bytecode cache) median of 3: {cold_import_ms:.0f} ms")
+
+
+def test_a_second_build_reuses_the_artefact(artefact):
+    manifest, _, _ = artefact
+    zip_path = ROOT / manifest["artefact"]
+    before = zip_path.stat().st_mtime_ns
+    result, again = build("x86_64")
+    assert "up to date" in result.stdout
+    assert zip_path.stat().st_mtime_ns == before and again["inputs"] == manifest["inputs"]
+
+
+def unloadable_on_lambda(arch: str) -> list[str]:
+    """Locked core dependencies with no wheel that Lambda's python3.11 (Amazon Linux 2, glibc 2.26) can load on `arch`,
+    read from the wheels uv.lock lists."""
+    machine = {"x86_64": "x86_64", "arm64": "aarch64"}[arch]
+    platforms = [f"manylinux_2_{minor}_{machine}" for minor in range(26, 4, -1)]
+    platforms += [f"manylinux{legacy}_{machine}" for legacy in ("2014", "2010", "1")] + ["any"]
+    loadable = set(cpython_tags((3, 11), platforms=platforms)) | set(compatible_tags((3, 11), "cp311", platforms))
+    lock = {(normalise(f"{p['name']}=={p['version']}")): p.get("wheels", []) for p in tomllib.loads((ROOT / "uv.lock").read_text())["package"]}
+    return sorted(
+        requirement
+        for requirement in locked_core_dependencies()
+        if not any(set(parse_wheel_filename(w["url"].rsplit("/", 1)[1])[3]) & loadable for w in lock[requirement])
+    )
+
+
+def test_arm64_ships_native_code_for_graviton_or_names_what_cannot_run_there(tmp_path):
+    unloadable = unloadable_on_lambda("arm64")
+    command = [sys.executable, str(PACKAGER), "--arch", "arm64", "--dist", str(tmp_path)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    if unloadable:  # never ship a wheel the runtime cannot load, nor one built for this machine
+        assert result.returncode != 0
+        assert [r for r in unloadable if r in result.stderr], result.stderr
+        return
+    assert result.returncode == 0, result.stderr
+    with zipfile.ZipFile(tmp_path / "widf-loader-lambda.zip") as archive:
+        libraries = [n for n in archive.namelist() if n.endswith(".so")]
+        machines = {int.from_bytes(archive.read(n)[18:20], "little") for n in libraries}
+    assert machines == {ELF_MACHINES["arm64"]}
+
+
+def test_every_locked_core_dependency_loads_on_lambda_x86_64():
+    assert unloadable_on_lambda("x86_64") == []

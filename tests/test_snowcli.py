@@ -1,0 +1,156 @@
+"""Admin scripts written the way Snowflake's documentation writes them run unmodified through the real
+Snowflake CLI against the gateway, and answer with Snowflake's column names."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from widf_loader.local.deploy import admin_connection
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+# The Snowflake CLI pins its own dependencies (its connector among them), so it lives in a virtual environment
+# of its own, never in the project's. 3.31.0 pins a pip release the package index does not have.
+SNOWCLI = "snowflake-cli==3.30.0"
+SNOWCLI_VENV = REPOSITORY / ".local" / "snowcli-venv"
+ROLE_ARN = "arn:aws:iam::123456789012:role/pipeline-loader"
+NEXT_ROLE_ARN = "arn:aws:iam::123456789012:role/pipeline-loader-v2"
+
+ROLES_COLUMNS = ["created_on", "name", "is_default", "is_current", "is_inherited", "assigned_to_users", "granted_to_roles", "granted_roles", "owner", "comment", "owner_role_type"]
+GRANTS_COLUMNS = ["created_on", "privilege", "granted_on", "name", "granted_to", "grantee_name", "grant_option", "granted_by"]
+FUTURE_GRANTS_COLUMNS = ["created_on", "privilege", "grant_on", "name", "grant_to", "grantee_name", "grant_option"]
+USER_GRANTS_COLUMNS = ["created_on", "role", "granted_to", "grantee_name", "granted_by"]
+METHODS_COLUMNS = ["name", "type", "comment", "last_used", "created_on", "additional_info"]
+
+
+def install_snowcli(venv: Path) -> Path:
+    """The Snowflake CLI from PyPI, in its own virtual environment (made once, then reused)."""
+    snow, marker = venv / "bin" / "snow", venv / ".installed"
+    if marker.exists() and marker.read_text() == SNOWCLI and snow.exists():
+        return snow
+    uv = Path(sys.executable).parent / "uv"
+    if uv.exists():  # `make` puts uv in the project's venv: much faster than pip
+        subprocess.run([str(uv), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
+        subprocess.run([str(uv), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), SNOWCLI], check=True)
+    else:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", SNOWCLI], check=True)
+    marker.write_text(SNOWCLI)
+    return snow
+
+
+@pytest.fixture(scope="session")
+def snowcli() -> Path:
+    return install_snowcli(SNOWCLI_VENV)
+
+
+@pytest.fixture(scope="module")
+def snow(stack, snowcli, tmp_path_factory):
+    """`snow sql ...` against the local stack: a temporary config.toml without the password, which comes from
+    the environment (SNOWFLAKE_CONNECTIONS_<NAME>_PASSWORD), as the Snowflake CLI documents."""
+    home = tmp_path_factory.mktemp("snowflake-home")
+    info = stack.info
+    config = home / "config.toml"
+    config.write_text(
+        'default_connection_name = "local"\n\n[connections.local]\n'
+        f'account = "{info.snowflake_account}"\nuser = "{info.admin_user}"\nhost = "{info.snowflake_host}"\n'
+        f'port = {info.snowflake_port}\nprotocol = "http"\nrole = "ACCOUNTADMIN"\n'
+    )
+    config.chmod(0o600)  # the Snowflake CLI refuses a config file others can read
+    env = {
+        "PATH": os.environ["PATH"], "HOME": str(home), "SNOWFLAKE_HOME": str(home), "LANG": "C.UTF-8",
+        "SNOWFLAKE_CONNECTIONS_LOCAL_PASSWORD": info.admin_password,
+    }  # fmt: skip
+
+    def run(*args: str) -> list[list[dict]]:
+        result = subprocess.run(
+            [str(snowcli), "--config-file", str(config), "sql", "--format", "JSON", *args],
+            capture_output=True, text=True, env=env, timeout=180, cwd=REPOSITORY,
+        )  # fmt: skip
+        assert result.returncode == 0, f"snow sql {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        return json.loads(result.stdout)
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def setup_results(snow):
+    return snow("-f", str(SCRIPTS / "setup_pipeline.sql"))
+
+
+@pytest.fixture(scope="module")
+def provisioning_results(snow, setup_results):
+    return snow("-f", str(SCRIPTS / "provision_service_user.sql"), "-D", f"role_arn={ROLE_ARN}", "-D", f"next_role_arn={NEXT_ROLE_ARN}")
+
+
+def columns(result: list[dict]) -> list[str]:
+    assert result, "an empty result set shows no columns"
+    return list(result[0])
+
+
+def test_setup_script_runs_unmodified_and_shows_what_it_made(setup_results):
+    *statements, roles, warehouses, tables, dynamic_tables, grants, future_grants = setup_results
+    assert all(len(r) == 1 and "status" in r[0] for r in statements)
+    assert columns(roles) == ROLES_COLUMNS
+    assert {r["name"] for r in roles} == {"PIPELINE_ROLE", "PIPELINE_WRITER", "PIPELINE_READER"}
+    assert [w["name"] for w in warehouses] == ["PIPELINE_WH"] and "auto_suspend" in columns(warehouses)
+    assert {t["name"] for t in tables} >= {"CLICKS"} and {"database_name", "schema_name", "rows"} <= set(columns(tables))
+    assert [(d["name"], d["target_lag"], d["warehouse"], d["scheduling_state"]) for d in dynamic_tables] == [
+        ("CLICKS_PER_PAGE", "1 minute", "PIPELINE_WH", "RUNNING")
+    ]
+    assert columns(grants) == GRANTS_COLUMNS
+    assert {(g["privilege"], g["granted_on"], g["name"]) for g in grants} == {
+        ("USAGE", "DATABASE", "PIPELINE_DB"), ("USAGE", "SCHEMA", "PIPELINE_DB.EVENTS"),
+        ("SELECT", "TABLE", "PIPELINE_DB.EVENTS.CLICKS"), ("INSERT", "TABLE", "PIPELINE_DB.EVENTS.CLICKS"),
+        ("CREATE TABLE", "SCHEMA", "PIPELINE_DB.EVENTS"),
+    }  # fmt: skip
+    assert columns(future_grants) == FUTURE_GRANTS_COLUMNS
+    assert {(f["privilege"], f["grantee_name"]) for f in future_grants} == {("SELECT", "PIPELINE_WRITER"), ("INSERT", "PIPELINE_WRITER")}
+
+
+def test_the_setup_made_roles_own_and_may_do_what_the_script_says(stack, setup_results):
+    with admin_connection(stack.info) as connection:
+        cursor = connection.cursor()
+        cursor.execute("USE ROLE PIPELINE_ROLE")  # granted to the admin by the script, through IDENTIFIER($my_user)
+        cursor.execute("CREATE TABLE PIPELINE_DB.EVENTS.PURCHASES (ID INT)")  # it owns the schema
+        cursor.execute("USE ROLE ACCOUNTADMIN")
+        grants = cursor.execute("SHOW GRANTS TO ROLE PIPELINE_WRITER").fetchall()
+    assert ("INSERT", "PIPELINE_DB.EVENTS.PURCHASES") in {(g[1], g[3]) for g in grants}, "the future grant covers a new table"
+
+
+def test_provisioning_script_runs_unmodified_and_describes_the_user(provisioning_results):
+    *statements, description, users, methods, user_grants = provisioning_results
+    assert all(len(r) == 1 and "status" in r[0] for r in statements)
+    assert columns(description) == ["property", "value", "default", "description"]
+    assert {d["property"]: d["value"] for d in description}["TYPE"] == "SERVICE"
+    assert "has_workload_identity" in columns(users) and columns(users)[:3] == ["name", "created_on", "login_name"]
+    assert [(u["name"], u["type"], u["default_role"], u["has_workload_identity"]) for u in users] == [
+        ("PIPELINE_LOADER", "SERVICE", "PIPELINE_WRITER", "true")
+    ]
+    assert columns(methods) == METHODS_COLUMNS
+    trusted = {m["name"]: json.loads(m["additional_info"]) for m in methods}
+    assert {name: (info["awsAccount"], info["iamRole"]) for name, info in trusted.items()} == {
+        "DEFAULT": ("123456789012", "pipeline-loader"),
+        "NEXT_ROLE": ("123456789012", "pipeline-loader-v2"),
+    }
+    assert columns(user_grants) == USER_GRANTS_COLUMNS
+    assert [g["role"] for g in user_grants] == ["PIPELINE_WRITER"]
+
+
+def test_the_shipped_scripts_run_with_snowflake_cli_templating_and_run_again(snow, names):
+    variables = {**names.variables(), "role_arn": "arn:aws:iam::123456789012:role/widf-loader-function-role"}
+    flags = [arg for name, value in variables.items() for arg in ("-D", f"{name}={value}")]
+    scripts = ["setup", "setup", "lambda_wid", "cleanup", "cleanup"]  # each of them idempotent
+    results = snow(*[arg for script in scripts for arg in ("-f", f"sql/{script}.sql")], *flags)
+    assert all(len(r) == 1 and "status" in r[0] for r in results)
+    statuses = [r[0]["status"] for r in results]
+    assert statuses.count("Dynamic table DAILY_SUMMARY successfully created.") == 1
+    assert "DAILY_SUMMARY already exists, statement succeeded." in statuses, "the second setup changes nothing"
+    assert f"{names.user} successfully dropped." in statuses
+    assert f"Drop statement executed successfully ({names.user} already dropped)." in statuses, "the second cleanup"

@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 
 ARCH ?= x86_64
 
-.PHONY: demo test install up down clean package
+.PHONY: demo test install up down clean package bench
 
 $(INSTALLED): pyproject.toml uv.lock
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,18 @@ test: $(INSTALLED)
 # The Lambda artefact, dist/widf-loader-lambda.zip (ARCH=arm64 for Graviton; BYTECODE=1 ships compiled modules).
 package: $(INSTALLED)
 	@$(VENV)/bin/python infra/package.py --arch $(ARCH) $(if $(BYTECODE),--bytecode)
+
+# Snowpark + pandas, for the benchmark's comparisons only: never in the project's environment.
+BENCH_VENV := bench/.venv-snowpark
+$(BENCH_VENV)/.installed:
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	@$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'snowflake-snowpark-python[pandas]==1.56.*' 'boto3>=1.40'
+	@touch $@
+
+# Ratios measured side by side (DESIGN §6); prints a table and writes bench/results.json.
+bench: $(INSTALLED) $(BENCH_VENV)/.installed
+	@$(MAKE) -s package
+	@$(VENV)/bin/python bench/bench.py
 
 up: $(INSTALLED)
 	@$(CLI) local up

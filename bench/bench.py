@@ -41,6 +41,8 @@ from widf_loader.reader import iter_records
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
+# Snowpark and pandas live only here, never in the project's environment (make bench creates it).
+COMPARISON_PYTHON = ROOT / "bench" / ".venv-snowpark" / "bin" / "python"
 MB = 1024 * 1024
 
 
@@ -231,10 +233,11 @@ print(json.dumps({"seconds": time.perf_counter() - started, "rows": len(records)
 """
 
 
-def run_loader(stack: LocalStack, script: str, ref: FileRef) -> dict[str, Any]:
+def run_loader(stack: LocalStack, script: str, ref: FileRef, python: str = sys.executable) -> dict[str, Any]:
     before = stack.statements()
     argument = json.dumps({"bucket": ref.bucket, "key": ref.key, "version_id": ref.version_id, "etag": ref.etag, "size": ref.size})
-    done = subprocess.run([sys.executable, "-c", script, argument], env=stack.function_env(), capture_output=True, text=True)
+    env = stack.function_env() | ({"PYTHONPATH": str(ROOT / "src")} if python != sys.executable else {})
+    done = subprocess.run([python, "-c", script, argument], env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"loader failed: {done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1]) | {"statements": stack.statements() - before}
@@ -246,11 +249,11 @@ def measure_end_to_end(stack: LocalStack, workdir: Path) -> dict[str, Any]:
     big = workdir / "e2e.ndjson"
     write_events(big, env_int("BENCH_E2E_MB", 20) * MB)
     ours_small = run_loader(stack, LOAD_ONE, stack.upload("incoming/bench/small-ours.jsonl", small))
-    naive_small = run_loader(stack, NAIVE, stack.upload("incoming/bench/small-naive.jsonl", small))
+    naive_small = run_loader(stack, NAIVE, stack.upload("incoming/bench/small-naive.jsonl", small), str(COMPARISON_PYTHON))
     ours, naive = [], []
     for i in range(REPEAT):
         ours.append(run_loader(stack, LOAD_ONE, stack.upload(f"incoming/bench/e2e-ours-{i}.jsonl", big)))
-        naive.append(run_loader(stack, NAIVE, stack.upload(f"incoming/bench/e2e-naive-{i}.jsonl", big)))
+        naive.append(run_loader(stack, NAIVE, stack.upload(f"incoming/bench/e2e-naive-{i}.jsonl", big), str(COMPARISON_PYTHON)))
     ours_s = statistics.median(r["seconds"] for r in ours)
     naive_s = statistics.median(r["seconds"] for r in naive)
     return {
@@ -279,6 +282,50 @@ def measure_memory(stack: LocalStack, workdir: Path) -> dict[str, Any]:
         "rss": results,
         "rss_1gb_vs_10mb": round(results["large"]["peak_rss_mb"] / results["small"]["peak_rss_mb"], 3),
     }
+
+
+def measure_scale_out(stack: LocalStack, workdir: Path) -> dict[str, Any]:
+    """Files per minute through queue, runner and gateway with 1, 2 and 4 concurrent pollers.
+
+    The template's MaximumConcurrency starts at 2 (as in AWS), so the runner's deployed
+    spec is set directly here to measure a single poller too.
+    """
+    from dataclasses import replace as with_changes
+
+    from widf_loader.local import aws
+    from widf_loader.local.aws import FunctionSpec
+    from widf_loader.local.stack import StackPaths
+
+    spec_path = StackPaths(stack.state).function_spec
+    original = spec_path.read_text()
+    files = env_int("BENCH_SCALE_FILES", 60)
+    body = event_lines(48 * 1024, bad_every=0)
+    s3 = aws.client("s3", stack.info.aws_endpoint)
+    rates = {}
+    try:
+        for pollers in (1, 2, 4):
+            spec_path.write_text(with_changes(FunctionSpec.from_json(original), max_concurrency=pollers).to_json())
+            prefix = f"incoming/scale-{pollers}/"
+            started = time.perf_counter()
+            for i in range(files):
+                s3.put_object(Bucket=stack.deployment.resources.bucket, Key=f"{prefix}{i:04d}.ndjson", Body=body)
+            while loaded(stack, prefix) < files:
+                if time.perf_counter() - started > 600:
+                    raise RuntimeError(f"scale-out with {pollers} pollers did not finish in 10 minutes")
+                time.sleep(0.5)  # polling the ledger for the end of the run; the measurement is the whole span
+            rates[pollers] = round(files / (time.perf_counter() - started) * 60, 1)
+    finally:
+        spec_path.write_text(original)
+    return {"scale_out_files_per_minute": rates, "scale_out_files": files, "scale_out_file_kb": len(body) // 1024}
+
+
+def loaded(stack: LocalStack, prefix: str) -> int:
+    from widf_loader.local.deploy import admin_connection
+
+    with admin_connection(stack.info) as connection:
+        return connection.cursor().execute(
+            "SELECT COUNT(*) FROM WIDF_DEMO_DB.PUBLIC.LOAD_HISTORY WHERE STATUS = 'LOADED' AND SOURCE_KEY LIKE %s", (f"{prefix}%",)
+        ).fetchone()[0]
 
 
 # -- cold start and artefact -----------------------------------------------------
@@ -312,7 +359,7 @@ def measure_cold_start(stack: LocalStack, workdir: Path) -> dict[str, Any]:
     sample.write_bytes(orjson.dumps(samples.sample_events(20)))
     runs = [run_loader(stack, LOAD_ONE, stack.upload(f"incoming/bench/cold-{i}.jsonl", sample))["seconds"] for i in range(max(REPEAT, 5))]
     result: dict[str, Any] = {"cold_start_s": round(statistics.median(runs), 3)}
-    snowpark_python = ROOT / "bench" / ".venv-snowpark" / "bin" / "python"
+    snowpark_python = COMPARISON_PYTHON
     if snowpark_python.exists():
         script = (ROOT / "bench" / "snowpark_handler.py").read_text()
         env = stack.function_env() | {"PYTHONPATH": str(ROOT / "src")}
@@ -348,6 +395,8 @@ def main() -> int:
             results |= measure_end_to_end(stack, Path(workdir))
             print("cold start ...", flush=True)
             results |= measure_cold_start(stack, Path(workdir))
+            print("scale-out with 1, 2 and 4 pollers ...", flush=True)
+            results |= measure_scale_out(stack, Path(workdir))
             print("memory, small vs large file ...", flush=True)
             results |= measure_memory(stack, Path(workdir))
     finally:
@@ -377,6 +426,7 @@ def print_table(results: dict[str, Any]) -> None:
         ("cold start ours (s)", results.get("cold_start_s"), ""),
         ("artefact unpacked (MB)", results.get("artefact_mb"), "≤ 80"),
         ("handler cold import (s)", results.get("handler_cold_import_s"), ""),
+        ("scale-out, files/minute by pollers", results.get("scale_out_files_per_minute"), "2 cores: report the curve"),
     ]
     for row in rows:
         table.add_row(*[str(v) for v in row])

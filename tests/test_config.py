@@ -32,7 +32,7 @@ def test_connection_is_workload_identity_with_bound_parameters():
 @pytest.mark.parametrize("bad", ["RAW_DATA; DROP TABLE X", "a-b", "1abc", "x y", '"quoted"'])
 def test_identifiers_are_validated(bad):
     with pytest.raises(ConfigError, match="is not a plain Snowflake identifier"):
-        LoaderSettings.from_env(BASE | {"WIDF_TABLE": bad})
+        LoaderSettings.from_env(BASE | {"WIDF_LEDGER_TABLE": bad})
 
 
 def test_account_is_required():

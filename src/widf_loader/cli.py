@@ -540,19 +540,23 @@ def deploy_to_cloud(side: AwsSide, arch: str, dry_run: bool) -> None:
 def aws_deploy(
     arch: Annotated[str, typer.Option(help="cloud: Lambda architecture, x86_64 or arm64 (the package is built for it)")] = "x86_64",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="cloud: print what would run, and run nothing")] = False,
+    parameter: Annotated[list[str] | None, typer.Option(help="local: a template parameter, KEY=VALUE (repeatable), e.g. MaximumConcurrency=2")] = None,
 ) -> None:
     """Deploy infra/template.yaml: the bucket, queues, role, log group, alarm and the function."""
     if ctx.target is Target.cloud:
+        if parameter:
+            raise ConfigError("--parameter is for the local stack; for the cloud, set the values in your samconfig or environment.")
         deploy_to_cloud(aws_side(), arch, dry_run)
         return
     if dry_run:
         raise ConfigError("--dry-run is for --target cloud; the local deploy only touches the local stack.")
+    overrides = dict(checked(p, r"^[A-Za-z][A-Za-z0-9]*=[\w.:/-]*$", "--parameter (KEY=VALUE)").split("=", 1) for p in parameter or [])
     from widf_loader.local import deploy
     from widf_loader.local.aws import stack_state
     from widf_loader.local.stack import read_stack
 
     info = read_stack(stack_paths())
-    result = deploy.deploy(info, stack_paths(), names())
+    result = deploy.deploy(info, stack_paths(), names(), overrides=overrides)
     outputs = stack_state(info.aws_endpoint, deploy.STACK_NAME).outputs  # type: ignore[union-attr]
     print_table(
         ["output", "value"],

@@ -87,7 +87,6 @@ class LoaderSettings:
     schema: str = "PUBLIC"
     warehouse: str = "COMPUTE_WH"
     role: str = "WIDF_DEMO_ROLE"
-    table: str = "RAW_DATA"
     ledger_table: str = "LOAD_HISTORY"
     host: str | None = None
     port: int | None = None
@@ -113,7 +112,6 @@ class LoaderSettings:
             schema=identifier(env.get("SNOWFLAKE_SCHEMA", cls.schema), "SNOWFLAKE_SCHEMA"),
             warehouse=identifier(env.get("SNOWFLAKE_WAREHOUSE", cls.warehouse), "SNOWFLAKE_WAREHOUSE"),
             role=identifier(env.get("SNOWFLAKE_ROLE", cls.role), "SNOWFLAKE_ROLE"),
-            table=identifier(env.get("WIDF_TABLE", cls.table), "WIDF_TABLE"),
             ledger_table=identifier(env.get("WIDF_LEDGER_TABLE", cls.ledger_table), "WIDF_LEDGER_TABLE"),
             host=env.get("SNOWFLAKE_HOST") or None,
             port=int(port) if port else None,

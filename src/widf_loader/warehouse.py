@@ -158,7 +158,6 @@ class Warehouse:
 
     def __init__(self, settings: LoaderSettings):
         self.settings = settings
-        self.table = settings.table
         self.ledger = settings.ledger_table
         self._connection: snowflake.connector.SnowflakeConnection | None = None
 

@@ -107,6 +107,7 @@ class FunctionSpec:
     memory_mb: int
     batch_size: int
     environment: dict[str, str] = field(default_factory=dict)
+    max_concurrency: int = 1  # the event source's ScalingConfig.MaximumConcurrency
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)

@@ -131,7 +131,13 @@ def act_two(console: Console, paths: StackPaths, names: SnowflakeNames) -> bool:
             console.print(f"[red]✗ Rows were loaded by {sorted({r[1] for r in rows})}, not {names.user}.")
             return False
         console.print(f"[bold green]✓ Loaded {len(rows)} events as {names.user} — no password, no key.")
-        show(console, "RAW_DATA (latest rows)", *admin.recent_raw_data(connection, names, limit=10))
+        show(console, f"RAW_DATA rows of {key} (first 10)", *admin.fetch(
+            connection,
+            "SELECT RECORD_INDEX AS \"#\", PAYLOAD:action::STRING AS ACTION, PAYLOAD:user_id::STRING AS USER_ID, "
+            "PAYLOAD:amount::NUMBER(18, 2) AS AMOUNT, LOADED_BY, SOURCE_VERSION_ID "
+            f"FROM {names.database}.{names.schema}.RAW_DATA WHERE SOURCE_FILE = %s ORDER BY RECORD_INDEX LIMIT 10",
+            (uri,),
+        ))
         # DAILY_SUMMARY is a dynamic table: current within its TARGET_LAG. Refresh it now, as in Snowflake, so it matches.
         admin.refresh_daily_summary(connection, names)
         columns, summary = admin.daily_summary(connection, names)

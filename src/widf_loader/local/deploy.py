@@ -294,12 +294,15 @@ def function_spec(template: Mapping[str, Any], resolver: Resolver, queue_url_of:
         memory_mb=int(function.get("MemorySize", 128)),
         batch_size=int(mapping.get("BatchSize", 10)),
         environment={k: str(v) for k, v in function.get("Environment", {}).get("Variables", {}).items()},
+        max_concurrency=int((mapping.get("ScalingConfig") or {}).get("MaximumConcurrency", 1)),
     )
 
 
-def deploy(info: StackInfo, paths: StackPaths, names: SnowflakeNames, template_path: Path = TEMPLATE_PATH) -> LocalDeployment:
+def deploy(
+    info: StackInfo, paths: StackPaths, names: SnowflakeNames, template_path: Path = TEMPLATE_PATH, overrides: dict[str, str] | None = None
+) -> LocalDeployment:
     template = sam_transform(load_template(template_path), region=info.region)
-    parameters = parameter_values(template, stack_parameters(info, names))
+    parameters = parameter_values(template, stack_parameters(info, names) | (overrides or {}))
     runner_plays = {k for k, v in template["Resources"].items() if v["Type"] in (FUNCTION_TYPE, EVENT_SOURCE_TYPE)}
     sqs_triggered_function(template)  # refuse what the runner cannot play before anything is created
     in_moto = without_resources(template, runner_plays)

@@ -183,13 +183,16 @@ class Container:
 
 @dataclass
 class LambdaRunner:
-    """Polls the function's queue while a function is deployed (its spec file exists)."""
+    """Polls the function's queue while a function is deployed (its spec file exists).
+
+    Like the event-source mapping's MaximumConcurrency, up to `max_concurrency`
+    pollers run at once, each with its own warm container.
+    """
 
     aws_endpoint: str
     spec_path: Path
     runtime: dict[str, str]
     stop_event: threading.Event = field(default_factory=threading.Event)
-    container: Container | None = None
 
     def assume_role(self, spec: FunctionSpec) -> RoleCredentials:
         creds = client("sts", self.aws_endpoint).assume_role(RoleArn=spec.role_arn, RoleSessionName=spec.name, DurationSeconds=3600)[
@@ -203,16 +206,17 @@ class LambdaRunner:
         except FileNotFoundError:
             return None
 
-    def warm_container(self, spec: FunctionSpec) -> Container:
-        if self.container is None or not self.container.usable_for(spec):
-            if self.container is not None:
-                self.container.stop()
+    def warm_container(self, spec: FunctionSpec, container: Container | None) -> Container:
+        if container is None or not container.usable_for(spec):
+            if container is not None:
+                container.stop()
             stream = f"{datetime.now(timezone.utc):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
             sink = CloudWatchLogSink(self.aws_endpoint, f"/aws/lambda/{spec.name}", stream)
-            self.container = Container(spec, self.assume_role(spec), self.runtime, sink)
-        return self.container
+            container = Container(spec, self.assume_role(spec), self.runtime, sink)
+        return container
 
-    def poll_once(self, spec: FunctionSpec) -> int:
+    def poll_once(self, spec: FunctionSpec, container: Container | None) -> Container | None:
+        """One receive and, if anything came, one invocation; returns the (warm) container."""
         sqs = client("sqs", self.aws_endpoint)
         messages = sqs.receive_message(
             QueueUrl=spec.queue_url,
@@ -222,27 +226,41 @@ class LambdaRunner:
             MessageAttributeNames=["All"],
         ).get("Messages", [])
         if not messages:
-            return 0
+            return container
         queue_arn = sqs.get_queue_attributes(QueueUrl=spec.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        invocation = self.warm_container(spec).invoke(sqs_event(messages, queue_arn))
+        container = self.warm_container(spec, container)
+        invocation = container.invoke(sqs_event(messages, queue_arn))
         done = succeeded_messages(messages, invocation)
         if done:
             sqs.delete_message_batch(
                 QueueUrl=spec.queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
             )
-        return len(messages)
+        return container
 
-    def run(self) -> None:
+    def serve_slot(self, slot: int) -> None:
+        """One concurrent poller; it ends when the function is undeployed or its concurrency shrinks."""
+        container: Container | None = None
         while not self.stop_event.is_set():
             spec = self.deployed_spec()
-            if spec is None:
-                self.stop_event.wait(0.2)  # nothing deployed yet: check again shortly
-                continue
+            if spec is None or slot >= spec.max_concurrency:
+                break
             try:
-                self.poll_once(spec)
+                container = self.poll_once(spec, container)
             except Exception:  # noqa: BLE001 - the runner outlives any one failed poll, as Lambda does
                 log.exception("poll of %s failed", spec.queue_url)
                 self.stop_event.wait(1)
-        if self.container:
-            self.container.stop()
+        if container is not None:
+            container.stop()
+
+    def run(self) -> None:
+        slots: dict[int, threading.Thread] = {}
+        while not self.stop_event.is_set():
+            spec = self.deployed_spec()
+            for slot in range(spec.max_concurrency if spec else 0):
+                if slot not in slots or not slots[slot].is_alive():
+                    slots[slot] = threading.Thread(target=self.serve_slot, args=(slot,), daemon=True)
+                    slots[slot].start()
+            self.stop_event.wait(0.2)  # re-read the deployment: a deploy may change the concurrency
+        for thread in slots.values():
+            thread.join(timeout=10)

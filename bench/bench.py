@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -154,6 +153,12 @@ class LocalStack:
 
         self.info = read_stack(StackPaths(self.state))
         self.deployment = deployed(StackPaths(self.state))
+        # The naive loader's staging table needs CREATE TABLE, which the loader's role never has:
+        # granted here, in the benchmark's own stack, and nowhere else.
+        from widf_loader.local.deploy import admin_connection
+
+        with admin_connection(self.info) as connection:
+            connection.cursor().execute("GRANT CREATE TABLE ON SCHEMA WIDF_DEMO_DB.PUBLIC TO ROLE WIDF_DEMO_ROLE")
 
     def cli(self, *args: str) -> None:
         subprocess.run([sys.executable, "-m", "widf_loader.cli", "--state-dir", str(self.state), *args], check=True, capture_output=True)
@@ -194,8 +199,13 @@ class LocalStack:
 
 # Runs in a fresh interpreter, as a Lambda container would, and reports seconds, rows and peak RSS.
 LOAD_ONE = """
-import json, resource, sys, time
+import json, sys, time
 started = time.perf_counter()
+def peak_rss_mb():
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec.
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+
 import boto3
 from widf_loader.config import LoaderSettings
 from widf_loader.events import FileRef
@@ -205,14 +215,19 @@ ref = FileRef(**json.loads(sys.argv[1]))
 settings = LoaderSettings.from_env()
 outcome = load_file(ref, s3=boto3.client("s3"), warehouse=Warehouse(settings), settings=settings)
 print(json.dumps({"seconds": time.perf_counter() - started, "rows": outcome.rows_loaded, "status": outcome.status,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": peak_rss_mb()}))
 """
 
 # The naive loader: whole object in memory, json.loads, json.dumps per record, one DataFrame,
 # a staging table, INSERT ... SELECT PARSE_JSON, drop the staging table.
 NAIVE = """
-import json, resource, sys, time
+import json, sys, time
 started = time.perf_counter()
+def peak_rss_mb():
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec.
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+
 import boto3, pandas, snowflake.connector
 from widf_loader.config import LoaderSettings
 ref = json.loads(sys.argv[1])
@@ -229,7 +244,7 @@ cursor.execute("INSERT INTO RAW_DATA (SOURCE_FILE, PAYLOAD, LOADED_BY) SELECT SO
 cursor.execute("DROP TABLE NAIVE_STAGING")
 connection.commit()
 print(json.dumps({"seconds": time.perf_counter() - started, "rows": len(records), "status": "LOADED",
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": peak_rss_mb()}))
 """
 
 

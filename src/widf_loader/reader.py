@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import re
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -29,7 +28,10 @@ UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 # More than this many times its compressed size is not JSON, it is a gzip bomb (JSON compresses ~10-50x).
 MAX_COMPRESSION_RATIO = 1000
 MIN_DECOMPRESSED_ALLOWANCE = 64 * 1024 * 1024
-_LONG_INTEGER = re.compile(rb"\d{20}")
+# Twenty digits in a row can only be an integer beyond 64 bits (or a string of digits). Finding them
+# by mapping every digit to "0" and searching for a run keeps the check in C, at ~0.3 µs a line.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_TWENTY_DIGITS = b"0" * 20
 CHUNK = 1 << 16
 NDJSON_CHUNK = 1 << 20
 
@@ -171,7 +173,7 @@ def _parse_line(line: bytes, name: str, line_number: int) -> Any:
     except orjson.JSONDecodeError as e:
         raise UnreadableFile(f"{name} line {line_number}: not valid JSON ({e})") from None
     # orjson turns an integer beyond 64 bits into a rounded float; refuse it rather than change the data.
-    if _LONG_INTEGER.search(line):
+    if _TWENTY_DIGITS in line.translate(_DIGITS_AS_ZERO):
         _refuse_overflowing_integers(line, name, f"line {line_number}")
     return record
 

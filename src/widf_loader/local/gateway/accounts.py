@@ -653,41 +653,41 @@ def _bulk_targets(ctx: Context, m: re.Match) -> list[Securable] | Securable:
     return [Securable("TABLE", name) for name in ctx.account.catalog.tables_in(container)]
 
 
-def grant_privileges(ctx: Context, m: re.Match) -> Rows:
-    account, role = ctx.account, existing_role(ctx.account, m["role"])
-    granted_by = ctx.session.role
+def _privilege_targets(ctx: Context, m: re.Match) -> tuple[Securable | None, list[Securable]]:
+    """(the container, []) for a FUTURE grant, else (None, the objects); each checked as grantable by the session."""
     if m["scope"]:
         targets = _bulk_targets(ctx, m)
         if isinstance(targets, Securable):
             _may_grant_on(ctx, targets)
-            for privilege in _privilege_names(m["privileges"]):
-                account.privileges.grant_future(privilege, targets, role)
-            return success()
+            return targets, []
     else:
         targets = [securable(ctx, m["kind"], m["object"])]
     for on in targets:
         _may_grant_on(ctx, on)
-        for privilege in _privilege_names(m["privileges"]):
-            if privilege == "OWNERSHIP":
-                raise SnowflakeError(3011, "SQL compilation error:\nGrant OWNERSHIP with GRANT OWNERSHIP ON ... TO ROLE ....")
-            account.privileges.grant(privilege, on, role, grant_option=bool(m["option"]), granted_by=granted_by)
+    return None, targets
+
+
+def grant_privileges(ctx: Context, m: re.Match) -> Rows:
+    account, role = ctx.account, existing_role(ctx.account, m["role"])
+    future, targets = _privilege_targets(ctx, m)
+    for privilege in _privilege_names(m["privileges"]):
+        if future is not None:
+            account.privileges.grant_future(privilege, future, role)
+            continue
+        if privilege == "OWNERSHIP" and targets:
+            raise SnowflakeError(3011, "SQL compilation error:\nGrant OWNERSHIP with GRANT OWNERSHIP ON ... TO ROLE ....")
+        for on in targets:
+            account.privileges.grant(privilege, on, role, grant_option=bool(m["option"]), granted_by=ctx.session.role)
     return success()
 
 
 def revoke_privileges(ctx: Context, m: re.Match) -> Rows:
     account, role = ctx.account, existing_role(ctx.account, m["role"])
-    if m["scope"]:
-        targets = _bulk_targets(ctx, m)
-        if isinstance(targets, Securable):
-            _may_grant_on(ctx, targets)
-            for privilege in _privilege_names(m["privileges"]):
-                account.privileges.revoke_future(privilege, targets, role)
-            return success()
-    else:
-        targets = [securable(ctx, m["kind"], m["object"])]
-    for on in targets:
-        _may_grant_on(ctx, on)
-        for privilege in _privilege_names(m["privileges"]):
+    future, targets = _privilege_targets(ctx, m)
+    for privilege in _privilege_names(m["privileges"]):
+        if future is not None:
+            account.privileges.revoke_future(privilege, future, role)
+        for on in targets:
             account.privileges.revoke(privilege, on, role)
     return success()
 

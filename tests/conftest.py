@@ -71,15 +71,14 @@ def loader(stack: Stack):
     return deployed(stack.paths)
 
 
-@pytest.fixture
-def as_function(stack: Stack, loader, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """This process runs with the function's environment and its role's credentials, as the runner gives them."""
+def function_env(stack: Stack, loader) -> dict[str, str]:
+    """The function's environment and its role's credentials, as the runner gives them."""
     from widf_loader.local import aws
 
     credentials = aws.client("sts", stack.info.aws_endpoint).assume_role(
         RoleArn=loader.resources.role_arn, RoleSessionName=loader.function.name
     )["Credentials"]
-    env = {
+    return {
         **loader.function.environment,
         "AWS_ENDPOINT_URL": stack.info.aws_endpoint,
         "SNOWFLAKE_WIF_ALLOWED_HOST_SUFFIXES": "localhost",
@@ -89,9 +88,22 @@ def as_function(stack: Stack, loader, monkeypatch: pytest.MonkeyPatch) -> dict[s
         "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
         "AWS_SESSION_TOKEN": credentials["SessionToken"],
     }
+
+
+@pytest.fixture
+def as_function(stack: Stack, loader, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """This process runs with the function's environment and its role's credentials."""
+    env = function_env(stack, loader)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+def sqs_batch(*messages: tuple[str, str]) -> dict:
+    """The Lambda SQS event for (message id, body) pairs, built by the runner's own code."""
+    from widf_loader.local.runner import sqs_event
+
+    return sqs_event([{"MessageId": m, "ReceiptHandle": f"r-{m}", "Body": b} for m, b in messages], "arn:aws:sqs:us-east-1:123456789012:q")
 
 
 def gateway_stats(stack: Stack) -> dict[str, int]:

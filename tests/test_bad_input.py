@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from conftest import function_env, sqs_batch
 from corpus.make_corpus import GOOD, Case, cases, ndjson
 from test_exactly_once import notification, put, query
 from widf_loader.handler import lambda_handler, runtime
@@ -19,12 +20,6 @@ DB = "WIDF_DEMO_DB.PUBLIC"
 
 def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-
-
-def sqs_batch(bodies: list[str]) -> dict:
-    return {"Records": [{"messageId": f"m{i}", "body": b, "eventSource": "aws:sqs", "receiptHandle": "r", "attributes": {},
-                         "messageAttributes": {}, "md5OfBody": "", "eventSourceARN": "arn", "awsRegion": aws.REGION}
-                        for i, b in enumerate(bodies)]}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +38,7 @@ def corpus_run(stack, loader, as_function_module):
     files.append((put(stack, loader, "incoming/corpus/zz-good.jsonl", ndjson(GOOD, GOOD)), Case("the good file after them", b"", "LOADED")))
 
     context = LambdaContext("req", loader.function.name, 512, "arn", "", "", deadline_epoch=2**40)
-    result = lambda_handler(sqs_batch([notification(ref) for ref, _ in files]), context)
+    result = lambda_handler(sqs_batch(*[(f"m{i}", notification(ref)) for i, (ref, _) in enumerate(files)]), context)
     history = query(stack, f"SELECT FILE_ID, STATUS, REASON, ROWS_LOADED FROM {DB}.LOAD_HISTORY WHERE SOURCE_KEY LIKE 'incoming/corpus/%'")
     return result, [(file_id(ref), case) for ref, case in files], history
 
@@ -51,10 +46,7 @@ def corpus_run(stack, loader, as_function_module):
 @pytest.fixture(scope="module")
 def as_function_module(stack, loader):
     monkeypatch = pytest.MonkeyPatch()
-    credentials = aws.client("sts", stack.info.aws_endpoint).assume_role(RoleArn=loader.resources.role_arn, RoleSessionName=loader.function.name)["Credentials"]
-    env = {**loader.function.environment, "AWS_ENDPOINT_URL": stack.info.aws_endpoint, "SNOWFLAKE_WIF_ALLOWED_HOST_SUFFIXES": "localhost",
-           "AWS_REGION": aws.REGION, "AWS_DEFAULT_REGION": aws.REGION, "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
-           "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"], "AWS_SESSION_TOKEN": credentials["SessionToken"]}  # fmt: skip
+    env = function_env(stack, loader)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     yield env

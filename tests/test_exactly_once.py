@@ -12,7 +12,7 @@ from urllib.parse import quote_plus
 import orjson
 import pytest
 
-from conftest import gateway_stats
+from conftest import gateway_stats, sqs_batch
 from widf_loader import samples
 from widf_loader.config import LoaderSettings
 from widf_loader.events import FileRef
@@ -178,19 +178,14 @@ def test_a_warm_container_reuses_its_connection_and_opens_none_for_nothing(stack
     runtime.cache_clear()
     context = LambdaContext("req", loader.function.name, 512, "arn", "", "", deadline_epoch=2**40)
 
-    def sqs_batch(*bodies: str) -> dict:
-        return {"Records": [{"messageId": str(i), "body": b, "eventSource": "aws:sqs", "receiptHandle": "r", "attributes": {},
-                             "messageAttributes": {}, "md5OfBody": "", "eventSourceARN": "arn", "awsRegion": aws.REGION}
-                            for i, b in enumerate(bodies)]}  # fmt: skip
-
     logins = gateway_stats(stack)["logins"]
     test_event = json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": loader.resources.bucket})
-    assert lambda_handler(sqs_batch(test_event), context) == {"batchItemFailures": []}
+    assert lambda_handler(sqs_batch(("0", test_event)), context) == {"batchItemFailures": []}
     assert gateway_stats(stack)["logins"] == logins
 
     for i in range(2):
         ref = put(stack, loader, f"incoming/warm/{i}{UNNOTIFIED}", orjson.dumps(samples.sample_events(3, seed=i)))
-        assert lambda_handler(sqs_batch(notification(ref)), context) == {"batchItemFailures": []}
+        assert lambda_handler(sqs_batch(("0", notification(ref))), context) == {"batchItemFailures": []}
     assert gateway_stats(stack)["logins"] == logins + 1
     assert rows_loaded(stack, "incoming/warm/") == 6
 
@@ -199,9 +194,7 @@ def test_a_malformed_message_fails_alone(stack, loader, as_function):
     runtime.cache_clear()
     context = LambdaContext("req", loader.function.name, 512, "arn", "", "", deadline_epoch=2**40)
     good = put(stack, loader, f"incoming/mixed/good{UNNOTIFIED}", orjson.dumps(samples.sample_events(4, seed=9)))
-    batch = {"Records": [{"messageId": m, "body": b, "eventSource": "aws:sqs", "receiptHandle": "r", "attributes": {},
-                          "messageAttributes": {}, "md5OfBody": "", "eventSourceARN": "arn", "awsRegion": aws.REGION}
-                         for m, b in (("bad", "this is not an S3 event"), ("good", notification(good)))]}  # fmt: skip
+    batch = sqs_batch(("bad", "this is not an S3 event"), ("good", notification(good)))
     assert lambda_handler(batch, context) == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
     assert rows_loaded(stack, "incoming/mixed/") == 4
 

@@ -160,7 +160,7 @@ def load(
     console.print(f"[bold]{file}[/] as [bold]{key}[/] — configuration {pipeline.config.source}")
     print_table(["target table", "rows"], sorted(tally.per_table.items()) or [("(none)", 0)], title="Would load")
     if tally.rejections:
-        shown = tally.rejections[:20]
+        shown = tally.rejections[:20]  # the pipeline keeps the first 100
         print_table(["record", "route", "reason"], [(i, r, why) for i, r, why in shown], title=f"Would quarantine ({tally.rejected} records)")
     verdict = f"[green]file would load[/]: {tally.loaded} of {tally.records} records" if gate.passed else f"[red]file would be REJECTED[/]: {gate.reason}"
     console.print(verdict, highlight=False)

@@ -29,6 +29,7 @@ from widf_loader.warehouse import LedgerEntry, Warehouse, insert_rows_statement,
 
 log = logging.getLogger(__name__)
 RAW_RECORD_MAX_BYTES = 64 * 1024
+MAX_REJECTIONS_KEPT = 100
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class Tally:
     rejected: int = 0
     first_rejection: str | None = None
     per_table: dict[str, int] = field(default_factory=dict)
-    rejections: list[tuple[int, str, str]] = field(default_factory=list)  # (index, route, reason), for dry runs
+    rejections: list[tuple[int, str, str]] = field(default_factory=list)  # (index, route, reason): the first few, for dry runs
 
     @property
     def loaded(self) -> int:
@@ -118,7 +119,8 @@ class Pipeline:
             else:
                 tally.rejected += 1
                 tally.first_rejection = tally.first_rejection or f"record {index}: {reason}"
-                tally.rejections.append((index, route.name, reason))
+                if len(tally.rejections) < MAX_REJECTIONS_KEPT:  # memory stays flat however bad the file
+                    tally.rejections.append((index, route.name, reason))
                 raw = payload[:RAW_RECORD_MAX_BYTES].decode(errors="ignore")
                 statement, row = self.reject_statement, (uri, ref.key, index, route.name, reason, raw, load_id)
             buffer = buffers.get(statement)

@@ -1,0 +1,24 @@
+"""The `widf-loader` command: thin wiring over the modules that do the work.
+
+Every command runs against the local stack by default; `--target cloud` (or
+WIDF_TARGET=cloud) points the commands at a real AWS account and a Snowflake
+account through a named connection in your connections.toml.
+
+One module per command group; this one only assembles them.
+"""
+
+from __future__ import annotations
+
+from widf_loader.cli import load as _load  # noqa: F401  (registers `config` and `load`)
+from widf_loader.cli.aws import aws_app
+from widf_loader.cli.common import app
+from widf_loader.cli.demo import demo_app
+from widf_loader.cli.local import local_app
+from widf_loader.cli.snow import snow_app
+
+for sub, name in ((local_app, "local"), (snow_app, "snow"), (aws_app, "aws"), (demo_app, "demo")):
+    app.add_typer(sub, name=name)
+
+
+def main() -> None:
+    app(prog_name="widf-loader")

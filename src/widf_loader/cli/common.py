@@ -1,0 +1,103 @@
+"""What every command group shares: the console, the target, one-line errors, tables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from enum import Enum
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import snowflake.connector
+import typer
+from rich.console import Console
+from rich.table import Table
+from snowflake.connector.errors import Error as SnowflakeConnectorError
+
+from widf_loader.admin import SnowflakeNames
+from widf_loader.config import ConfigError
+
+console = Console()
+errors = Console(stderr=True)
+app = typer.Typer(help="Keyless loading of JSON files from S3 into Snowflake.", no_args_is_help=True, pretty_exceptions_enable=False)
+
+
+class Target(str, Enum):
+    local = "local"
+    cloud = "cloud"
+
+
+class Context:
+    target: Target = Target.local
+    state_dir: Path = Path(".local")
+
+
+ctx = Context()
+
+
+def names() -> SnowflakeNames:
+    return SnowflakeNames.from_env(os.environ)
+
+
+def stack_paths():
+    from widf_loader.local.stack import StackPaths
+
+    return StackPaths(ctx.state_dir)
+
+
+def fail(message: str, code: int = 1) -> None:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def friendly_errors(command: Callable) -> Callable:
+    """Errors a user can cause end the command with one line and a non-zero exit."""
+
+    @wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from widf_loader.local.stack import StackError
+
+        try:
+            return command(*args, **kwargs)
+        except (ConfigError, StackError) as e:
+            fail(str(e))
+        except SnowflakeConnectorError as e:
+            fail(f"Snowflake: {' '.join(str(e).split())}")
+
+    return run
+
+
+def require_local(what: str) -> None:
+    if ctx.target is Target.cloud:
+        fail(f"`{what}` against the cloud needs the SAM deployment, which this version does not have yet; use the local stack.", 2)
+
+
+def admin_connection() -> snowflake.connector.SnowflakeConnection:
+    if ctx.target is Target.cloud:
+        name = os.environ.get("SNOWFLAKE_CONNECTION_NAME")
+        if not name:
+            raise ConfigError("Set SNOWFLAKE_CONNECTION_NAME to an administrator connection in your connections.toml.")
+        return snowflake.connector.connect(connection_name=name)
+    from widf_loader.local.deploy import admin_connection as local_admin
+    from widf_loader.local.stack import read_stack
+
+    return local_admin(read_stack(stack_paths()))
+
+
+def print_table(columns: list[str], rows: list[tuple], title: str | None = None) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*["" if v is None else str(v) for v in row])
+    console.print(table)
+
+
+@app.callback()
+def main_options(
+    target: Annotated[Target, typer.Option(envvar="WIDF_TARGET", help="local stack or real AWS + Snowflake")] = Target.local,
+    state_dir: Annotated[Path, typer.Option(envvar="WIDF_STATE_DIR", help="where the local stack keeps its state")] = Path(".local"),
+) -> None:
+    ctx.target, ctx.state_dir = target, state_dir
+

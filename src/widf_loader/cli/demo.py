@@ -1,0 +1,48 @@
+"""`demo`: the two acts."""
+
+from __future__ import annotations
+
+import typer
+
+from widf_loader.cli.aws import aws_clean
+from widf_loader.cli.common import (
+    console,
+    friendly_errors,
+    names,
+    require_local,
+    stack_paths,
+)
+from widf_loader.cli.snow import snow_cleanup
+
+demo_app = typer.Typer(help="The two-act demo: `fail` (no trust yet) and `success`.", no_args_is_help=True)
+
+
+
+@demo_app.command("fail")
+@friendly_errors
+def demo_fail() -> None:
+    """Act I: deploy, upload, and watch Snowflake refuse an identity it does not trust."""
+    require_local("demo")
+    from widf_loader.local.demo import act_one
+
+    if not act_one(console, stack_paths(), names()):
+        raise typer.Exit(1)
+
+
+@demo_app.command("success")
+@friendly_errors
+def demo_success() -> None:
+    """Act II: create the service user, upload again, and see the rows and the summary."""
+    require_local("demo")
+    from widf_loader.local.demo import act_two
+
+    if not act_two(console, stack_paths(), names()):
+        raise typer.Exit(1)
+
+
+@demo_app.command("clean")
+@friendly_errors
+def demo_clean() -> None:
+    """Remove what the demo created in Snowflake and undeploy the function."""
+    snow_cleanup()
+    aws_clean()

@@ -1,0 +1,52 @@
+"""`local`: start, stop and inspect the local stack."""
+
+from __future__ import annotations
+
+import typer
+
+from widf_loader.cli.common import console, friendly_errors, print_table, stack_paths
+
+local_app = typer.Typer(help="Start, stop and inspect the local stack.", no_args_is_help=True)
+
+
+
+@local_app.command("up")
+@friendly_errors
+def local_up() -> None:
+    """Start moto (S3, SQS, STS, IAM, Logs), the Snowflake gateway and the Lambda runner."""
+    from widf_loader.local import stack
+
+    with console.status("Starting the local stack..."):
+        info = stack.start(stack_paths())
+    console.print(f"[green]✓[/] Local stack running (pid {info.pid}): AWS {info.aws_endpoint}, Snowflake http://{info.snowflake_host}:{info.snowflake_port}")
+    console.print(f"  Details in {stack_paths().stack_json}")
+
+
+@local_app.command("down")
+@friendly_errors
+def local_down() -> None:
+    """Stop the local stack; its data is in memory and goes with it."""
+    from widf_loader.local import stack
+
+    console.print("[green]✓[/] Local stack stopped." if stack.stop(stack_paths()) else "The local stack was not running.")
+
+
+@local_app.command("status")
+@friendly_errors
+def local_status() -> None:
+    """Show the endpoints of the running local stack (exit 1 if it is not running)."""
+    from widf_loader.local.deploy import deployed
+    from widf_loader.local.stack import read_stack
+
+    info = read_stack(stack_paths())
+    rows = [
+        ("pid", info.pid),
+        ("aws endpoint", info.aws_endpoint),
+        ("snowflake", f"http://{info.snowflake_host}:{info.snowflake_port} (account {info.snowflake_account})"),
+        ("admin user", info.admin_user),
+    ]
+    if spec := deployed(stack_paths()):
+        rows += [("function", spec.function.name), ("bucket", spec.resources.bucket), ("queue", spec.resources.queue_url)]
+    print_table(["", "local stack"], rows)
+
+

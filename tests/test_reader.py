@@ -88,3 +88,14 @@ def test_nesting_depth_counts_containers():
     assert nesting_depth(1) == 0
     assert nesting_depth({"a": 1}) == 1
     assert nesting_depth([{"a": [1]}, 2]) == 3
+
+
+def test_an_integer_beyond_64_bits_is_refused_naming_its_line():
+    lines = [b'{"n": 18446744073709551615, "text": "12345678901234567890123"}'] * 3 + [b'{"n": 18446744073709551616}']
+    with pytest.raises(UnreadableFile, match=r"line 4: integer 18446744073709551616\.\.\. is beyond 64 bits"):
+        read(b"\n".join(lines) + b"\n")
+
+
+def test_twenty_digits_within_64_bits_or_inside_strings_are_kept():
+    data = b'{"n": 18446744073709551615}\n{"n": -9223372036854775808, "s": "123456789012345678901234567890"}'
+    assert read(data) == [{"n": 2**64 - 1}, {"n": -(2**63), "s": "123456789012345678901234567890"}]

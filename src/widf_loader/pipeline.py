@@ -92,15 +92,20 @@ class Pipeline:
         # Per file: the routes this file's records can take, each with its record test and compiled contract.
         candidates = [(test, route, self.contracts.check(route)) for test, route in routes_for_file(self.config.routes, ref)]
         enrich = Enricher(self.hooks, ref, self.config.enrichment.time_budget_seconds) if self.hooks else None
-        context = (ref.bucket, ref.key, ref.version_id, ref.etag, ref.size, ref.event_time, ref.principal, ref.source_ip)
-        uri, buffers = ref.uri, {}
+        bucket, key, version_id, etag, size, event_time, principal, source_ip = (
+            ref.bucket, ref.key, ref.version_id, ref.etag, ref.size, ref.event_time, ref.principal, ref.source_ip
+        )  # fmt: skip
+        uri, buffers, dumps, statements = ref.uri, {}, orjson.dumps, self.statements
         # Records this short cannot break the size or depth limits: skip the check for them.
         unchecked_bytes = min(limits.max_record_bytes, 2 * limits.max_depth)
         for index, record in enumerate(records):
             for test, route, check in candidates:
                 if test is None or test(record):
                     break
-            payload = serialised(record, index, uri, limits)
+            try:
+                payload = dumps(record)
+            except orjson.JSONEncodeError:
+                payload = serialised(record, index, uri, limits)  # raises, naming the record and the limit
             if len(payload) > unchecked_bytes:
                 check_record(record, payload, index, uri, limits)  # before validation: a validator recurses too
             reason = None if check is None or check(record) else self.contracts.violations(route, record)
@@ -112,8 +117,9 @@ class Pipeline:
                     reason = str(e)
             if reason is None:
                 target = route.target
-                statement = self.statements[target.name]
-                row = (uri, payload.decode(), *context, index, load_id)
+                statement = statements[target.name]
+                # One tuple built from locals: no intermediate list, no per-record unpacking.
+                row = (uri, payload.decode(), bucket, key, version_id, etag, size, event_time, principal, source_ip, index, load_id)
                 if target.columns:
                     row += tuple(typed_value(field_or_none(record, c.field), c.type) for c in target.columns)
             else:

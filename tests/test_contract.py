@@ -1,0 +1,46 @@
+"""Contracts judge records exactly as jsonschema-rs judges the whole record, however they are checked."""
+
+from __future__ import annotations
+
+import jsonschema_rs
+import pytest
+
+from widf_loader.contract import ContractBook, named_properties
+from widf_loader.pipeline_config import Condition, Route, Target
+
+PROPERTY_WISE = {
+    "type": "object",
+    "required": ["id", "when"],
+    "properties": {"id": {"type": "string", "minLength": 1}, "when": {"type": "string", "format": "date-time"}, "n": {"type": "integer"}},
+}
+WHOLE_RECORD = [
+    {**PROPERTY_WISE, "additionalProperties": False},
+    {**PROPERTY_WISE, "maxProperties": 3},
+    {**PROPERTY_WISE, "not": {"required": ["nested"]}},
+]
+RECORDS = [
+    {"id": "a", "when": "2026-11-27T10:00:00Z"},
+    {"id": "a", "when": "2026-11-27T10:00:00Z", "n": 3, "nested": {"deep": [1, {"x": None}]}, "extra": "yes"},
+    {"id": "a", "when": "yesterday"},
+    {"id": "", "when": "2026-11-27T10:00:00Z"},
+    {"id": "a", "when": "2026-11-27T10:00:00Z", "n": "three"},
+    {"when": "2026-11-27T10:00:00Z"},
+    [{"id": "a"}],
+    42,
+]
+
+
+def route(contract: dict) -> Route:
+    return Route("r", Target("t", "T"), Condition(), contract, "contract.json")
+
+
+@pytest.mark.parametrize("contract", [PROPERTY_WISE, *WHOLE_RECORD], ids=["property-wise", "closed", "max-properties", "not"])
+def test_the_compiled_check_agrees_with_validating_the_whole_record(contract):
+    whole = jsonschema_rs.validator_for(contract, validate_formats=True)
+    check = ContractBook((route(contract),)).check(route(contract))
+    assert [check(r) for r in RECORDS] == [whole.is_valid(r) for r in RECORDS]
+
+
+def test_only_contracts_that_judge_property_by_property_are_cut_down():
+    assert named_properties(PROPERTY_WISE) == ("id", "when", "n")
+    assert [named_properties(c) for c in WHOLE_RECORD] == [None, None, None]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from widf_loader.local.gateway.binding import batch_statement, batch_table, is_array_binding
-from widf_loader.warehouse import insert_rows_statement
+from widf_loader.warehouse import reject_statement
 
 
 def test_insert_select_reads_the_batch_table_in_placeholder_order():
@@ -15,8 +15,8 @@ def test_insert_values_becomes_a_select_over_the_batch():
     assert batch_statement("INSERT INTO t (a, b) VALUES (?, ?)", 2, "x") == "INSERT INTO t (a, b) SELECT b.c1, b.c2 FROM x AS b"
 
 
-def test_the_loaders_own_insert_is_rewritten():
-    assert batch_statement(insert_rows_statement("RAW_DATA"), 12, "x").endswith("FROM x AS b")
+def test_the_loaders_quarantine_insert_is_rewritten():
+    assert batch_statement(reject_statement("REJECTED_RECORDS"), 7, "x").endswith("FROM x AS b")
 
 
 def test_other_shapes_are_left_to_fakesnow():

@@ -74,8 +74,10 @@ def test_routes_by_field_key_prefix_and_filename_with_typed_columns():
     pipeline = Pipeline(read_pipeline_config(TYPED))
     purchase = next(e for e in events if e["action"] == "purchase")
     [(statement, [row])] = list(pipeline.batches(FileRef("b", "k"), [purchase], "L", ReadLimits(), 10, Tally()))
-    assert statement.startswith("INSERT INTO PURCHASES") and "TRY_CAST(? AS NUMBER(18,2))" in statement
-    assert row[-3:] == (purchase["user_id"], str(purchase["amount"]), purchase["device"]["os"])
+    assert statement.startswith("INSERT INTO PURCHASES") and "TRY_CAST(r.value[3]::VARCHAR AS NUMBER(18,2))" in statement
+    [[index, record, *typed]] = orjson.loads(row[-1])  # the batch's records, one JSON array
+    assert index == 0 and {k: record[k] for k in purchase} == purchase  # enriched, otherwise as read
+    assert typed == [purchase["user_id"], str(purchase["amount"]), purchase["device"]["os"]]
     from widf_loader.routing import choose_route
 
     late = FileRef("b", "incoming/late/x.ndjson")
@@ -89,7 +91,7 @@ def test_a_hook_enriches_and_its_api_is_asked_once_per_user_per_file():
     pipeline = Pipeline(read_pipeline_config(TYPED))
     tally = Tally()
     batches = list(pipeline.batches(FileRef("b", "incoming/f.json"), events, "L", ReadLimits(), 1000, tally))
-    payloads = [orjson.loads(row[1]) for _, rows in batches for row in rows]
+    payloads = [element[1] for _, rows in batches for row in rows for element in orjson.loads(row[-1])]
     assert {p["region"] for p in payloads} <= {"emea", "amer"} and all(p["source_key"] == "incoming/f.json" for p in payloads)
     assert sorted(enrichment_hooks.LOOKUPS) == sorted({e["user_id"] for e in events})
     assert tally.records == 30

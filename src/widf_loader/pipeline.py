@@ -30,6 +30,9 @@ from widf_loader.warehouse import LedgerEntry, Warehouse, insert_rows_statement,
 log = logging.getLogger(__name__)
 RAW_RECORD_MAX_BYTES = 64 * 1024
 MAX_REJECTIONS_KEPT = 100
+# A batch's records are bound as one JSON text: well under Snowflake's 16 MB limit for one value,
+# and few enough bytes that the connector's request (escaped, then gzipped) stays small in memory.
+BATCH_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -66,11 +69,30 @@ def typed_value(value: Any, column_type: str) -> Any:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def serialised(record: Any, index: int, name: str, limits: ReadLimits) -> bytes:
+def serialised(element: tuple, index: int, name: str, limits: ReadLimits) -> bytes:
+    """A batch element, `[index, record, typed column text...]`, as JSON."""
     try:
-        return orjson.dumps(record)
+        return orjson.dumps(element)
     except orjson.JSONEncodeError as e:  # orjson stops at 254 levels of nesting
         raise LimitExceeded(f"{name} record {index}: nested deeper than {limits.max_depth} levels (WIDF_MAX_DEPTH) ({e})") from None
+
+
+def record_json(element: bytes) -> bytes:
+    """The record's own JSON inside its batch element `[index, record]` (an index holds no comma)."""
+    return element[element.index(b",") + 1 : -1]
+
+
+class _RecordArray:
+    """One target table's pending records: the elements of the JSON array its next insert binds."""
+
+    __slots__ = ("elements", "size")
+
+    def __init__(self) -> None:
+        self.elements: list[bytes] = []
+        self.size = 2
+
+    def text(self) -> str:
+        return (b"[" + b",".join(self.elements) + b"]").decode()
 
 
 class Pipeline:
@@ -87,15 +109,15 @@ class Pipeline:
     def batches(self, ref: FileRef, records: Iterable[Any], load_id: str, limits: ReadLimits, batch_rows: int, tally: Tally) -> Iterator[tuple[str, list[tuple]]]:
         """(statement, rows) batches for every target table and the quarantine, filled as records stream by.
 
+        A target table's batch is one row: the file's event context and its records as one JSON
+        array (see insert_rows_statement); the quarantine's has a row per rejected record.
         This is the per-record hot path: keep it to one parse, one validation and one serialisation.
         """
         # Per file: the routes this file's records can take, each with its record test and compiled contract.
         candidates = [(test, route, self.contracts.check(route)) for test, route in routes_for_file(self.config.routes, ref)]
         enrich = Enricher(self.hooks, ref, self.config.enrichment.time_budget_seconds) if self.hooks else None
-        bucket, key, version_id, etag, size, event_time, principal, source_ip = (
-            ref.bucket, ref.key, ref.version_id, ref.etag, ref.size, ref.event_time, ref.principal, ref.source_ip
-        )  # fmt: skip
-        uri, buffers, dumps, statements = ref.uri, {}, orjson.dumps, self.statements
+        context = (ref.uri, ref.bucket, ref.key, ref.version_id, ref.etag, ref.size, ref.event_time, ref.principal, ref.source_ip, load_id)
+        uri, pending, rejected, dumps, statements = ref.uri, {}, [], orjson.dumps, self.statements
         # Records this short cannot break the size or depth limits: skip the check for them.
         unchecked_bytes = min(limits.max_record_bytes, 2 * limits.max_depth)
         for index, record in enumerate(records):
@@ -103,49 +125,57 @@ class Pipeline:
                 if test is None or test(record):
                     break
             try:
-                payload = dumps(record)
+                element = dumps((index, record))  # `[index, record]`: the record's place in its batch
             except orjson.JSONEncodeError:
-                payload = serialised(record, index, uri, limits)  # raises, naming the record and the limit
-            if len(payload) > unchecked_bytes:
-                check_record(record, payload, index, uri, limits)  # before validation: a validator recurses too
+                element = serialised((index, record), index, uri, limits)  # raises, naming the record and the limit
+            if len(element) > unchecked_bytes:
+                check_record(record, record_json(element), index, uri, limits)  # before validation: a validator recurses too
             reason = None if check is None or check(record) else self.contracts.violations(route, record)
             if reason is None and enrich is not None:
                 try:
                     record = enrich(record)
-                    payload = serialised(record, index, uri, limits)
+                    element = serialised((index, record), index, uri, limits)
                 except RecordRejectedByHook as e:
                     reason = str(e)
             if reason is None:
                 target = route.target
                 statement = statements[target.name]
-                # One tuple built from locals: no intermediate list, no per-record unpacking.
-                row = (uri, payload.decode(), bucket, key, version_id, etag, size, event_time, principal, source_ip, index, load_id)
                 if target.columns:
-                    row += tuple(typed_value(field_or_none(record, c.field), c.type) for c in target.columns)
+                    typed = [typed_value(field_or_none(record, c.field), c.type) for c in target.columns]
+                    element = serialised((index, record, *typed), index, uri, limits)
+                batch = pending.get(statement)
+                if batch is None:
+                    batch = pending[statement] = _RecordArray()
+                elif batch.size + len(element) > BATCH_BYTES:
+                    yield self.counted(statement, [(*context, batch.text())], len(batch.elements), tally)
+                    batch = pending[statement] = _RecordArray()
+                batch.elements.append(element)
+                batch.size += len(element) + 1
+                if len(batch.elements) >= batch_rows:
+                    yield self.counted(statement, [(*context, batch.text())], len(batch.elements), tally)
+                    pending[statement] = _RecordArray()
             else:
                 tally.rejected += 1
                 tally.first_rejection = tally.first_rejection or f"record {index}: {reason}"
                 if len(tally.rejections) < MAX_REJECTIONS_KEPT:  # memory stays flat however bad the file
                     tally.rejections.append((index, route.name, reason))
-                raw = payload[:RAW_RECORD_MAX_BYTES].decode(errors="ignore")
-                statement, row = self.reject_statement, (uri, ref.key, index, route.name, reason, raw, load_id)
-            buffer = buffers.get(statement)
-            if buffer is None:
-                buffer = buffers[statement] = []
-            buffer.append(row)
-            if len(buffer) >= batch_rows:
-                yield self.counted(statement, buffer, tally)
-                buffers[statement] = []
-        for statement, buffer in buffers.items():
-            if buffer:
-                yield self.counted(statement, buffer, tally)
+                raw = record_json(element)[:RAW_RECORD_MAX_BYTES].decode(errors="ignore")
+                rejected.append((uri, ref.key, index, route.name, reason, raw, load_id))
+                if len(rejected) >= batch_rows:
+                    yield self.counted(self.reject_statement, rejected, len(rejected), tally)
+                    rejected = []
+        for statement, batch in pending.items():
+            if batch.elements:
+                yield self.counted(statement, [(*context, batch.text())], len(batch.elements), tally)
+        if rejected:
+            yield self.counted(self.reject_statement, rejected, len(rejected), tally)
 
-    def counted(self, statement: str, rows: list[tuple], tally: Tally) -> tuple[str, list[tuple]]:
+    def counted(self, statement: str, rows: list[tuple], records: int, tally: Tally) -> tuple[str, list[tuple]]:
         """Count a batch on its way out: rows per table, records seen."""
-        tally.records += len(rows)
+        tally.records += records
         if statement != self.reject_statement:
             table = self.tables[statement]
-            tally.per_table[table] = tally.per_table.get(table, 0) + len(rows)
+            tally.per_table[table] = tally.per_table.get(table, 0) + records
         return statement, rows
 
     def load_file(self, ref: FileRef, *, s3: Any, warehouse: Warehouse, settings: LoaderSettings) -> FileOutcome:

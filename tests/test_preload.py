@@ -116,3 +116,26 @@ def test_a_slow_hook_cannot_eat_the_deadline():
     config = replace(config, enrichment=replace(config.enrichment, hooks=("enrichment_hooks:slow",), time_budget_seconds=0.2))
     with pytest.raises(EnrichmentBudgetExceeded, match=r"enrichment hooks took over 0.2s"):
         Pipeline(config).plan(io.BytesIO(orjson.dumps(samples.sample_events(50))), FileRef("b", "k"), ReadLimits())
+
+
+def test_routing_by_one_fields_value_takes_the_route_the_conditions_name():
+    from widf_loader.pipeline_config import Condition, PipelineConfig, Route, Target
+    from widf_loader.routing import choose_route
+
+    targets = [Target(name, name) for name in ("BUYS", "RETURNS", "OTHER")]
+    routes = (
+        Route("buys", targets[0], Condition(field="action", equals="purchase"), None),
+        Route("returns", targets[1], Condition(field="action", one_of=("refund", 1, True, "purchase")), None),
+        Route("rest", targets[2], Condition(), None),
+    )
+    pipeline = Pipeline(PipelineConfig(routes=routes, targets=tuple(targets)))
+    actions = ["purchase", "refund", 1, 1.0, True, False, 0, None, ["purchase"], {"a": 1}, "PURCHASE"]
+    records = [{"action": a} for a in actions] + [{"other": 1}, ["purchase"], "purchase", 42]
+    tally = Tally()
+    for _ in pipeline.batches(FileRef("b", "k"), records, "L", ReadLimits(), 1000, tally):
+        pass
+    expected: dict[str, int] = {}
+    for record in records:
+        table = choose_route(routes, FileRef("b", "k"), record).target.table
+        expected[table] = expected.get(table, 0) + 1
+    assert tally.per_table == expected == {"BUYS": 1, "RETURNS": 4, "OTHER": 10}

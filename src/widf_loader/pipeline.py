@@ -24,7 +24,7 @@ from widf_loader.enrich import Enricher, RecordRejectedByHook, load_hooks
 from widf_loader.events import FileRef
 from widf_loader.pipeline_config import PipelineConfig, Target, load_pipeline_config
 from widf_loader.reader import LimitExceeded, ObjectGone, UnreadableFile, check_record, iter_records, open_object
-from widf_loader.routing import field_or_none, routes_for_file
+from widf_loader.routing import by_one_field, field_or_none, routes_for_file
 from widf_loader.warehouse import LedgerEntry, Warehouse, insert_rows_statement, reject_statement
 
 log = logging.getLogger(__name__)
@@ -115,15 +115,25 @@ class Pipeline:
         """
         # Per file: the routes this file's records can take, each with its record test and compiled contract.
         candidates = [(test, route, self.contracts.check(route)) for test, route in routes_for_file(self.config.routes, ref)]
+        # Routing by one field's value is one dict lookup instead of a test per route.
+        table = by_one_field([(test, route) for test, route, _ in candidates])
+        if table is not None:
+            field, positions, fallback = table[0], {v: candidates[p] for v, p in table[1].items()}, candidates[table[2]]
         enrich = Enricher(self.hooks, ref, self.config.enrichment.time_budget_seconds) if self.hooks else None
         context = (ref.uri, ref.bucket, ref.key, ref.version_id, ref.etag, ref.size, ref.event_time, ref.principal, ref.source_ip, load_id)
         uri, pending, rejected, dumps, statements = ref.uri, {}, [], orjson.dumps, self.statements
         # Records this short cannot break the size or depth limits: skip the check for them.
         unchecked_bytes = min(limits.max_record_bytes, 2 * limits.max_depth)
         for index, record in enumerate(records):
-            for test, route, check in candidates:
-                if test is None or test(record):
-                    break
+            if table is not None and type(record) is dict:
+                try:
+                    _, route, check = positions.get(record.get(field), fallback)
+                except TypeError:  # an unhashable value equals none of the table's scalars
+                    _, route, check = fallback
+            else:
+                for test, route, check in candidates:
+                    if test is None or test(record):
+                        break
             try:
                 element = dumps((index, record))  # `[index, record]`: the record's place in its batch
             except orjson.JSONEncodeError:

@@ -15,6 +15,7 @@ from widf_loader.events import FileRef
 from widf_loader.pipeline_config import Condition, Route
 
 _MISSING = object()
+_SCALARS = (str, int, float, bool)
 RecordTest = Callable[[Any], bool]
 
 
@@ -56,6 +57,27 @@ def record_test(condition: Condition) -> RecordTest | None:
 def routes_for_file(routes: tuple[Route, ...], ref: FileRef) -> list[tuple[RecordTest | None, Route]]:
     """The routes that can take records of this file, each with its per-record test."""
     return [(record_test(route.when), route) for route in routes if file_matches(route.when, ref)]
+
+
+def by_one_field(candidates: list[tuple[RecordTest | None, Route]]) -> tuple[str, dict[Any, int], int] | None:
+    """The candidates as one dict lookup, when they allow it: (field, {value: position}, fallback position).
+
+    That is when every route before the first unconditional one tests the same top-level field
+    for (one of) some scalar values. A dict lookup finds a value by hash and ==, as the tests
+    compare by ==, and the first route to name a value keeps it.
+    """
+    field, positions = None, {}
+    for position, (test, route) in enumerate(candidates):
+        if test is None:
+            return (field, positions, position) if field is not None else None
+        when = route.when
+        values = when.one_of if when.one_of is not None else (when.equals,)
+        if "." in when.field or field not in (None, when.field) or not all(type(v) in _SCALARS for v in values):
+            return None
+        field = when.field
+        for value in values:
+            positions.setdefault(value, position)
+    return None
 
 
 def choose(candidates: list[tuple[RecordTest | None, Route]], record: Any) -> Route:

@@ -84,14 +84,16 @@ def write_events(path: Path, target_bytes: int) -> int:
 # -- measurement helpers -------------------------------------------------------
 
 
-def timed(run: Callable[[], Any], repeat: int = REPEAT) -> tuple[float, float, Any]:
-    """(median seconds, spread as max-min, last result)."""
-    times, result = [], None
+def timed_in_turns(runs: dict[str, Callable[[], Any]], repeat: int = REPEAT) -> dict[str, tuple[float, float]]:
+    """(median seconds, spread) of each run, the runs taking turns: on a shared machine, load from
+    elsewhere then falls on all of them alike instead of on whichever ran during it."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeat):
-        started = time.perf_counter()
-        result = run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), max(times) - min(times), result
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - started)
+    return {name: (statistics.median(t), max(t) - min(t)) for name, t in times.items()}
 
 
 # -- 1. the pipeline against the JSON floor --------------------------------------
@@ -121,9 +123,16 @@ def measure_pipeline() -> dict[str, Any]:
     with_contracts = Pipeline(read_pipeline_config(DEFAULT_CONFIG))
     config = read_pipeline_config(DEFAULT_CONFIG)
     without_contracts = Pipeline(replace(config, routes=tuple(replace(r, contract=None, contract_path=None) for r in config.routes)))
-    floor_s, floor_spread, records = timed(lambda: json_floor(data))
-    ours_s, ours_spread, _ = timed(lambda: pipeline_pass(with_contracts, data))
-    bare_s, bare_spread, _ = timed(lambda: pipeline_pass(without_contracts, data))
+    records = json_floor(data)
+    turns = timed_in_turns(
+        {
+            "floor": lambda: json_floor(data),
+            "ours": lambda: pipeline_pass(with_contracts, data),
+            "bare": lambda: pipeline_pass(without_contracts, data),
+        },
+        repeat=max(REPEAT, 5),
+    )
+    (floor_s, floor_spread), (ours_s, ours_spread), (bare_s, bare_spread) = turns["floor"], turns["ours"], turns["bare"]
     mb = len(data) / MB
     return {
         "pipeline_mb": round(mb, 1),

@@ -81,7 +81,7 @@ def test_user_without_type_service_is_not_trusted(stack, role_arn, as_role):
 
 def test_credentials_local_sts_never_issued_are_refused(stack, monkeypatch):
     # moto answers GetCallerIdentity for any key; the gateway must not take its word for it.
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFORGEDFORGEDXXXX")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFORGEDFORGEDXXXX")  # pragma: allowlist secret (forged on purpose)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-a-secret-local-sts-issued")
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.setenv("AWS_REGION", aws.REGION)
@@ -94,6 +94,6 @@ def test_admin_password_is_checked(stack):
     info = stack.info
     with pytest.raises(DatabaseError, match="Incorrect username or password"):
         snowflake.connector.connect(
-            user=info.admin_user, password="wrong", account=info.snowflake_account,
+            user=info.admin_user, password="wrong", account=info.snowflake_account,  # pragma: allowlist secret
             host=info.snowflake_host, port=info.snowflake_port, protocol="http", login_timeout=20,
         )

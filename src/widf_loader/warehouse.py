@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import snowflake.connector
@@ -21,6 +22,7 @@ from widf_loader.pipeline_config import TypedColumn
 
 log = logging.getLogger(__name__)
 
+LOCK_WAIT_TIMEOUT = 625  # Snowflake: the statement waited LOCK_TIMEOUT for a table lock
 RAW_DATA_COLUMNS = (
     "SOURCE_FILE",
     "PAYLOAD",
@@ -205,10 +207,42 @@ class Warehouse:
                 connection.commit()
             else:
                 connection.rollback()
+        except DatabaseError as e:
+            self._rollback_quietly()
+            if e.errno == LOCK_WAIT_TIMEOUT:  # perhaps a killed invocation's transaction holds the ledger
+                self.abort_detached_transactions()
+            raise
         except BaseException:
             self._rollback_quietly()
             raise
         return claimed, entry
+
+    def abort_detached_transactions(self) -> list[str]:
+        """Abort our own transactions that no live invocation can own; return their ids.
+
+        Lambda kills an invocation at its timeout without a word to Snowflake, and
+        a statement that was running then (or a claim not yet committed) leaves
+        its transaction open, holding the ledger's lock, until Snowflake gives up
+        on it hours later. Only this user's transactions are visible and
+        abortable, and only those older than the function's timeout are stale.
+        """
+        aborted = []
+        with self.connection.cursor() as cursor:
+            rows = cursor.execute("SHOW TRANSACTIONS").fetchall()
+            columns = [d[0].lower() for d in cursor.description]
+            now = datetime.now(timezone.utc)
+            for row in rows:
+                transaction = dict(zip(columns, row))
+                started = transaction["started_on"]
+                started = started if started.tzinfo else started.replace(tzinfo=timezone.utc)
+                if str(transaction["session"]) == str(self.connection.session_id) or transaction["state"] != "running":
+                    continue
+                if (now - started).total_seconds() > self.settings.function_timeout_seconds:
+                    cursor.execute("SELECT SYSTEM$ABORT_TRANSACTION(?)", (int(transaction["id"]),))
+                    aborted.append(str(transaction["id"]))
+        if aborted:
+            log.warning("aborted %d detached transaction(s) of killed invocations: %s", len(aborted), ", ".join(aborted))
+        return aborted
 
     def claim_rejection(self, entry: LedgerEntry) -> bool:
         """Settle a file as REJECTED (so its duplicates are skipped); False if it was already settled."""

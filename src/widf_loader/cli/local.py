@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from widf_loader.cli.common import console, friendly_errors, print_table, stack_paths
+from widf_loader.config import ConfigError
 
 local_app = typer.Typer(help="Start, stop and inspect the local stack.", no_args_is_help=True)
 
@@ -50,3 +53,36 @@ def local_status() -> None:
     print_table(["", "local stack"], rows)
 
 
+
+
+@local_app.command("faults")
+@friendly_errors
+def local_faults(
+    plan: Annotated[list[str] | None, typer.Argument(help="FAULT=PROBABILITY pairs, e.g. s3_slowdown=0.1; `off` clears them all")] = None,
+) -> None:
+    """Inject faults into the local stack (Snowflake, STS, S3, the function's container), or show those injected so far.
+
+    Example: widf-loader local faults snowflake_response_lost=0.05 s3_slowdown=0.1 seed=7
+    """
+    from widf_loader.local.faults import FaultPlan, FaultPlanError
+    from widf_loader.local.stack import fault_plan, read_stack
+
+    info = read_stack(stack_paths())
+    if plan:
+        values: dict[str, float | int | None] = {}
+        for pair in [] if plan == ["off"] else plan:
+            name, _, value = pair.partition("=")
+            try:
+                values[name] = int(value) if name == "seed" else float(value)
+            except ValueError:
+                raise ConfigError(f"'{pair}' is not FAULT=NUMBER (e.g. s3_slowdown=0.1)") from None
+        try:
+            FaultPlan.from_dict(values)  # a clear error here, before the stack sees it
+        except FaultPlanError as e:
+            raise ConfigError(str(e)) from None
+        report = fault_plan(info, values)
+    else:
+        report = fault_plan(info)
+    active = [(name, value) for name, value in report["plan"].items() if value and name != "seed"]
+    print_table(["fault", "probability"], active or [("(none)", "")], title="Fault plan")
+    print_table(["fault", "injected"], sorted(report["injected"].items()) or [("(none yet)", 0)], title="Injected so far")

@@ -65,11 +65,28 @@ def complete_s3_event_records() -> None:
     notifications._get_s3_event = with_version_and_sequencer
 
 
-def start_moto(port: int) -> Any:
+def start_moto(port: int, faults: Any = None) -> Any:
+    """moto's threaded server; with a `faults.FaultInjector`, behind the fault middleware."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
     from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
+
+    from widf_loader.local.faults import FaultyAws
+
+    class Server(ThreadedMotoServer):
+        def _server_entry(self) -> None:  # moto's own, with the middleware around its app
+            app = DomainDispatcherApplication(create_backend_app)
+            wrapped = FaultyAws(app, faults) if faults is not None else app
+            self._server = make_server(self._ip_address, self._port, wrapped, True, request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
 
     complete_s3_event_records()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = Server(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     return server
 

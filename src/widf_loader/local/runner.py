@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from widf_loader.local.aws import ACCOUNT_ID, REGION, FunctionSpec, client
+from widf_loader.local.faults import FaultInjector
 
 log = logging.getLogger("widf_loader.runner")
 CREDENTIAL_REFRESH_MARGIN_SECONDS = 600
@@ -109,6 +110,8 @@ class CloudWatchLogSink:
         self.logs.create_log_stream(logGroupName=group, logStreamName=stream)
 
     def write(self, message: str) -> None:
+        if not message.strip():
+            return  # CloudWatch Logs refuses empty events; Lambda drops blank lines too
         with self.lock:
             self.logs.put_log_events(
                 logGroupName=self.group,
@@ -119,8 +122,11 @@ class CloudWatchLogSink:
 
 
 class Container:
-    def __init__(self, spec: FunctionSpec, credentials: RoleCredentials, runtime: dict[str, str], sink: CloudWatchLogSink):
+    def __init__(
+        self, spec: FunctionSpec, credentials: RoleCredentials, runtime: dict[str, str], sink: CloudWatchLogSink, faults: FaultInjector | None = None
+    ):
         self.spec, self.credentials, self.sink = spec, credentials, sink
+        self.faults = faults or FaultInjector()
         read_fd, write_fd = os.pipe()
         env = function_environment(spec, credentials, runtime, sink.stream)
         self.process = subprocess.Popen(
@@ -160,6 +166,8 @@ class Container:
         started = time.time()
         self.process.stdin.write(json.dumps(invocation) + "\n")
         self.process.stdin.flush()
+        if self.faults.fires("container_killed"):  # somewhere in the first half second: mid-file for a small file
+            threading.Timer(self.faults.fraction() * 0.5, self.process.kill).start()
         ready, _, _ = select.select([self.results], [], [], self.spec.timeout_seconds)
         line = self.results.readline() if ready else ""
         if not line:
@@ -192,6 +200,7 @@ class LambdaRunner:
     aws_endpoint: str
     spec_path: Path
     runtime: dict[str, str]
+    faults: FaultInjector = field(default_factory=FaultInjector)
     stop_event: threading.Event = field(default_factory=threading.Event)
 
     def assume_role(self, spec: FunctionSpec) -> RoleCredentials:
@@ -212,7 +221,7 @@ class LambdaRunner:
                 container.stop()
             stream = f"{datetime.now(timezone.utc):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
             sink = CloudWatchLogSink(self.aws_endpoint, f"/aws/lambda/{spec.name}", stream)
-            container = Container(spec, self.assume_role(spec), self.runtime, sink)
+            container = Container(spec, self.assume_role(spec), self.runtime, sink, self.faults)
         return container
 
     def poll_once(self, spec: FunctionSpec, container: Container | None) -> Container | None:
@@ -227,6 +236,7 @@ class LambdaRunner:
         ).get("Messages", [])
         if not messages:
             return container
+        spec = self.deployed_spec() or spec  # an invocation runs with the configuration as it is now, as in Lambda
         queue_arn = sqs.get_queue_attributes(QueueUrl=spec.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         container = self.warm_container(spec, container)
         invocation = container.invoke(sqs_event(messages, queue_arn))

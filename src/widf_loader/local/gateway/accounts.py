@@ -124,6 +124,9 @@ class Session:
     lock_timeout_seconds: float = 43200  # Snowflake's default LOCK_TIMEOUT
     warehouse: str | None = None
     variables: dict[str, Any] = field(default_factory=dict)
+    session_id: int = 0
+    transaction_id: int | None = None  # the open transaction's, while in_transaction
+    transaction_started: datetime | None = None
 
 
 @dataclass

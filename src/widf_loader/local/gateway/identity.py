@@ -42,6 +42,10 @@ class AttestationRejected(Exception):
     """The attestation is not a valid, fresh, correctly signed STS request."""
 
 
+class StsUnavailable(Exception):
+    """STS could not be asked: the caller may try again (nothing is known about it yet)."""
+
+
 @dataclass(frozen=True)
 class VerifiedCaller:
     sts_arn: str  # arn:aws:sts::ACCT:assumed-role/ROLE/SESSION, as STS answered
@@ -145,8 +149,12 @@ def ask_sts_who_signed(request: SignedRequest, sts_endpoint: str, timeout: float
     try:
         with urllib.request.urlopen(replay, timeout=timeout) as response:
             body = response.read().decode()
-    except (urllib.error.URLError, OSError) as e:
+    except urllib.error.HTTPError as e:
+        if e.code >= 500:
+            raise StsUnavailable(f"STS answered {e.code} {e.reason}") from None
         raise AttestationRejected(f"STS did not confirm the caller ({e})") from None
+    except (urllib.error.URLError, OSError) as e:
+        raise StsUnavailable(f"STS could not be reached ({e})") from None
     if not (m := _ARN_IN_RESPONSE.search(body)):
         raise AttestationRejected("STS answered without a caller ARN")
     return m.group(1)

@@ -1,0 +1,163 @@
+"""`widf-loader doctor` names each broken link of the chain, and the one line that fixes it.
+
+One local stack for the module: Snowflake objects set up and the function
+deployed once; each test breaks one link the way people do, runs the command
+as a user would, and puts the link back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from typer.testing import CliRunner
+
+from widf_loader import admin
+from widf_loader.admin import SnowflakeNames
+from widf_loader.cli import app
+from widf_loader.local import aws
+from widf_loader.local.deploy import admin_connection, deployed
+
+ROLE_ARN = f"arn:aws:iam::{aws.ACCOUNT_ID}:role/widf-loader-function-role"
+SESSION_ARN = f"arn:aws:sts::{aws.ACCOUNT_ID}:assumed-role/widf-loader-function-role/widf-loader"
+NAMES = SnowflakeNames()
+LAMBDA_WID = f"`widf-loader snow lambda-wid --role-arn {ROLE_ARN}`"
+
+
+@pytest.fixture(scope="module")
+def deployment(stack):
+    stack.cli("snow", "setup")
+    stack.cli("aws", "deploy")
+    return deployed(stack.paths).resources
+
+
+@pytest.fixture(scope="module")
+def sql(stack, deployment) -> Iterator:
+    """Run statements as the administrator."""
+    with admin_connection(stack.info) as connection:
+
+        def run(*statements: str) -> None:
+            for statement in statements:
+                connection.cursor().execute(statement)
+
+        run.connection = connection
+        yield run
+
+
+@pytest.fixture
+def trusted(sql) -> Iterator[None]:
+    """The service user as sql/lambda_wid.sql makes it, before the test and again after it."""
+
+    def restore() -> None:
+        for _ in admin.run_script(sql.connection, "lambda_wid", NAMES.variables(ROLE_ARN)):
+            pass
+
+    restore()
+    yield
+    restore()
+
+
+def doctor(stack) -> tuple[int, dict[str, dict]]:
+    """`widf-loader doctor --json`, run in this process (the command's own code; no interpreter start-up per call)."""
+    result = CliRunner().invoke(app, ["--state-dir", str(stack.state_dir), "doctor", "--json"], env={"WIDF_TARGET": "local"}, catch_exceptions=False)
+    assert result.exit_code in (0, 1), result.output
+    report = json.loads(result.stdout)  # stdout holds the JSON document and nothing else
+    assert report["ok"] is (result.exit_code == 0)
+    return result.exit_code, {c["name"]: c for c in report["checks"]}
+
+
+def only_failure(checks: dict[str, dict]) -> dict:
+    (failed,) = [c for c in checks.values() if c["status"] == "fail"]
+    return failed
+
+
+def test_a_missing_service_user_is_named_with_the_command_that_creates_it(stack, sql, deployment):
+    sql(f"DROP USER IF EXISTS {NAMES.user}")
+    code, checks = doctor(stack)
+    assert code == 1
+    failed = only_failure(checks)
+    assert failed["name"] == "snowflake user"
+    assert f"no Snowflake user trusts {ROLE_ARN}" in failed["detail"]
+    assert failed["fix"] == LAMBDA_WID
+    assert checks["presented identity"]["detail"].startswith(f"{SESSION_ARN} -> {ROLE_ARN}")
+
+
+def test_every_link_holds_after_snow_lambda_wid(stack, deployment):
+    stack.cli("snow", "lambda-wid")
+    result = CliRunner().invoke(app, ["--state-dir", str(stack.state_dir), "doctor"], env={"WIDF_TARGET": "local"}, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "Every link holds." in result.stdout
+    assert "fix:" not in result.stdout
+    code, checks = doctor(stack)
+    assert code == 0
+    assert {name: c["status"] for name, c in checks.items()} == dict.fromkeys(
+        ["aws credentials", "function role", "presented identity", "snowflake admin", "snowflake user", "loader grants", "bucket notification", "dead-letter queue"], "ok"
+    )
+    assert checks["snowflake user"]["detail"] == f"{NAMES.user} (TYPE = SERVICE) trusts {ROLE_ARN}"
+
+
+@pytest.mark.parametrize(
+    ("trusted_arn", "diagnosis"),
+    [
+        (SESSION_ARN, f"{NAMES.user} trusts the assumed-role session ARN {SESSION_ARN}, not the IAM role ARN {ROLE_ARN}"),
+        ("arn:aws:iam::210987654321:role/widf-loader-function-role", f"{NAMES.user} trusts a role in account 210987654321"),
+        (f"arn:aws:iam::{aws.ACCOUNT_ID}:role/widf-loader-old-role", f"{NAMES.user} trusts role 'widf-loader-old-role', not the function's role 'widf-loader-function-role'"),
+    ],
+    ids=["sts-session-arn", "another-account", "renamed-role"],
+)
+def test_a_user_trusting_the_wrong_principal_is_told_which_mistake_it_is(stack, sql, trusted, trusted_arn, diagnosis):
+    sql(f"ALTER USER {NAMES.user} SET WORKLOAD_IDENTITY = (TYPE = AWS ARN = '{trusted_arn}')")
+    code, checks = doctor(stack)
+    assert code == 1
+    failed = only_failure(checks)
+    assert failed["name"] == "snowflake user"
+    assert failed["detail"].startswith(diagnosis)
+    assert failed["fix"] == LAMBDA_WID
+
+
+def test_a_user_without_type_service_is_told_to_become_one(stack, sql, trusted):
+    sql(f"ALTER USER {NAMES.user} SET TYPE = PERSON")
+    code, checks = doctor(stack)
+    assert code == 1
+    failed = only_failure(checks)
+    assert failed["detail"] == f"{NAMES.user} trusts {ROLE_ARN} but is TYPE = PERSON: only TYPE = SERVICE users log in with workload identity"
+    assert failed["fix"].startswith(f"ALTER USER {NAMES.user} SET TYPE = SERVICE")
+
+
+def test_a_revoked_grant_is_reported_with_the_grant_that_restores_it(stack, sql, trusted):
+    ledger = f"{NAMES.database}.{NAMES.schema}.LOAD_HISTORY"
+    sql(f"REVOKE INSERT ON TABLE {ledger} FROM ROLE {NAMES.role}")
+    code, checks = doctor(stack)
+    assert code == 1
+    failed = only_failure(checks)
+    assert (failed["name"], failed["detail"]) == ("loader grants", f"{NAMES.role} lacks INSERT on {ledger}")
+    assert failed["fix"] == f"GRANT INSERT ON TABLE {ledger} TO ROLE {NAMES.role}"
+    sql(failed["fix"])  # the fix, as printed, is the whole fix
+    assert doctor(stack)[0] == 0
+
+
+def test_a_removed_bucket_notification_is_found_and_aws_deploy_restores_it(stack, deployment, trusted):
+    aws.client("s3", stack.info.aws_endpoint).put_bucket_notification_configuration(Bucket=deployment.bucket, NotificationConfiguration={})
+    code, checks = doctor(stack)
+    assert code == 1
+    failed = only_failure(checks)
+    assert failed["name"] == "bucket notification"
+    assert failed["detail"] == f"s3://{deployment.bucket} sends no ObjectCreated events to queue widf-loader-events: uploads never reach the function"
+    assert failed["fix"] == "`widf-loader aws deploy` puts the notification back"
+    stack.cli("aws", "deploy")
+    code, checks = doctor(stack)
+    assert (code, checks["bucket notification"]["status"]) == (0, "ok")
+
+
+def test_messages_in_the_dead_letter_queue_warn_without_failing(stack, deployment, trusted):
+    sqs = aws.client("sqs", stack.info.aws_endpoint)
+    sqs.send_message(QueueUrl=deployment.dlq_url, MessageBody="{}")
+    try:
+        code, checks = doctor(stack)
+    finally:
+        sqs.purge_queue(QueueUrl=deployment.dlq_url)
+    assert code == 0
+    dlq = checks["dead-letter queue"]
+    assert (dlq["status"], dlq["detail"]) == ("warn", "1 message(s) in widf-loader-dlq: files that failed every delivery")
+    assert dlq["fix"].endswith("then `widf-loader replay-dlq`")

@@ -155,8 +155,10 @@ def test_messages_in_the_dead_letter_queue_warn_without_failing(stack, deploymen
     sqs.send_message(QueueUrl=deployment.dlq_url, MessageBody="{}")
     try:
         code, checks = doctor(stack)
+        debug = CliRunner().invoke(app, ["--state-dir", str(stack.state_dir), "aws", "debug", "--json"], env={"WIDF_TARGET": "local"})
     finally:
         sqs.purge_queue(QueueUrl=deployment.dlq_url)
+    assert json.loads(debug.stdout)["queues"][1] == {"queue": "dead-letter queue", "waiting": 1, "in flight": 0}  # `aws debug` agrees
     assert code == 0
     dlq = checks["dead-letter queue"]
     assert (dlq["status"], dlq["detail"]) == ("warn", "1 message(s) in widf-loader-dlq: files that failed every delivery")

@@ -31,7 +31,11 @@ def terminal_console(stderr: bool = False) -> Console:
 
 console = terminal_console()
 errors = terminal_console(stderr=True)
-app = typer.Typer(help="Keyless loading of JSON files from S3 into Snowflake.", no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Keyless loading of JSON files from S3 into Snowflake.\n\nExample: widf-loader local up && widf-loader doctor",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 
 
 class Target(str, Enum):

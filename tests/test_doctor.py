@@ -163,3 +163,29 @@ def test_messages_in_the_dead_letter_queue_warn_without_failing(stack, deploymen
     dlq = checks["dead-letter queue"]
     assert (dlq["status"], dlq["detail"]) == ("warn", "1 message(s) in widf-loader-dlq: files that failed every delivery")
     assert dlq["fix"].endswith("then `widf-loader replay-dlq`")
+
+
+def test_the_cloud_target_runs_the_same_checks_through_the_standard_chain_and_a_named_connection(stack, deployment, trusted, tmp_path):
+    """`--target cloud`: AWS through the standard chain (pointed at the local moto) and Snowflake through
+    SNOWFLAKE_CONNECTION_NAME (the connection given in the environment, pointed at the gateway)."""
+    info = stack.info
+    connection = {
+        "account": info.snowflake_account, "user": info.admin_user, "password": info.admin_password,
+        "host": info.snowflake_host, "port": info.snowflake_port, "protocol": "http", "role": "ACCOUNTADMIN",
+    }  # fmt: skip
+    result = stack.cli(
+        "--target", "cloud", "doctor", "--json", check=False,
+        env={
+            "WIDF_TARGET": "cloud", "AWS_ENDPOINT_URL": info.aws_endpoint, "AWS_DEFAULT_REGION": aws.REGION,
+            "AWS_ACCESS_KEY_ID": aws.ADMIN_CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": aws.ADMIN_CREDENTIALS["aws_secret_access_key"],
+            "SNOWFLAKE_HOME": str(tmp_path), "SNOWFLAKE_CONNECTION_NAME": "admin",
+            "SNOWFLAKE_CONNECTIONS": "[admin]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in connection.items()),
+        },
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert (report["ok"], report["target"]) == (True, "cloud")
+    checks = {c["name"]: c for c in report["checks"]}
+    assert {c["status"] for c in checks.values()} == {"ok"}
+    assert checks["presented identity"]["detail"].startswith(f"{SESSION_ARN} -> {ROLE_ARN}")

@@ -135,6 +135,8 @@ def test_a_terminal_gets_colour_unless_no_color_is_set(stack):
     assert ANSI in run_in_terminal(stack.state_dir, "local", "status")  # the check below could fail
     plain = run_in_terminal(stack.state_dir, "local", "status", NO_COLOR="1")
     assert "aws endpoint" in plain and ANSI not in plain
+    help_text = run_in_terminal(stack.state_dir, "local", "--help", NO_COLOR="1")  # typer's own console too
+    assert "Example: widf-loader local up" in help_text and ANSI not in help_text
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from widf_loader import admin
 from widf_loader.admin import SnowflakeNames
 from widf_loader.cli import app
+from widf_loader.doctor import queue_policy_lets_bucket_send
 from widf_loader.local import aws
 from widf_loader.local.deploy import admin_connection, deployed
 
@@ -65,6 +66,27 @@ def doctor(stack) -> tuple[int, dict[str, dict]]:
     report = json.loads(result.stdout)  # stdout holds the JSON document and nothing else
     assert report["ok"] is (result.exit_code == 0)
     return result.exit_code, {c["name"]: c for c in report["checks"]}
+
+
+BUCKET_ARN = "arn:aws:s3:::widf-loader-landing-123456789012"
+S3_SENDS = {"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sqs:SendMessage", "Resource": "*"}
+
+
+@pytest.mark.parametrize(
+    ("statement", "lets"),
+    [
+        (S3_SENDS, True),
+        (S3_SENDS | {"Condition": {"ArnEquals": {"aws:SourceArn": BUCKET_ARN}}}, True),
+        (S3_SENDS | {"Condition": {"ArnLike": {"aws:SourceArn": ["arn:aws:s3:::widf-loader-landing-*"]}}}, True),
+        (S3_SENDS | {"Condition": {"ArnEquals": {"aws:SourceArn": "arn:aws:s3:::another-bucket"}}}, False),
+        (S3_SENDS | {"Effect": "Deny"}, False),
+        (S3_SENDS | {"Action": ["sqs:ReceiveMessage"]}, False),
+        (S3_SENDS | {"Principal": {"Service": "sns.amazonaws.com"}}, False),
+    ],
+    ids=["any-source", "this-bucket", "wildcard", "another-bucket", "deny", "other-action", "other-service"],
+)
+def test_the_queue_policy_is_read_as_s3_would(statement, lets):
+    assert queue_policy_lets_bucket_send(json.dumps({"Statement": [statement]}), BUCKET_ARN) is lets
 
 
 def only_failure(checks: dict[str, dict]) -> dict:
@@ -137,8 +159,13 @@ def test_a_revoked_grant_is_reported_with_the_grant_that_restores_it(stack, sql,
     assert doctor(stack)[0] == 0
 
 
-def test_a_removed_bucket_notification_is_found_and_aws_deploy_restores_it(stack, deployment, trusted):
-    aws.client("s3", stack.info.aws_endpoint).put_bucket_notification_configuration(Bucket=deployment.bucket, NotificationConfiguration={})
+def test_a_removed_queue_policy_or_notification_is_found_and_aws_deploy_restores_both(stack, deployment, trusted):
+    endpoint = stack.info.aws_endpoint
+    aws.client("sqs", endpoint).set_queue_attributes(QueueUrl=deployment.queue_url, Attributes={"Policy": ""})
+    failed = only_failure(doctor(stack)[1])
+    assert (failed["name"], failed["detail"]) == ("bucket notification", f"the policy of queue widf-loader-events does not let s3://{deployment.bucket} send to it")
+    assert failed["fix"] == "`widf-loader aws deploy` puts the queue policy back"
+    aws.client("s3", endpoint).put_bucket_notification_configuration(Bucket=deployment.bucket, NotificationConfiguration={})
     code, checks = doctor(stack)
     assert code == 1
     failed = only_failure(checks)

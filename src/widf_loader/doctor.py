@@ -157,7 +157,8 @@ def check_bucket_notification(s3: Any, sqs: Any, deployment: Any, cli: str) -> C
     ]  # fmt: skip
     if not rules:
         return fail(name, f"s3://{deployment.bucket} sends no ObjectCreated events to queue {queue}: uploads never reach the function", f"`{cli} aws deploy` puts the notification back")
-    if not queue_policy_lets_bucket_send(attributes.get("Policy"), deployment.bucket):
+    partition = queue_arn.split(":")[1]
+    if not queue_policy_lets_bucket_send(attributes.get("Policy"), f"arn:{partition}:s3:::{deployment.bucket}"):
         return fail(name, f"the policy of queue {queue} does not let s3://{deployment.bucket} send to it", f"`{cli} aws deploy` puts the queue policy back")
     filters = sorted({filter_text(rule) for rule in rules})
     return ok(name, f"s3://{deployment.bucket} {', '.join(filters)} -> {queue}; the queue policy lets the bucket send")
@@ -168,17 +169,31 @@ def filter_text(rule: dict) -> str:
     return f"{values.get('prefix', '')}*{values.get('suffix', '')}"
 
 
-def queue_policy_lets_bucket_send(policy_text: str | None, bucket: str) -> bool:
+def queue_policy_lets_bucket_send(policy_text: str | None, bucket_arn: str) -> bool:
+    """Some statement allows s3.amazonaws.com to sqs:SendMessage, for this bucket if it names a source."""
     if not policy_text:
         return False
     statements = json.loads(policy_text).get("Statement", [])
-    for s in statements if isinstance(statements, list) else [statements]:
-        actions = s.get("Action", [])
-        actions = [actions] if isinstance(actions, str) else actions
-        principal = json.dumps(s.get("Principal", ""))
-        if s.get("Effect") == "Allow" and ("sqs:SendMessage" in actions or "sqs:*" in actions) and "s3.amazonaws.com" in principal:
-            return bucket in json.dumps(s.get("Condition", {})) or not s.get("Condition")
-    return False
+    return any(statement_lets_bucket_send(s, bucket_arn) for s in (statements if isinstance(statements, list) else [statements]))
+
+
+def statement_lets_bucket_send(statement: dict[str, Any], bucket_arn: str) -> bool:
+    from fnmatch import fnmatchcase
+
+    actions = statement.get("Action", [])
+    actions = [actions] if isinstance(actions, str) else actions
+    if statement.get("Effect") != "Allow" or not {"sqs:SendMessage", "sqs:*", "*"} & set(actions):
+        return False
+    if "s3.amazonaws.com" not in json.dumps(statement.get("Principal", "")):
+        return False
+    sources = [
+        value
+        for condition in statement.get("Condition", {}).values()
+        for key, values in condition.items()
+        if key.lower() == "aws:sourcearn"
+        for value in ([values] if isinstance(values, str) else values)
+    ]
+    return not sources or any(fnmatchcase(bucket_arn, source) for source in sources)
 
 
 def check_dead_letter_queue(sqs: Any, dlq_url: str, cli: str) -> Check:

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import snowflake.connector
 import typer
+import typer.rich_utils
 from rich.console import Console
 from rich.table import Table
 from snowflake.connector.errors import Error as SnowflakeConnectorError
@@ -27,6 +28,11 @@ from widf_loader.config import ConfigError
 def terminal_console(stderr: bool = False) -> Console:
     """Colour only for a terminal (rich's own rule), and none at all when NO_COLOR is set (https://no-color.org)."""
     return Console(stderr=stderr, color_system=None if os.environ.get("NO_COLOR") else "auto")
+
+
+if os.environ.get("NO_COLOR"):
+    # rich alone would drop colours but keep bold and dim; typer's help and usage errors use their own console.
+    typer.rich_utils.COLOR_SYSTEM = None
 
 
 console = terminal_console()

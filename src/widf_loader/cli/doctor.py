@@ -53,7 +53,9 @@ def diagnose() -> list[Check]:
     try:
         sources = doctor_sources(cli)
     except ConfigError as e:
-        return [fail("aws credentials", str(e), f"`{cli} local up`" if ctx.target is Target.local else "check WIDF_STACK_NAME / WIDF_FUNCTION_NAME")]
+        if ctx.target is Target.local:
+            return [fail("local stack", str(e), f"`{cli} local up`")]
+        return [fail("aws side", str(e), "set WIDF_STACK_NAME / WIDF_FUNCTION_NAME to the deployed stack's names")]
     return run_checks(sources)
 
 

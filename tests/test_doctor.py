@@ -159,6 +159,19 @@ def test_a_revoked_grant_is_reported_with_the_grant_that_restores_it(stack, sql,
     assert doctor(stack)[0] == 0
 
 
+def test_a_grant_beyond_loading_warns_with_the_revoke(stack, sql, trusted):
+    schema = f"{NAMES.database}.{NAMES.schema}"
+    sql(f"GRANT CREATE TABLE ON SCHEMA {schema} TO ROLE {NAMES.role}")
+    try:
+        code, checks = doctor(stack)
+    finally:
+        sql(f"REVOKE CREATE TABLE ON SCHEMA {schema} FROM ROLE {NAMES.role}")
+    grants = checks["loader grants"]
+    assert (code, grants["status"]) == (0, "warn")
+    assert grants["detail"] == f"{NAMES.role} holds more than loading needs: CREATE TABLE on {schema}"
+    assert grants["fix"] == f"REVOKE CREATE TABLE ON SCHEMA {schema} FROM ROLE {NAMES.role}"
+
+
 def test_a_removed_queue_policy_or_notification_is_found_and_aws_deploy_restores_both(stack, deployment, trusted):
     endpoint = stack.info.aws_endpoint
     aws.client("sqs", endpoint).set_queue_attributes(QueueUrl=deployment.queue_url, Attributes={"Policy": ""})

@@ -357,7 +357,15 @@ def check_loader_grants(connection: Any, names: SnowflakeNames, tables: Iterable
         holders = None  # no such user: the user check says so
     if holders is not None and names.role not in holders:
         return fail(name, f"{names.user} is not granted {names.role}", f"GRANT ROLE {names.role} TO USER {names.user}")
+    if excess := more_than_loading(granted):
+        privilege, kind, on = excess[0]
+        return warn(name, f"{names.role} holds more than loading needs: {', '.join(f'{p} on {o}' for p, _, o in excess)}", f"REVOKE {privilege} ON {kind} {on} FROM ROLE {names.role}")
     return ok(name, f"{names.role}: USAGE on {names.warehouse}, {names.database}, {names.database}.{names.schema}; SELECT, INSERT on {', '.join(tables)}")
+
+
+def more_than_loading(granted: set[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """What would let the loader create, drop or own something: it inserts, and creates nothing."""
+    return sorted(g for g in granted if g[0] in ("OWNERSHIP", "ALL") or g[0].startswith("CREATE ") and g[1] != "ROLE")
 
 
 # -- the whole chain -----------------------------------------------------------------

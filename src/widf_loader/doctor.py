@@ -84,7 +84,7 @@ def aws_failure(name: str, error: Exception, cli: str) -> Check:
         return fail(name, one_line(error), f"check AWS_ENDPOINT_URL and your network; locally, `{cli} local status`")
     if isinstance(error, ClientError):
         e = error.response.get("Error", {})
-        return fail(name, f"AWS {e.get('Code', 'error')}: {e.get('Message', '')}", "check the credentials' permissions, or redeploy with `aws deploy`")
+        return fail(name, f"AWS {e.get('Code', 'error')}: {e.get('Message', '')}", f"check what your AWS credentials may do; `{cli} aws debug` shows the stack")
     return fail(name, one_line(error), f"see `{cli} aws debug`")
 
 
@@ -129,13 +129,13 @@ def presented_session_arn(sts: Any, role: RoleRef, session: str) -> tuple[str, b
         return role.session_arn(session), False
 
 
-def check_presented_identity(sts: Any, role: RoleRef, session: str, account: str | None) -> tuple[Check, RoleRef | None]:
+def check_presented_identity(sts: Any, role: RoleRef, session: str, account: str | None, cli: str) -> tuple[Check, RoleRef | None]:
     name = "presented identity"
     sts_arn, assumed = presented_session_arn(sts, role, session)
     presented = role_of_session(sts_arn)
     how = "" if assumed else " (derived: only Lambda may assume the role)"
     if not presented.same_role(role):
-        return fail(name, f"{sts_arn} maps to {presented.arn}, not the function's role {role.arn}", "redeploy the function with its own role: `aws deploy`"), None
+        return fail(name, f"{sts_arn} maps to {presented.arn}, not the function's role {role.arn}", f"redeploy the function with its own role: `{cli} aws deploy`"), None
     detail = f"{sts_arn} -> {presented.arn}{how}"
     if role.path != "/":
         detail += f"; the role's path {role.path} is not in the session ARN: Snowflake matches account and role name"
@@ -409,7 +409,7 @@ def aws_checks(sources: Sources) -> tuple[list[Check], RoleRef | None]:
     if deployment is None or role is None:
         return checks + [skipped(n, "the deployed function") for n in AWS_AFTER_CREDENTIALS[1:]], None
     try:
-        check, presented = check_presented_identity(sts, role, sources.function_name, account)
+        check, presented = check_presented_identity(sts, role, sources.function_name, account, cli)
     except (BotoCoreError, ClientError) as e:
         check = aws_failure("presented identity", e, cli)
     checks.append(check)

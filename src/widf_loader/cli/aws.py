@@ -27,6 +27,7 @@ from widf_loader.cli.common import (
     stack_paths,
 )
 from widf_loader.config import ConfigError
+from widf_loader.doctor import NO_CREDENTIALS, NO_REGION
 
 aws_app = typer.Typer(help="The function and its AWS resources.\n\nExample: widf-loader aws deploy && widf-loader aws test", no_args_is_help=True)
 
@@ -45,8 +46,6 @@ STACK_NAME_PATTERN = r"[A-Za-z][A-Za-z0-9-]{0,127}"
 ACCOUNT_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}"
 TOPIC_ARN_PATTERN = r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}"
 ARCHITECTURES = ("x86_64", "arm64")
-NO_REGION = "No AWS region: set AWS_DEFAULT_REGION, or a region in your AWS profile (AWS_PROFILE)."
-NO_CREDENTIALS = "No AWS credentials: sign in (`aws sso login`, `aws configure`) or choose a profile with AWS_PROFILE."
 
 
 def checked(value: str, pattern: str, what: str) -> str:

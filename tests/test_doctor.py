@@ -8,15 +8,22 @@ as a user would, and puts the link back.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
+import boto3
+
 import pytest
+from botocore.stub import Stubber
 from typer.testing import CliRunner
 
 from widf_loader import admin
 from widf_loader.admin import SnowflakeNames
 from widf_loader.cli import app
-from widf_loader.doctor import queue_policy_lets_bucket_send
+from widf_loader.arns import parse_role_arn
+from widf_loader.doctor import check_presented_identity, queue_policy_lets_bucket_send
 from widf_loader.local import aws
 from widf_loader.local.deploy import admin_connection, deployed
 
@@ -229,3 +236,35 @@ def test_the_cloud_target_runs_the_same_checks_through_the_standard_chain_and_a_
     checks = {c["name"]: c for c in report["checks"]}
     assert {c["status"] for c in checks.values()} == {"ok"}
     assert checks["presented identity"]["detail"].startswith(f"{SESSION_ARN} -> {ROLE_ARN}")
+
+
+def test_with_nothing_configured_the_cloud_target_names_both_missing_pieces_and_skips_the_rest(tmp_path):
+    bare = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SNOWFLAKE_", "WIDF_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "widf_loader.cli", "--target", "cloud", "doctor", "--json"],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        env=bare | {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true",
+                    "AWS_DEFAULT_REGION": "eu-west-1", "SNOWFLAKE_HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert {n for n, c in checks.items() if c["status"] == "fail"} == {"aws credentials", "snowflake admin"}
+    assert {n for n, c in checks.items() if c["status"] == "skip"} == set(checks) - {"aws credentials", "snowflake admin"}
+    assert checks["aws credentials"]["fix"].startswith("No AWS credentials: sign in")
+    assert checks["snowflake admin"]["detail"].startswith("Set SNOWFLAKE_CONNECTION_NAME")
+
+
+def test_a_role_only_lambda_may_assume_gives_the_session_arn_sts_would_issue():
+    # In the cloud the administrator usually may not assume the function's role: STS says AccessDenied.
+    sts = boto3.client("sts", region_name="eu-west-1", aws_access_key_id="placeholder", aws_secret_access_key="placeholder")
+    role = parse_role_arn("arn:aws:iam::123456789012:role/service/widf-loader-function-role")
+    with Stubber(sts) as stub:
+        stub.add_client_error("assume_role", service_error_code="AccessDenied", service_message="not authorized", http_status_code=403)
+        check, presented = check_presented_identity(sts, role, "widf-loader", "123456789012", "widf-loader")
+    assert check.status.value == "ok"
+    assert check.detail.startswith(
+        "arn:aws:sts::123456789012:assumed-role/widf-loader-function-role/widf-loader -> "
+        "arn:aws:iam::123456789012:role/widf-loader-function-role (derived: only Lambda may assume the role)"
+    )
+    assert "the role's path /service/ is not in the session ARN" in check.detail
+    assert presented.same_role(role)

@@ -220,14 +220,14 @@ def query(connection: Any, sql: str, params: tuple = ()) -> list[dict[str, Any]]
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
-def check_admin_connection(connect: Callable[[], Any], cli: str) -> tuple[Check, Any]:
+def check_admin_connection(connect: Callable[[], Any], fix: str) -> tuple[Check, Any]:
     from snowflake.connector.errors import Error as SnowflakeError
 
     try:
         connection = connect()
         user, role = connection.cursor().execute("SELECT CURRENT_USER(), CURRENT_ROLE()").fetchone()
     except (ConfigError, SnowflakeError) as e:
-        return fail("snowflake admin", one_line(e), f"locally `{cli} local up`; in the cloud, SNOWFLAKE_CONNECTION_NAME names an administrator connection"), None
+        return fail("snowflake admin", one_line(e), fix), None
     return ok("snowflake admin", f"connected as {user} (role {role})"), connection
 
 
@@ -382,6 +382,7 @@ class Sources:
     tables: tuple[str, ...]
     function_name: str
     cli: str = "widf-loader"  # how the fixes spell the command (with --target cloud in the cloud)
+    admin_fix: str = "`widf-loader local up`"  # what makes the administrator connection work
 
 
 def run_checks(sources: Sources) -> list[Check]:
@@ -427,7 +428,7 @@ def aws_checks(sources: Sources) -> tuple[list[Check], RoleRef | None]:
 def snowflake_checks(sources: Sources, role: RoleRef | None) -> list[Check]:
     from snowflake.connector.errors import Error as SnowflakeError
 
-    admin, connection = check_admin_connection(sources.connect_admin, sources.cli)
+    admin, connection = check_admin_connection(sources.connect_admin, sources.admin_fix)
     if connection is None:
         return [admin, skipped("snowflake user", "the administrator connection"), skipped("loader grants", "the administrator connection")]
     checks = [admin]

@@ -85,6 +85,7 @@ def doctor_sources(cli: str) -> Sources:
         tables=("RAW_DATA", "LOAD_HISTORY", "REJECTED_RECORDS", *config.tables, config.rejected_records_table),
         function_name=local_function_name() if side.local else cloud_function_name(),
         cli=cli,
+        admin_fix=f"`{cli} local up`" if side.local else "SNOWFLAKE_CONNECTION_NAME must name an administrator connection in your connections.toml that can log in",
     )
 
 

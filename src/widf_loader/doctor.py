@@ -283,30 +283,38 @@ def wrong_trust(user: str, trust: Trust, role: RoleRef) -> str:
 
 def check_service_user(connection: Any, names: SnowflakeNames, role: RoleRef, cli: str) -> Check:
     """A TYPE = SERVICE user must trust exactly the role the function's session maps to."""
-    name = "snowflake user"
     fix = f"`{cli} snow lambda-wid --role-arn {role.arn}`"
-    users = query(connection, "SHOW USERS")
-    by_name = {u["name"]: u for u in users}
-    trusts = trusts_of(connection, users)
-    configured = by_name.get(names.user)
+    users = {u["name"]: u for u in query(connection, "SHOW USERS")}
+    trusts = trusts_of(connection, list(users.values()))
+    configured = users.get(names.user)
     if configured and any(t.user == names.user and t.matches(role) for t in trusts):
-        kind = str(configured.get("type") or "PERSON").upper()
-        if kind != "SERVICE":
-            return fail(name, f"{names.user} trusts {role.arn} but is TYPE = {kind}: only TYPE = SERVICE users log in with workload identity", f"ALTER USER {names.user} SET TYPE = SERVICE (or {fix})")
-        if str(configured.get("disabled", "false")).lower() == "true":
-            return fail(name, f"{names.user} trusts {role.arn} but is disabled", f"ALTER USER {names.user} SET DISABLED = FALSE")
-        return ok(name, f"{names.user} (TYPE = SERVICE) trusts {role.arn}")
-    if others := [t.user for t in trusts if t.matches(role) and str(by_name[t.user].get("type", "")).upper() == "SERVICE"]:
-        return warn(name, f"{others[0]} trusts {role.arn}, not {names.user}: the function logs in as {others[0]}", f"set WIDF_SERVICE_USER={others[0]}, or {fix}")
-    if configured is None:
-        near = [t for t in trusts if t.kind == "ASSUMED_ROLE" and t.name == role.name]
-        if near:
-            return fail(name, wrong_trust(near[0].user, near[0], role), fix)
-        return fail(name, f"no Snowflake user trusts {role.arn} ({names.user} does not exist): the login fails with 'Unable to find an associated Snowflake user'", fix)
-    mine = [t for t in trusts if t.user == names.user]
-    if not mine:
-        return fail(name, f"{names.user} has no AWS workload identity: no Snowflake user trusts {role.arn}", fix)
-    return fail(name, wrong_trust(names.user, mine[0], role), fix)
+        return check_trusting_user(configured, role, fix)
+    if others := [t.user for t in trusts if t.matches(role) and str(users[t.user].get("type", "")).upper() == "SERVICE"]:
+        return warn(USER_CHECK, f"{others[0]} trusts {role.arn}, not {names.user}: the function logs in as {others[0]}", f"set WIDF_SERVICE_USER={others[0]}, or {fix}")
+    return fail(USER_CHECK, why_nobody_trusts(names.user, configured is not None, trusts, role), fix)
+
+
+USER_CHECK = "snowflake user"
+
+
+def check_trusting_user(user: dict[str, Any], role: RoleRef, fix: str) -> Check:
+    """The user trusts the role; Snowflake still logs it in only as an enabled TYPE = SERVICE user."""
+    name, kind = user["name"], str(user.get("type") or "PERSON").upper()
+    if kind != "SERVICE":
+        return fail(USER_CHECK, f"{name} trusts {role.arn} but is TYPE = {kind}: only TYPE = SERVICE users log in with workload identity", f"ALTER USER {name} SET TYPE = SERVICE (or {fix})")
+    if str(user.get("disabled", "false")).lower() == "true":
+        return fail(USER_CHECK, f"{name} trusts {role.arn} but is disabled", f"ALTER USER {name} SET DISABLED = FALSE")
+    return ok(USER_CHECK, f"{name} (TYPE = SERVICE) trusts {role.arn}")
+
+
+def why_nobody_trusts(user: str, exists: bool, trusts: list[Trust], role: RoleRef) -> str:
+    """The configured user's near miss, or another user's session-ARN mistake, or plainly nobody."""
+    if exists and (mine := [t for t in trusts if t.user == user]):
+        return wrong_trust(user, mine[0], role)
+    if near := [t for t in trusts if t.kind == "ASSUMED_ROLE" and t.name == role.name]:
+        return wrong_trust(near[0].user, near[0], role)
+    missing = f"{user} has no AWS workload identity" if exists else f"{user} does not exist"
+    return f"no Snowflake user trusts {role.arn} ({missing}): the login fails with 'Unable to find an associated Snowflake user'"
 
 
 @dataclass(frozen=True)

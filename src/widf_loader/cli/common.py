@@ -15,7 +15,6 @@ from typing import Annotated, Any
 
 import snowflake.connector
 import typer
-import typer.rich_utils
 from rich.console import Console
 from rich.table import Table
 from snowflake.connector.errors import Error as SnowflakeConnectorError
@@ -32,6 +31,8 @@ def terminal_console(stderr: bool = False) -> Console:
 
 if os.environ.get("NO_COLOR"):
     # rich alone would drop colours but keep bold and dim; typer's help and usage errors use their own console.
+    import typer.rich_utils
+
     typer.rich_utils.COLOR_SYSTEM = None
 
 

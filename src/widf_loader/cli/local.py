@@ -6,17 +6,20 @@ from typing import Annotated
 
 import typer
 
-from widf_loader.cli.common import console, friendly_errors, print_table, stack_paths
+from widf_loader.cli.common import JsonOption, console, friendly_errors, print_settings, print_table, stack_paths
 from widf_loader.config import ConfigError
 
-local_app = typer.Typer(help="Start, stop and inspect the local stack.", no_args_is_help=True)
+local_app = typer.Typer(help="Start, stop and inspect the local stack.\n\nExample: widf-loader local up", no_args_is_help=True)
 
 
 
 @local_app.command("up")
 @friendly_errors
 def local_up() -> None:
-    """Start moto (S3, SQS, STS, IAM, Logs), the Snowflake gateway and the Lambda runner."""
+    """Start moto (S3, SQS, STS, IAM, Logs), the Snowflake gateway and the Lambda runner.
+
+    Example: widf-loader local up
+    """
     from widf_loader.local import stack
 
     with console.status("Starting the local stack..."):
@@ -28,7 +31,10 @@ def local_up() -> None:
 @local_app.command("down")
 @friendly_errors
 def local_down() -> None:
-    """Stop the local stack; its data is in memory and goes with it."""
+    """Stop the local stack; its data is in memory and goes with it.
+
+    Example: widf-loader local down
+    """
     from widf_loader.local import stack
 
     console.print("[green]✓[/] Local stack stopped." if stack.stop(stack_paths()) else "The local stack was not running.")
@@ -36,8 +42,11 @@ def local_down() -> None:
 
 @local_app.command("status")
 @friendly_errors
-def local_status() -> None:
-    """Show the endpoints of the running local stack (exit 1 if it is not running)."""
+def local_status(as_json: JsonOption = False) -> None:
+    """Show the endpoints of the running local stack (exit 1 if it is not running).
+
+    Example: widf-loader local status --json
+    """
     from widf_loader.local.deploy import deployed
     from widf_loader.local.stack import read_stack
 
@@ -50,7 +59,7 @@ def local_status() -> None:
     ]
     if spec := deployed(stack_paths()):
         rows += [("function", spec.function.name), ("bucket", spec.resources.bucket), ("queue", spec.resources.queue_url)]
-    print_table(["", "local stack"], rows)
+    print_settings(rows, "local stack", as_json)
 
 
 

@@ -124,6 +124,7 @@ class Session:
     lock_timeout_seconds: float = 43200  # Snowflake's default LOCK_TIMEOUT
     warehouse: str | None = None
     variables: dict[str, Any] = field(default_factory=dict)
+    query_tag: str = ""  # the session's QUERY_TAG; a statement may carry its own
 
 
 @dataclass

@@ -17,8 +17,10 @@ import logging
 import re
 import secrets
 import sys
+import time
+import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import fakesnow.server  # noqa: F401 - loads the module, which `fakesnow.server` (a function) shadows
@@ -31,11 +33,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from widf_loader.local.gateway import variables
-from widf_loader.local.gateway.accounts import Account, Session, SnowflakeError, User
+from widf_loader.local.gateway.accounts import Account, Rows, Session, SnowflakeError, User, status
 from widf_loader.local.gateway.binding import batch_statement, batch_table, is_array_binding
 from widf_loader.local.gateway.catalog import EngineCatalog
 from widf_loader.local.gateway.dynamic_tables import DynamicTables
-from widf_loader.local.gateway.errors import in_snowflakes_words
+from widf_loader.local.gateway.errors import does_not_exist, in_snowflakes_words
+from widf_loader.local.gateway.grants import Securable
+from widf_loader.local.gateway.history import QueryHistory, QueryRecord, history_source, session_tag_change, statement_tag
 from widf_loader.local.gateway.identity import AttestationRejected, verify_aws_attestation
 from widf_loader.local.gateway.statements import LocalStatements, with_session_context
 from widf_loader.local.gateway.transactions import TableLocks, insert_only_merge, locked_table, parse
@@ -75,6 +79,7 @@ class Gateway:
         self.locks = TableLocks()
         self.statement_count = 0
         self.login_count = 0
+        self.history = QueryHistory()
 
     # -- login ---------------------------------------------------------------
 
@@ -125,6 +130,7 @@ class Gateway:
             autocommit=bool(parameters.get("AUTOCOMMIT", True)),
             lock_timeout_seconds=float(parameters.get("LOCK_TIMEOUT", 43200)),
             warehouse=(w := request.query_params.get("warehouse")) and w.upper() or user.default_warehouse,
+            query_tag=str(parameters.get("QUERY_TAG") or ""),
         )
         self.login_count += 1
         payload["data"]["sessionInfo"].update(roleName=role, warehouseName=request.query_params.get("warehouse"))
@@ -145,16 +151,57 @@ class Gateway:
 
     async def answer_locally(self, token: str, session: Session, sql: str) -> str | None:
         """A SELECT of the rows the gateway answers with itself; None when the statement is for the engine."""
+        if (tag := session_tag_change(sql)) is not None:
+            session.query_tag = tag
+            return rows_as_select(*status("Statement executed successfully."))
+        if (rows := await run_in_threadpool(self.query_history, token, session, sql)) is not None:
+            return rows_as_select(*rows)
         fake = fakesnow_server.sessions[token]
         if (rows := await run_in_threadpool(self.statements.answer, session, fake, sql)) is not None:
             return rows_as_select(*rows)
         return None
+
+    def query_history(self, token: str, session: Session, sql: str) -> Rows | None:
+        """`TABLE(INFORMATION_SCHEMA.QUERY_HISTORY())` read by the engine from this session's visible history."""
+        name = f"widf_query_history_{secrets.token_hex(8)}"
+        if (source := history_source(sql, f"temp.main.{name}")) is None:  # DuckDB's catalog of registered tables
+            return None
+        fake = fakesnow_server.sessions[token]
+        if not (database := source.database or fake.database):
+            raise SnowflakeError(
+                90105, "Cannot perform SELECT. This session does not have a current database. Call 'USE DATABASE', or use a qualified name.", "22000"
+            )
+        if not self.catalog.exists(Securable("DATABASE", database)):
+            raise does_not_exist(database)
+        records = self.history.visible_to(session, self.account.roles_of(session.role))[: source.limit]
+        # A connection of its own, as `count_committed` uses: the history table is registered in it alone.
+        connection = fakesnow_server.shared_fs.connect()
+        try:
+            connection._duck_conn.register(name, self.history.as_table(records))  # noqa: SLF001 - as `register_batch` does
+            cursor = connection.cursor()
+            cursor.execute(source.statement)
+            return [d[0] for d in cursor.description], cursor.fetchall()
+        finally:
+            connection.close()
 
     async def query(self, request: Request) -> Response:
         token = (request.headers.get("Authorization") or "")[17:-1]
         if not (session := self.sessions.get(token)):
             return failure(SnowflakeError(390104, "User must login again to access the service.", "08001"), 401)
         body = await read_json(request)
+        sql, tag = body["sqlText"], statement_tag(body.get("parameters"), session)
+        started, clock = datetime.now(timezone.utc), time.monotonic()
+        response = await self.run_statement(request, token, session, body)
+        self.history.record(
+            QueryRecord(
+                QUERY_ID=str(uuid.uuid4()), QUERY_TEXT=sql, USER_NAME=session.user.name, ROLE_NAME=session.role, QUERY_TAG=tag,
+                EXECUTION_STATUS="FAILED_WITH_ERROR" if b'"success":false' in response.body else "SUCCESS",
+                START_TIME=started, END_TIME=datetime.now(timezone.utc), TOTAL_ELAPSED_TIME=int((time.monotonic() - clock) * 1000),
+            )
+        )  # fmt: skip
+        return response
+
+    async def run_statement(self, request: Request, token: str, session: Session, body: dict[str, Any]) -> Response:
         sql = body["sqlText"]
         batch: str | None = None
         bookkeeping = None

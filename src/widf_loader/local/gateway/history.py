@@ -24,7 +24,7 @@ HISTORY_LIMIT = 10_000  # statements kept, newest first out of QUERY_HISTORY(); 
 
 # TABLE(INFORMATION_SCHEMA.QUERY_HISTORY()), with or without a database in front and arguments inside.
 QUERY_HISTORY_CALL = re.compile(
-    r"TABLE\s*\(\s*(?:(?P<database>\"?\w+\"?)\s*\.\s*)?INFORMATION_SCHEMA\s*\.\s*QUERY_HISTORY(?:_BY_SESSION|_BY_USER)?\s*\((?P<args>[^()]*)\)\s*\)",
+    r"TABLE\s*\(\s*(?:(?P<database>\"?\w+\"?)\s*\.\s*)?INFORMATION_SCHEMA\s*\.\s*QUERY_HISTORY\s*\((?P<args>[^()]*)\)\s*\)",
     re.IGNORECASE,
 )
 RESULT_LIMIT = re.compile(r"RESULT_LIMIT\s*=>\s*(\d+)", re.IGNORECASE)

@@ -158,3 +158,21 @@ def test_aws_logs_prints_level_message_and_file_and_raw_json_on_request(stack, l
     parsed = [json.loads(line) for line in raw if line.startswith("{")]
     assert any(r.get("file_id") == file_id(good["ref"]) and r.get("status") == "LOADED" for r in parsed)
     assert all(line.startswith(("{", *LAMBDA_LINES)) for line in raw), "every line arrives whole"
+
+
+def test_query_history_keeps_session_tags_and_shows_each_user_only_their_own(stack, loads, as_function):
+    from widf_loader.config import LoaderSettings
+    from widf_loader.local.deploy import admin_connection
+    from widf_loader.warehouse import connect
+
+    history = "SELECT USER_NAME, QUERY_TAG, QUERY_TEXT FROM TABLE(WIDF_DEMO_DB.INFORMATION_SCHEMA.QUERY_HISTORY()) WHERE QUERY_TEXT LIKE 'SELECT %-- probe'"
+    with admin_connection(stack.info, session_parameters={"QUERY_TAG": "at-login"}) as admin:
+        admin.cursor().execute("SELECT 1 -- probe")
+        admin.cursor().execute("ALTER SESSION SET QUERY_TAG = 'it''s altered'")
+        admin.cursor().execute("SELECT 2 -- probe")
+        seen_by_admin = admin.cursor().execute(history).fetchall()
+    with connect(LoaderSettings.from_env()) as loader:  # the function's own keyless session
+        seen_by_loader = loader.cursor().execute(history).fetchall()
+        loaders_own = loader.cursor().execute("SELECT DISTINCT USER_NAME FROM TABLE(WIDF_DEMO_DB.INFORMATION_SCHEMA.QUERY_HISTORY(RESULT_LIMIT => 10000))").fetchall()
+    assert [(tag, text) for _, tag, text in seen_by_admin] == [("it's altered", "SELECT 2 -- probe"), ("at-login", "SELECT 1 -- probe")]
+    assert seen_by_loader == [] and loaders_own == [("LAMBDA_LOADER_BOT",)]

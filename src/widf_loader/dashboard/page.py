@@ -40,9 +40,9 @@ table { width:100%; border-collapse:collapse; font-size:13px; }
 th { text-align:left; color:var(--muted); font-weight:600; font-size:12px; border-bottom:1px solid var(--line); padding:6px 8px; }
 td { border-bottom:1px solid var(--line); padding:7px 8px; vertical-align:top; }
 td.num { text-align:right; font-variant-numeric:tabular-nums; }
-#rejects td:nth-child(2) { width:38%; }
+#rejects td:nth-child(2) { width:38%; } #recent-loads td:nth-child(2) { width:32%; }
 tr:last-child td { border-bottom:none; }
-.file { font-weight:600; word-break:break-all; } .path { color:var(--muted); font-size:12px; word-break:break-all; }
+.file { font-weight:600; overflow-wrap:anywhere; } .path { color:var(--muted); font-size:12px; overflow-wrap:anywhere; }
 .reason { color:#334155; word-break:break-word; }
 .badge { display:inline-block; padding:1px 8px; border-radius:999px; font-size:11px; font-weight:700; letter-spacing:.4px; background:#e2e8f0; color:#334155; }
 .badge.ok { background:#dcfce7; color:var(--ok); } .badge.warn { background:#ffedd5; color:var(--warn); } .badge.bad { background:#fee2e2; color:var(--bad); }
@@ -99,7 +99,9 @@ def chart(figures: list[DailyFigure]) -> str:
     for f in figures:
         events[(f.load_date, f.action)] += f.total_events
     totals = {d: sum(events[(d, a)] for a in actions) for d in days}
-    top = nice_ceiling(max(totals.values()) or 1)
+    step = nice_ceiling(max(1, max(totals.values()) / 5))  # a few round ticks
+    ticks = int(-(-max(totals.values()) // step)) or 1
+    top = step * ticks
     left, width, row, bar, legend_height = 90, 900, 40, 24, 40  # drawn at about the size it is shown: text stays body-sized
     height = legend_height + row * len(days) + 30
     parts = [f'<svg id="daily-summary-chart" role="img" aria-label="Events per day by action" viewBox="0 0 {left + width + 90} {height}" width="100%">']
@@ -107,9 +109,9 @@ def chart(figures: list[DailyFigure]) -> str:
     for action in actions:  # legend
         parts.append(f'<rect x="{x}" y="8" width="12" height="12" rx="3" fill="{colour[action]}"/><text x="{x + 17}" y="18.5" font-size="13" fill="#334155">{text(action)}</text>')
         x += 30 + 7 * len(action)
-    for tick in range(5):  # grid
-        value = top * tick / 4
-        gx = left + width * tick / 4
+    for tick in range(ticks + 1):  # grid
+        value = step * tick
+        gx = left + width * tick / ticks
         parts.append(f'<line x1="{gx:.1f}" y1="{legend_height}" x2="{gx:.1f}" y2="{height - 26}" stroke="#e2e8f0"/>')
         parts.append(f'<text x="{gx:.1f}" y="{height - 10}" font-size="11" fill="#64748b" text-anchor="middle">{value:,.0f}</text>')
     for index, day in enumerate(days):
@@ -129,7 +131,7 @@ def chart(figures: list[DailyFigure]) -> str:
     return "".join(parts)
 
 
-def nice_ceiling(value: int) -> int:
+def nice_ceiling(value: float) -> int:
     """The next round number (1, 2 or 5 times a power of ten) at or above value, for the axis."""
     magnitude = 1
     while True:

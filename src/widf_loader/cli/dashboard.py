@@ -69,10 +69,14 @@ def dashboard(
     refresh: Annotated[int, typer.Option(min=2, max=3600, help="seconds between the page's own refreshes")] = 15,
 ) -> None:
     """Serve a page with DAILY_SUMMARY as a chart, recent loads, rejected records and the queue depths."""
-    import uvicorn
+    from widf_loader.cli.common import console, fail
 
-    from widf_loader.cli.common import console
-    from widf_loader.dashboard.app import create_app
+    try:
+        import uvicorn
+
+        from widf_loader.dashboard.app import create_app
+    except ImportError as e:
+        fail(f"The dashboard needs the `dashboard` extra ({e.name} is missing): pip install 'widf-loader[dashboard]'.")
 
     source = WarehouseAndQueues()
     console.print(f"Dashboard on http://{host}:{port}/ ({source.where}); Ctrl-C stops it.")

@@ -33,10 +33,10 @@ NAMESPACE = "WidfLoader"
 QUERY_TAG_MAX_CHARS = 2000  # Snowflake's limit for QUERY_TAG
 FILE_KEYS = ("file_id", "load_id")
 
+# The level comes from POWERTOOLS_LOG_LEVEL / LOG_LEVEL / Lambda's log-level control (INFO by default).
 # ensure_ascii=False: a key with non-ASCII characters stays searchable as written.
 logger = Logger(
     service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE,
-    level=os.environ.get("POWERTOOLS_LOG_LEVEL") or os.environ.get("LOG_LEVEL") or "INFO",
     utc=True,
     json_serializer=partial(json.dumps, separators=(",", ":"), ensure_ascii=False, default=str),
 )

@@ -10,6 +10,7 @@ One module per command group; this one only assembles them.
 from __future__ import annotations
 
 from widf_loader.cli import doctor as _doctor  # noqa: F401  (registers `doctor`)
+from widf_loader.cli import dashboard as _dashboard  # noqa: F401  (registers `dashboard`)
 from widf_loader.cli import load as _load  # noqa: F401  (registers `config` and `load`)
 from widf_loader.cli.aws import aws_app
 from widf_loader.cli.common import app

@@ -345,11 +345,14 @@ def duration_seconds(text: str) -> int:
 def aws_logs(
     since: Annotated[str, typer.Option(help="how far back: 30m, 2h, 1d (a bare number is minutes)")] = "30m",
     follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new lines until Ctrl-C")] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="each line exactly as the function wrote it (JSON), e.g. for jq")] = False,
 ) -> None:
-    """Print the function's log lines.
+    """Print the function's log lines: level, message, file id and load id; metrics as name=value.
 
     Example: widf-loader aws logs --since 10m --follow
     """
+    from widf_loader.cli.log_lines import readable
+
     side = aws_side()
     group = deployment(side).log_group
     logs = side.client("logs")
@@ -365,8 +368,11 @@ def aws_logs(
                 if event["timestamp"] > start:
                     start, printed_at_start = event["timestamp"], set()
                 printed_at_start.add(event.get("eventId", ""))
+                if raw:
+                    print(event["message"], flush=True)  # not through rich: it would wrap and colour the JSON
+                    continue
                 stamp = datetime.fromtimestamp(event["timestamp"] / 1000, timezone.utc)
-                console.print(Text.assemble((f"{stamp:%H:%M:%S} ", "dim"), event["message"]), highlight=False)
+                console.print(Text.assemble((f"{stamp:%H:%M:%S} ", "dim"), readable(event["message"])), highlight=False)
             if not (token := page.get("nextToken")):
                 break
             kwargs["nextToken"] = token

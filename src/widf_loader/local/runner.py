@@ -26,9 +26,11 @@ from typing import Any
 
 from widf_loader.local.aws import ACCOUNT_ID, REGION, FunctionSpec, client
 from widf_loader.local.faults import FaultInjector
+from widf_loader.local.worker import END_OF_OUTPUT
 
 log = logging.getLogger("widf_loader.runner")
 CREDENTIAL_REFRESH_MARGIN_SECONDS = 600
+OUTPUT_DRAIN_SECONDS = 10  # how long END waits for the invocation's last lines to be shipped
 
 
 @dataclass(frozen=True)
@@ -140,13 +142,20 @@ class Container:
         )
         os.close(write_fd)
         self.results = os.fdopen(read_fd, "r")
+        self.output_shipped = threading.Event()
         self.forwarder = threading.Thread(target=self._forward_output, daemon=True)
         self.forwarder.start()
 
     def _forward_output(self) -> None:
         assert self.process.stdout
         for line in self.process.stdout:
-            self.sink.write(line.rstrip("\n"))
+            line = line.rstrip("\n")
+            if line.endswith(END_OF_OUTPUT):  # after a last line that had no newline of its own, if any
+                if line := line.removesuffix(END_OF_OUTPUT):
+                    self.sink.write(line)
+                self.output_shipped.set()
+            else:
+                self.sink.write(line)
 
     def usable_for(self, spec: FunctionSpec) -> bool:
         remaining = (self.credentials.expiration - datetime.now(timezone.utc)).total_seconds()
@@ -164,6 +173,7 @@ class Container:
         }
         assert self.process.stdin
         started = time.time()
+        self.output_shipped.clear()
         self.process.stdin.write(json.dumps(invocation) + "\n")
         self.process.stdin.flush()
         if self.faults.fires("container_killed"):  # somewhere in the first half second: mid-file for a small file
@@ -177,6 +187,7 @@ class Container:
             self.sink.write(f"{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%S.%fZ} {request_id} {message}")
             return Invocation(ok=False, error=message, timed_out=timed_out)
         reply = json.loads(line)
+        self.output_shipped.wait(OUTPUT_DRAIN_SECONDS)
         self.sink.write(f"END RequestId: {request_id}")
         self.sink.write(f"REPORT RequestId: {request_id}\tDuration: {(time.time() - started) * 1000:.2f} ms")
         if reply["ok"]:

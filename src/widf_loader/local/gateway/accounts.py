@@ -139,6 +139,7 @@ class Session:
     session_id: int = 0
     transaction_id: int | None = None  # the open transaction's, while in_transaction
     transaction_started: datetime | None = None
+    query_tag: str = ""  # the session's QUERY_TAG; a statement may carry its own
 
 
 @dataclass

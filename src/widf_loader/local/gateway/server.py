@@ -20,6 +20,7 @@ import re
 import secrets
 import sys
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -36,7 +37,14 @@ from starlette.routing import Route
 
 from widf_loader.local.faults import FaultInjector, FaultPlan, FaultPlanError
 from widf_loader.local.gateway import variables
-from widf_loader.local.gateway.accounts import Account, Session, SnowflakeError, User
+from widf_loader.local.gateway.accounts import (
+    Account,
+    Rows,
+    Session,
+    SnowflakeError,
+    User,
+    status,
+)
 from widf_loader.local.gateway.binding import (
     batch_statement,
     batch_table,
@@ -44,7 +52,15 @@ from widf_loader.local.gateway.binding import (
 )
 from widf_loader.local.gateway.catalog import EngineCatalog
 from widf_loader.local.gateway.dynamic_tables import DynamicTables
-from widf_loader.local.gateway.errors import in_snowflakes_words
+from widf_loader.local.gateway.errors import does_not_exist, in_snowflakes_words
+from widf_loader.local.gateway.grants import Securable
+from widf_loader.local.gateway.history import (
+    QueryHistory,
+    QueryRecord,
+    history_source,
+    session_tag_change,
+    statement_tag,
+)
 from widf_loader.local.gateway.identity import (
     AttestationRejected,
     StsUnavailable,
@@ -103,6 +119,7 @@ class Gateway:
         self.locks = TableLocks()
         self.statement_count = 0
         self.login_count = 0
+        self.history = QueryHistory()
 
     # -- login ---------------------------------------------------------------
 
@@ -156,6 +173,7 @@ class Gateway:
             autocommit=bool(parameters.get("AUTOCOMMIT", True)),
             lock_timeout_seconds=float(parameters.get("LOCK_TIMEOUT", 43200)),
             warehouse=(w := request.query_params.get("warehouse")) and w.upper() or user.default_warehouse,
+            query_tag=str(parameters.get("QUERY_TAG") or ""),
         )
         self.login_count += 1
         self.sessions[payload["data"]["token"]].session_id = payload["data"]["sessionId"] = next(self.ids)
@@ -177,10 +195,38 @@ class Gateway:
 
     async def answer_locally(self, token: str, session: Session, sql: str) -> str | None:
         """A SELECT of the rows the gateway answers with itself; None when the statement is for the engine."""
+        if (tag := session_tag_change(sql)) is not None:
+            session.query_tag = tag
+            return rows_as_select(*status("Statement executed successfully."))
+        if (rows := await run_in_threadpool(self.query_history, token, session, sql)) is not None:
+            return rows_as_select(*rows)
         fake = fakesnow_server.sessions[token]
         if (rows := await run_in_threadpool(self.statements.answer, session, fake, sql)) is not None:
             return rows_as_select(*rows)
         return None
+
+    def query_history(self, token: str, session: Session, sql: str) -> Rows | None:
+        """`TABLE(INFORMATION_SCHEMA.QUERY_HISTORY())` read by the engine from this session's visible history."""
+        name = f"widf_query_history_{secrets.token_hex(8)}"
+        if (source := history_source(sql, f"temp.main.{name}")) is None:  # DuckDB's catalog of registered tables
+            return None
+        fake = fakesnow_server.sessions[token]
+        if not (database := source.database or fake.database):
+            raise SnowflakeError(
+                90105, "Cannot perform SELECT. This session does not have a current database. Call 'USE DATABASE', or use a qualified name.", "22000"
+            )
+        if not self.catalog.exists(Securable("DATABASE", database)):
+            raise does_not_exist(database)
+        records = self.history.visible_to(session, self.account.roles_of(session.role))[: source.limit]
+        # A connection of its own, as `count_committed` uses: the history table is registered in it alone.
+        connection = fakesnow_server.shared_fs.connect()
+        try:
+            connection._duck_conn.register(name, self.history.as_table(records))  # noqa: SLF001 - as `register_batch` does
+            cursor = connection.cursor()
+            cursor.execute(source.statement)
+            return [d[0] for d in cursor.description], cursor.fetchall()
+        finally:
+            connection.close()
 
     async def query(self, request: Request) -> Response:
         token = (request.headers.get("Authorization") or "")[17:-1]
@@ -193,11 +239,20 @@ class Gateway:
         if self.faults.fires("snowflake_unavailable"):
             return unavailable()
         body = await read_json(request)
-        if self.stalls(body.get("sqlText", "")) and self.faults.fires("snowflake_stall"):
+        sql, tag = body["sqlText"], statement_tag(body.get("parameters"), session)
+        if self.stalls(sql) and self.faults.fires("snowflake_stall"):
             # The injected fault itself: a statement that takes this long. Like Snowflake,
             # it still runs if its client has gone meanwhile.
             await asyncio.sleep(self.faults.plan.stall_seconds)
+        started, clock = datetime.now(timezone.utc), time.monotonic()
         response = await self.run_statement(request, token, session, body)
+        self.history.record(
+            QueryRecord(
+                QUERY_ID=str(uuid.uuid4()), QUERY_TEXT=sql, USER_NAME=session.user.name, ROLE_NAME=session.role, QUERY_TAG=tag,
+                EXECUTION_STATUS="FAILED_WITH_ERROR" if b'"success":false' in response.body else "SUCCESS",
+                START_TIME=started, END_TIME=datetime.now(timezone.utc), TOTAL_ELAPSED_TIME=int((time.monotonic() - clock) * 1000),
+            )
+        )  # fmt: skip
         self.remember(token, request_id, response)
         if self.faults.fires("snowflake_response_lost"):
             return unavailable()

@@ -68,7 +68,10 @@ def dashboard(
     host: Annotated[str, typer.Option(help="address to listen on (loopback: only this machine sees the page)")] = "127.0.0.1",
     refresh: Annotated[int, typer.Option(min=2, max=3600, help="seconds between the page's own refreshes")] = 15,
 ) -> None:
-    """Serve a page with DAILY_SUMMARY as a chart, recent loads, rejected records and the queue depths."""
+    """Serve a page with DAILY_SUMMARY as a chart, recent loads, rejected records and the queue depths.
+
+    Example: widf-loader dashboard --port 8050   (then open http://127.0.0.1:8050)
+    """
     from widf_loader.cli.common import console, fail
 
     try:

@@ -101,6 +101,7 @@ def issued_secret(access_key_id: str) -> str | None:
     Only callable inside the process that runs moto: this is how the gateway
     verifies SigV4 signatures without trusting anything the caller sent.
     """
+    from moto.iam.models import iam_backends
     from moto.sts.models import sts_backends
 
     now = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -109,6 +110,13 @@ def issued_secret(access_key_id: str) -> str | None:
             role = backend.get_assumed_role_from_access_key(access_key_id)
             if role and role.expiration > now:
                 return role.secret_access_key
+    # An IAM user's long-term key is genuine too; STS then names a user, which no
+    # Snowflake user can trust, and the refusal says so.
+    for account in list(iam_backends.values()):
+        for backend in list(account.values()):
+            key = backend.access_keys.get(access_key_id)
+            if key is not None and key.status == "Active":
+                return key.secret_access_key
     return None
 
 

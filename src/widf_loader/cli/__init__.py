@@ -9,6 +9,7 @@ One module per command group; this one only assembles them.
 
 from __future__ import annotations
 
+from widf_loader.cli import backfill as _backfill  # noqa: F401  (registers `backfill` and `replay-dlq`)
 from widf_loader.cli import load as _load  # noqa: F401  (registers `config` and `load`)
 from widf_loader.cli.aws import aws_app
 from widf_loader.cli.common import app

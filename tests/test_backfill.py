@@ -1,0 +1,190 @@
+"""`widf-loader backfill` loads files that landed before the pipeline (or during an outage)
+exactly once, through the function; `replay-dlq` returns dead letters to the function's queue."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from urllib.parse import quote_plus
+
+import orjson
+
+from widf_loader import samples
+from widf_loader.local import aws
+from widf_loader.local.demo import wait_for
+from widf_loader.local.deploy import admin_connection
+
+LEDGER = "WIDF_DEMO_DB.PUBLIC.LOAD_HISTORY"
+
+
+def query(stack, sql: str, params: tuple = ()) -> list[tuple]:
+    with admin_connection(stack.info) as connection:
+        return connection.cursor().execute(sql, params).fetchall()
+
+
+def ledger_rows(stack, prefix: str) -> list[tuple]:
+    return query(stack, f"SELECT FILE_ID, STATUS FROM {LEDGER} WHERE SOURCE_KEY LIKE %s ORDER BY FILE_ID, STATUS", (f"{prefix}%",))
+
+
+def raw_rows(stack, prefix: str) -> int:
+    return query(stack, "SELECT COUNT(*) FROM WIDF_DEMO_DB.PUBLIC.RAW_DATA WHERE SOURCE_KEY LIKE %s", (f"{prefix}%",))[0][0]
+
+
+def messages_in(stack, queue_url: str) -> int:
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    counts = aws.client("sqs", stack.info.aws_endpoint).get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
+    return sum(int(counts[n]) for n in names)
+
+
+@contextmanager
+def events_off(stack, loader) -> Iterator[None]:
+    """Objects put inside land as before the pipeline existed: the bucket notifies nobody."""
+    s3, bucket = aws.client("s3", stack.info.aws_endpoint), loader.resources.bucket
+    saved = {k: v for k, v in s3.get_bucket_notification_configuration(Bucket=bucket).items() if k != "ResponseMetadata"}
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
+    try:
+        yield
+    finally:
+        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=saved)
+        # Restoring the rules sends an s3:TestEvent; once the function has taken it, the queue is empty.
+        assert wait_for(lambda: True if messages_in(stack, loader.resources.queue_url) == 0 else None, seconds=60)
+
+
+def put_files(stack, bucket: str, prefix: str, count: int, records: int = 2, seed: int = 0) -> dict[str, str]:
+    """`count` small NDJSON files; returns FILE_ID -> key."""
+    s3 = aws.client("s3", stack.info.aws_endpoint)
+    files = {}
+    for i in range(count):
+        key = f"{prefix}file {i:04d}.ndjson"
+        body = b"\n".join(orjson.dumps(e) for e in samples.sample_events(records, seed=seed + i))
+        version = s3.put_object(Bucket=bucket, Key=key, Body=body)["VersionId"]
+        files[f"{bucket}/{key}#{version}"] = key
+    return files
+
+
+def backfill(stack, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return stack.cli("backfill", *args, check=check, timeout=600)
+
+
+def test_backfill_loads_preexisting_files_once_and_a_rerun_sends_nothing(stack, loader):
+    bucket, prefix, count, records = loader.resources.bucket, "incoming/history/", 500, 2
+    with events_off(stack, loader):
+        files = put_files(stack, bucket, prefix, count, records)
+        aws.client("s3", stack.info.aws_endpoint).put_object(Bucket=bucket, Key=f"{prefix}README.txt", Body=b"not for the function")
+    assert ledger_rows(stack, prefix) == []  # the queue is empty, so no event is on its way either
+
+    first = backfill(stack, f"s3://{bucket}/{prefix}")
+    assert re.search(r"to send\s*│\s*500 ", first.stdout), first.stdout
+    assert "500/500 files" in first.stdout and "files/s" in first.stdout and "ETA" in first.stdout
+    assert "500 loaded (1000 rows), 0 rejected, 0 skipped (object gone), 0 failed, 0 without an outcome" in first.stdout
+    history = ledger_rows(stack, prefix)
+    assert history == sorted((file_id, "LOADED") for file_id in files)  # one LOADED row per file, nothing else
+    assert raw_rows(stack, prefix) == count * records
+    principals = query(stack, "SELECT DISTINCT SOURCE_PRINCIPAL FROM WIDF_DEMO_DB.PUBLIC.RAW_DATA WHERE SOURCE_KEY LIKE %s", (f"{prefix}%",))
+    assert [p for (p,) in principals] == [f"widf-loader-backfill:arn:aws:sts::{aws.ACCOUNT_ID}:user/moto"]
+
+    again = backfill(stack, f"s3://{bucket}/{prefix}")
+    assert re.search(r"already loaded\s*│\s*500 ", again.stdout) and re.search(r"to send\s*│\s*0 ", again.stdout), again.stdout
+    assert "Nothing to send: all 500 files" in again.stdout and "already loaded" in again.stdout
+    assert messages_in(stack, loader.resources.queue_url) == 0
+    assert ledger_rows(stack, prefix) == history and raw_rows(stack, prefix) == count * records
+
+
+def test_backfill_since_sends_only_files_modified_since(stack, loader):
+    bucket, prefix = loader.resources.bucket, "incoming/since/"
+    s3 = aws.client("s3", stack.info.aws_endpoint)
+    with events_off(stack, loader):
+        put_files(stack, bucket, f"{prefix}old/", 3)
+        last_old = max(v["LastModified"] for v in s3.list_object_versions(Bucket=bucket, Prefix=prefix)["Versions"])
+        since = last_old + timedelta(seconds=1)  # S3 times have whole seconds
+        assert wait_for(lambda: True if datetime.now(timezone.utc) >= since + timedelta(seconds=1) else None, seconds=10)
+        recent = put_files(stack, bucket, f"{prefix}new/", 2, seed=100)
+
+    result = backfill(stack, f"s3://{bucket}/{prefix}", "--since", since.isoformat())
+    assert re.search(r"modified before .*│\s*3 ", result.stdout), result.stdout
+    assert "2 loaded" in result.stdout
+    assert ledger_rows(stack, prefix) == sorted((file_id, "LOADED") for file_id in recent)
+
+
+def test_backfill_dry_run_lists_what_it_would_send_and_sends_nothing(stack, loader):
+    bucket, prefix = loader.resources.bucket, "incoming/dry/"
+    with events_off(stack, loader):
+        files = put_files(stack, bucket, prefix, 3)
+
+    dry = backfill(stack, f"s3://{bucket}/{prefix}", "--dry-run")
+    assert "Dry run: would send 3 files" in dry.stdout and "sent nothing" in dry.stdout
+    assert all(key in dry.stdout for key in files.values())
+    assert messages_in(stack, loader.resources.queue_url) == 0 and ledger_rows(stack, prefix) == []
+    # Had the dry run sent anything, this run would find those files already loaded.
+    real = backfill(stack, f"s3://{bucket}/{prefix}")
+    assert re.search(r"to send\s*│\s*3 ", real.stdout) and "3 loaded" in real.stdout
+
+
+def test_backfill_refuses_what_is_not_an_s3_url(stack, loader):
+    for url, complaint in (("incoming/", "is not an S3 URL: write s3://BUCKET/PREFIX"), ("s3://Bad_Bucket/x", "is not an S3 bucket name")):
+        result = backfill(stack, url, check=False)
+        assert result.returncode == 1 and complaint in " ".join(result.stderr.split()) and "Traceback" not in result.stderr
+    result = backfill(stack, f"s3://{loader.resources.bucket}/", "--since", "last tuesday", check=False)
+    assert result.returncode == 1 and "--since 'last tuesday' is neither a date" in " ".join(result.stderr.split())
+
+
+def test_backfill_works_against_the_cloud_target(stack, loader, tmp_path):
+    """`--target cloud`: the standard AWS chain (pointed at the local moto) and a named Snowflake connection."""
+    bucket, prefix = loader.resources.bucket, "incoming/cloud/"
+    with events_off(stack, loader):
+        files = put_files(stack, bucket, prefix, 2)
+    info = stack.info
+    (tmp_path / "connections.toml").write_text(
+        f'[admin]\naccount = "{info.snowflake_account}"\nuser = "{info.admin_user}"\nhost = "{info.snowflake_host}"\n'
+        f'port = {info.snowflake_port}\nprotocol = "http"\nrole = "ACCOUNTADMIN"\n'
+    )
+    (tmp_path / "connections.toml").chmod(0o600)
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SNOWFLAKE_", "WIDF_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "widf_loader.cli", "--target", "cloud", "backfill", f"s3://{bucket}/{prefix}"],
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+        env=inherited | {
+            "COLUMNS": "200", "AWS_ENDPOINT_URL": info.aws_endpoint, "AWS_DEFAULT_REGION": aws.REGION,
+            "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ACCESS_KEY_ID": aws.ADMIN_CREDENTIALS["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY": aws.ADMIN_CREDENTIALS["aws_secret_access_key"],
+            "SNOWFLAKE_HOME": str(tmp_path), "SNOWFLAKE_CONNECTION_NAME": "admin", "SNOWFLAKE_CONNECTIONS_ADMIN_PASSWORD": info.admin_password,
+        },
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 loaded" in result.stdout
+    assert ledger_rows(stack, prefix) == sorted((file_id, "LOADED") for file_id in files)
+
+
+def notification(bucket: str, key: str, version: str) -> str:
+    """What S3 sent for the object, as it waits in the dead-letter queue."""
+    obj = {"key": quote_plus(key), "size": 1, "eTag": "e", "versionId": version, "sequencer": "00"}
+    record = {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "eventTime": "2026-11-27T10:00:00.000Z",
+              "s3": {"bucket": {"name": bucket}, "object": obj}}  # fmt: skip
+    return json.dumps({"Records": [record]})
+
+
+def test_replay_dlq_returns_dead_letters_to_the_queue_where_they_load(stack, loader):
+    bucket, prefix = loader.resources.bucket, "incoming/dead/"
+    with events_off(stack, loader):
+        files = put_files(stack, bucket, prefix, 3)
+    sqs, dlq = aws.client("sqs", stack.info.aws_endpoint), loader.resources.dlq_url
+    for file_id, key in files.items():
+        sqs.send_message(QueueUrl=dlq, MessageBody=notification(bucket, key, file_id.rsplit("#", 1)[1]))
+
+    peek = stack.cli("replay-dlq", "--dry-run")
+    assert "holds about 3 messages" in peek.stdout and "moved nothing" in peek.stdout
+    assert all(f"s3://{bucket}/{key}" in peek.stdout for key in files.values())
+    assert ledger_rows(stack, prefix) == []
+
+    assert "Moved 2 messages" in stack.cli("replay-dlq", "--max", "2").stdout
+    assert "Moved 1 messages" in stack.cli("replay-dlq").stdout
+    assert messages_in(stack, dlq) == 0
+    history = wait_for(lambda: r if len(r := ledger_rows(stack, prefix)) == len(files) else None, seconds=120)
+    assert history == sorted((file_id, "LOADED") for file_id in files)
+    assert "Moved 0 messages" in stack.cli("replay-dlq").stdout

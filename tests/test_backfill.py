@@ -140,11 +140,11 @@ def test_backfill_works_against_the_cloud_target(stack, loader, tmp_path):
     with events_off(stack, loader):
         files = put_files(stack, bucket, prefix, 2)
     info = stack.info
-    (tmp_path / "connections.toml").write_text(
-        f'[admin]\naccount = "{info.snowflake_account}"\nuser = "{info.admin_user}"\nhost = "{info.snowflake_host}"\n'
-        f'port = {info.snowflake_port}\nprotocol = "http"\nrole = "ACCOUNTADMIN"\n'
+    # The connector reads SNOWFLAKE_CONNECTIONS as a connections.toml: the local admin's password stays off the disk.
+    connections = (
+        f'[admin]\naccount = "{info.snowflake_account}"\nuser = "{info.admin_user}"\npassword = "{info.admin_password}"\n'
+        f'host = "{info.snowflake_host}"\nport = {info.snowflake_port}\nprotocol = "http"\nrole = "ACCOUNTADMIN"\n'
     )
-    (tmp_path / "connections.toml").chmod(0o600)
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SNOWFLAKE_", "WIDF_"))}
     result = subprocess.run(
         [sys.executable, "-m", "widf_loader.cli", "--target", "cloud", "backfill", f"s3://{bucket}/{prefix}"],
@@ -153,7 +153,7 @@ def test_backfill_works_against_the_cloud_target(stack, loader, tmp_path):
             "COLUMNS": "200", "AWS_ENDPOINT_URL": info.aws_endpoint, "AWS_DEFAULT_REGION": aws.REGION,
             "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true",
             "AWS_ACCESS_KEY_ID": aws.ADMIN_CREDENTIALS["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY": aws.ADMIN_CREDENTIALS["aws_secret_access_key"],
-            "SNOWFLAKE_HOME": str(tmp_path), "SNOWFLAKE_CONNECTION_NAME": "admin", "SNOWFLAKE_CONNECTIONS_ADMIN_PASSWORD": info.admin_password,
+            "SNOWFLAKE_HOME": str(tmp_path), "SNOWFLAKE_CONNECTION_NAME": "admin", "SNOWFLAKE_CONNECTIONS": connections,
         },
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr

@@ -116,14 +116,17 @@ def test_backfill_dry_run_lists_what_it_would_send_and_sends_nothing(stack, load
     bucket, prefix = loader.resources.bucket, "incoming/dry/"
     with events_off(stack, loader):
         files = put_files(stack, bucket, prefix, 3)
+        aws.client("s3", stack.info.aws_endpoint).put_object(Bucket=bucket, Key=f"{prefix}broken.json", Body=b'[{"action": ')
 
     dry = backfill(stack, f"s3://{bucket}/{prefix}", "--dry-run")
-    assert "Dry run: would send 3 files" in dry.stdout and "sent nothing" in dry.stdout
+    assert "Dry run: would send 4 files" in dry.stdout and "sent nothing" in dry.stdout
     assert all(key in dry.stdout for key in files.values())
     assert messages_in(stack, loader.resources.queue_url) == 0 and ledger_rows(stack, prefix) == []
-    # Had the dry run sent anything, this run would find those files already loaded.
+    # Had the dry run sent anything, this run would find those files already settled.
     real = backfill(stack, f"s3://{bucket}/{prefix}")
-    assert re.search(r"to send\s*│\s*3 ", real.stdout) and "3 loaded" in real.stdout
+    assert re.search(r"to send\s*│\s*4 ", real.stdout), real.stdout
+    assert "3 loaded (6 rows), 1 rejected" in real.stdout
+    assert re.search(r"incoming/dry/broken.json\s*│\s*REJECTED\s*│.*invalid JSON", real.stdout), real.stdout
 
 
 def test_backfill_refuses_what_is_not_an_s3_url(stack, loader):
@@ -132,6 +135,9 @@ def test_backfill_refuses_what_is_not_an_s3_url(stack, loader):
         assert result.returncode == 1 and complaint in " ".join(result.stderr.split()) and "Traceback" not in result.stderr
     result = backfill(stack, f"s3://{loader.resources.bucket}/", "--since", "last tuesday", check=False)
     assert result.returncode == 1 and "--since 'last tuesday' is neither a date" in " ".join(result.stderr.split())
+    with events_off(stack, loader):
+        result = backfill(stack, f"s3://{loader.resources.bucket}/incoming/", check=False)
+    assert result.returncode == 1 and "sends no ObjectCreated notifications to the function's queue" in " ".join(result.stderr.split())
 
 
 def test_backfill_works_against_the_cloud_target(stack, loader, tmp_path):

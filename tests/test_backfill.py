@@ -194,3 +194,63 @@ def test_replay_dlq_returns_dead_letters_to_the_queue_where_they_load(stack, loa
     history = wait_for(lambda: r if len(r := ledger_rows(stack, prefix)) == len(files) else None, seconds=120)
     assert history == sorted((file_id, "LOADED") for file_id in files)
     assert "Moved 0 messages" in stack.cli("replay-dlq").stdout
+
+
+# -- the pieces, on plain data ---------------------------------------------------------
+
+
+def test_a_backfill_message_names_the_same_file_as_the_s3_event_would():
+    from widf_loader.backfill import file_ref, notification_body
+    from widf_loader.events import file_refs_from_sqs_body
+    from widf_loader.warehouse import file_id
+
+    listed = {"Key": "incoming/a b+c/ü.json", "VersionId": "v1", "ETag": '"abc"', "Size": 12, "IsLatest": True,
+              "LastModified": datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)}  # fmt: skip
+    sent = file_ref("landing", listed)
+    [received] = file_refs_from_sqs_body(notification_body(sent, "widf-loader-backfill:arn:aws:sts::1:user/me"))
+    assert file_id(received) == "landing/incoming/a b+c/ü.json#v1"
+    assert (received.key, received.etag, received.size, received.sequencer) == (listed["Key"], "abc", 12, None)
+    assert (received.event_name, received.event_time, received.principal) == (
+        "ObjectCreated:Backfill", "2024-05-01T12:00:00.123Z", "widf-loader-backfill:arn:aws:sts::1:user/me")  # fmt: skip
+    unversioned = file_ref("landing", {**listed, "VersionId": "null"})  # an unversioned bucket lists "null"
+    assert file_id(unversioned) == "landing/incoming/a b+c/ü.json#abc"
+
+
+def test_only_keys_the_notification_rules_send_to_the_queue_are_landing_keys():
+    from widf_loader.backfill import landing_rules
+
+    queue = "arn:aws:sqs:us-east-1:1:events"
+    rule = lambda arn, suffix, events=("s3:ObjectCreated:*",): {  # noqa: E731
+        "QueueArn": arn, "Events": list(events),
+        "Filter": {"Key": {"FilterRules": [{"Name": "Prefix", "Value": "incoming/"}, {"Name": "Suffix", "Value": suffix}]}}}  # fmt: skip
+    configuration = {"QueueConfigurations": [rule(queue, ".json"), rule("arn:aws:sqs:us-east-1:1:other", ".csv"),
+                                             rule(queue, ".txt", events=("s3:ObjectRemoved:*",))]}  # fmt: skip
+    rules = landing_rules(configuration, queue)
+    assert [k for k in ("incoming/a.json", "incoming/a.csv", "incoming/a.txt", "other/a.json") if any(r.matches(k) for r in rules)] == [
+        "incoming/a.json"
+    ]
+
+
+def test_a_file_counts_as_failed_only_once_its_retries_are_used_up():
+    from collections import Counter
+
+    from widf_loader.backfill import LedgerRow, outcome_of
+    from widf_loader.events import FileRef
+
+    ref = FileRef(bucket="b", key="incoming/x.json", version_id="v")
+    failed = LedgerRow("b/incoming/x.json#v", "FAILED", 0, "OperationalError: warehouse suspended")
+    earlier = Counter({("b/incoming/x.json#v", "FAILED"): 1})  # a failure from before this backfill
+    assert outcome_of(ref, [failed, failed], earlier, failures_until_dead=3) is None
+    dead = outcome_of(ref, [failed] * 4, earlier, failures_until_dead=3)  # three of them during this backfill
+    assert dead is not None and (dead.status, dead.reason) == ("FAILED", "OperationalError: warehouse suspended")
+    loaded = outcome_of(ref, [failed, LedgerRow("b/incoming/x.json#v", "LOADED", 7, None)], earlier, failures_until_dead=3)
+    assert loaded is not None and (loaded.status, loaded.rows_loaded) == ("LOADED", 7)
+
+
+def test_since_takes_a_date_a_time_or_a_duration():
+    from widf_loader.backfill import parse_since
+
+    now = datetime(2024, 5, 10, 12, 0, tzinfo=timezone.utc)
+    assert parse_since("7d", now) == datetime(2024, 5, 3, 12, 0, tzinfo=timezone.utc)
+    assert parse_since("2024-05-01", now) == datetime(2024, 5, 1, tzinfo=timezone.utc)
+    assert parse_since("2024-05-01T12:00:00+02:00", now) == datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)

@@ -192,7 +192,7 @@ class Ledger:
         for start in range(0, len(file_ids), LEDGER_CHUNK):
             chunk = file_ids[start : start + LEDGER_CHUNK]
             placeholders = ", ".join(["%s"] * len(chunk))
-            sql = f"SELECT FILE_ID, STATUS, ROWS_LOADED, REASON FROM {self.table} WHERE FILE_ID IN ({placeholders})"
+            sql = f"SELECT FILE_ID, STATUS, ROWS_LOADED, REASON FROM {self.table} WHERE FILE_ID IN ({placeholders}) ORDER BY FINISHED_AT"
             with self.connection.cursor() as cursor:
                 for row in cursor.execute(sql, tuple(chunk)).fetchall():
                     yield LedgerRow(row[0], row[1], int(row[2] or 0), row[3])
@@ -239,14 +239,16 @@ def send_to_queue(sqs: Any, queue_url: str, refs: Sequence[FileRef], principal: 
 @dataclass(frozen=True)
 class Outcome:
     ref: FileRef
-    status: str  # LOADED | REJECTED | SKIPPED (object gone) | FAILED (retries used up) | PENDING (no outcome in time)
+    # LOADED | REJECTED | SKIPPED (object gone) | FAILED (retries used up) | PENDING (sent, no outcome in time) | NOT_SENT
+    status: str
     rows_loaded: int = 0
     reason: str | None = None
 
 
 def outcome_of(ref: FileRef, rows: Iterable[LedgerRow], earlier: Counter, failures_until_dead: int | None) -> Outcome | None:
     """The file's outcome from its new LOAD_HISTORY rows; None while it may still load."""
-    new, last_failure = Counter(), None
+    new: Counter = Counter()
+    last_failure = None
     for row in rows:
         new[row.status] += 1
         if row.status in FINAL_STATUSES:

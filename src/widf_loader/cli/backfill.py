@@ -137,7 +137,10 @@ def backfill(
         principal = f"widf-loader-backfill:{side.client('sts').get_caller_identity()['Arn']}"
         follow = Follow(concurrency=concurrency, stall_seconds=stall_timeout, failures_until_dead=max_receive_count(sqs, where.queue_url))
         started = time.monotonic()
-        outcomes = follow_with_progress(inventory, lambda refs: send_to_queue(sqs, where.queue_url, refs, principal), ledger, follow)
+        try:
+            outcomes = follow_with_progress(inventory, lambda refs: send_to_queue(sqs, where.queue_url, refs, principal), ledger, follow)
+        except KeyboardInterrupt:
+            fail("Interrupted: the files already sent still load; run the same backfill again to send the rest.", 130)
     show_summary(outcomes, time.monotonic() - started)
     if unfinished := [o for o in outcomes if o.status in ("FAILED", "PENDING", "NOT_SENT")]:
         fail(

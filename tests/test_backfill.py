@@ -189,7 +189,7 @@ def test_replay_dlq_returns_dead_letters_to_the_queue_where_they_load(stack, loa
     assert ledger_rows(stack, prefix) == []
 
     assert "Moved 2 messages" in stack.cli("replay-dlq", "--max", "2").stdout
-    assert "Moved 1 messages" in stack.cli("replay-dlq").stdout
+    assert "Moved 1 message from" in stack.cli("replay-dlq").stdout
     assert messages_in(stack, dlq) == 0
     history = wait_for(lambda: r if len(r := ledger_rows(stack, prefix)) == len(files) else None, seconds=120)
     assert history == sorted((file_id, "LOADED") for file_id in files)

@@ -184,7 +184,9 @@ def replay_dlq(
     sqs = side.client("sqs")
     if dry_run:
         seen = peek(sqs, where.dlq_url)
-        console.print(f"The dead-letter queue holds about {seen.waiting} messages ({seen.in_flight} in flight); the first name:")
+        console.print(f"The dead-letter queue holds about {seen.waiting} messages ({seen.in_flight} in flight).")
+        if seen.files:
+            console.print("The first name:")
         for uri in seen.files:
             console.print(f"  {uri}", highlight=False, markup=False)
         console.print("Dry run: moved nothing.")
@@ -198,6 +200,6 @@ def replay_dlq(
             status.update(f"Moving messages from the dead-letter queue... {moved} moved")
 
         replay = replay_dead_letters(sqs, where.dlq_url, where.queue_url, max_messages, on_moved=count)
-    console.print(f"[green]✓[/] Moved {replay.moved} messages from the dead-letter queue to the function's queue; `widf-loader aws logs` shows their loads.")
+    console.print(f"[green]✓[/] Moved {replay.moved} message{'' if replay.moved == 1 else 's'} from the dead-letter queue to the function's queue; `widf-loader aws logs` shows their loads.")
     if replay.refused:
         fail(f"The function's queue refused {len(replay.refused)} messages (they stay in the dead-letter queue): {replay.refused[0]}")

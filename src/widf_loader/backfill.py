@@ -151,6 +151,11 @@ class Inventory:
     def bytes_to_send(self) -> int:
         return sum(ref.size or 0 for ref in self.to_send)
 
+    @property
+    def settled_by_status(self) -> Counter:
+        """Files already settled, by their outcome (LOADED, REJECTED)."""
+        return Counter(status for (_, status), rows in self.earlier_attempts.items() if rows and status in FINAL_STATUSES)
+
 
 def take_inventory(s3: Any, location: S3Location, rules: Sequence[KeyRule], since: datetime | None, ledger: Ledger) -> Inventory:
     inventory = Inventory(location)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from datetime import timedelta
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
@@ -51,6 +51,10 @@ def progress_bar() -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=20), FilesColumn(), console=console)
 
 
+def queue_arn(sqs: Any, queue_url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
 def max_receive_count(sqs: Any, queue_url: str) -> int | None:
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])["Attributes"]
     policy = attributes.get("RedrivePolicy")
@@ -58,7 +62,7 @@ def max_receive_count(sqs: Any, queue_url: str) -> int | None:
 
 
 def show_inventory(inventory: Inventory, since: str | None) -> None:
-    settled = Counter(status for (_, status), n in inventory.earlier_attempts.items() if n and status in ("LOADED", "REJECTED"))
+    settled = inventory.settled_by_status
     rows = [
         ("objects listed (current versions)", inventory.listed),
         ("not for the function (the bucket's notification rules)", inventory.not_landing),
@@ -95,6 +99,12 @@ def show_summary(outcomes: Sequence[Outcome], seconds: float) -> None:
         print_table(["file", "status", "reason"], [(o.ref.key, o.status, o.reason) for o in troubled], title="First reasons")
 
 
+def nothing_to_send(inventory: Inventory) -> str:
+    if inventory.settled:
+        return f"Nothing to send: all {len(inventory.settled)} files for the function under {inventory.location.url} are already loaded (or rejected) in LOAD_HISTORY."
+    return f"Nothing to send: no object under {inventory.location.url} is one the function loads (see the counts above)."
+
+
 def tally_text(counts: Counter) -> str:
     return f"sent {counts['SENT']}: loaded {counts['LOADED']}, rejected {counts['REJECTED']}, failed {counts['FAILED']}"
 
@@ -118,8 +128,7 @@ def backfill(
     side = aws_side()
     where = deployment(side)
     s3, sqs = side.client("s3"), side.client("sqs")
-    queue_arn = sqs.get_queue_attributes(QueueUrl=where.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    rules = read_landing_rules(s3, where.bucket, queue_arn)
+    rules = read_landing_rules(s3, where.bucket, queue_arn(sqs, where.queue_url))
     if location.bucket != where.bucket:
         console.print(f"[yellow]note[/]: s3://{location.bucket} is not the landing bucket (s3://{where.bucket}); the function's role must be allowed to read it.")
     n = names()
@@ -132,7 +141,7 @@ def backfill(
             show_dry_run(inventory)
             return
         if not inventory.to_send:
-            console.print(f"Nothing to send: all {len(inventory.settled)} files for the function under {location.url} are already loaded (or rejected) in LOAD_HISTORY.")
+            console.print(nothing_to_send(inventory), highlight=False)
             return
         principal = f"widf-loader-backfill:{side.client('sts').get_caller_identity()['Arn']}"
         follow = Follow(concurrency=concurrency, stall_seconds=stall_timeout, failures_until_dead=max_receive_count(sqs, where.queue_url))

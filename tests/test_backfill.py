@@ -193,6 +193,9 @@ def test_replay_dlq_returns_dead_letters_to_the_queue_where_they_load(stack, loa
     assert messages_in(stack, dlq) == 0
     history = wait_for(lambda: r if len(r := ledger_rows(stack, prefix)) == len(files) else None, seconds=120)
     assert history == sorted((file_id, "LOADED") for file_id in files)
+    # The loads came from the very messages that waited: their event time and sequencer, not new ones.
+    context = query(stack, f"SELECT DISTINCT SOURCE_EVENT_TIME, SOURCE_SEQUENCER FROM {LEDGER} WHERE SOURCE_KEY LIKE %s", (f"{prefix}%",))
+    assert context == [("2026-11-27T10:00:00.000Z", "00")]
     assert "Moved 0 messages" in stack.cli("replay-dlq").stdout
 
 

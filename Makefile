@@ -47,7 +47,7 @@ bench: $(INSTALLED) $(BENCH_VENV)/.installed
 	@$(MAKE) -s package
 	@$(VENV)/bin/python bench/bench.py
 
-# The soak at full size: thousands of files under random faults (`make test` runs 120 of them).
+# The soak at full size: thousands of files under random faults (`make test` runs 60 of them).
 SOAK_FILES ?= 3000
 soak: $(INSTALLED)
 	@WIDF_SOAK_FILES=$(SOAK_FILES) $(VENV)/bin/python -m pytest -n 0 -s --timeout 0 -p no:cacheprovider tests/test_faults.py -k soak

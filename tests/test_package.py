@@ -181,7 +181,7 @@ def test_every_locked_core_dependency_loads_on_lambda_x86_64():
 
 def test_the_loaders_own_files_in_the_artefact_hold_no_secret(artefact):
     # The third-party packages are the locked dependencies, shipped as released; their docs and
-    # tests carry example keys (boto3's AKIAIOSFODNN7EXAMPLE) that a scanner flags by design.
+    # tests carry example keys (boto3's documented example key) that a scanner flags by design.
     from test_keyless import secrets_in
 
     _, names, unpacked = artefact

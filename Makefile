@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 
 ARCH ?= x86_64
 
-.PHONY: demo test install up down clean package bench
+.PHONY: demo test install up down clean package bench soak
 
 $(INSTALLED): pyproject.toml uv.lock
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ $(BENCH_VENV)/.installed:
 bench: $(INSTALLED) $(BENCH_VENV)/.installed
 	@$(MAKE) -s package
 	@$(VENV)/bin/python bench/bench.py
+
+# The soak at full size: thousands of files under random faults (`make test` runs 60 of them).
+SOAK_FILES ?= 3000
+soak: $(INSTALLED)
+	@WIDF_SOAK_FILES=$(SOAK_FILES) $(VENV)/bin/python -m pytest -n 0 -s --timeout 0 -p no:cacheprovider tests/test_faults.py -k soak
 
 up: $(INSTALLED)
 	@$(CLI) local up

@@ -33,8 +33,8 @@ PACKAGE = ROOT / "src" / "widf_loader"
 PYTHON_VERSION = "3.11"
 PLATFORMS = {"x86_64": "x86_64-manylinux2014", "arm64": "aarch64-manylinux2014"}
 # What the function never imports: the local stack, and the administrator's
-# command line and scripts (they need the `cli` extra and the sql/ files).
-NOT_SHIPPED = ("local", "cli", "admin.py")
+# command line, scripts and tools: doctor, backfill, the dashboard (they need the `cli` / `dashboard` extras and the sql/ files).
+NOT_SHIPPED = ("local", "cli", "admin.py", "doctor.py", "dashboard", "backfill.py", "redrive.py")
 STRIPPED_DIRECTORIES = {"__pycache__", "tests"}
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # a reproducible zip: same inputs, same bytes
 

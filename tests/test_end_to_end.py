@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import json
+import re
 
 import orjson
 import pytest
 
+from test_observability import log_streams
 from widf_loader import samples
 from widf_loader.local import aws
 from widf_loader.local.demo import rows_for, wait_for
@@ -25,6 +28,22 @@ def test_act_one_fails_because_no_user_trusts_the_role(acts):
         "Unable to find an associated Snowflake user for the verified AWS Caller Identity with ARN "
         f"'arn:aws:sts::{aws.ACCOUNT_ID}:assumed-role/widf-loader-function-role/widf-loader'"
     ) in act_one.stdout
+
+
+def test_the_failure_is_logged_as_json_naming_its_file_and_counted_in_the_metrics(stack, acts):
+    act_one, _ = acts
+    uri = re.search(r"Uploaded (s3://\S+?);", act_one.stdout).group(1)
+    group = deployed(stack.paths).resources.log_group
+
+    def lines() -> list[dict]:
+        return [json.loads(m) for ms in log_streams(stack, group).values() for m in ms if m.startswith("{")]
+
+    emf = wait_for(lambda: [r for r in lines() if r.get("FilesFailed")] or None, seconds=30)
+    assert emf, "no metrics record counted the failed file"
+    failed = [r for r in lines() if r.get("message", "").startswith(f"FAILED {uri}: ")]
+    assert failed and {(r["level"], r["status"]) for r in failed} == {("ERROR", "FAILED")}
+    assert {r["file_id"].split("#")[0] for r in failed} == {uri.removeprefix("s3://")}
+    assert "Unable to find an associated Snowflake user" in failed[0]["message"]
 
 
 def test_the_failed_file_waits_in_the_queue_for_redelivery(stack, acts):

@@ -366,9 +366,11 @@ def test_in_the_cloud_the_function_gets_only_account_and_names_and_starts_keyles
         "SNOWFLAKE_WAREHOUSE": "COMPUTE_WH",
         "SNOWFLAKE_ROLE": "WIDF_DEMO_ROLE",
         "SNOWFLAKE_PROTOCOL": "https",
+        "WIDF_FUNCTION_TIMEOUT_SECONDS": "30",
     }
     settings = LoaderSettings.from_env(environment)
     assert (settings.host, settings.port, settings.workload_identity_host) == (None, None, None)
+    assert settings.lock_timeout_seconds < settings.function_timeout_seconds  # no claim outwaits its invocation
 
 
 def test_locally_the_parameters_point_the_function_at_the_local_endpoints(transformed):

@@ -81,7 +81,7 @@ def test_user_without_type_service_is_not_trusted(stack, role_arn, as_role):
 
 def test_credentials_local_sts_never_issued_are_refused(stack, monkeypatch):
     # moto answers GetCallerIdentity for any key; the gateway must not take its word for it.
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFORGEDFORGEDXXXX")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFORGEDFORGEDXXXX")  # pragma: allowlist secret (forged on purpose)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-a-secret-local-sts-issued")
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.setenv("AWS_REGION", aws.REGION)
@@ -94,6 +94,27 @@ def test_admin_password_is_checked(stack):
     info = stack.info
     with pytest.raises(DatabaseError, match="Incorrect username or password"):
         snowflake.connector.connect(
-            user=info.admin_user, password="wrong", account=info.snowflake_account,
+            user=info.admin_user, password="wrong", account=info.snowflake_account,  # pragma: allowlist secret
             host=info.snowflake_host, port=info.snowflake_port, protocol="http", login_timeout=20,
         )
+
+
+def test_a_trusted_role_arn_with_a_path_matches_the_session_that_names_the_role(stack, role_arn, as_role):
+    # The session ARN carries no path: Snowflake matches partition, account and role name.
+    with_path = role_arn.replace(":role/", ":role/service/")
+    admin_execute(
+        stack.info,
+        f"CREATE OR REPLACE USER LOGIN_TEST_BOT TYPE = SERVICE WORKLOAD_IDENTITY = (TYPE = AWS ARN = '{with_path}')",
+    )
+    with connect_with_workload_identity(stack.info) as connection:
+        assert connection.cursor().execute("SELECT CURRENT_USER()").fetchone() == ("LOGIN_TEST_BOT",)
+
+
+def test_a_user_trusting_the_session_arn_is_stored_but_never_logs_in(stack, role_arn, as_role):
+    session_arn = f"arn:aws:sts::{aws.ACCOUNT_ID}:assumed-role/{ROLE_NAME}/pytest"
+    admin_execute(stack.info, f"CREATE OR REPLACE USER LOGIN_TEST_BOT TYPE = SERVICE WORKLOAD_IDENTITY = (TYPE = AWS ARN = '{session_arn}')")
+    with admin_connection(stack.info) as connection:
+        (method,) = connection.cursor().execute("SHOW USER WORKLOAD IDENTITY AUTHENTICATION METHODS FOR USER LOGIN_TEST_BOT").fetchall()
+    assert json.loads(method[5])["type"] == "ASSUMED_ROLE"
+    with pytest.raises(DatabaseError, match="Unable to find an associated Snowflake user"):
+        connect_with_workload_identity(stack.info)

@@ -96,8 +96,18 @@ class LoaderSettings:
     # 5,000 rows x 12 columns stays under the connector's 65,280-bind threshold for inline array binds.
     batch_rows: int = 5000
     limits: ReadLimits = ReadLimits()
-    # A claim waits at most this long for another delivery's claim of the ledger.
-    lock_timeout_seconds: int = 60
+    # The function's timeout (the template passes it). No invocation lives longer, so a
+    # transaction of ours that is older belongs to an invocation that was killed (detached).
+    function_timeout_seconds: int = 900  # Lambda's maximum: safe when the timeout is unknown
+
+    @property
+    def lock_timeout_seconds(self) -> int:
+        """How long a claim waits for another delivery's claim of the ledger.
+
+        Well inside the function's timeout: a statement still waiting when Lambda
+        kills the invocation would run on, detached, and hold the ledger's lock.
+        """
+        return max(1, min(10, self.function_timeout_seconds // 3))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LoaderSettings:
@@ -118,6 +128,7 @@ class LoaderSettings:
             protocol=env.get("SNOWFLAKE_PROTOCOL", cls.protocol),
             workload_identity_host=env.get("SNOWFLAKE_WORKLOAD_IDENTITY_HOST") or None,
             batch_rows=positive_int(env, "WIDF_BATCH_ROWS", cls.batch_rows),
+            function_timeout_seconds=positive_int(env, "WIDF_FUNCTION_TIMEOUT_SECONDS", cls.function_timeout_seconds),
             limits=ReadLimits.from_env(env),
         )
 

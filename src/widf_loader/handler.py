@@ -6,7 +6,7 @@ the queue; a direct invocation (S3 or EventBridge) raises, so Lambda retries it.
 
 from __future__ import annotations
 
-import logging
+import uuid
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -16,18 +16,14 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.config import Config
 
-from widf_loader import events
+from widf_loader import events, observe
 from widf_loader.config import LoaderSettings
 from widf_loader.pipeline import FileOutcome, Pipeline
 from widf_loader.pipeline_config import load_pipeline_config
 from widf_loader.retry import with_retries
 from widf_loader.warehouse import Warehouse
 
-log = logging.getLogger("widf_loader")
-if not logging.getLogger().handlers:
-    logging.basicConfig(format="%(levelname)s %(name)s %(message)s")
-log.setLevel(logging.INFO)
-logging.getLogger("snowflake.connector").setLevel(logging.WARNING)
+observe.route_library_logs()
 
 
 class Runtime:
@@ -40,21 +36,20 @@ class Runtime:
         self.warehouse = Warehouse(self.settings)
 
     def load(self, ref: events.FileRef, seconds_left: Callable[[], float]) -> FileOutcome:
-        try:
-            outcome = with_retries(
-                lambda: self.pipeline.load_file(ref, s3=self.s3, warehouse=self.warehouse, settings=self.settings),
-                seconds_left=seconds_left,
-                on_retry=lambda error: self.warehouse.reset(),
-            )
-        except Exception as e:
-            log.error("FAILED %s: %s", ref.uri, " ".join(str(e).split()))
-            raise
-        log.info(
-            "%s %s rows=%d rejected=%d load_id=%s%s",
-            outcome.status, ref.uri, outcome.rows_loaded, outcome.rows_rejected, outcome.load_id,
-            f" reason={outcome.reason}" if outcome.reason else "",
-        )  # fmt: skip
-        return outcome
+        with observe.file_context(ref):
+            try:
+                outcome = with_retries(lambda: self.attempt(ref), seconds_left=seconds_left, on_retry=lambda error: self.warehouse.reset())
+            except Exception as e:
+                observe.file_failed(ref, e)
+                raise
+            observe.file_settled(outcome)
+            return outcome
+
+    def attempt(self, ref: events.FileRef) -> FileOutcome:
+        load_id = str(uuid.uuid4())
+        observe.attempt_started(load_id)
+        with self.warehouse.tagged(observe.query_tag(ref, load_id)):
+            return self.pipeline.load_file(ref, s3=self.s3, warehouse=self.warehouse, settings=self.settings, load_id=load_id)
 
 
 @cache
@@ -62,6 +57,7 @@ def runtime() -> Runtime:
     return Runtime()
 
 
+@observe.instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     def seconds_left() -> float:
         return context.get_remaining_time_in_millis() / 1000

@@ -188,8 +188,8 @@ class Pipeline:
             tally.per_table[table] = tally.per_table.get(table, 0) + records
         return statement, rows
 
-    def load_file(self, ref: FileRef, *, s3: Any, warehouse: Warehouse, settings: LoaderSettings) -> FileOutcome:
-        load_id = str(uuid.uuid4())
+    def load_file(self, ref: FileRef, *, s3: Any, warehouse: Warehouse, settings: LoaderSettings, load_id: str | None = None) -> FileOutcome:
+        load_id = load_id or str(uuid.uuid4())  # the handler passes its own, so its logs and query tag name the same attempt
         entry = partial(LedgerEntry, ref=ref, load_id=load_id, started_at=datetime.now(timezone.utc).isoformat())
 
         def outcome(status: str, rows: int = 0, reason: str | None = None, rejected: int = 0) -> FileOutcome:

@@ -8,8 +8,10 @@ formatted into SQL; the only names in SQL text are validated identifiers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import snowflake.connector
@@ -21,6 +23,7 @@ from widf_loader.pipeline_config import TypedColumn
 
 log = logging.getLogger(__name__)
 
+LOCK_WAIT_TIMEOUT = 625  # Snowflake: the statement waited LOCK_TIMEOUT for a table lock
 RAW_DATA_COLUMNS = (
     "SOURCE_FILE",
     "PAYLOAD",
@@ -173,6 +176,23 @@ class Warehouse:
         self.settings = settings
         self.ledger = settings.ledger_table
         self._connection: snowflake.connector.SnowflakeConnection | None = None
+        # Sent with each statement in the query request's own parameters, as Snowflake's drivers do for a
+        # per-statement QUERY_TAG: no ALTER SESSION, so tagging costs no statement and no round trip.
+        self._statement_params: dict[str, str] | None = None
+
+    @contextmanager
+    def tagged(self, query_tag: str) -> Iterator[None]:
+        """Every statement inside carries this QUERY_TAG (Snowflake shows it in QUERY_HISTORY)."""
+        self._statement_params = {"QUERY_TAG": query_tag}
+        try:
+            yield
+        finally:
+            self._statement_params = None
+
+    def end_transaction(self, statement: str) -> None:
+        """COMMIT or ROLLBACK, tagged like the statements before it (connection.commit() would send it untagged)."""
+        with self.connection.cursor() as cursor:
+            cursor.execute(statement, _statement_params=self._statement_params)
 
     @property
     def connection(self) -> snowflake.connector.SnowflakeConnection:
@@ -192,7 +212,7 @@ class Warehouse:
     def settled_load(self, ref: FileRef) -> str | None:
         """The load id of an earlier attempt that settled this file, if any (a cheap early exit)."""
         with self.connection.cursor() as cursor:
-            row = cursor.execute(settled_statement(self.ledger), (file_id(ref),)).fetchone()
+            row = cursor.execute(settled_statement(self.ledger), (file_id(ref),), _statement_params=self._statement_params).fetchone()
         return row[1] if row else None
 
     def load_and_claim(self, batches: Iterable[tuple[str, Sequence[Sequence[Any]]]], settle: Callable[[], LedgerEntry]) -> tuple[bool, LedgerEntry]:
@@ -203,44 +223,72 @@ class Warehouse:
         first (then everything rolls back and claimed is False). Anything else
         (a gate rejected the file): the rows roll back and the rejection is claimed.
         """
-        connection = self.connection
         try:
-            with connection.cursor() as cursor:
+            with self.connection.cursor() as cursor:
                 for statement, rows in batches:
-                    cursor.executemany(statement, rows)
+                    cursor.executemany(statement, rows, _statement_params=self._statement_params)
                 entry = settle()
                 if entry.status != "LOADED":
-                    connection.rollback()
+                    self.end_transaction("ROLLBACK")
                     return self.claim_rejection(entry), entry
-                cursor.execute(claim_statement(self.ledger), entry.values())
+                cursor.execute(claim_statement(self.ledger), entry.values(), _statement_params=self._statement_params)
                 claimed = cursor.rowcount == 1
-            if claimed:
-                connection.commit()
-            else:
-                connection.rollback()
+            self.end_transaction("COMMIT" if claimed else "ROLLBACK")
+        except DatabaseError as e:
+            self._rollback_quietly()
+            if e.errno == LOCK_WAIT_TIMEOUT:  # perhaps a killed invocation's transaction holds the ledger
+                self.abort_detached_transactions()
+            raise
         except BaseException:
             self._rollback_quietly()
             raise
         return claimed, entry
 
+    def abort_detached_transactions(self) -> list[str]:
+        """Abort our own transactions that no live invocation can own; return their ids.
+
+        Lambda kills an invocation at its timeout without a word to Snowflake, and
+        a statement that was running then (or a claim not yet committed) leaves
+        its transaction open, holding the ledger's lock, until Snowflake gives up
+        on it hours later. Only this user's transactions are visible and
+        abortable, and only those older than the function's timeout are stale.
+        """
+        aborted = []
+        with self.connection.cursor() as cursor:
+            rows = cursor.execute("SHOW TRANSACTIONS", _statement_params=self._statement_params).fetchall()
+            columns = [d[0].lower() for d in cursor.description]
+            now = datetime.now(timezone.utc)
+            for row in rows:
+                transaction = dict(zip(columns, row))
+                started = transaction["started_on"]
+                started = started if started.tzinfo else started.replace(tzinfo=timezone.utc)
+                if str(transaction["session"]) == str(self.connection.session_id) or transaction["state"] != "running":
+                    continue
+                if (now - started).total_seconds() > self.settings.function_timeout_seconds:
+                    cursor.execute("SELECT SYSTEM$ABORT_TRANSACTION(?)", (int(transaction["id"]),), _statement_params=self._statement_params)
+                    aborted.append(str(transaction["id"]))
+        if aborted:
+            log.warning("aborted %d detached transaction(s) of killed invocations: %s", len(aborted), ", ".join(aborted))
+        return aborted
+
     def claim_rejection(self, entry: LedgerEntry) -> bool:
         """Settle a file as REJECTED (so its duplicates are skipped); False if it was already settled."""
         with self.connection.cursor() as cursor:
-            cursor.execute(claim_statement(self.ledger), entry.values())
+            cursor.execute(claim_statement(self.ledger), entry.values(), _statement_params=self._statement_params)
             claimed = cursor.rowcount == 1
-        self.connection.commit()
+        self.end_transaction("COMMIT")
         return claimed
 
     def record(self, entry: LedgerEntry) -> None:
         """Record an outcome that settles nothing (a duplicate, a skip, a failure)."""
         with self.connection.cursor() as cursor:
-            cursor.execute(record_statement(self.ledger), entry.values())
-        self.connection.commit()
+            cursor.execute(record_statement(self.ledger), entry.values(), _statement_params=self._statement_params)
+        self.end_transaction("COMMIT")
 
     def _rollback_quietly(self) -> None:
         try:
             if self._connection is not None and not self._connection.is_closed():
-                self._connection.rollback()
+                self.end_transaction("ROLLBACK")
         except Exception:  # noqa: BLE001 - the original error matters more than a failed rollback
             log.warning("rollback after a failed load also failed; dropping the connection", exc_info=True)
             self.reset()

@@ -9,7 +9,11 @@ One module per command group; this one only assembles them.
 
 from __future__ import annotations
 
-from widf_loader.cli import load as _load  # noqa: F401  (registers `config` and `load`)
+# Registration order is the order `--help` lists the commands in.
+from widf_loader.cli import load as _load  # noqa: F401, I001  (registers `config` and `load`)
+from widf_loader.cli import doctor as _doctor  # noqa: F401  (registers `doctor`)
+from widf_loader.cli import backfill as _backfill  # noqa: F401  (registers `backfill` and `replay-dlq`)
+from widf_loader.cli import dashboard as _dashboard  # noqa: F401  (registers `dashboard`)
 from widf_loader.cli.aws import aws_app
 from widf_loader.cli.common import app
 from widf_loader.cli.demo import demo_app

@@ -15,17 +15,21 @@ import typer
 from rich.text import Text
 
 from widf_loader.cli.common import (
+    JsonOption,
     Target,
     console,
     ctx,
     friendly_errors,
     names,
+    print_json,
+    print_settings,
     print_table,
     stack_paths,
 )
 from widf_loader.config import ConfigError
+from widf_loader.doctor import NO_CREDENTIALS, NO_REGION
 
-aws_app = typer.Typer(help="The function and its AWS resources.", no_args_is_help=True)
+aws_app = typer.Typer(help="The function and its AWS resources.\n\nExample: widf-loader aws deploy && widf-loader aws test", no_args_is_help=True)
 
 # One set of commands for both targets. Locally they act on the local stack's
 # moto; `--target cloud` acts on the account the standard AWS chain names
@@ -42,8 +46,6 @@ STACK_NAME_PATTERN = r"[A-Za-z][A-Za-z0-9-]{0,127}"
 ACCOUNT_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}"
 TOPIC_ARN_PATTERN = r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}"
 ARCHITECTURES = ("x86_64", "arm64")
-NO_REGION = "No AWS region: set AWS_DEFAULT_REGION, or a region in your AWS profile (AWS_PROFILE)."
-NO_CREDENTIALS = "No AWS credentials: sign in (`aws sso login`, `aws configure`) or choose a profile with AWS_PROFILE."
 
 
 def checked(value: str, pattern: str, what: str) -> str:
@@ -159,8 +161,11 @@ def confirm(action: str, yes: bool) -> None:
 @aws_app.command("check")
 @friendly_errors
 @aws_errors
-def aws_check() -> None:
-    """Show whom the AWS side acts as (STS caller identity), where, and the stack's state."""
+def aws_check(as_json: JsonOption = False) -> None:
+    """Show whom the AWS side acts as (STS caller identity), where, and the stack's state.
+
+    Example: widf-loader --target cloud aws check --json
+    """
     import shutil
 
     side = aws_side()
@@ -176,7 +181,7 @@ def aws_check() -> None:
     ]
     if not side.local:
         rows.append(("SAM CLI", shutil.which("sam") or "not installed (`aws deploy` needs it)"))
-    print_table(["", "aws"], rows)
+    print_settings(rows, "aws", as_json)
 
 
 def cloud_parameters(arch: str) -> dict[str, str]:
@@ -261,7 +266,10 @@ def aws_deploy(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="cloud: print what would run, and run nothing")] = False,
     parameter: Annotated[list[str] | None, typer.Option(help="local: a template parameter, KEY=VALUE (repeatable), e.g. MaximumConcurrency=2")] = None,
 ) -> None:
-    """Deploy infra/template.yaml: the bucket, queues, role, log group, alarm and the function."""
+    """Deploy infra/template.yaml: the bucket, queues, role, log group, alarm and the function.
+
+    Example: widf-loader aws deploy --parameter MaximumConcurrency=2
+    """
     if ctx.target is Target.cloud:
         if parameter:
             raise ConfigError("--parameter is for the local stack; for the cloud, set the values in your samconfig or environment.")
@@ -295,7 +303,10 @@ def aws_deploy(
 @friendly_errors
 @aws_errors
 def aws_role_arn() -> None:
-    """Print the function's IAM role ARN (what the Snowflake service user must trust)."""
+    """Print the function's IAM role ARN (what the Snowflake service user must trust).
+
+    Example: widf-loader snow lambda-wid --role-arn "$(widf-loader aws role-arn)"
+    """
     print(deployment(aws_side()).role_arn)
 
 
@@ -303,7 +314,10 @@ def aws_role_arn() -> None:
 @friendly_errors
 @aws_errors
 def aws_test(count: Annotated[int, typer.Option(min=1, max=10000, help="events in the file")] = 20) -> None:
-    """Upload a sample JSON file under incoming/; the function loads it."""
+    """Upload a sample JSON file under incoming/; the function loads it.
+
+    Example: widf-loader aws test --count 100
+    """
     import orjson
 
     from widf_loader import samples
@@ -331,8 +345,14 @@ def duration_seconds(text: str) -> int:
 def aws_logs(
     since: Annotated[str, typer.Option(help="how far back: 30m, 2h, 1d (a bare number is minutes)")] = "30m",
     follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new lines until Ctrl-C")] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="each line exactly as the function wrote it (JSON), e.g. for jq")] = False,
 ) -> None:
-    """Print the function's log lines."""
+    """Print the function's log lines: level, message, file id and load id; metrics as name=value.
+
+    Example: widf-loader aws logs --since 10m --follow
+    """
+    from widf_loader.cli.log_lines import readable
+
     side = aws_side()
     group = deployment(side).log_group
     logs = side.client("logs")
@@ -348,8 +368,11 @@ def aws_logs(
                 if event["timestamp"] > start:
                     start, printed_at_start = event["timestamp"], set()
                 printed_at_start.add(event.get("eventId", ""))
+                if raw:
+                    print(event["message"], flush=True)  # not through rich: it would wrap and colour the JSON
+                    continue
                 stamp = datetime.fromtimestamp(event["timestamp"] / 1000, timezone.utc)
-                console.print(Text.assemble((f"{stamp:%H:%M:%S} ", "dim"), event["message"]), highlight=False)
+                console.print(Text.assemble((f"{stamp:%H:%M:%S} ", "dim"), readable(event["message"])), highlight=False)
             if not (token := page.get("nextToken")):
                 break
             kwargs["nextToken"] = token
@@ -361,34 +384,58 @@ def aws_logs(
 @aws_app.command("debug")
 @friendly_errors
 @aws_errors
-def aws_debug(limit: Annotated[int, typer.Option(min=1, max=1000, help="failed events to show")] = 20) -> None:
-    """Show the stack's status, its failed events, and the depth of the queue and the dead-letter queue."""
+def aws_debug(limit: Annotated[int, typer.Option(min=1, max=1000, help="failed events to show")] = 20, as_json: JsonOption = False) -> None:
+    """Show the stack's status, its failed events, and the depth of the queue and the dead-letter queue.
+
+    Example: widf-loader aws debug --limit 5
+    """
     side = aws_side()
     if (found := stack(side)) is None:
         raise ConfigError(f"There is no stack {side.stack_name}: run `widf-loader aws deploy` first.")
-    cfn = side.client("cloudformation")
+    failed = failed_stack_events(side, limit)
+    depths = queue_depths(side, {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])})
+    if as_json:
+        print_json({
+            "stack": side.stack_name, "status": found["StackStatus"], "reason": found.get("StackStatusReason"),
+            "failed_events": [dict(zip(FAILED_EVENT_COLUMNS, row, strict=True)) for row in failed],
+            "queues": [dict(zip(QUEUE_COLUMNS, row, strict=True)) for row in depths],
+        })  # fmt: skip
+        return
     console.print(f"Stack {side.stack_name}: [bold]{found['StackStatus']}[/] {found.get('StackStatusReason') or ''}")
+    if failed:
+        print_table(FAILED_EVENT_COLUMNS, failed, title="Failed stack events (newest first)")
+    else:
+        console.print("No failed stack events.")
+    if depths:
+        print_table(QUEUE_COLUMNS, depths)
+
+
+FAILED_EVENT_COLUMNS = ["time", "resource", "status", "reason"]
+QUEUE_COLUMNS = ["queue", "waiting", "in flight"]
+
+
+def failed_stack_events(side: AwsSide, limit: int) -> list[tuple]:
+    """The stack's failed events, newest first."""
+    cfn = side.client("cloudformation")
     failed = [
         e
         for page in cfn.get_paginator("describe_stack_events").paginate(StackName=side.stack_name)
         for e in page["StackEvents"]
         if "FAILED" in e["ResourceStatus"]
     ][:limit]
-    if failed:
-        rows = [(f"{e['Timestamp']:%Y-%m-%d %H:%M:%S}", e.get("LogicalResourceId", ""), e["ResourceStatus"], e.get("ResourceStatusReason", "")) for e in failed]
-        print_table(["time", "resource", "status", "reason"], rows, title="Failed stack events (newest first)")
-    else:
-        console.print("No failed stack events.")
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
+    return [(f"{e['Timestamp']:%Y-%m-%d %H:%M:%S}", e.get("LogicalResourceId", ""), e["ResourceStatus"], e.get("ResourceStatusReason", "")) for e in failed]
+
+
+def queue_depths(side: AwsSide, outputs: dict[str, str]) -> list[tuple[str, int, int]]:
+    """(queue, waiting, in flight) for the events queue and the dead-letter queue."""
     sqs = side.client("sqs")
     depths = []
     for label, output in (("queue", "EventsQueueUrl"), ("dead-letter queue", "DeadLetterQueueUrl")):
         if url := outputs.get(output):
             attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
             a = attributes["Attributes"]
-            depths.append((label, a["ApproximateNumberOfMessages"], a["ApproximateNumberOfMessagesNotVisible"]))
-    if depths:
-        print_table(["queue", "waiting", "in flight"], depths)
+            depths.append((label, int(a["ApproximateNumberOfMessages"]), int(a["ApproximateNumberOfMessagesNotVisible"])))
+    return depths
 
 
 def empty_bucket(s3: Any, bucket: str) -> int:
@@ -431,7 +478,10 @@ YesOption = Annotated[bool, typer.Option("--yes", "-y", help="cloud: confirm the
 @friendly_errors
 @aws_errors
 def aws_empty_bucket(yes: YesOption = False) -> None:
-    """Delete every object version and delete marker in the landing bucket."""
+    """Delete every object version and delete marker in the landing bucket.
+
+    Example: widf-loader --target cloud aws empty-bucket --yes
+    """
     side = aws_side()
     if stack(side) is None:
         console.print(f"There is no stack {side.stack_name}: nothing to empty.")
@@ -445,7 +495,10 @@ def aws_empty_bucket(yes: YesOption = False) -> None:
 @friendly_errors
 @aws_errors
 def aws_clean_stack(yes: YesOption = False) -> None:
-    """Delete the stack (its bucket must be empty: see `empty-bucket`); locally the function stops first."""
+    """Delete the stack (its bucket must be empty: see `empty-bucket`); locally the function stops first.
+
+    Example: widf-loader aws clean-stack
+    """
     side = aws_side()
     if stack(side) is None:
         console.print(f"There is no stack {side.stack_name}: nothing to delete.")
@@ -463,7 +516,10 @@ def aws_clean_stack(yes: YesOption = False) -> None:
 @friendly_errors
 @aws_errors
 def aws_clean(yes: YesOption = False) -> None:
-    """Remove everything `aws deploy` created: the function stops, the bucket is emptied, the stack is deleted."""
+    """Remove everything `aws deploy` created: the function stops, the bucket is emptied, the stack is deleted.
+
+    Example: widf-loader --target cloud aws clean --yes
+    """
     side = aws_side()
     if side.local:
         from widf_loader.local.deploy import undeploy

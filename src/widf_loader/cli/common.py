@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from collections.abc import Callable
+from datetime import date, datetime, time
+from decimal import Decimal
 from enum import Enum
 from functools import wraps
 from pathlib import Path
@@ -18,9 +22,27 @@ from snowflake.connector.errors import Error as SnowflakeConnectorError
 from widf_loader.admin import SnowflakeNames
 from widf_loader.config import ConfigError
 
-console = Console()
-errors = Console(stderr=True)
-app = typer.Typer(help="Keyless loading of JSON files from S3 into Snowflake.", no_args_is_help=True, pretty_exceptions_enable=False)
+
+
+def terminal_console(stderr: bool = False) -> Console:
+    """Colour only for a terminal (rich's own rule), and none at all when NO_COLOR is set (https://no-color.org)."""
+    return Console(stderr=stderr, color_system=None if os.environ.get("NO_COLOR") else "auto")
+
+
+if os.environ.get("NO_COLOR"):
+    # rich alone would drop colours but keep bold and dim; typer's help and usage errors use their own console.
+    import typer.rich_utils
+
+    typer.rich_utils.COLOR_SYSTEM = None
+
+
+console = terminal_console()
+errors = terminal_console(stderr=True)
+app = typer.Typer(
+    help="Keyless loading of JSON files from S3 into Snowflake.\n\nExample: widf-loader local up && widf-loader doctor",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 
 
 class Target(str, Enum):
@@ -83,6 +105,44 @@ def admin_connection() -> snowflake.connector.SnowflakeConnection:
     from widf_loader.local.stack import read_stack
 
     return local_admin(read_stack(stack_paths()))
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout, and nothing else there")]
+
+
+def json_value(value: Any) -> Any:
+    """Numbers stay numbers (a Decimal without a fraction is an int), times become ISO 8601 text."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, date | datetime | time):
+        return value.isoformat()
+    return value if value is None or isinstance(value, bool | int | float | str | list | dict) else str(value)
+
+
+def print_json(document: Any) -> None:
+    """JSON on stdout, bypassing rich: no markup, no wrapping, no colour, whatever the terminal."""
+    sys.stdout.write(json.dumps(document, default=json_value, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def rows_as_json(columns: list[str], rows: list[tuple]) -> list[dict[str, Any]]:
+    return [{c: json_value(v) for c, v in zip(columns, row, strict=True)} for row in rows]
+
+
+def print_rows(columns: list[str], rows: list[tuple], title: str | None = None, as_json: bool = False) -> None:
+    """A table for people, or with --json a list of objects keyed by column name."""
+    if as_json:
+        print_json(rows_as_json(columns, rows))
+    else:
+        print_table(columns, rows, title=title)
+
+
+def print_settings(rows: list[tuple[str, Any]], heading: str, as_json: bool = False) -> None:
+    """Name/value pairs: a two-column table, or with --json one object."""
+    if as_json:
+        print_json({name: json_value(value) for name, value in rows})
+    else:
+        print_table(["", heading], rows)
 
 
 def print_table(columns: list[str], rows: list[tuple], title: str | None = None) -> None:

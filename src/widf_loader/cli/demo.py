@@ -14,14 +14,17 @@ from widf_loader.cli.common import (
 )
 from widf_loader.cli.snow import snow_cleanup
 
-demo_app = typer.Typer(help="The two-act demo: `fail` (no trust yet) and `success`.", no_args_is_help=True)
+demo_app = typer.Typer(help="The two-act demo: `fail` (no trust yet) and `success`.\n\nExample: widf-loader demo fail; widf-loader demo success", no_args_is_help=True)
 
 
 
 @demo_app.command("fail")
 @friendly_errors
 def demo_fail() -> None:
-    """Act I: deploy, upload, and watch Snowflake refuse an identity it does not trust."""
+    """Act I: deploy, upload, and watch Snowflake refuse an identity it does not trust.
+
+    Example: widf-loader demo fail
+    """
     require_local("demo")
     from widf_loader.local.demo import act_one
 
@@ -32,7 +35,10 @@ def demo_fail() -> None:
 @demo_app.command("success")
 @friendly_errors
 def demo_success() -> None:
-    """Act II: create the service user, upload again, and see the rows and the summary."""
+    """Act II: create the service user, upload again, and see the rows and the summary.
+
+    Example: widf-loader demo success
+    """
     require_local("demo")
     from widf_loader.local.demo import act_two
 
@@ -43,6 +49,9 @@ def demo_success() -> None:
 @demo_app.command("clean")
 @friendly_errors
 def demo_clean() -> None:
-    """Remove what the demo created in Snowflake and undeploy the function."""
+    """Remove what the demo created in Snowflake and undeploy the function.
+
+    Example: widf-loader demo clean
+    """
     snow_cleanup()
     aws_clean()

@@ -10,12 +10,14 @@ import typer
 
 from widf_loader import admin
 from widf_loader.cli.common import (
+    JsonOption,
     Target,
     app,
     console,
     ctx,
     friendly_errors,
     names,
+    print_json,
     print_table,
     require_local,
     stack_paths,
@@ -25,8 +27,11 @@ from widf_loader.config import ConfigError, LoaderSettings
 
 @app.command()
 @friendly_errors
-def config() -> None:
-    """Show the effective configuration (there are no secrets to show)."""
+def config(as_json: JsonOption = False) -> None:
+    """Show the effective configuration (there are no secrets to show).
+
+    Example: widf-loader config --json
+    """
     rows: list[tuple] = [("target", ctx.target.value), ("state dir", str(ctx.state_dir))]
     rows += [(f"snowflake {k}", v) for k, v in names().variables().items()]
     if ctx.target is Target.local:
@@ -36,7 +41,10 @@ def config() -> None:
             rows += [(f"function env {k}", v) for k, v in spec.function.environment.items()]
             LoaderSettings.from_env(spec.function.environment)  # the function would refuse to start otherwise
             rows.append(("keyless check", "passed"))
-    print_table(["setting", "value"], rows)
+    if as_json:
+        print_json(dict(rows))
+    else:
+        print_table(["setting", "value"], rows)
 
 
 @app.command("load")

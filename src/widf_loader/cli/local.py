@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from widf_loader.cli.common import console, friendly_errors, print_table, stack_paths
+from widf_loader.cli.common import JsonOption, console, friendly_errors, print_settings, print_table, stack_paths
+from widf_loader.config import ConfigError
 
-local_app = typer.Typer(help="Start, stop and inspect the local stack.", no_args_is_help=True)
+local_app = typer.Typer(help="Start, stop and inspect the local stack.\n\nExample: widf-loader local up", no_args_is_help=True)
 
 
 
 @local_app.command("up")
 @friendly_errors
 def local_up() -> None:
-    """Start moto (S3, SQS, STS, IAM, Logs), the Snowflake gateway and the Lambda runner."""
+    """Start moto (S3, SQS, STS, IAM, Logs), the Snowflake gateway and the Lambda runner.
+
+    Example: widf-loader local up
+    """
     from widf_loader.local import stack
 
     with console.status("Starting the local stack..."):
@@ -25,7 +31,10 @@ def local_up() -> None:
 @local_app.command("down")
 @friendly_errors
 def local_down() -> None:
-    """Stop the local stack; its data is in memory and goes with it."""
+    """Stop the local stack; its data is in memory and goes with it.
+
+    Example: widf-loader local down
+    """
     from widf_loader.local import stack
 
     console.print("[green]✓[/] Local stack stopped." if stack.stop(stack_paths()) else "The local stack was not running.")
@@ -33,8 +42,11 @@ def local_down() -> None:
 
 @local_app.command("status")
 @friendly_errors
-def local_status() -> None:
-    """Show the endpoints of the running local stack (exit 1 if it is not running)."""
+def local_status(as_json: JsonOption = False) -> None:
+    """Show the endpoints of the running local stack (exit 1 if it is not running).
+
+    Example: widf-loader local status --json
+    """
     from widf_loader.local.deploy import deployed
     from widf_loader.local.stack import read_stack
 
@@ -47,6 +59,39 @@ def local_status() -> None:
     ]
     if spec := deployed(stack_paths()):
         rows += [("function", spec.function.name), ("bucket", spec.resources.bucket), ("queue", spec.resources.queue_url)]
-    print_table(["", "local stack"], rows)
+    print_settings(rows, "local stack", as_json)
 
 
+
+
+@local_app.command("faults")
+@friendly_errors
+def local_faults(
+    plan: Annotated[list[str] | None, typer.Argument(help="FAULT=PROBABILITY pairs, e.g. s3_slowdown=0.1; `off` clears them all")] = None,
+) -> None:
+    """Inject faults into the local stack (Snowflake, STS, S3, the function's container), or show those injected so far.
+
+    Example: widf-loader local faults snowflake_response_lost=0.05 s3_slowdown=0.1 seed=7
+    """
+    from widf_loader.local.faults import FaultPlan, FaultPlanError
+    from widf_loader.local.stack import fault_plan, read_stack
+
+    info = read_stack(stack_paths())
+    if plan:
+        values: dict[str, float | int | None] = {}
+        for pair in [] if plan == ["off"] else plan:
+            name, _, value = pair.partition("=")
+            try:
+                values[name] = int(value) if name == "seed" else float(value)
+            except ValueError:
+                raise ConfigError(f"'{pair}' is not FAULT=NUMBER (e.g. s3_slowdown=0.1)") from None
+        try:
+            FaultPlan.from_dict(values)  # a clear error here, before the stack sees it
+        except FaultPlanError as e:
+            raise ConfigError(str(e)) from None
+        report = fault_plan(info, values)
+    else:
+        report = fault_plan(info)
+    active = [(name, value) for name, value in report["plan"].items() if value and name != "seed"]
+    print_table(["fault", "probability"], active or [("(none)", "")], title="Fault plan")
+    print_table(["fault", "injected"], sorted(report["injected"].items()) or [("(none yet)", 0)], title="Injected so far")

@@ -8,14 +8,18 @@ import typer
 
 from widf_loader import admin
 from widf_loader.cli.common import (
+    JsonOption,
     admin_connection,
     console,
     friendly_errors,
     names,
-    print_table,
+    print_rows,
 )
 
-snow_app = typer.Typer(help="Snowflake objects, the service user, and queries.", no_args_is_help=True)
+snow_app = typer.Typer(
+    help="Snowflake objects, the service user, and queries.\n\nExample: widf-loader snow setup && widf-loader snow lambda-wid",
+    no_args_is_help=True,
+)
 
 
 
@@ -39,7 +43,10 @@ def configured(build) -> list[str]:
 @snow_app.command("setup")
 @friendly_errors
 def snow_setup() -> None:
-    """Create the role, warehouse, database, the loader's tables, DAILY_SUMMARY and the role's grants (idempotent)."""
+    """Create the role, warehouse, database, the loader's tables, DAILY_SUMMARY and the role's grants (idempotent).
+
+    Example: widf-loader snow setup
+    """
     from widf_loader.ddl import create_target_tables, grant_target_tables
 
     run_admin_script("setup", names().variables(), then=configured(create_target_tables) + configured(grant_target_tables))
@@ -57,7 +64,10 @@ def deployed_role_arn() -> str:
 def snow_lambda_wid(
     role_arn: Annotated[str | None, typer.Option(help="IAM role ARN; default: the deployed function's role")] = None,
 ) -> None:
-    """Create the WIDF service user trusted by the function's IAM role, with least privilege."""
+    """Create the WIDF service user trusted by the function's IAM role, with least privilege.
+
+    Example: widf-loader snow lambda-wid --role-arn arn:aws:iam::123456789012:role/widf-loader-function-role
+    """
     from widf_loader.ddl import grant_target_tables
 
     run_admin_script("lambda_wid", names().variables(role_arn or deployed_role_arn()), then=configured(grant_target_tables))
@@ -66,27 +76,37 @@ def snow_lambda_wid(
 @snow_app.command("cleanup")
 @friendly_errors
 def snow_cleanup() -> None:
-    """Drop the service user, database and role (idempotent; the warehouse stays)."""
+    """Drop the service user, database and role (idempotent; the warehouse stays).
+
+    Example: widf-loader snow cleanup
+    """
     run_admin_script("cleanup", names().variables())
 
 
 @snow_app.command("query")
 @friendly_errors
-def snow_query(limit: Annotated[int, typer.Option(min=1, max=10000)] = 20) -> None:
-    """Show the latest RAW_DATA rows with their event context."""
+def snow_query(limit: Annotated[int, typer.Option(min=1, max=10000, help="rows to show, newest first")] = 20, as_json: JsonOption = False) -> None:
+    """Show the latest RAW_DATA rows with their event context.
+
+    Example: widf-loader snow query --limit 5 --json
+    """
     with admin_connection() as connection:
-        print_table(*admin.recent_raw_data(connection, names(), limit), title="RAW_DATA")
+        print_rows(*admin.recent_raw_data(connection, names(), limit), title="RAW_DATA", as_json=as_json)
 
 
 @snow_app.command("query-summary")
 @friendly_errors
 def snow_query_summary(
     refresh: Annotated[bool, typer.Option("--refresh", help="ALTER DYNAMIC TABLE ... REFRESH first, instead of showing it as of its last refresh")] = False,
+    as_json: JsonOption = False,
 ) -> None:
-    """Show DAILY_SUMMARY by date and action (a dynamic table: current within its target lag)."""
+    """Show DAILY_SUMMARY by date and action (a dynamic table: current within its target lag).
+
+    Example: widf-loader snow query-summary --refresh
+    """
     with admin_connection() as connection:
         if refresh:
             admin.refresh_daily_summary(connection, names())
-        print_table(*admin.daily_summary(connection, names()), title="DAILY_SUMMARY")
+        print_rows(*admin.daily_summary(connection, names()), title="DAILY_SUMMARY", as_json=as_json)
 
 

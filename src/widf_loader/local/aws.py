@@ -65,11 +65,28 @@ def complete_s3_event_records() -> None:
     notifications._get_s3_event = with_version_and_sequencer
 
 
-def start_moto(port: int) -> Any:
+def start_moto(port: int, faults: Any = None) -> Any:
+    """moto's threaded server; with a `faults.FaultInjector`, behind the fault middleware."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
     from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
+
+    from widf_loader.local.faults import FaultyAws
+
+    class Server(ThreadedMotoServer):
+        def _server_entry(self) -> None:  # moto's own, with the middleware around its app
+            app = DomainDispatcherApplication(create_backend_app)
+            wrapped = FaultyAws(app, faults) if faults is not None else app
+            self._server = make_server(self._ip_address, self._port, wrapped, True, request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
 
     complete_s3_event_records()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = Server(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     return server
 
@@ -84,6 +101,7 @@ def issued_secret(access_key_id: str) -> str | None:
     Only callable inside the process that runs moto: this is how the gateway
     verifies SigV4 signatures without trusting anything the caller sent.
     """
+    from moto.iam.models import iam_backends
     from moto.sts.models import sts_backends
 
     now = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -92,6 +110,13 @@ def issued_secret(access_key_id: str) -> str | None:
             role = backend.get_assumed_role_from_access_key(access_key_id)
             if role and role.expiration > now:
                 return role.secret_access_key
+    # An IAM user's long-term key is genuine too; STS then names a user, which no
+    # Snowflake user can trust, and the refusal says so.
+    for account in list(iam_backends.values()):
+        for backend in list(account.values()):
+            key = backend.access_keys.get(access_key_id)
+            if key is not None and key.status == "Active":
+                return key.secret_access_key
     return None
 
 

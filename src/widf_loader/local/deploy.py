@@ -16,7 +16,7 @@ import copy
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -332,6 +332,15 @@ def deployed(paths: StackPaths) -> LocalDeployment | None:
     except FileNotFoundError:
         return None
     return LocalDeployment(function=spec, resources=resources)
+
+
+def update_function_configuration(paths: StackPaths, *, timeout_seconds: int, environment: dict[str, str] | None = None) -> aws.FunctionSpec:
+    """What `aws lambda update-function-configuration --timeout [--environment]` does: the next invocation runs with it."""
+    if (current := deployed(paths)) is None:
+        raise DeployError("No function is deployed: run `widf-loader aws deploy` first.")
+    spec = replace(current.function, timeout_seconds=timeout_seconds, environment=current.function.environment if environment is None else environment)
+    paths.function_spec.write_text(spec.to_json())
+    return spec
 
 
 def undeploy(paths: StackPaths) -> bool:

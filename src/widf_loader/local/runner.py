@@ -25,9 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from widf_loader.local.aws import ACCOUNT_ID, REGION, FunctionSpec, client
+from widf_loader.local.faults import FaultInjector
+from widf_loader.local.worker import END_OF_OUTPUT
 
 log = logging.getLogger("widf_loader.runner")
 CREDENTIAL_REFRESH_MARGIN_SECONDS = 600
+OUTPUT_DRAIN_SECONDS = 10  # how long END waits for the invocation's last lines to be shipped
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,8 @@ class CloudWatchLogSink:
         self.logs.create_log_stream(logGroupName=group, logStreamName=stream)
 
     def write(self, message: str) -> None:
+        if not message.strip():
+            return  # CloudWatch Logs refuses empty events; Lambda drops blank lines too
         with self.lock:
             self.logs.put_log_events(
                 logGroupName=self.group,
@@ -119,8 +124,11 @@ class CloudWatchLogSink:
 
 
 class Container:
-    def __init__(self, spec: FunctionSpec, credentials: RoleCredentials, runtime: dict[str, str], sink: CloudWatchLogSink):
+    def __init__(
+        self, spec: FunctionSpec, credentials: RoleCredentials, runtime: dict[str, str], sink: CloudWatchLogSink, faults: FaultInjector | None = None
+    ):
         self.spec, self.credentials, self.sink = spec, credentials, sink
+        self.faults = faults or FaultInjector()
         read_fd, write_fd = os.pipe()
         env = function_environment(spec, credentials, runtime, sink.stream)
         self.process = subprocess.Popen(
@@ -134,13 +142,20 @@ class Container:
         )
         os.close(write_fd)
         self.results = os.fdopen(read_fd, "r")
+        self.output_shipped = threading.Event()
         self.forwarder = threading.Thread(target=self._forward_output, daemon=True)
         self.forwarder.start()
 
     def _forward_output(self) -> None:
         assert self.process.stdout
         for line in self.process.stdout:
-            self.sink.write(line.rstrip("\n"))
+            line = line.rstrip("\n")
+            if line.endswith(END_OF_OUTPUT):  # after a last line that had no newline of its own, if any
+                if line := line.removesuffix(END_OF_OUTPUT):
+                    self.sink.write(line)
+                self.output_shipped.set()
+            else:
+                self.sink.write(line)
 
     def usable_for(self, spec: FunctionSpec) -> bool:
         remaining = (self.credentials.expiration - datetime.now(timezone.utc)).total_seconds()
@@ -158,8 +173,11 @@ class Container:
         }
         assert self.process.stdin
         started = time.time()
+        self.output_shipped.clear()
         self.process.stdin.write(json.dumps(invocation) + "\n")
         self.process.stdin.flush()
+        if self.faults.fires("container_killed"):  # somewhere in the first half second: mid-file for a small file
+            threading.Timer(self.faults.fraction() * 0.5, self.process.kill).start()
         ready, _, _ = select.select([self.results], [], [], self.spec.timeout_seconds)
         line = self.results.readline() if ready else ""
         if not line:
@@ -169,6 +187,7 @@ class Container:
             self.sink.write(f"{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%S.%fZ} {request_id} {message}")
             return Invocation(ok=False, error=message, timed_out=timed_out)
         reply = json.loads(line)
+        self.output_shipped.wait(OUTPUT_DRAIN_SECONDS)
         self.sink.write(f"END RequestId: {request_id}")
         self.sink.write(f"REPORT RequestId: {request_id}\tDuration: {(time.time() - started) * 1000:.2f} ms")
         if reply["ok"]:
@@ -192,6 +211,7 @@ class LambdaRunner:
     aws_endpoint: str
     spec_path: Path
     runtime: dict[str, str]
+    faults: FaultInjector = field(default_factory=FaultInjector)
     stop_event: threading.Event = field(default_factory=threading.Event)
 
     def assume_role(self, spec: FunctionSpec) -> RoleCredentials:
@@ -212,7 +232,7 @@ class LambdaRunner:
                 container.stop()
             stream = f"{datetime.now(timezone.utc):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
             sink = CloudWatchLogSink(self.aws_endpoint, f"/aws/lambda/{spec.name}", stream)
-            container = Container(spec, self.assume_role(spec), self.runtime, sink)
+            container = Container(spec, self.assume_role(spec), self.runtime, sink, self.faults)
         return container
 
     def poll_once(self, spec: FunctionSpec, container: Container | None) -> Container | None:
@@ -227,6 +247,7 @@ class LambdaRunner:
         ).get("Messages", [])
         if not messages:
             return container
+        spec = self.deployed_spec() or spec  # an invocation runs with the configuration as it is now, as in Lambda
         queue_arn = sqs.get_queue_attributes(QueueUrl=spec.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         container = self.warm_container(spec, container)
         invocation = container.invoke(sqs_event(messages, queue_arn))

@@ -23,6 +23,7 @@ from pathlib import Path
 import uvicorn
 
 from widf_loader.local import aws
+from widf_loader.local.faults import FaultInjector
 from widf_loader.local.gateway.accounts import Account
 from widf_loader.local.gateway.dynamic_tables import refresh_cap_from_env
 from widf_loader.local.gateway.server import Gateway
@@ -97,6 +98,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def fault_plan(info: StackInfo, plan: dict | None = None) -> dict:
+    """The stack's fault plan and what it has injected; with `plan`, apply that plan first."""
+    import urllib.request
+
+    url = f"http://{info.snowflake_host}:{info.snowflake_port}/local/faults"
+    request = urllib.request.Request(url, data=json.dumps(plan).encode(), method="PUT") if plan is not None else url
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
 def write_private(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -109,14 +120,19 @@ def serve(paths: StackPaths) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs every request otherwise
     moto_port = free_port()
-    moto = aws.start_moto(moto_port)
+    faults = FaultInjector()  # off until a test or `local faults` turns it on
+    moto = aws.start_moto(moto_port, faults)
     aws_endpoint = f"http://127.0.0.1:{moto_port}"
 
     account = Account()
     admin_password = secrets.token_urlsafe(24)
     account.add_admin(ADMIN_USER, admin_password)
     gateway = Gateway(
-        account, sts_endpoint=aws_endpoint, lookup_secret=aws.issued_secret, refresh_cap_seconds=refresh_cap_from_env(os.environ)
+        account,
+        sts_endpoint=aws_endpoint,
+        lookup_secret=aws.issued_secret,
+        refresh_cap_seconds=refresh_cap_from_env(os.environ),
+        faults=faults,
     )
     gateway.start()
     sock = socket.socket()
@@ -134,6 +150,7 @@ def serve(paths: StackPaths) -> None:
             "SNOWFLAKE_WIF_ALLOWED_HOST_SUFFIXES": GATEWAY_HOST,
             "HOME": str(paths.state_dir / "lambda-home"),
         },
+        faults=faults,
     )
     runner_thread = threading.Thread(target=runner.run, daemon=True)
     runner_thread.start()

@@ -15,6 +15,10 @@ import time
 import traceback
 from dataclasses import dataclass
 
+# Written after each invocation's output, so the runner knows every line of it is shipped before it logs END
+# (as Lambda's own log lines always follow the function's). It starts with a record separator, which no log line carries.
+END_OF_OUTPUT = "\x1ewidf-loader-worker: end of invocation output"
+
 
 @dataclass
 class LambdaContext:
@@ -55,8 +59,8 @@ def main(handler_path: str, result_fd: int) -> None:
         except Exception as e:  # noqa: BLE001 - an unhandled error is the invocation's result, as in Lambda
             traceback.print_exc()
             reply = {"ok": False, "errorType": type(e).__name__, "errorMessage": str(e)}
-        sys.stdout.flush()
         sys.stderr.flush()
+        print(END_OF_OUTPUT, flush=True)  # stdout and stderr share one pipe: this comes after both
         results.write(json.dumps(reply, default=str) + "\n")
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+from widf_loader.arns import RoleRef, parse_role_arn
 from widf_loader.local.gateway.errors import SnowflakeError, already_exists, does_not_exist, insufficient_privileges, unsupported
 from widf_loader.local.gateway.grants import ADMIN_ROLES, Privileges, Securable
 from widf_loader.local.gateway.names import NAME, like, normalise, parts, qualified, unquote_literal
@@ -32,6 +33,8 @@ BUILTIN_ROLES = ("ACCOUNTADMIN", "SECURITYADMIN", "USERADMIN", "SYSADMIN", "PUBL
 BUILTIN_ROLE_GRANTS = {"ACCOUNTADMIN": {"SECURITYADMIN", "SYSADMIN"}, "SECURITYADMIN": {"USERADMIN"}}
 _PROPERTY = re.compile(r"(\w+)\s*=\s*('(?:[^']|'')*'|\((?:[^()']|'(?:[^']|'')*')*\)|[^\s]+)", re.S)
 _ARN = re.compile(r"^arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{12}):(?P<kind>role|user)/(?:.*/)?(?P<name>[^/]+)$")
+# Not what a user should trust (Snowflake maps the session to its IAM role), but accepted and stored as given.
+_SESSION_ARN = re.compile(r"^arn:(?P<partition>aws[a-z-]*):sts::(?P<account>\d{12}):assumed-role/(?P<name>[^/]+)/(?P<session>[^/]+)$")
 
 
 def now() -> datetime:
@@ -69,7 +72,16 @@ class WorkloadIdentity:
         if self.type == "AWS" and self.arn and (m := _ARN.match(self.arn)):
             info = {"awsPartition": m["partition"], "awsAccount": m["account"], "type": f"IAM_{m['kind'].upper()}", "iamRole": m["name"]}
             return json.dumps(info | ({"issuer": self.issuer} if self.issuer else {}))
+        if self.type == "AWS" and self.arn and (m := _SESSION_ARN.match(self.arn)):
+            # A session ARN is stored as given; no login ever presents it as a role, so it never matches.
+            info = {"awsPartition": m["partition"], "awsAccount": m["account"], "type": "ASSUMED_ROLE", "iamRole": m["name"], "sessionName": m["session"], "arn": self.arn}
+            return json.dumps(info)
         return json.dumps({k: v for k, v in (("arn", self.arn), ("issuer", self.issuer)) if v})
+
+    def trusts(self, role: RoleRef) -> bool:
+        """Snowflake matches the role by partition, account and name: an STS session ARN carries no path."""
+        trusted = parse_role_arn(self.arn) if self.type == "AWS" and self.arn else None
+        return trusted is not None and trusted.same_role(role)
 
 
 @dataclass
@@ -124,6 +136,10 @@ class Session:
     lock_timeout_seconds: float = 43200  # Snowflake's default LOCK_TIMEOUT
     warehouse: str | None = None
     variables: dict[str, Any] = field(default_factory=dict)
+    session_id: int = 0
+    transaction_id: int | None = None  # the open transaction's, while in_transaction
+    transaction_started: datetime | None = None
+    query_tag: str = ""  # the session's QUERY_TAG; a statement may carry its own
 
 
 @dataclass
@@ -146,12 +162,14 @@ class Account:
         self.user_roles[name] = {"ACCOUNTADMIN", "PUBLIC"}
 
     def find_user_trusting(self, role_arn: str) -> User | None:
+        if (role := parse_role_arn(role_arn)) is None:
+            return None
         with self.lock:
             for user in self.users.values():
                 if user.type != "SERVICE" or user.disabled:
                     continue
                 for identity in user.identities.values():
-                    if identity.type == "AWS" and identity.arn == role_arn:
+                    if identity.trusts(role):
                         identity.last_used = user.last_success_login = now()
                         return user
             return None
@@ -242,7 +260,7 @@ def workload_identity(name: str, text: str) -> WorkloadIdentity:
     if kind != "AWS" or "ARN" not in props:
         raise SnowflakeError(2029, "SQL compilation error:\nThe local gateway verifies AWS workload identities: use TYPE = AWS ARN = '<IAM role ARN>'.")
     arn = unquote_literal(props["ARN"])
-    if not _ARN.match(arn):
+    if not (_ARN.match(arn) or _SESSION_ARN.match(arn)):
         raise SnowflakeError(2029, f"SQL compilation error:\ninvalid value '{arn}' for property 'ARN': an IAM role or user ARN is expected.")
     issuer = unquote_literal(props["ISSUER"]) if "ISSUER" in props else None
     return WorkloadIdentity(name=name, type=kind, arn=arn, issuer=issuer)

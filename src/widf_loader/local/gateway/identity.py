@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl, quote, urlsplit
 
+from widf_loader.arns import iam_role_arn_of_session
+
 SNOWFLAKE_AUDIENCE = "snowflakecomputing.com"
 GET_CALLER_IDENTITY_QUERY = "Action=GetCallerIdentity&Version=2011-06-15"
 MAX_CLOCK_SKEW = timedelta(minutes=15)
@@ -34,12 +36,15 @@ _AUTHORIZATION = re.compile(
     r"^AWS4-HMAC-SHA256 Credential=(?P<akid>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/sts/aws4_request, "
     r"SignedHeaders=(?P<signed>[a-z0-9;-]+), Signature=(?P<signature>[0-9a-f]{64})$"
 )
-_ASSUMED_ROLE = re.compile(r"^arn:(?P<partition>aws[a-z-]*):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/[^/]+$")
 _ARN_IN_RESPONSE = re.compile(r"<Arn>([^<]+)</Arn>")
 
 
 class AttestationRejected(Exception):
     """The attestation is not a valid, fresh, correctly signed STS request."""
+
+
+class StsUnavailable(Exception):
+    """STS could not be asked: the caller may try again (nothing is known about it yet)."""
 
 
 @dataclass(frozen=True)
@@ -66,9 +71,10 @@ def decode_attestation(token: str) -> SignedRequest:
 
 def role_arn_of(sts_arn: str) -> str:
     """Map an assumed-role session ARN to the IAM role ARN a Snowflake user trusts."""
-    if not (m := _ASSUMED_ROLE.match(sts_arn)):
-        raise AttestationRejected(f"the caller '{sts_arn}' is not an assumed IAM role")
-    return f"arn:{m['partition']}:iam::{m['account']}:role/{m['role']}"
+    try:
+        return iam_role_arn_of_session(sts_arn)
+    except ValueError:
+        raise AttestationRejected(f"the caller '{sts_arn}' is not an assumed IAM role") from None
 
 
 def check_request_shape(request: SignedRequest, sts_authority: str) -> None:
@@ -145,8 +151,12 @@ def ask_sts_who_signed(request: SignedRequest, sts_endpoint: str, timeout: float
     try:
         with urllib.request.urlopen(replay, timeout=timeout) as response:
             body = response.read().decode()
-    except (urllib.error.URLError, OSError) as e:
+    except urllib.error.HTTPError as e:
+        if e.code >= 500:
+            raise StsUnavailable(f"STS answered {e.code} {e.reason}") from None
         raise AttestationRejected(f"STS did not confirm the caller ({e})") from None
+    except (urllib.error.URLError, OSError) as e:
+        raise StsUnavailable(f"STS could not be reached ({e})") from None
     if not (m := _ARN_IN_RESPONSE.search(body)):
         raise AttestationRejected("STS answered without a caller ARN")
     return m.group(1)

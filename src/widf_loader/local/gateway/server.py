@@ -10,15 +10,20 @@ the connector retries 500s for minutes, which would hide the real problem.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hmac
+import itertools
 import json
 import logging
 import re
 import secrets
 import sys
+import time
+import uuid
+from collections import OrderedDict
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import fakesnow.server  # noqa: F401 - loads the module, which `fakesnow.server` (a function) shadows
@@ -30,15 +35,44 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from widf_loader.local.faults import FaultInjector, FaultPlan, FaultPlanError
 from widf_loader.local.gateway import variables
-from widf_loader.local.gateway.accounts import Account, Session, SnowflakeError, User
-from widf_loader.local.gateway.binding import batch_statement, batch_table, is_array_binding
+from widf_loader.local.gateway.accounts import (
+    Account,
+    Rows,
+    Session,
+    SnowflakeError,
+    User,
+    status,
+)
+from widf_loader.local.gateway.binding import (
+    batch_statement,
+    batch_table,
+    is_array_binding,
+)
 from widf_loader.local.gateway.catalog import EngineCatalog
 from widf_loader.local.gateway.dynamic_tables import DynamicTables
-from widf_loader.local.gateway.errors import in_snowflakes_words
-from widf_loader.local.gateway.identity import AttestationRejected, verify_aws_attestation
+from widf_loader.local.gateway.errors import does_not_exist, in_snowflakes_words
+from widf_loader.local.gateway.grants import Securable
+from widf_loader.local.gateway.history import (
+    QueryHistory,
+    QueryRecord,
+    history_source,
+    session_tag_change,
+    statement_tag,
+)
+from widf_loader.local.gateway.identity import (
+    AttestationRejected,
+    StsUnavailable,
+    verify_aws_attestation,
+)
 from widf_loader.local.gateway.statements import LocalStatements, with_session_context
-from widf_loader.local.gateway.transactions import TableLocks, insert_only_merge, locked_table, parse
+from widf_loader.local.gateway.transactions import (
+    TableLocks,
+    insert_only_merge,
+    locked_table,
+    parse,
+)
 
 log = logging.getLogger("widf_loader.gateway")
 fakesnow_server = sys.modules["fakesnow.server"]
@@ -49,6 +83,12 @@ _TRANSACTION_STARTS = {"BEGIN", "START"}
 _TRANSACTION_ENDS = {"COMMIT", "ROLLBACK"}
 _DML = {"INSERT", "COPY", "MERGE", "UPDATE", "DELETE"}
 _DDL = {"CREATE", "DROP", "ALTER", "TRUNCATE", "GRANT", "REVOKE"}
+_SHOW_TRANSACTIONS = re.compile(r"^\s*SHOW\s+TRANSACTIONS\s*;?\s*$", re.IGNORECASE)
+_ABORT_TRANSACTION = re.compile(r"^\s*SELECT\s+SYSTEM\$ABORT_TRANSACTION\s*\(\s*([^)]*)\)\s*;?\s*$", re.IGNORECASE)
+# Snowflake answers a resent request (same requestId) with its first run's result;
+# the gateway keeps that many recent answers, each up to that size.
+REMEMBERED_ANSWERS = 2048
+REMEMBERED_ANSWER_BYTES = 1 << 20
 
 
 def unknown_caller_message(sts_arn: str) -> str:
@@ -63,8 +103,12 @@ class Gateway:
         sts_endpoint: str,
         lookup_secret: Callable[[str], str | None],
         refresh_cap_seconds: float | None = None,
+        faults: FaultInjector | None = None,
     ):
         self.account = account
+        self.faults = faults or FaultInjector()
+        self.answers: OrderedDict[tuple[str, str], tuple[int, bytes, str | None]] = OrderedDict()
+        self.ids = itertools.count(int(time.time() * 1000) * 1000)  # session and transaction ids, Snowflake-sized
         self.catalog = EngineCatalog(fakesnow_server.shared_fs, hidden_tables=lambda: self.dynamic_tables.names())
         self.dynamic_tables = DynamicTables(self.catalog, refresh_cap_seconds=refresh_cap_seconds)
         account.catalog = self.catalog
@@ -75,6 +119,7 @@ class Gateway:
         self.locks = TableLocks()
         self.statement_count = 0
         self.login_count = 0
+        self.history = QueryHistory()
 
     # -- login ---------------------------------------------------------------
 
@@ -115,6 +160,9 @@ class Gateway:
             role = self.account.role_for_login(user, request.query_params.get("roleName"))
         except SnowflakeError as e:
             return failure(e)
+        except StsUnavailable as e:
+            log.warning("workload identity not verified, STS unavailable: %s", e)
+            return unavailable()  # Snowflake cannot tell who it is yet; the connector retries the login
         body["data"] = {k: v for k, v in body["data"].items() if k not in ("PASSWORD", "TOKEN")}
         response = await fakesnow_server.login_request(with_json_body(request, body))
         payload = json.loads(response.body)
@@ -125,8 +173,10 @@ class Gateway:
             autocommit=bool(parameters.get("AUTOCOMMIT", True)),
             lock_timeout_seconds=float(parameters.get("LOCK_TIMEOUT", 43200)),
             warehouse=(w := request.query_params.get("warehouse")) and w.upper() or user.default_warehouse,
+            query_tag=str(parameters.get("QUERY_TAG") or ""),
         )
         self.login_count += 1
+        self.sessions[payload["data"]["token"]].session_id = payload["data"]["sessionId"] = next(self.ids)
         payload["data"]["sessionInfo"].update(roleName=role, warehouseName=request.query_params.get("warehouse"))
         return JSONResponse(payload)
 
@@ -145,23 +195,89 @@ class Gateway:
 
     async def answer_locally(self, token: str, session: Session, sql: str) -> str | None:
         """A SELECT of the rows the gateway answers with itself; None when the statement is for the engine."""
+        if (tag := session_tag_change(sql)) is not None:
+            session.query_tag = tag
+            return rows_as_select(*status("Statement executed successfully."))
+        if (rows := await run_in_threadpool(self.query_history, token, session, sql)) is not None:
+            return rows_as_select(*rows)
         fake = fakesnow_server.sessions[token]
         if (rows := await run_in_threadpool(self.statements.answer, session, fake, sql)) is not None:
             return rows_as_select(*rows)
         return None
 
+    def query_history(self, token: str, session: Session, sql: str) -> Rows | None:
+        """`TABLE(INFORMATION_SCHEMA.QUERY_HISTORY())` read by the engine from this session's visible history."""
+        name = f"widf_query_history_{secrets.token_hex(8)}"
+        if (source := history_source(sql, f"temp.main.{name}")) is None:  # DuckDB's catalog of registered tables
+            return None
+        fake = fakesnow_server.sessions[token]
+        if not (database := source.database or fake.database):
+            raise SnowflakeError(
+                90105, "Cannot perform SELECT. This session does not have a current database. Call 'USE DATABASE', or use a qualified name.", "22000"
+            )
+        if not self.catalog.exists(Securable("DATABASE", database)):
+            raise does_not_exist(database)
+        records = self.history.visible_to(session, self.account.roles_of(session.role))[: source.limit]
+        # A connection of its own, as `count_committed` uses: the history table is registered in it alone.
+        connection = fakesnow_server.shared_fs.connect()
+        try:
+            connection._duck_conn.register(name, self.history.as_table(records))  # noqa: SLF001 - as `register_batch` does
+            cursor = connection.cursor()
+            cursor.execute(source.statement)
+            return [d[0] for d in cursor.description], cursor.fetchall()
+        finally:
+            connection.close()
+
     async def query(self, request: Request) -> Response:
         token = (request.headers.get("Authorization") or "")[17:-1]
         if not (session := self.sessions.get(token)):
             return failure(SnowflakeError(390104, "User must login again to access the service.", "08001"), 401)
+        request_id = request.query_params.get("requestId") or ""
+        if answer := self.answers.get((token, request_id)):
+            log.info("request %s resent (retry %s): answered with its first run's result", request_id, request.query_params.get("retryCount"))
+            return Response(answer[1], status_code=answer[0], media_type=answer[2])
+        if self.faults.fires("snowflake_unavailable"):
+            return unavailable()
         body = await read_json(request)
+        sql, tag = body["sqlText"], statement_tag(body.get("parameters"), session)
+        if self.stalls(sql) and self.faults.fires("snowflake_stall"):
+            # The injected fault itself: a statement that takes this long. Like Snowflake,
+            # it still runs if its client has gone meanwhile.
+            await asyncio.sleep(self.faults.plan.stall_seconds)
+        started, clock = datetime.now(timezone.utc), time.monotonic()
+        response = await self.run_statement(request, token, session, body)
+        self.history.record(
+            QueryRecord(
+                QUERY_ID=str(uuid.uuid4()), QUERY_TEXT=sql, USER_NAME=session.user.name, ROLE_NAME=session.role, QUERY_TAG=tag,
+                EXECUTION_STATUS="FAILED_WITH_ERROR" if b'"success":false' in response.body else "SUCCESS",
+                START_TIME=started, END_TIME=datetime.now(timezone.utc), TOTAL_ELAPSED_TIME=int((time.monotonic() - clock) * 1000),
+            )
+        )  # fmt: skip
+        self.remember(token, request_id, response)
+        if self.faults.fires("snowflake_response_lost"):
+            return unavailable()
+        return response
+
+    def stalls(self, sql: str) -> bool:
+        only = self.faults.plan.stall_only.upper()
+        return not only or (m := _FIRST_WORD.match(sql)) is not None and m.group(1).upper() == only
+
+    def remember(self, token: str, request_id: str, response: Response) -> None:
+        if request_id and response.status_code < 500 and len(response.body) <= REMEMBERED_ANSWER_BYTES:
+            self.answers[(token, request_id)] = (response.status_code, bytes(response.body), response.media_type)
+            while len(self.answers) > REMEMBERED_ANSWERS:
+                self.answers.popitem(last=False)
+
+    async def run_statement(self, request: Request, token: str, session: Session, body: dict[str, Any]) -> Response:
         sql = body["sqlText"]
         batch: str | None = None
         bookkeeping = None
         self.statement_count += 1
         try:
             body["sqlText"] = sql = variables.inline(sql, session.variables)
-            if (answer := await self.answer_locally(token, session, sql)) is not None:
+            if (rows := await run_in_threadpool(self.answer_about_transactions, session, sql, body.get("bindings"))) is not None:
+                body = {"sqlText": rows_as_select(*rows), "sequenceId": body.get("sequenceId")}
+            elif (answer := await self.answer_locally(token, session, sql)) is not None:
                 body = {"sqlText": answer, "sequenceId": body.get("sequenceId")}
             else:
                 bookkeeping = await run_in_threadpool(self.statements.check, session, fakesnow_server.sessions[token], sql)
@@ -192,8 +308,9 @@ class Gateway:
     async def transactional_sql(self, token: str, session: Session, sql: str, bindings: dict | None) -> str:
         """Track the session's transaction, take table locks, and give MERGE read-committed semantics."""
         word = (m.group(1).upper() if (m := _FIRST_WORD.match(sql)) else "")
-        if word in _TRANSACTION_STARTS or (word in _DML and not session.autocommit):
+        if (word in _TRANSACTION_STARTS or (word in _DML and not session.autocommit)) and not session.in_transaction:
             session.in_transaction = True
+            session.transaction_id, session.transaction_started = next(self.ids), datetime.now(timezone.utc)
         if word not in ("MERGE", "UPDATE", "DELETE") or not (statement := parse(sql)):
             return self.engine_sql(sql, session)
         fake = fakesnow_server.sessions[token]
@@ -213,6 +330,37 @@ class Gateway:
         fakesnow_server.sessions[token]._duck_conn.register(name, batch_table(body.pop("bindings")))
         body["sqlText"] = statement
         return name
+
+    def answer_about_transactions(self, session: Session, sql: str, bindings: dict | None) -> tuple[list[str], list[tuple]] | None:
+        """SHOW TRANSACTIONS and SYSTEM$ABORT_TRANSACTION: a user sees and aborts only its own."""
+        if _SHOW_TRANSACTIONS.match(sql):
+            open_ones = [(t, s) for t, s in list(self.sessions.items()) if s.user is session.user and s.in_transaction]
+            return ["id", "user", "session", "name", "started_on", "state", "scope"], [
+                (s.transaction_id, s.user.name, s.session_id, f"txn_{s.transaction_id}", s.transaction_started, "running", 0) for _, s in open_ones
+            ]
+        if not (m := _ABORT_TRANSACTION.match(sql)):
+            return None
+        argument = m.group(1).strip()
+        if argument == "?" and bindings:
+            argument = str(from_binding(bindings["1"]))
+        if not argument.isdigit():
+            raise SnowflakeError(2, "SYSTEM$ABORT_TRANSACTION takes a transaction id (a number).", "22023")
+        for token, other in list(self.sessions.items()):
+            if other.in_transaction and other.transaction_id == int(argument):
+                if other.user is not session.user and session.role != "ACCOUNTADMIN":
+                    break
+                self.abort(token, other)
+                return ["SYSTEM$ABORT_TRANSACTION"], [(f"Transaction {argument} aborted.",)]
+        raise SnowflakeError(3001, f"Transaction {argument} does not exist or not authorized.", "42501")
+
+    def abort(self, token: str, session: Session) -> None:
+        """Roll back another session's transaction and free its locks (its client is gone)."""
+        fake = fakesnow_server.sessions.get(token)
+        if fake is not None:
+            fake.cursor().execute("ROLLBACK")
+        session.in_transaction = False
+        self.locks.release_all(token)
+        log.warning("aborted transaction %s of session %s (%s)", session.transaction_id, session.session_id, session.user.name)
 
     def end_of_statement(self, token: str, session: Session, sql: str) -> None:
         word = (m.group(1).upper() if (m := _FIRST_WORD.match(sql)) else "")
@@ -238,6 +386,17 @@ class Gateway:
             {"logins": self.login_count, "statements": self.statement_count, "refresher_passes": self.dynamic_tables.ticks}
         )
 
+    async def fault_plan(self, request: Request) -> Response:
+        """GET: the plan and the faults injected so far; PUT: a new plan (JSON), counts kept."""
+        if request.method == "PUT":
+            try:
+                plan = FaultPlan.from_dict(await request.json())
+            except (FaultPlanError, TypeError, ValueError) as e:
+                return JSONResponse({"error": str(e)}, status_code=400)
+            self.faults.apply(plan)
+            log.warning("fault plan now %s", plan)
+        return JSONResponse(self.faults.report())
+
     async def session_request(self, request: Request) -> Response:
         if request.query_params.get("delete"):
             token = (request.headers.get("Authorization") or "")[17:-1]
@@ -251,6 +410,7 @@ class Gateway:
             Route("/queries/v1/query-request", self.query, methods=["POST"]),
             Route("/session", self.session_request, methods=["POST"]),
             Route("/local/stats", self.stats, methods=["GET"]),
+            Route("/local/faults", self.fault_plan, methods=["GET", "PUT"]),
             *[r for r in fakesnow_server.routes if r.path not in ("/session/v1/login-request", "/queries/v1/query-request", "/session")],
         ]
         return Starlette(routes=routes)
@@ -294,6 +454,10 @@ def with_json_body(request: Request, body: dict[str, Any]) -> Request:
         return {"type": "http.request", "body": raw, "more_body": False}
 
     return Request({**request.scope, "headers": headers}, receive)
+
+
+def unavailable() -> Response:
+    return Response("Service Unavailable", status_code=503, media_type="text/plain")
 
 
 def failure(error: SnowflakeError, status_code: int = 200) -> JSONResponse:

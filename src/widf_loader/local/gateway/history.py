@@ -1,0 +1,98 @@
+"""The gateway's query history: what `INFORMATION_SCHEMA.QUERY_HISTORY()` answers.
+
+Each statement is recorded with the QUERY_TAG it ran under: the tag sent with
+the statement itself (the query request's `parameters`, as the drivers send a
+per-statement tag), else the session's (`session_parameters` at login, or
+`ALTER SESSION SET QUERY_TAG`). As in Snowflake, a user sees their own queries
+and the administrative roles see everyone's.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+
+import pyarrow as pa
+
+from widf_loader.local.gateway.accounts import Session
+from widf_loader.local.gateway.grants import ADMIN_ROLES
+
+HISTORY_LIMIT = 10_000  # statements kept, newest first out of QUERY_HISTORY(); older ones fall away
+
+# TABLE(INFORMATION_SCHEMA.QUERY_HISTORY()), with or without a database in front and arguments inside.
+QUERY_HISTORY_CALL = re.compile(
+    r"TABLE\s*\(\s*(?:(?P<database>\"?\w+\"?)\s*\.\s*)?INFORMATION_SCHEMA\s*\.\s*QUERY_HISTORY\s*\((?P<args>[^()]*)\)\s*\)",
+    re.IGNORECASE,
+)
+RESULT_LIMIT = re.compile(r"RESULT_LIMIT\s*=>\s*(\d+)", re.IGNORECASE)
+DEFAULT_RESULT_LIMIT = 100  # Snowflake's default for the table function
+ALTER_SESSION_QUERY_TAG = re.compile(r"^\s*ALTER\s+SESSION\s+(?:SET\s+QUERY_TAG\s*=\s*'(?P<tag>(?:[^']|'')*)'|UNSET\s+QUERY_TAG)\s*;?\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class QueryRecord:
+    QUERY_ID: str
+    QUERY_TEXT: str
+    USER_NAME: str
+    ROLE_NAME: str
+    QUERY_TAG: str
+    EXECUTION_STATUS: str  # SUCCESS | FAILED_WITH_ERROR
+    START_TIME: datetime
+    END_TIME: datetime
+    TOTAL_ELAPSED_TIME: int  # milliseconds
+
+
+COLUMNS = list(QueryRecord.__dataclass_fields__)
+
+
+def statement_tag(parameters: dict | None, session: Session) -> str:
+    """The tag a statement runs under; Snowflake shows '' when there is none."""
+    tag = (parameters or {}).get("QUERY_TAG")
+    return str(tag) if tag is not None else session.query_tag
+
+
+def session_tag_change(sql: str) -> str | None:
+    """The session's new tag for `ALTER SESSION SET / UNSET QUERY_TAG`; None for any other statement."""
+    if not (match := ALTER_SESSION_QUERY_TAG.match(sql)):
+        return None
+    return (match["tag"] or "").replace("''", "'")
+
+
+class QueryHistory:
+    def __init__(self, limit: int = HISTORY_LIMIT):
+        self.records: deque[QueryRecord] = deque(maxlen=limit)
+        self.lock = threading.Lock()
+
+    def record(self, record: QueryRecord) -> None:
+        with self.lock:
+            self.records.append(record)
+
+    def visible_to(self, session: Session, roles: frozenset[str]) -> list[QueryRecord]:
+        """Newest first, as Snowflake orders QUERY_HISTORY()."""
+        with self.lock:
+            records = list(self.records)
+        admin = bool(roles & ADMIN_ROLES)
+        return [r for r in reversed(records) if admin or r.USER_NAME == session.user.name]
+
+    def as_table(self, records: list[QueryRecord]) -> pa.Table:
+        schema = pa.schema([(c, pa.timestamp("us", tz="UTC") if c in ("START_TIME", "END_TIME") else pa.int64() if c == "TOTAL_ELAPSED_TIME" else pa.string()) for c in COLUMNS])
+        return pa.table({c: [getattr(r, c) for r in records] for c in COLUMNS}, schema=schema)
+
+
+@dataclass(frozen=True)
+class HistorySource:
+    statement: str  # the query, reading the registered history table instead of the table function
+    limit: int  # RESULT_LIMIT
+    database: str | None  # the database named before INFORMATION_SCHEMA, if any
+
+
+def history_source(sql: str, table_name: str) -> HistorySource | None:
+    if not (match := QUERY_HISTORY_CALL.search(sql)):
+        return None
+    limit = int(m.group(1)) if (m := RESULT_LIMIT.search(match["args"])) else DEFAULT_RESULT_LIMIT
+    database = match["database"]
+    database = database.strip('"') if database and database.startswith('"') else database and database.upper()
+    return HistorySource(sql[: match.start()] + table_name + sql[match.end() :], limit, database)

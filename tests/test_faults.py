@@ -1,0 +1,275 @@
+"""Faults injected into the local stack while it loads: nothing is lost, nothing doubles.
+
+Each test turns on one kind of fault (the soak, all of them at random), loads
+files through the deployed function, turns the faults off, and checks the
+outcome: every file has exactly one LOADED row and its records exactly once,
+or it sits in the dead-letter queue with a FAILED reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from dataclasses import dataclass, field
+from urllib.parse import unquote_plus
+
+import orjson
+import pytest
+
+from widf_loader import samples
+from widf_loader.local import aws
+from widf_loader.local.demo import wait_for
+from widf_loader.local.deploy import (
+    admin_connection,
+    deployed,
+    update_function_configuration,
+)
+from widf_loader.local.stack import fault_plan
+
+LEDGER = "WIDF_DEMO_DB.PUBLIC.LOAD_HISTORY"
+RAW_DATA = "WIDF_DEMO_DB.PUBLIC.RAW_DATA"
+# Redelivery after a killed or timed-out invocation waits out the visibility timeout:
+# the template's is six times the function's timeout; an operator may shorten it.
+SHORT_VISIBILITY_SECONDS = 4
+SOAK_FILES = int(os.environ.get("WIDF_SOAK_FILES", "60"))
+
+
+@pytest.fixture(scope="module")
+def function(stack):
+    stack.cli("snow", "setup")
+    # Enough deliveries that random faults alone never exhaust a message.
+    stack.cli("aws", "deploy", "--parameter", "MaxReceiveCount=12", "--parameter", "MaximumConcurrency=2")
+    stack.cli("snow", "lambda-wid")
+    deployment = deployed(stack.paths)
+    aws.client("sqs", stack.info.aws_endpoint).set_queue_attributes(
+        QueueUrl=deployment.resources.queue_url, Attributes={"VisibilityTimeout": str(SHORT_VISIBILITY_SECONDS)}
+    )
+    return deployment
+
+
+@pytest.fixture(autouse=True)
+def faults_off_afterwards(stack):
+    yield
+    fault_plan(stack.info, {})
+
+
+@dataclass
+class Batch:
+    prefix: str
+    records: dict[str, int] = field(default_factory=dict)  # file id -> records in it
+    redelivered: int = 0
+
+
+def upload(stack, function, prefix: str, files: int, seed: int, redeliver: float = 0.0) -> Batch:
+    s3 = aws.client("s3", stack.info.aws_endpoint)
+    sqs = aws.client("sqs", stack.info.aws_endpoint)
+    chance = random.Random(seed)
+    batch = Batch(prefix)
+    for i in range(files):
+        events = samples.sample_events(1 + chance.randrange(30), seed=seed * 100_000 + i)
+        key = f"{prefix}{i:05d}.json"
+        version = s3.put_object(Bucket=function.resources.bucket, Key=key, Body=orjson.dumps(events))["VersionId"]
+        batch.records[f"{function.resources.bucket}/{key}#{version}"] = len(events)
+        if chance.random() < redeliver:  # the queue delivers a message twice, as SQS may
+            body = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "eventTime": "2026-11-27T10:00:00.000Z",
+                                 "s3": {"bucket": {"name": function.resources.bucket},
+                                        "object": {"key": key, "versionId": version, "size": 0, "sequencer": "00"}}}]}  # fmt: skip
+            sqs.send_message(QueueUrl=function.resources.queue_url, MessageBody=json.dumps(body))
+            batch.redelivered += 1
+    return batch
+
+
+def query(stack, sql: str, params: tuple = ()) -> list[tuple]:
+    with admin_connection(stack.info) as connection:
+        return connection.cursor().execute(sql, params).fetchall()
+
+
+def queue_depth(stack, url: str) -> int:
+    attributes = aws.client("sqs", stack.info.aws_endpoint).get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+def dead_letters(stack, function, prefix: str) -> set[str]:
+    """File ids under `prefix` of the messages in the dead-letter queue (read, and left there)."""
+    sqs = aws.client("sqs", stack.info.aws_endpoint)
+    found: set[str] = set()
+    while messages := sqs.receive_message(QueueUrl=function.resources.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=5).get("Messages", []):
+        for message in messages:
+            for record in json.loads(message["Body"]).get("Records", []):
+                obj, key = record["s3"]["object"], unquote_plus(record["s3"]["object"]["key"])
+                if key.startswith(prefix):
+                    found.add(f"{record['s3']['bucket']['name']}/{key}#{obj.get('versionId')}")
+    return found
+
+
+@dataclass
+class Outcome:
+    loaded: dict[str, int]  # file id -> LOADED rows in the ledger
+    rows: dict[str, int]  # file id -> rows in RAW_DATA
+    doubled_records: int  # (file, record index) pairs present more than once
+    failed_reasons: dict[str, str]
+    dead: set[str]
+
+
+def settle(stack, function, batch: Batch, seconds: float = 300) -> Outcome:
+    """Wait until the queue is empty and every file is loaded or dead-lettered; then read the outcome."""
+
+    def done():
+        if queue_depth(stack, function.resources.queue_url):
+            return None
+        loaded = query(stack, f"SELECT COUNT(DISTINCT FILE_ID) FROM {LEDGER} WHERE SOURCE_KEY LIKE %s AND STATUS = 'LOADED'", (f"{batch.prefix}%",))
+        return True if loaded[0][0] + queue_depth(stack, function.resources.dlq_url) >= len(batch.records) else None
+
+    assert wait_for(done, seconds=seconds), f"{batch.prefix}: not settled within {seconds} s"
+    like = (f"{batch.prefix}%",)
+    ledger = query(stack, f"SELECT FILE_ID, STATUS, REASON FROM {LEDGER} WHERE SOURCE_KEY LIKE %s", like)
+    loaded: dict[str, int] = {}
+    failed: dict[str, str] = {}
+    for file_id, status, reason in ledger:
+        if status == "LOADED":
+            loaded[file_id] = loaded.get(file_id, 0) + 1
+        elif status == "FAILED":
+            failed[file_id] = reason
+    rows = dict(query(stack, f"SELECT SOURCE_BUCKET || '/' || SOURCE_KEY || '#' || SOURCE_VERSION_ID, COUNT(*) FROM {RAW_DATA} WHERE SOURCE_KEY LIKE %s GROUP BY 1", like))
+    doubled = query(
+        stack,
+        f"SELECT COUNT(*) FROM (SELECT SOURCE_FILE, RECORD_INDEX FROM {RAW_DATA} WHERE SOURCE_KEY LIKE %s GROUP BY 1, 2 HAVING COUNT(*) > 1)",
+        like,
+    )[0][0]
+    return Outcome(loaded, rows, doubled, failed, dead_letters(stack, function, batch.prefix))
+
+
+def assert_exactly_once(batch: Batch, outcome: Outcome) -> None:
+    everything = set(batch.records)
+    assert set(outcome.loaded) | outcome.dead == everything, "a file was neither loaded nor dead-lettered"
+    assert all(count == 1 for count in outcome.loaded.values()), "a file was loaded twice"
+    assert outcome.doubled_records == 0
+    assert {f: outcome.rows.get(f, 0) for f in outcome.loaded} == {f: batch.records[f] for f in outcome.loaded}, "rows lost or doubled"
+    assert not set(outcome.rows) - set(outcome.loaded), "rows of a file that was not loaded"
+    assert all(outcome.failed_reasons.get(f) for f in outcome.dead), "a dead-lettered file has no recorded reason"
+
+
+def test_lost_answers_and_refused_statements_neither_lose_nor_double_rows(stack, function):
+    before = fault_plan(stack.info)["injected"]
+    fault_plan(stack.info, {"snowflake_response_lost": 0.25, "snowflake_unavailable": 0.1, "seed": 1})
+    batch = upload(stack, function, "incoming/faults/snowflake/", files=12, seed=1)
+    outcome = settle(stack, function, batch)
+    injected = fault_plan(stack.info)["injected"]
+    assert injected.get("snowflake_response_lost", 0) > before.get("snowflake_response_lost", 0)
+    assert_exactly_once(batch, outcome)
+    assert not outcome.dead
+
+
+def test_a_resent_request_is_answered_from_its_first_run(stack, function):
+    """What makes a lost answer harmless: Snowflake does not run a resent requestId twice."""
+    with admin_connection(stack.info) as connection:
+        cursor = connection.cursor()
+        cursor.execute("CREATE OR REPLACE TABLE WIDF_DEMO_DB.PUBLIC.RESENT (N NUMBER)")
+        fault_plan(stack.info, {"snowflake_response_lost": 1.0})  # every answer is lost once; the connector resends
+        try:
+            cursor.execute("INSERT INTO WIDF_DEMO_DB.PUBLIC.RESENT VALUES (1)")
+        finally:
+            fault_plan(stack.info, {})
+        assert cursor.execute("SELECT COUNT(*) FROM WIDF_DEMO_DB.PUBLIC.RESENT").fetchone()[0] == 1
+
+
+def wait_for_injected(stack, fault: str, count: int) -> None:
+    """Let a fault fire `count` times (from now), then stop it."""
+    before = fault_plan(stack.info)["injected"].get(fault, 0)
+    fired = wait_for(lambda: fault_plan(stack.info)["injected"].get(fault, 0) >= before + count or None, seconds=90)
+    fault_plan(stack.info, {})
+    assert fired, f"{fault} did not fire {count} times"
+
+
+def fresh_containers(stack, function, timeout_seconds: int) -> None:
+    """A configuration change retires the warm containers: the next invocation starts cold and logs in."""
+    update_function_configuration(stack.paths, timeout_seconds=timeout_seconds)
+
+
+def test_s3_throttling_is_retried(stack, function):
+    fault_plan(stack.info, {"s3_slowdown": 1.0})
+    batch = upload(stack, function, "incoming/faults/s3/", files=3, seed=2)
+    wait_for_injected(stack, "s3_slowdown", 6)
+    outcome = settle(stack, function, batch)
+    assert_exactly_once(batch, outcome)
+    assert not outcome.dead
+
+
+def test_an_unavailable_sts_delays_the_load_and_loses_nothing(stack, function):
+    fresh_containers(stack, function, timeout_seconds=29)
+    try:
+        fault_plan(stack.info, {"sts_unavailable": 1.0})
+        batch = upload(stack, function, "incoming/faults/sts/", files=2, seed=3)
+        wait_for_injected(stack, "sts_unavailable", 3)  # the cold container's logins, and the loader's retries of them
+        outcome = settle(stack, function, batch)
+    finally:
+        fresh_containers(stack, function, timeout_seconds=function.function.timeout_seconds)
+    assert_exactly_once(batch, outcome)
+    assert not outcome.dead
+
+
+def test_a_killed_container_leaves_nothing_behind_and_the_redelivery_loads(stack, function):
+    fault_plan(stack.info, {"container_killed": 1.0, "seed": 4})
+    batch = upload(stack, function, "incoming/faults/killed/", files=4, seed=4)
+    wait_for_injected(stack, "container_killed", 2)
+    outcome = settle(stack, function, batch)
+    assert_exactly_once(batch, outcome)
+    assert not outcome.dead
+
+
+def test_an_invocation_killed_at_its_timeout_leaves_no_lock_behind(stack, function):
+    """A statement stalls past the function's timeout; Lambda kills the invocation, but the
+    statement runs on, detached, and its transaction keeps the ledger's lock. The next
+    delivery waits for the lock (LOCK_TIMEOUT, well inside the function's timeout), aborts
+    the transaction no live invocation can own, and the retry loads the file once."""
+    spec, queue = function.function, function.resources.queue_url
+    sqs = aws.client("sqs", stack.info.aws_endpoint)
+    short = {**spec.environment, "WIDF_FUNCTION_TIMEOUT_SECONDS": "8"}
+    update_function_configuration(stack.paths, timeout_seconds=8, environment=short)
+    sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": "10"})  # past the timeout, as the template has it
+    try:
+        fault_plan(stack.info, {"snowflake_stall": 1.0, "stall_seconds": 10, "stall_only": "MERGE"})  # the ledger's claim
+        batch = upload(stack, function, "incoming/faults/timeout/", files=1, seed=5)
+        logs = aws.client("logs", stack.info.aws_endpoint)
+
+        def timed_out():
+            return logs.filter_log_events(logGroupName=f"/aws/lambda/{spec.name}", filterPattern='"Task timed out"')["events"] or None
+
+        assert wait_for(timed_out, seconds=60), "the stalled invocation never timed out"
+        fault_plan(stack.info, {})
+        outcome = settle(stack, function, batch, seconds=120)
+        aborted = logs.filter_log_events(logGroupName=f"/aws/lambda/{spec.name}", filterPattern='"detached transaction"')["events"]
+    finally:
+        update_function_configuration(stack.paths, timeout_seconds=spec.timeout_seconds, environment=spec.environment)
+        sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": str(SHORT_VISIBILITY_SECONDS)})
+    assert_exactly_once(batch, outcome)
+    assert not outcome.dead
+    assert aborted, "the detached transaction was not aborted by the loader"
+
+
+def test_soak_with_random_faults_loads_every_unique_file_exactly_once(stack, function):
+    plan = {
+        "snowflake_unavailable": 0.02,
+        "snowflake_response_lost": 0.02,
+        "sts_unavailable": 0.2,
+        "s3_slowdown": 0.05,
+        "container_killed": 0.03,
+        "seed": 6,
+    }
+    before = fault_plan(stack.info, plan)["injected"]
+    batch = upload(stack, function, "incoming/faults/soak/", files=SOAK_FILES, seed=6, redeliver=0.1)
+    outcome = settle(stack, function, batch, seconds=120 + SOAK_FILES * 2)
+    injected = {k: v - before.get(k, 0) for k, v in fault_plan(stack.info)["injected"].items() if v > before.get(k, 0)}
+    fault_plan(stack.info, {})
+    assert_exactly_once(batch, outcome)
+    unique_rows = sum(batch.records.values())
+    loaded_rows = sum(outcome.rows.values())
+    dead_rows = sum(batch.records[f] for f in outcome.dead)
+    assert loaded_rows + dead_rows == unique_rows
+    print(
+        f"\nSOAK files={len(batch.records)} redelivered={batch.redelivered} faults={sum(injected.values())} {injected} "
+        f"loaded={len(outcome.loaded)} dead={len(outcome.dead)} rows={loaded_rows}/{unique_rows} doubled={outcome.doubled_records}"
+    )

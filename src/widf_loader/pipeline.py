@@ -22,7 +22,7 @@ from widf_loader.config import LoaderSettings, ReadLimits
 from widf_loader.contract import ContractBook, GateDecision, judge_file
 from widf_loader.enrich import Enricher, RecordRejectedByHook, load_hooks
 from widf_loader.events import FileRef
-from widf_loader.pipeline_config import PipelineConfig, Target, load_pipeline_config
+from widf_loader.pipeline_config import PipelineConfig, load_pipeline_config
 from widf_loader.reader import LimitExceeded, ObjectGone, UnreadableFile, check_record, iter_records, open_object
 from widf_loader.routing import by_one_field, field_or_none, routes_for_file
 from widf_loader.warehouse import LedgerEntry, Warehouse, insert_rows_statement, reject_statement

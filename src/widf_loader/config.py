@@ -93,7 +93,7 @@ class LoaderSettings:
     protocol: str = "https"
     # Where the connector sends the signed STS request; set only for a local STS.
     workload_identity_host: str | None = None
-    # 5,000 rows x 12 columns stays under the connector's 65,280-bind threshold for inline array binds.
+    # Records per insert; a batch is also cut at 4 MB of JSON (pipeline.BATCH_BYTES).
     batch_rows: int = 5000
     limits: ReadLimits = ReadLimits()
     # The function's timeout (the template passes it). No invocation lives longer, so a

@@ -87,8 +87,8 @@ _SHOW_TRANSACTIONS = re.compile(r"^\s*SHOW\s+TRANSACTIONS\s*;?\s*$", re.IGNORECA
 _ABORT_TRANSACTION = re.compile(r"^\s*SELECT\s+SYSTEM\$ABORT_TRANSACTION\s*\(\s*([^)]*)\)\s*;?\s*$", re.IGNORECASE)
 # Snowflake answers a resent request (same requestId) with its first run's result;
 # the gateway keeps that many recent answers, each up to that size.
-REMEMBERED_ANSWERS = 2048
-REMEMBERED_ANSWER_BYTES = 1 << 20
+REMEMBERED_ANSWERS = 1024
+REMEMBERED_ANSWER_BYTES = 256 << 10  # larger answers (big SELECTs) are not kept: their requests run again
 
 
 def unknown_caller_message(sts_arn: str) -> str:

@@ -32,9 +32,10 @@ MANIFEST_NAME = "widf-loader-lambda.json"
 PACKAGE = ROOT / "src" / "widf_loader"
 PYTHON_VERSION = "3.11"
 PLATFORMS = {"x86_64": "x86_64-manylinux2014", "arm64": "aarch64-manylinux2014"}
-# What the function never imports: the local stack, and the administrator's
-# command line, scripts and tools: doctor, backfill, the dashboard (they need the `cli` / `dashboard` extras and the sql/ files).
-NOT_SHIPPED = ("local", "cli", "admin.py", "doctor.py", "dashboard", "backfill.py", "redrive.py")
+# What the function never imports: the local stack, and the administrator's scripts and
+# tools: doctor, backfill, the dashboard (they need the `cli` / `dashboard` extras and the sql/ files).
+# The command itself is its own package, widf_cli, which is not shipped at all.
+NOT_SHIPPED = ("local", "admin.py", "doctor.py", "dashboard", "backfill.py", "redrive.py")
 STRIPPED_DIRECTORIES = {"__pycache__", "tests"}
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # a reproducible zip: same inputs, same bytes
 

@@ -16,7 +16,7 @@ from widf_loader.local.stack import StackInfo, StackPaths, read_stack
 
 def cli(state_dir: Path, *args: str, check: bool = True, timeout: float = 180, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [sys.executable, "-m", "widf_loader.cli", "--state-dir", str(state_dir), *args],
+        [sys.executable, "-m", "widf_cli", "--state-dir", str(state_dir), *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -28,7 +28,7 @@ def widf(state_dir: Path, *args: str, **environment: str) -> subprocess.Complete
     """The command as a user runs it, with no AWS, Snowflake or widf setting but these."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SNOWFLAKE_", "WIDF_"))}
     return subprocess.run(
-        [sys.executable, "-m", "widf_loader.cli", "--state-dir", str(state_dir), *args],
+        [sys.executable, "-m", "widf_cli", "--state-dir", str(state_dir), *args],
         capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
         env=inherited | {"COLUMNS": "250", "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
                          "AWS_EC2_METADATA_DISABLED": "true"} | environment,

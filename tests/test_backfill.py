@@ -153,7 +153,7 @@ def test_backfill_works_against_the_cloud_target(stack, loader, tmp_path):
     )
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SNOWFLAKE_", "WIDF_"))}
     result = subprocess.run(
-        [sys.executable, "-m", "widf_loader.cli", "--target", "cloud", "backfill", f"s3://{bucket}/{prefix}"],
+        [sys.executable, "-m", "widf_cli", "--target", "cloud", "backfill", f"s3://{bucket}/{prefix}"],
         capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
         env=inherited | {
             "COLUMNS": "200", "AWS_ENDPOINT_URL": info.aws_endpoint, "AWS_DEFAULT_REGION": aws.REGION,

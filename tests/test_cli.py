@@ -17,7 +17,7 @@ import typer
 from typer.testing import CliRunner
 
 from conftest import Stack
-from widf_loader.cli import app
+from widf_cli import app
 from widf_loader.local.deploy import admin_connection
 
 ANSI = "\x1b["
@@ -43,7 +43,7 @@ def run(state_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     """The command in its own process, its output in pipes (not a terminal)."""
     environment = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "COLUMNS")}
     return subprocess.run(
-        [sys.executable, "-m", "widf_loader.cli", "--state-dir", str(state_dir), *args],
+        [sys.executable, "-m", "widf_cli", "--state-dir", str(state_dir), *args],
         capture_output=True, text=True, timeout=120, env=environment | {"TERM": "xterm-256color", "WIDF_TARGET": "local"} | env,
     )  # fmt: skip
 
@@ -53,7 +53,7 @@ def run_in_terminal(state_dir: Path, *args: str, **env: str) -> str:
     controller, terminal = pty.openpty()
     environment = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "widf_loader.cli", "--state-dir", str(state_dir), *args],
+        [sys.executable, "-m", "widf_cli", "--state-dir", str(state_dir), *args],
         stdout=terminal, stderr=terminal, stdin=subprocess.DEVNULL, env=environment | {"TERM": "xterm-256color", "WIDF_TARGET": "local"} | env,
     )  # fmt: skip
     os.close(terminal)

@@ -68,7 +68,7 @@ def healthy(url: str) -> bool | None:
 def dashboard(stack, loaded):
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "widf_loader.cli", "--state-dir", str(stack.state_dir), "dashboard", "--port", str(port)],
+        [sys.executable, "-m", "widf_cli", "--state-dir", str(stack.state_dir), "dashboard", "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from widf_loader import admin
 from widf_loader.admin import SnowflakeNames
-from widf_loader.cli import app
+from widf_cli import app
 from widf_loader.arns import parse_role_arn
 from widf_loader.doctor import check_presented_identity, queue_policy_lets_bucket_send
 from widf_loader.local import aws
@@ -241,7 +241,7 @@ def test_the_cloud_target_runs_the_same_checks_through_the_standard_chain_and_a_
 def test_with_nothing_configured_the_cloud_target_names_both_missing_pieces_and_skips_the_rest(tmp_path):
     bare = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SNOWFLAKE_", "WIDF_"))}
     result = subprocess.run(
-        [sys.executable, "-m", "widf_loader.cli", "--target", "cloud", "doctor", "--json"],
+        [sys.executable, "-m", "widf_cli", "--target", "cloud", "doctor", "--json"],
         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
         env=bare | {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true",
                     "AWS_DEFAULT_REGION": "eu-west-1", "SNOWFLAKE_HOME": str(tmp_path)},

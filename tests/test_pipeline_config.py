@@ -61,7 +61,7 @@ def test_the_cli_refuses_a_bad_configuration_in_one_line(tmp_path):
     sample = tmp_path / "events.json"
     sample.write_text("[]")
     result = subprocess.run(
-        [sys.executable, "-m", "widf_loader.cli", "load", str(sample), "--dry-run"],
+        [sys.executable, "-m", "widf_cli", "load", str(sample), "--dry-run"],
         capture_output=True, text=True, env={**os.environ, "WIDF_PIPELINE_CONFIG": str(path), "COLUMNS": "300"},
     )  # fmt: skip
     assert result.returncode == 1

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from widf_loader.cli.aws import aws_clean
-from widf_loader.cli.common import (
+from widf_cli.aws import aws_clean
+from widf_cli.common import (
     console,
     friendly_errors,
     names,
     require_local,
     stack_paths,
 )
-from widf_loader.cli.snow import snow_cleanup
+from widf_cli.snow import snow_cleanup
 
 demo_app = typer.Typer(help="The two-act demo: `fail` (no trust yet) and `success`.\n\nExample: widf-loader demo fail; widf-loader demo success", no_args_is_help=True)
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from widf_loader.cli.common import JsonOption, console, friendly_errors, print_settings, print_table, stack_paths
+from widf_cli.common import JsonOption, console, friendly_errors, print_settings, print_table, stack_paths
 from widf_loader.config import ConfigError
 
 local_app = typer.Typer(help="Start, stop and inspect the local stack.\n\nExample: widf-loader local up", no_args_is_help=True)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from widf_loader.cli.common import (
+from widf_cli.common import (
     JsonOption,
     Target,
     console,
@@ -36,7 +36,7 @@ aws_app = typer.Typer(help="The function and its AWS resources.\n\nExample: widf
 # (AWS_PROFILE, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL ...), where the SAM CLI deploys
 # infra/template.yaml. Either way the function's resources are the stack's outputs.
 
-REPOSITORY = Path(__file__).resolve().parents[3]
+REPOSITORY = Path(__file__).resolve().parents[2]
 TEMPLATE = REPOSITORY / "infra" / "template.yaml"
 PACKAGER = REPOSITORY / "infra" / "package.py"
 DEFAULT_FUNCTION_NAME = "widf-loader"
@@ -351,7 +351,7 @@ def aws_logs(
 
     Example: widf-loader aws logs --since 10m --follow
     """
-    from widf_loader.cli.log_lines import readable
+    from widf_cli.log_lines import readable
 
     side = aws_side()
     group = deployment(side).log_group

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from widf_loader import admin
-from widf_loader.cli.common import (
+from widf_cli.common import (
     JsonOption,
     admin_connection,
     console,
@@ -54,7 +54,7 @@ def snow_setup() -> None:
 
 def deployed_role_arn() -> str:
     """The deployed function's IAM role ARN, from the local stack or the cloud stack's outputs."""
-    from widf_loader.cli.aws import aws_side, deployment
+    from widf_cli.aws import aws_side, deployment
 
     return deployment(aws_side()).role_arn
 

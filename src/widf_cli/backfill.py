@@ -26,8 +26,8 @@ from widf_loader.backfill import (
     send_to_queue,
     take_inventory,
 )
-from widf_loader.cli.aws import aws_errors, aws_side, deployment
-from widf_loader.cli.common import admin_connection, app, console, fail, friendly_errors, names, print_table
+from widf_cli.aws import aws_errors, aws_side, deployment
+from widf_cli.common import admin_connection, app, console, fail, friendly_errors, names, print_table
 from widf_loader.events import FileRef
 from widf_loader.redrive import peek, replay_dead_letters
 

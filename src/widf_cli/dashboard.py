@@ -7,14 +7,14 @@ from typing import Annotated, Any
 
 import typer
 
-from widf_loader.cli.common import Target, admin_connection, app, ctx, friendly_errors, names
+from widf_cli.common import Target, admin_connection, app, ctx, friendly_errors, names
 
 
 class WarehouseAndQueues:
     """What the page reads from: the administrator's connection (kept, reopened after a failure) and the queues."""
 
     def __init__(self) -> None:
-        from widf_loader.cli.aws import aws_side
+        from widf_cli.aws import aws_side
 
         self.names = names()
         self.side = aws_side()
@@ -27,7 +27,7 @@ class WarehouseAndQueues:
         return self._connection
 
     def queues(self) -> Any:
-        from widf_loader.cli.aws import deployment
+        from widf_cli.aws import deployment
         from widf_loader.dashboard.data import Queues
 
         resources = deployment(self.side)
@@ -72,7 +72,7 @@ def dashboard(
 
     Example: widf-loader dashboard --port 8050   (then open http://127.0.0.1:8050)
     """
-    from widf_loader.cli.common import console, fail
+    from widf_cli.common import console, fail
 
     try:
         import uvicorn

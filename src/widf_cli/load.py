@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from widf_loader import admin
-from widf_loader.cli.common import (
+from widf_cli.common import (
     JsonOption,
     Target,
     app,

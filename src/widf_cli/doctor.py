@@ -7,7 +7,7 @@ from typing import Any
 import typer
 from rich.text import Text
 
-from widf_loader.cli.common import (
+from widf_cli.common import (
     JsonOption,
     Target,
     admin_connection,
@@ -61,7 +61,7 @@ def diagnose() -> list[Check]:
 
 def doctor_sources(cli: str) -> Sources:
     """The same clients and connection the other commands use, for either target."""
-    from widf_loader.cli.aws import aws_side, cloud_function_name, deployment
+    from widf_cli.aws import aws_side, cloud_function_name, deployment
     from widf_loader.local.stack import StackError
     from widf_loader.pipeline_config import load_pipeline_config
 

@@ -1,0 +1,5 @@
+import sys
+
+from widf_cli import main
+
+sys.exit(main())

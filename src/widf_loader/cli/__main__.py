@@ -1,5 +1,0 @@
-import sys
-
-from widf_loader.cli import main
-
-sys.exit(main())

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from widf_loader.arns import is_session_arn, parse_role_arn
 from widf_loader.config import ConfigError, identifier
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
@@ -22,17 +23,15 @@ if not SQL_DIR.is_dir():  # an editable install: the scripts live at the reposit
     SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 
 _VARIABLE = re.compile(r"<%\s*(\w+)\s*%>")
-_IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
-_ASSUMED_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:sts::\d{12}:assumed-role/")
 
 
 def iam_role_arn(arn: str) -> str:
-    if _ASSUMED_ROLE_ARN.match(arn):
+    if is_session_arn(arn):
         raise ConfigError(
             f"'{arn}' is an assumed-role session ARN; Snowflake must trust the IAM role ARN "
             "(arn:aws:iam::<account>:role/<name>) - `widf-loader aws role-arn` prints it."
         )
-    if not _IAM_ROLE_ARN.match(arn):
+    if parse_role_arn(arn) is None:
         raise ConfigError(f"'{arn}' is not an IAM role ARN (arn:aws:iam::<account>:role/<name>).")
     return arn
 

@@ -170,7 +170,7 @@ class LocalStack:
             connection.cursor().execute("GRANT CREATE TABLE ON SCHEMA WIDF_DEMO_DB.PUBLIC TO ROLE WIDF_DEMO_ROLE")
 
     def cli(self, *args: str) -> None:
-        subprocess.run([sys.executable, "-m", "widf_loader.cli", "--state-dir", str(self.state), *args], check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "widf_cli", "--state-dir", str(self.state), *args], check=True, capture_output=True)
 
     def close(self) -> None:
         self.cli("local", "down")

@@ -10,6 +10,7 @@ from snowflake.connector.errors import ProgrammingError
 
 from widf_loader.local import aws
 from widf_loader.local.deploy import admin_connection
+from widf_loader.warehouse import packed_records
 
 SHOW_USERS_COLUMNS = [  # https://docs.snowflake.com/en/sql-reference/sql/show-users, Output
     "name", "created_on", "login_name", "display_name", "first_name", "last_name", "email", "mins_to_unlock",
@@ -190,9 +191,11 @@ def test_flatten_over_a_bound_array_answers_as_the_generic_flatten_does(stack):
         insert = "INSERT INTO FLAT_CHECK_DB.PUBLIC.FLAT (HOW, I, V, AMOUNT) SELECT ?, r.value[0], r.value[1], TRY_CAST(r.value[2]::VARCHAR AS NUMBER(12,2)){index} FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) r"
         cursor.execute(insert.format(index=""), ("unnest", json.dumps(elements)))
         cursor.execute(insert.format(index=" + 0 * r.index"), ("generic", json.dumps(elements)))  # INDEX: the generic FLATTEN
+        packed = insert.format(index="").replace("PARSE_JSON(?)", "PARSE_JSON(DECOMPRESS_STRING(BASE64_DECODE_BINARY(?), 'SNAPPY'))")
+        cursor.executemany(packed, [("packed", packed_records(json.dumps(elements).encode()))])  # as the loader binds its records
         rows = cursor.execute("SELECT HOW, I, V, AMOUNT FROM FLAT_CHECK_DB.PUBLIC.FLAT ORDER BY HOW, I").fetchall()
-        by_how = {how: [row[1:] for row in rows if row[0] == how] for how in ("unnest", "generic")}
-        assert len(by_how["unnest"]) == len(elements) and by_how["unnest"] == by_how["generic"]
+        by_how = {how: [row[1:] for row in rows if row[0] == how] for how in ("unnest", "generic", "packed")}
+        assert len(by_how["unnest"]) == len(elements) and by_how["unnest"] == by_how["generic"] == by_how["packed"]
         assert [json.loads(v) if v is not None else None for _, v, _ in by_how["unnest"]] == [e[1] for e in elements]
         assert [a for _, _, a in by_how["unnest"]] == [12.5, None, None, -0.25]
         broken = [refused_with(cursor, insert.format(index=index), ("x", "[[0, 1], [1,")) for index in ("", " + 0 * r.index")]

@@ -285,7 +285,7 @@ class Gateway:
                 bookkeeping = await run_in_threadpool(self.statements.check, session, fakesnow_server.sessions[token], sql)
                 if is_array_binding(body.get("bindings")):
                     batch = self.register_batch(token, sql, body)
-                else:
+                if batch is None:
                     batch = await run_in_threadpool(self.register_flattened_array, token, sql, body)
                 body["sqlText"] = await self.transactional_sql(token, session, body["sqlText"], body.get("bindings"))
         except SnowflakeError as e:

@@ -20,6 +20,7 @@ from widf_loader.handler import lambda_handler, runtime
 from widf_loader.local import aws
 from widf_loader.local.demo import wait_for
 from widf_loader.local.deploy import admin_connection
+from widf_loader.local.stack import fault_plan
 from widf_loader.local.worker import LambdaContext
 from widf_loader.pipeline import load_file
 from widf_loader.warehouse import Warehouse
@@ -162,6 +163,28 @@ def test_an_unreadable_file_is_rejected_once_with_its_reason(stack, loader):
     aws.client("sqs", stack.info.aws_endpoint).send_message(QueueUrl=loader.resources.queue_url, MessageBody=notification(ref))
     again = wait_for(lambda: r if len(r := outcomes(stack, "incoming/broken/")) == 2 else None, seconds=60)
     assert again is not None and [status for _, status, _, _ in again] == ["REJECTED", "SKIPPED_DUPLICATE"]
+
+
+def test_a_file_that_breaks_after_batches_went_out_loads_nothing(stack, loader, as_function):
+    """The reader fails while a batch's statement still runs in the sender thread (each insert is made
+    to take half a second): that statement finishes first, then the transaction rolls back and the
+    file is rejected once. Were the rollback sent beside the running insert, the insert would run
+    after it, in a new transaction left open, and load_file would return before it had run."""
+    body = ndjson(samples.sample_events(60, seed=3)) + b'\n{"action": '
+    ref = put(stack, loader, f"incoming/late-break/f{UNNOTIFIED}", body)
+    settings = LoaderSettings(**{**LoaderSettings.from_env().__dict__, "batch_rows": 25})
+    before = gateway_stats(stack)["statements"]
+    fault_plan(stack.info, {"snowflake_stall": 1.0, "stall_only": "INSERT", "stall_seconds": 0.5})
+    try:
+        outcome = load_file(ref, s3=aws.client("s3", stack.info.aws_endpoint), warehouse=Warehouse(settings), settings=settings)
+    finally:
+        fault_plan(stack.info, {})
+    assert outcome.status == "REJECTED" and f"{ref.uri} line 61: not valid JSON" in outcome.reason
+    # every statement has run by now: the settled check, the two full batches, the rollback, the claim and its commit
+    assert gateway_stats(stack)["statements"] - before >= 1 + 2 + 3
+    assert rows_loaded(stack, "incoming/late-break/") == 0
+    [(_, status, rows, _)] = outcomes(stack, "incoming/late-break/")
+    assert (status, rows) == ("REJECTED", 0)
 
 
 def test_an_object_deleted_before_it_is_read_is_recorded_as_skipped(stack, loader, as_function):

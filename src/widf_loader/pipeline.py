@@ -154,13 +154,15 @@ class Pipeline:
         by_chunk = enrich is None and not any(route.target.columns for _, route, _ in candidates)
         checks_all = [self.contracts.check_all(route) for _, route, _ in candidates]
         statement_at = [statements[route.target.name] for _, route, _ in candidates]
+        one_table = len(set(statement_at)) == 1
         # Routes matter to a chunk only when they differ in contract or table.
-        routed = any(checks_all) or len(set(statement_at)) > 1
+        routed = any(checks_all) or not one_table
         start = 0
         for chunk in record_chunks(records):
             first, start = start, start + len(chunk)
-            elements = self.chunk_elements(chunk, first, uri, limits, unchecked_bytes) if by_chunk else None
-            if elements is not None:
+            serialised_chunk = self.chunk_elements(chunk, first, uri, limits, unchecked_bytes) if by_chunk else None
+            if serialised_chunk is not None:
+                elements, sizes = serialised_chunk
                 # where[offset]: the candidate position of each record's route (None: all the first's).
                 where = None
                 if routed and len(candidates) > 1:
@@ -190,16 +192,23 @@ class Pipeline:
                             rejected = []
                 if refused:
                     kept = [o for o in range(len(chunk)) if o not in refused]
-                    elements = [elements[o] for o in kept]
+                    elements, sizes = [elements[o] for o in kept], [sizes[o] for o in kept]
                     where = None if where is None else [where[o] for o in kept]
-                if where is None:
-                    groups = {statement_at[0]: elements}
+                if where is None or one_table:
+                    groups = {statement_at[0]: (elements, sizes)}
                 else:
                     groups = {}
-                    for element, w in zip(elements, where):
-                        groups.setdefault(statement_at[w], []).append(element)
-                for statement, accepted in groups.items():
-                    yield from self.filled(statement, accepted, pending, context, batch_rows, tally)
+                    for element, size, w in zip(elements, sizes, where):
+                        group = groups.setdefault(statement_at[w], ([], []))
+                        group[0].append(element)
+                        group[1].append(size)
+                for statement, (accepted, sizes) in groups.items():
+                    batch, adding = pending.get(statement), sum(sizes) + len(sizes)  # the bytes they add, a comma each
+                    if batch is not None and batch.size + adding - 1 <= BATCH_BYTES and len(batch.elements) + len(accepted) < batch_rows:
+                        batch.elements += accepted  # most often the chunk fits the pending batch whole
+                        batch.size += adding
+                    else:
+                        yield from self.filled(statement, accepted, sizes, pending, context, batch_rows, tally)
                 continue
             for index, record in enumerate(chunk, first):
                 _, route, check = candidates[position_of(record)]
@@ -245,8 +254,8 @@ class Pipeline:
             yield self.counted(self.reject_statement, rejected, len(rejected), tally)
 
     @staticmethod
-    def chunk_elements(chunk: list[Any], first: int, name: str, limits: ReadLimits, unchecked_bytes: int) -> list[bytes] | None:
-        """The chunk's batch elements, `[index, record]`, its records checked against the size and depth limits.
+    def chunk_elements(chunk: list[Any], first: int, name: str, limits: ReadLimits, unchecked_bytes: int) -> tuple[list[bytes], list[int]] | None:
+        """The chunk's batch elements, `[index, record]`, and their sizes, its records checked against the size and depth limits.
 
         None when a record cannot be serialised: the chunk then goes one record at a time, which
         names the record and the limit.
@@ -255,39 +264,29 @@ class Pipeline:
             elements = list(map(orjson.dumps, zip(count(first), chunk)))
         except orjson.JSONEncodeError:
             return None
-        if max(map(len, elements)) <= unchecked_bytes:
-            return elements
         sizes = list(map(len, elements))
+        if max(sizes) <= unchecked_bytes:
+            return elements, sizes
         # Brackets per element, counted in C: the elements hold no raw newline, so joined by newlines
         # and stripped of all but brackets and newlines, each line is one element's brackets.
         brackets = list(map(len, b"\n".join(elements).translate(None, _ALL_BUT_BRACKETS_AND_NEWLINES).split(b"\n")))
         if max(sizes) <= limits.max_record_bytes and max(brackets) <= limits.max_depth:
-            return elements
+            return elements, sizes
         for offset, (size, bracket_count) in enumerate(zip(sizes, brackets)):
             if size > unchecked_bytes and (size > limits.max_record_bytes or bracket_count > limits.max_depth):
                 check_record(chunk[offset], record_json(elements[offset]), first + offset, name, limits)  # raises if it breaks a limit
-        return elements
+        return elements, sizes
 
-    def filled(self, statement: str, elements: list[bytes], pending: dict[str, _RecordArray], context: tuple, batch_rows: int, tally: Tally) -> Iterator[tuple[str, list[tuple]]]:
-        """Append elements to the statement's pending batch, yielding the batches that fill.
+    def filled(self, statement: str, elements: list[bytes], sizes: list[int], pending: dict[str, _RecordArray], context: tuple, batch_rows: int, tally: Tally) -> Iterator[tuple[str, list[tuple]]]:
+        """Append elements (of these sizes) to the statement's pending batch, yielding the batches that fill.
 
         The same rule as for one element at a time (a batch takes an element while under batch_rows
         records and BATCH_BYTES bytes; a fresh batch takes one whatever its size), with the runs that
         fit found by bisecting the elements' running sizes instead of testing each element.
         """
-        batch = pending.get(statement)
-        # Most often the elements all fit the pending batch: one sum tells.
-        adding = sum(map(len, elements)) + len(elements)  # the bytes they add, a comma each
-        size, rows = (2, 0) if batch is None else (batch.size, len(batch.elements))
-        if size + adding - 1 <= BATCH_BYTES and rows + len(elements) < batch_rows:
-            if batch is None:
-                batch = pending[statement] = _RecordArray()
-            batch.elements += elements
-            batch.size += adding
-            return
-        # ends[j]: the bytes elements[: j + 1] add to a batch.
-        ends = list(map(add, accumulate(map(len, elements)), count(1)))
-        position = 0
+        # ends[j]: the bytes elements[: j + 1] add to a batch, a comma each.
+        ends = list(map(add, accumulate(sizes), count(1)))
+        batch, position = pending.get(statement), 0
         while position < len(elements):
             if batch is None:
                 batch = pending[statement] = _RecordArray()

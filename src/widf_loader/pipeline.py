@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache, partial
@@ -163,26 +163,9 @@ class Pipeline:
             serialised_chunk = self.chunk_elements(chunk, first, uri, limits, unchecked_bytes) if by_chunk else None
             if serialised_chunk is not None:
                 elements, sizes = serialised_chunk
-                # where[offset]: the candidate position of each record's route (None: all the first's).
-                where = None
-                if routed and len(candidates) > 1:
-                    if table is not None:
-                        try:
-                            where = [positions.get(r.get(field), fallback) if type(r) is dict else position_of(r) for r in chunk]
-                        except TypeError:  # an unhashable value: position_of routes it
-                            pass
-                    if where is None:
-                        where = list(map(position_of, chunk))
-                # Each route's records are judged together; the few that fail, one by one for the reasons.
-                failed: list[int] = []
-                for position, check_all in enumerate(checks_all):
-                    if check_all is not None:
-                        offsets = range(len(chunk)) if where is None else [o for o, w in enumerate(where) if w == position]
-                        verdicts = check_all(chunk if where is None else [chunk[o] for o in offsets])
-                        if not all(verdicts):
-                            failed += [o for o, verdict in zip(offsets, verdicts) if not verdict]
+                where, failed = self.judged(chunk, candidates, checks_all, position_of, table, routed)
                 refused = set()
-                for offset in sorted(failed):  # in file order, as one at a time
+                for offset in failed:  # in file order, as one at a time
                     route = candidates[0 if where is None else where[offset]][1]
                     if (reason := self.contracts.violations(route, chunk[offset])) is not None:
                         refused.add(offset)
@@ -252,6 +235,34 @@ class Pipeline:
                 yield self.counted(statement, [(*context, batch.text())], len(batch.elements), tally)
         if rejected:
             yield self.counted(self.reject_statement, rejected, len(rejected), tally)
+
+    @staticmethod
+    def judged(
+        chunk: list[Any], candidates: list[tuple], checks_all: list, position_of: Callable[[Any], int], table: tuple | None, routed: bool
+    ) -> tuple[list[int] | None, list[int]]:
+        """Each record's route, as its position in candidates (None: the first's, for all), and the
+        offsets of the records that fail their route's contract, in file order.
+
+        Each route's records are judged together (see ContractBook.check_all).
+        """
+        where = None
+        if routed and len(candidates) > 1:
+            if table is not None:
+                field, positions, fallback = table
+                try:  # position_of's table lookup, inline
+                    where = [positions.get(r.get(field), fallback) if type(r) is dict else position_of(r) for r in chunk]
+                except TypeError:  # an unhashable value: position_of routes it
+                    pass
+            if where is None:
+                where = list(map(position_of, chunk))
+        failed: list[int] = []
+        for position, check_all in enumerate(checks_all):
+            if check_all is not None:
+                offsets = range(len(chunk)) if where is None else [o for o, w in enumerate(where) if w == position]
+                verdicts = check_all(chunk if where is None else [chunk[o] for o in offsets])
+                if not all(verdicts):
+                    failed += [o for o, verdict in zip(offsets, verdicts) if not verdict]
+        return where, sorted(failed)
 
     @staticmethod
     def chunk_elements(chunk: list[Any], first: int, name: str, limits: ReadLimits, unchecked_bytes: int) -> tuple[list[bytes], list[int]] | None:

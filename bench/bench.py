@@ -7,7 +7,7 @@ statements per file counted at the gateway. Prints a table and writes
 bench/results.json. Not part of `make test`: it takes minutes.
 
 Sizes come from the environment: BENCH_PIPELINE_MB (default 32),
-BENCH_E2E_MB (20), BENCH_RSS_SMALL_MB (10), BENCH_RSS_LARGE_MB (1024),
+BENCH_E2E_MB (100), BENCH_RSS_SMALL_MB (10), BENCH_RSS_LARGE_MB (1024),
 BENCH_REPEAT (3).
 """
 
@@ -271,7 +271,7 @@ def measure_end_to_end(stack: LocalStack, workdir: Path) -> dict[str, Any]:
     small = workdir / "small.ndjson"
     small.write_bytes(event_lines(64 * 1024, bad_every=0))
     big = workdir / "e2e.ndjson"
-    write_events(big, env_int("BENCH_E2E_MB", 20) * MB)
+    write_events(big, env_int("BENCH_E2E_MB", 100) * MB)
     ours_small = run_loader(stack, LOAD_ONE, stack.upload("incoming/bench/small-ours.jsonl", small))
     naive_small = run_loader(stack, NAIVE, stack.upload("incoming/bench/small-naive.jsonl", small), str(COMPARISON_PYTHON))
     ours, naive = [], []

@@ -10,6 +10,7 @@ from snowflake.connector.errors import ProgrammingError
 
 from widf_loader.local import aws
 from widf_loader.local.deploy import admin_connection
+from widf_loader.warehouse import packed_records
 
 SHOW_USERS_COLUMNS = [  # https://docs.snowflake.com/en/sql-reference/sql/show-users, Output
     "name", "created_on", "login_name", "display_name", "first_name", "last_name", "email", "mins_to_unlock",
@@ -177,3 +178,32 @@ def test_a_dropped_database_takes_its_grants_with_it(admin):
 def test_an_unsupported_statement_fails_by_name(admin, statement, named):
     message = refused(admin, statement)
     assert message.startswith("SQL compilation error:\nUnsupported statement in the local gateway: ") and named in message
+
+
+def test_flatten_over_a_bound_array_answers_as_the_generic_flatten_does(stack):
+    """The gateway runs the loader's FLATTEN over a bound array as DuckDB's UNNEST: same rows, same casts,
+    same errors as the generic FLATTEN, which still answers the shapes the shortcut leaves alone."""
+    elements = [[0, {"a": 1, "nested": [1, {"b": None}]}, "12.5"], [1, "text", "not a number"], [2, None, None], [3, [], "-0.25"]]
+    with admin_connection(stack.info, paramstyle="qmark") as connection:
+        cursor = connection.cursor()
+        cursor.execute("CREATE DATABASE IF NOT EXISTS FLAT_CHECK_DB")
+        cursor.execute("CREATE OR REPLACE TABLE FLAT_CHECK_DB.PUBLIC.FLAT (HOW VARCHAR, I NUMBER, V VARIANT, AMOUNT NUMBER(12,2))")
+        insert = "INSERT INTO FLAT_CHECK_DB.PUBLIC.FLAT (HOW, I, V, AMOUNT) SELECT ?, r.value[0], r.value[1], TRY_CAST(r.value[2]::VARCHAR AS NUMBER(12,2)){index} FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) r"
+        cursor.execute(insert.format(index=""), ("unnest", json.dumps(elements)))
+        cursor.execute(insert.format(index=" + 0 * r.index"), ("generic", json.dumps(elements)))  # INDEX: the generic FLATTEN
+        packed = insert.format(index="").replace("PARSE_JSON(?)", "PARSE_JSON(DECOMPRESS_STRING(BASE64_DECODE_BINARY(?), 'SNAPPY'))")
+        cursor.executemany(packed, [("packed", packed_records(json.dumps(elements).encode()))])  # as the loader binds its records
+        rows = cursor.execute("SELECT HOW, I, V, AMOUNT FROM FLAT_CHECK_DB.PUBLIC.FLAT ORDER BY HOW, I").fetchall()
+        by_how = {how: [row[1:] for row in rows if row[0] == how] for how in ("unnest", "generic", "packed")}
+        assert len(by_how["unnest"]) == len(elements) and by_how["unnest"] == by_how["generic"] == by_how["packed"]
+        assert [json.loads(v) if v is not None else None for _, v, _ in by_how["unnest"]] == [e[1] for e in elements]
+        assert [a for _, _, a in by_how["unnest"]] == [12.5, None, None, -0.25]
+        broken = [refused_with(cursor, insert.format(index=index), ("x", "[[0, 1], [1,")) for index in ("", " + 0 * r.index")]
+        assert broken[0] == broken[1]  # text that is not JSON: the shortcut steps aside
+        assert cursor.execute("SELECT COUNT(*) FROM FLAT_CHECK_DB.PUBLIC.FLAT WHERE HOW = 'x'").fetchone() == (0,)
+
+
+def refused_with(cursor, sql: str, params: tuple) -> str:
+    with pytest.raises(ProgrammingError) as error:
+        cursor.execute(sql, params)
+    return error.value.raw_msg

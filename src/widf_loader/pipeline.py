@@ -28,7 +28,7 @@ from widf_loader.events import FileRef
 from widf_loader.pipeline_config import PipelineConfig, Route, load_pipeline_config
 from widf_loader.reader import LimitExceeded, ObjectGone, UnreadableFile, check_record, iter_records, open_object, record_chunks
 from widf_loader.routing import by_one_field, field_or_none, routes_for_file
-from widf_loader.warehouse import LedgerEntry, Warehouse, insert_rows_statement, reject_statement
+from widf_loader.warehouse import LedgerEntry, Warehouse, insert_rows_statement, packed_records, reject_statement
 
 log = logging.getLogger(__name__)
 RAW_RECORD_MAX_BYTES = 64 * 1024
@@ -36,6 +36,9 @@ MAX_REJECTIONS_KEPT = 100
 # A batch's records are bound as one JSON text: well under Snowflake's 16 MB limit for one value,
 # and few enough bytes that the connector's request (escaped, then gzipped) stays small in memory.
 BATCH_BYTES = 4 * 1024 * 1024
+# Rejected records are bound a row each (seven values): 5,000 rows stay under the 65,280 bound values
+# above which the connector stages a statement's bindings in a temporary stage the loader may not create.
+REJECTED_BATCH_ROWS = 5000
 _ALL_BUT_BRACKETS_AND_NEWLINES = bytes(b for b in range(256) if b not in b"[{\n")
 
 
@@ -95,8 +98,8 @@ class _RecordArray:
         self.elements: list[bytes] = []
         self.size = 2
 
-    def text(self) -> str:
-        return (b"[" + b",".join(self.elements) + b"]").decode()
+    def packed(self) -> str:
+        return packed_records(b"[" + b",".join(self.elements) + b"]")
 
 
 class Pipeline:
@@ -170,7 +173,7 @@ class Pipeline:
                     if (reason := self.contracts.violations(route, chunk[offset])) is not None:
                         refused.add(offset)
                         reject(first + offset, route, reason, elements[offset])
-                        if len(rejected) >= batch_rows:
+                        if len(rejected) >= min(batch_rows, REJECTED_BATCH_ROWS):
                             yield self.counted(self.reject_statement, rejected, len(rejected), tally)
                             rejected = []
                 if refused:
@@ -218,21 +221,21 @@ class Pipeline:
                     if batch is None:
                         batch = pending[statement] = _RecordArray()
                     elif batch.size + len(element) > BATCH_BYTES:
-                        yield self.counted(statement, [(*context, batch.text())], len(batch.elements), tally)
+                        yield self.counted(statement, [(*context, batch.packed())], len(batch.elements), tally)
                         batch = pending[statement] = _RecordArray()
                     batch.elements.append(element)
                     batch.size += len(element) + 1
                     if len(batch.elements) >= batch_rows:
-                        yield self.counted(statement, [(*context, batch.text())], len(batch.elements), tally)
+                        yield self.counted(statement, [(*context, batch.packed())], len(batch.elements), tally)
                         pending[statement] = _RecordArray()
                 else:
                     reject(index, route, reason, element)
-                    if len(rejected) >= batch_rows:
+                    if len(rejected) >= min(batch_rows, REJECTED_BATCH_ROWS):
                         yield self.counted(self.reject_statement, rejected, len(rejected), tally)
                         rejected = []
         for statement, batch in pending.items():
             if batch.elements:
-                yield self.counted(statement, [(*context, batch.text())], len(batch.elements), tally)
+                yield self.counted(statement, [(*context, batch.packed())], len(batch.elements), tally)
         if rejected:
             yield self.counted(self.reject_statement, rejected, len(rejected), tally)
 
@@ -302,7 +305,7 @@ class Pipeline:
             if batch is None:
                 batch = pending[statement] = _RecordArray()
             elif batch.size + len(elements[position]) > BATCH_BYTES:
-                yield self.counted(statement, [(*context, batch.text())], len(batch.elements), tally)
+                yield self.counted(statement, [(*context, batch.packed())], len(batch.elements), tally)
                 batch = pending[statement] = _RecordArray()
             # Element `position` goes in regardless; those after it while they fit.
             before = ends[position - 1] if position else 0
@@ -311,7 +314,7 @@ class Pipeline:
             batch.size += ends[end - 1] - before
             position = end
             if len(batch.elements) >= batch_rows:
-                yield self.counted(statement, [(*context, batch.text())], len(batch.elements), tally)
+                yield self.counted(statement, [(*context, batch.packed())], len(batch.elements), tally)
                 batch = pending[statement] = _RecordArray()
 
     def counted(self, statement: str, rows: list[tuple], records: int, tally: Tally) -> tuple[str, list[tuple]]:

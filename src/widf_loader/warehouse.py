@@ -7,6 +7,7 @@ formatted into SQL; the only names in SQL text are validated identifiers.
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import cramjam
 import snowflake.connector
 from snowflake.connector.errors import DatabaseError
 
@@ -23,6 +25,7 @@ from widf_loader.pipeline_config import TypedColumn
 
 log = logging.getLogger(__name__)
 
+RECORDS_COMPRESSION = "SNAPPY"  # a method of Snowflake's COMPRESS / DECOMPRESS_STRING
 LOCK_WAIT_TIMEOUT = 625  # Snowflake: the statement waited LOCK_TIMEOUT for a table lock
 RAW_DATA_COLUMNS = (
     "SOURCE_FILE",
@@ -95,7 +98,8 @@ REJECTED_COLUMNS = ("SOURCE_FILE", "SOURCE_KEY", "RECORD_INDEX", "ROUTE", "REASO
 
 def insert_rows_statement(table: str, typed_columns: Sequence[TypedColumn] = ()) -> str:
     """Records for a target table, many per statement: their event context bound once, the records
-    themselves bound as one JSON array of `[record index, record, typed column text...]` elements.
+    themselves bound as one JSON array of `[record index, record, typed column text...]` elements,
+    Snappy-compressed and base64-encoded (see packed_records).
 
     Why one array and not one bound row per record: the connector converts every bound value in
     Python (~3 µs each), so twelve columns a row cost ~40 µs a record, ten times the pipeline; the
@@ -111,8 +115,25 @@ def insert_rows_statement(table: str, typed_columns: Sequence[TypedColumn] = ())
     )
     return (
         f"INSERT INTO {table} ({', '.join(RAW_DATA_COLUMNS)}, LOADED_BY{typed}) "
-        f"SELECT {values}, CURRENT_USER(){typed_values} FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) r"
+        f"SELECT {values}, CURRENT_USER(){typed_values} "
+        f"FROM TABLE(FLATTEN(INPUT => PARSE_JSON(DECOMPRESS_STRING(BASE64_DECODE_BINARY(?), '{RECORDS_COMPRESSION}')))) r"
     )
+
+
+def packed_records(array_json: bytes) -> str:
+    """A batch's JSON array as its insert binds it: Snappy (raw format, as Snowflake's COMPRESS writes
+    it), then base64, which Snowflake turns back with DECOMPRESS_STRING(BASE64_DECODE_BINARY(?)).
+
+    Why: the connector gzips every request body at level 9, and JSON text escaped inside a JSON request
+    is what it is slowest at: 160 ms for a 4.4 MB batch, half of the loader's CPU on a large file.
+    Snappy and base64 take 3 ms and leave the connector a seventh of the bytes (33 ms in all).
+    """
+    return base64.b64encode(cramjam.snappy.compress_raw(array_json)).decode("ascii")
+
+
+def unpacked_records(packed: str) -> bytes:
+    """The JSON array packed_records packed (for dry runs and tests)."""
+    return bytes(cramjam.snappy.decompress_raw(base64.b64decode(packed)))
 
 
 def reject_statement(table: str) -> str:

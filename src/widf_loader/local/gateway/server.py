@@ -26,6 +26,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+import duckdb
 import fakesnow.server  # noqa: F401 - loads the module, which `fakesnow.server` (a function) shadows
 from fakesnow.converter import from_binding
 from sqlglot import exp
@@ -48,6 +49,7 @@ from widf_loader.local.gateway.accounts import (
 from widf_loader.local.gateway.binding import (
     batch_statement,
     batch_table,
+    flattened_array_statement,
     is_array_binding,
 )
 from widf_loader.local.gateway.catalog import EngineCatalog
@@ -283,6 +285,8 @@ class Gateway:
                 bookkeeping = await run_in_threadpool(self.statements.check, session, fakesnow_server.sessions[token], sql)
                 if is_array_binding(body.get("bindings")):
                     batch = self.register_batch(token, sql, body)
+                if batch is None:
+                    batch = await run_in_threadpool(self.register_flattened_array, token, sql, body)
                 body["sqlText"] = await self.transactional_sql(token, session, body["sqlText"], body.get("bindings"))
         except SnowflakeError as e:
             return failure(e)
@@ -329,6 +333,22 @@ class Gateway:
             return None
         fakesnow_server.sessions[token]._duck_conn.register(name, batch_table(body.pop("bindings")))
         body["sqlText"] = statement
+        return name
+
+    @staticmethod
+    def register_flattened_array(token: str, sql: str, body: dict[str, Any]) -> str | None:
+        """Run `FLATTEN` over a bound JSON array as DuckDB's own UNNEST (see `flattened_array_statement`)."""
+        name = f"widf_flat_{secrets.token_hex(8)}"
+        if (rewritten := flattened_array_statement(sql, body.get("bindings"), name)) is None:
+            return None
+        statement, bindings, array = rewritten
+        duck = fakesnow_server.sessions[token]._duck_conn  # noqa: SLF001 - as `register_batch` does
+        try:
+            elements = duck.sql("SELECT UNNEST(CAST(JSON($1) AS JSON[])) AS VALUE", params=[array]).to_arrow_table()
+        except duckdb.Error:
+            return None  # not an array after all, or not JSON: fakesnow answers with Snowflake's error
+        duck.register(name, elements)
+        body["sqlText"], body["bindings"] = statement, bindings
         return name
 
     def answer_about_transactions(self, session: Session, sql: str, bindings: dict | None) -> tuple[list[str], list[tuple]] | None:

@@ -44,3 +44,23 @@ def test_the_compiled_check_agrees_with_validating_the_whole_record(contract):
 def test_only_contracts_that_judge_property_by_property_are_cut_down():
     assert named_properties(PROPERTY_WISE) == ("id", "when", "n")
     assert [named_properties(c) for c in WHOLE_RECORD] == [None, None, None]
+
+
+@pytest.mark.parametrize(
+    "contract",
+    [
+        PROPERTY_WISE,
+        *WHOLE_RECORD,
+        {"type": "object", "required": ["id"]},
+        {"type": ["object", "null"], "properties": {"id": {"$ref": "#/$defs/id"}}, "$defs": {"id": {"type": "string", "minLength": 1}}},
+        {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}},
+        {"type": "array", "properties": {"id": {"type": "string"}}},
+    ],
+    ids=["property-wise", "closed", "max-properties", "not", "one-name", "ref-into-defs", "draft-07", "not-an-object"],
+)
+def test_checking_a_list_of_records_agrees_with_validating_each_whole_record(contract):
+    whole = jsonschema_rs.validator_for(contract, validate_formats=True)
+    check_all = ContractBook((route(contract),)).check_all(route(contract))
+    complete = [r for r in RECORDS if isinstance(r, dict) and {"id", "when", "n"} <= r.keys()]
+    for records in (RECORDS, complete, RECORDS[:1] * 3):  # some records lack a named property, none does
+        assert check_all(records) == [whole.is_valid(r) for r in records]

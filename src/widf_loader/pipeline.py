@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Iterator
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache, partial
+from itertools import accumulate, count
+from operator import add
 from typing import Any
 
 import orjson
@@ -22,8 +25,8 @@ from widf_loader.config import LoaderSettings, ReadLimits
 from widf_loader.contract import ContractBook, GateDecision, judge_file
 from widf_loader.enrich import Enricher, RecordRejectedByHook, load_hooks
 from widf_loader.events import FileRef
-from widf_loader.pipeline_config import PipelineConfig, load_pipeline_config
-from widf_loader.reader import LimitExceeded, ObjectGone, UnreadableFile, check_record, iter_records, open_object
+from widf_loader.pipeline_config import PipelineConfig, Route, load_pipeline_config
+from widf_loader.reader import LimitExceeded, ObjectGone, UnreadableFile, check_record, iter_records, open_object, record_chunks
 from widf_loader.routing import by_one_field, field_or_none, routes_for_file
 from widf_loader.warehouse import LedgerEntry, Warehouse, insert_rows_statement, packed_records, reject_statement
 
@@ -36,6 +39,7 @@ BATCH_BYTES = 4 * 1024 * 1024
 # Rejected records are bound a row each (seven values): 5,000 rows stay under the 65,280 bound values
 # above which the connector stages a statement's bindings in a temporary stage the loader may not create.
 REJECTED_BATCH_ROWS = 5000
+_ALL_BUT_BRACKETS_AND_NEWLINES = bytes(b for b in range(256) if b not in b"[{\n")
 
 
 @dataclass(frozen=True)
@@ -121,67 +125,197 @@ class Pipeline:
         # Routing by one field's value is one dict lookup instead of a test per route.
         table = by_one_field([(test, route) for test, route, _ in candidates])
         if table is not None:
-            field, positions, fallback = table[0], {v: candidates[p] for v, p in table[1].items()}, candidates[table[2]]
+            field, positions, fallback = table
         enrich = Enricher(self.hooks, ref, self.config.enrichment.time_budget_seconds) if self.hooks else None
         context = (ref.uri, ref.bucket, ref.key, ref.version_id, ref.etag, ref.size, ref.event_time, ref.principal, ref.source_ip, load_id)
         uri, pending, rejected, dumps, statements = ref.uri, {}, [], orjson.dumps, self.statements
         # Records this short cannot break the size or depth limits: skip the check for them.
         unchecked_bytes = min(limits.max_record_bytes, 2 * limits.max_depth)
-        for index, record in enumerate(records):
+
+        def position_of(record: Any) -> int:
+            """The position in candidates of the record's route."""
             if table is not None and type(record) is dict:
                 try:
-                    _, route, check = positions.get(record.get(field), fallback)
+                    return positions.get(record.get(field), fallback)
                 except TypeError:  # an unhashable value equals none of the table's scalars
-                    _, route, check = fallback
-            else:
-                for test, route, check in candidates:
-                    if test is None or test(record):
-                        break
-            try:
-                element = dumps((index, record))  # `[index, record]`: the record's place in its batch
-            except orjson.JSONEncodeError:
-                element = serialised((index, record), index, uri, limits)  # raises, naming the record and the limit
-            if len(element) > unchecked_bytes:
-                check_record(record, record_json(element), index, uri, limits)  # before validation: a validator recurses too
-            reason = None if check is None or check(record) else self.contracts.violations(route, record)
-            if reason is None and enrich is not None:
+                    return fallback
+            for position, (test, _, _) in enumerate(candidates):
+                if test is None or test(record):
+                    return position
+            raise AssertionError("the last route takes every record")  # guaranteed by pipeline_config
+
+        def reject(index: int, route: Route, reason: str, element: bytes) -> None:
+            tally.rejected += 1
+            tally.first_rejection = tally.first_rejection or f"record {index}: {reason}"
+            if len(tally.rejections) < MAX_REJECTIONS_KEPT:  # memory stays flat however bad the file
+                tally.rejections.append((index, route.name, reason))
+            raw = record_json(element)[:RAW_RECORD_MAX_BYTES].decode(errors="ignore")
+            rejected.append((uri, ref.key, index, route.name, reason, raw, load_id))
+
+        # Without hooks or typed columns a record needs only its route, its contract and its element:
+        # a whole chunk of records then takes a few C-level passes instead of a trip round the loop each.
+        by_chunk = enrich is None and not any(route.target.columns for _, route, _ in candidates)
+        checks_all = [self.contracts.check_all(route) for _, route, _ in candidates]
+        statement_at = [statements[route.target.name] for _, route, _ in candidates]
+        one_table = len(set(statement_at)) == 1
+        # Routes matter to a chunk only when they differ in contract or table.
+        routed = any(checks_all) or not one_table
+        start = 0
+        for chunk in record_chunks(records):
+            first, start = start, start + len(chunk)
+            serialised_chunk = self.chunk_elements(chunk, first, uri, limits, unchecked_bytes) if by_chunk else None
+            if serialised_chunk is not None:
+                elements, sizes = serialised_chunk
+                where, failed = self.judged(chunk, candidates, checks_all, position_of, table, routed)
+                refused = set()
+                for offset in failed:  # in file order, as one at a time
+                    route = candidates[0 if where is None else where[offset]][1]
+                    if (reason := self.contracts.violations(route, chunk[offset])) is not None:
+                        refused.add(offset)
+                        reject(first + offset, route, reason, elements[offset])
+                        if len(rejected) >= min(batch_rows, REJECTED_BATCH_ROWS):
+                            yield self.counted(self.reject_statement, rejected, len(rejected), tally)
+                            rejected = []
+                if refused:
+                    kept = [o for o in range(len(chunk)) if o not in refused]
+                    elements, sizes = [elements[o] for o in kept], [sizes[o] for o in kept]
+                    where = None if where is None else [where[o] for o in kept]
+                if where is None or one_table:
+                    groups = {statement_at[0]: (elements, sizes)}
+                else:
+                    groups = {}
+                    for element, size, w in zip(elements, sizes, where):
+                        group = groups.setdefault(statement_at[w], ([], []))
+                        group[0].append(element)
+                        group[1].append(size)
+                for statement, (accepted, sizes) in groups.items():
+                    batch, adding = pending.get(statement), sum(sizes) + len(sizes)  # the bytes they add, a comma each
+                    if batch is not None and batch.size + adding - 1 <= BATCH_BYTES and len(batch.elements) + len(accepted) < batch_rows:
+                        batch.elements += accepted  # most often the chunk fits the pending batch whole
+                        batch.size += adding
+                    else:
+                        yield from self.filled(statement, accepted, sizes, pending, context, batch_rows, tally)
+                continue
+            for index, record in enumerate(chunk, first):
+                _, route, check = candidates[position_of(record)]
                 try:
-                    record = enrich(record)
-                    element = serialised((index, record), index, uri, limits)
-                except RecordRejectedByHook as e:
-                    reason = str(e)
-            if reason is None:
-                target = route.target
-                statement = statements[target.name]
-                if target.columns:
-                    typed = [typed_value(field_or_none(record, c.field), c.type) for c in target.columns]
-                    element = serialised((index, record, *typed), index, uri, limits)
-                batch = pending.get(statement)
-                if batch is None:
-                    batch = pending[statement] = _RecordArray()
-                elif batch.size + len(element) > BATCH_BYTES:
-                    yield self.counted(statement, [(*context, batch.packed())], len(batch.elements), tally)
-                    batch = pending[statement] = _RecordArray()
-                batch.elements.append(element)
-                batch.size += len(element) + 1
-                if len(batch.elements) >= batch_rows:
-                    yield self.counted(statement, [(*context, batch.packed())], len(batch.elements), tally)
-                    pending[statement] = _RecordArray()
-            else:
-                tally.rejected += 1
-                tally.first_rejection = tally.first_rejection or f"record {index}: {reason}"
-                if len(tally.rejections) < MAX_REJECTIONS_KEPT:  # memory stays flat however bad the file
-                    tally.rejections.append((index, route.name, reason))
-                raw = record_json(element)[:RAW_RECORD_MAX_BYTES].decode(errors="ignore")
-                rejected.append((uri, ref.key, index, route.name, reason, raw, load_id))
-                if len(rejected) >= min(batch_rows, REJECTED_BATCH_ROWS):
-                    yield self.counted(self.reject_statement, rejected, len(rejected), tally)
-                    rejected = []
+                    element = dumps((index, record))  # `[index, record]`: the record's place in its batch
+                except orjson.JSONEncodeError:
+                    element = serialised((index, record), index, uri, limits)  # raises, naming the record and the limit
+                if len(element) > unchecked_bytes:
+                    check_record(record, record_json(element), index, uri, limits)  # before validation: a validator recurses too
+                reason = None if check is None or check(record) else self.contracts.violations(route, record)
+                if reason is None and enrich is not None:
+                    try:
+                        record = enrich(record)
+                        element = serialised((index, record), index, uri, limits)
+                    except RecordRejectedByHook as e:
+                        reason = str(e)
+                if reason is None:
+                    target = route.target
+                    statement = statements[target.name]
+                    if target.columns:
+                        typed = [typed_value(field_or_none(record, c.field), c.type) for c in target.columns]
+                        element = serialised((index, record, *typed), index, uri, limits)
+                    batch = pending.get(statement)
+                    if batch is None:
+                        batch = pending[statement] = _RecordArray()
+                    elif batch.size + len(element) > BATCH_BYTES:
+                        yield self.counted(statement, [(*context, batch.packed())], len(batch.elements), tally)
+                        batch = pending[statement] = _RecordArray()
+                    batch.elements.append(element)
+                    batch.size += len(element) + 1
+                    if len(batch.elements) >= batch_rows:
+                        yield self.counted(statement, [(*context, batch.packed())], len(batch.elements), tally)
+                        pending[statement] = _RecordArray()
+                else:
+                    reject(index, route, reason, element)
+                    if len(rejected) >= min(batch_rows, REJECTED_BATCH_ROWS):
+                        yield self.counted(self.reject_statement, rejected, len(rejected), tally)
+                        rejected = []
         for statement, batch in pending.items():
             if batch.elements:
                 yield self.counted(statement, [(*context, batch.packed())], len(batch.elements), tally)
         if rejected:
             yield self.counted(self.reject_statement, rejected, len(rejected), tally)
+
+    @staticmethod
+    def judged(
+        chunk: list[Any], candidates: list[tuple], checks_all: list, position_of: Callable[[Any], int], table: tuple | None, routed: bool
+    ) -> tuple[list[int] | None, list[int]]:
+        """Each record's route, as its position in candidates (None: the first's, for all), and the
+        offsets of the records that fail their route's contract, in file order.
+
+        Each route's records are judged together (see ContractBook.check_all).
+        """
+        where = None
+        if routed and len(candidates) > 1:
+            if table is not None:
+                field, positions, fallback = table
+                try:  # position_of's table lookup, inline
+                    where = [positions.get(r.get(field), fallback) if type(r) is dict else position_of(r) for r in chunk]
+                except TypeError:  # an unhashable value: position_of routes it
+                    pass
+            if where is None:
+                where = list(map(position_of, chunk))
+        failed: list[int] = []
+        for position, check_all in enumerate(checks_all):
+            if check_all is not None:
+                offsets = range(len(chunk)) if where is None else [o for o, w in enumerate(where) if w == position]
+                verdicts = check_all(chunk if where is None else [chunk[o] for o in offsets])
+                if not all(verdicts):
+                    failed += [o for o, verdict in zip(offsets, verdicts) if not verdict]
+        return where, sorted(failed)
+
+    @staticmethod
+    def chunk_elements(chunk: list[Any], first: int, name: str, limits: ReadLimits, unchecked_bytes: int) -> tuple[list[bytes], list[int]] | None:
+        """The chunk's batch elements, `[index, record]`, and their sizes, its records checked against the size and depth limits.
+
+        None when a record cannot be serialised: the chunk then goes one record at a time, which
+        names the record and the limit.
+        """
+        try:
+            elements = list(map(orjson.dumps, zip(count(first), chunk)))
+        except orjson.JSONEncodeError:
+            return None
+        sizes = list(map(len, elements))
+        if max(sizes) <= unchecked_bytes:
+            return elements, sizes
+        # Brackets per element, counted in C: the elements hold no raw newline, so joined by newlines
+        # and stripped of all but brackets and newlines, each line is one element's brackets.
+        brackets = list(map(len, b"\n".join(elements).translate(None, _ALL_BUT_BRACKETS_AND_NEWLINES).split(b"\n")))
+        if max(sizes) <= limits.max_record_bytes and max(brackets) <= limits.max_depth:
+            return elements, sizes
+        for offset, (size, bracket_count) in enumerate(zip(sizes, brackets)):
+            if size > unchecked_bytes and (size > limits.max_record_bytes or bracket_count > limits.max_depth):
+                check_record(chunk[offset], record_json(elements[offset]), first + offset, name, limits)  # raises if it breaks a limit
+        return elements, sizes
+
+    def filled(self, statement: str, elements: list[bytes], sizes: list[int], pending: dict[str, _RecordArray], context: tuple, batch_rows: int, tally: Tally) -> Iterator[tuple[str, list[tuple]]]:
+        """Append elements (of these sizes) to the statement's pending batch, yielding the batches that fill.
+
+        The same rule as for one element at a time (a batch takes an element while under batch_rows
+        records and BATCH_BYTES bytes; a fresh batch takes one whatever its size), with the runs that
+        fit found by bisecting the elements' running sizes instead of testing each element.
+        """
+        # ends[j]: the bytes elements[: j + 1] add to a batch, a comma each.
+        ends = list(map(add, accumulate(sizes), count(1)))
+        batch, position = pending.get(statement), 0
+        while position < len(elements):
+            if batch is None:
+                batch = pending[statement] = _RecordArray()
+            elif batch.size + len(elements[position]) > BATCH_BYTES:
+                yield self.counted(statement, [(*context, batch.packed())], len(batch.elements), tally)
+                batch = pending[statement] = _RecordArray()
+            # Element `position` goes in regardless; those after it while they fit.
+            before = ends[position - 1] if position else 0
+            end = bisect_right(ends, BATCH_BYTES - batch.size + before + 1, position + 1, min(len(elements), position + batch_rows - len(batch.elements)))
+            batch.elements += elements[position:end]
+            batch.size += ends[end - 1] - before
+            position = end
+            if len(batch.elements) >= batch_rows:
+                yield self.counted(statement, [(*context, batch.packed())], len(batch.elements), tally)
+                batch = pending[statement] = _RecordArray()
 
     def counted(self, statement: str, rows: list[tuple], records: int, tally: Tally) -> tuple[str, list[tuple]]:
         """Count a batch on its way out: rows per table, records seen."""

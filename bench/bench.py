@@ -363,9 +363,9 @@ ARTEFACT_PYTHON = (sys.executable, "-S", "-s", "-B")
 
 
 def unpacked_artefact(into: Path) -> Path:
-    """dist/widf-loader-lambda.zip (`make package` builds it if missing), unpacked as Lambda's /var/task."""
-    if not ARTEFACT.exists():
-        subprocess.run(["make", "-s", "package"], cwd=ROOT, check=True)
+    """dist/widf-loader-lambda.zip, unpacked as Lambda's /var/task. `make package` first: it rebuilds the
+    zip only when the lock, the packaging script or a shipped source changed, so a stale zip is never measured."""
+    subprocess.run(["make", "-s", "package"], cwd=ROOT, check=True)
     task = into / "task"
     with zipfile.ZipFile(ARTEFACT) as archive:
         archive.extractall(task)

@@ -15,7 +15,6 @@ from widf_loader.enrich import EnrichmentBudgetExceeded
 from widf_loader.events import FileRef
 from widf_loader.pipeline import Pipeline, Tally
 from widf_loader.pipeline_config import DEFAULT_CONFIG, read_pipeline_config
-from widf_loader.warehouse import unpacked_records
 
 TYPED = Path(__file__).parent / "configs" / "typed_purchases.toml"
 
@@ -76,7 +75,7 @@ def test_routes_by_field_key_prefix_and_filename_with_typed_columns():
     purchase = next(e for e in events if e["action"] == "purchase")
     [(statement, [row])] = list(pipeline.batches(FileRef("b", "k"), [purchase], "L", ReadLimits(), 10, Tally()))
     assert statement.startswith("INSERT INTO PURCHASES") and "TRY_CAST(r.value[3]::VARCHAR AS NUMBER(18,2))" in statement
-    [[index, record, *typed]] = orjson.loads(unpacked_records(row[-1]))  # the batch's records, one JSON array
+    [[index, record, *typed]] = orjson.loads(row[-1].json)  # the batch's records, one JSON array
     assert index == 0 and {k: record[k] for k in purchase} == purchase  # enriched, otherwise as read
     assert typed == [purchase["user_id"], str(purchase["amount"]), purchase["device"]["os"]]
     from widf_loader.routing import choose_route
@@ -92,7 +91,7 @@ def test_a_hook_enriches_and_its_api_is_asked_once_per_user_per_file():
     pipeline = Pipeline(read_pipeline_config(TYPED))
     tally = Tally()
     batches = list(pipeline.batches(FileRef("b", "incoming/f.json"), events, "L", ReadLimits(), 1000, tally))
-    payloads = [element[1] for _, rows in batches for row in rows for element in orjson.loads(unpacked_records(row[-1]))]
+    payloads = [element[1] for _, rows in batches for row in rows for element in orjson.loads(row[-1].json)]
     assert {p["region"] for p in payloads} <= {"emea", "amer"} and all(p["source_key"] == "incoming/f.json" for p in payloads)
     assert sorted(enrichment_hooks.LOOKUPS) == sorted({e["user_id"] for e in events})
     assert tally.records == 30

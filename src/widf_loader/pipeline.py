@@ -28,7 +28,7 @@ from widf_loader.events import FileRef
 from widf_loader.pipeline_config import PipelineConfig, Route, load_pipeline_config
 from widf_loader.reader import LimitExceeded, ObjectGone, UnreadableFile, check_record, iter_records, open_object, record_chunks
 from widf_loader.routing import by_one_field, field_or_none, routes_for_file
-from widf_loader.warehouse import LedgerEntry, Warehouse, insert_rows_statement, packed_records, reject_statement
+from widf_loader.warehouse import LedgerEntry, Warehouse, RecordArrayJson, insert_rows_statement, reject_statement
 
 log = logging.getLogger(__name__)
 RAW_RECORD_MAX_BYTES = 64 * 1024
@@ -98,8 +98,8 @@ class _RecordArray:
         self.elements: list[bytes] = []
         self.size = 2
 
-    def packed(self) -> str:
-        return packed_records(b"[" + b",".join(self.elements) + b"]")
+    def array(self) -> RecordArrayJson:
+        return RecordArrayJson(b"[" + b",".join(self.elements) + b"]")
 
 
 class Pipeline:
@@ -221,12 +221,12 @@ class Pipeline:
                     if batch is None:
                         batch = pending[statement] = _RecordArray()
                     elif batch.size + len(element) > BATCH_BYTES:
-                        yield self.counted(statement, [(*context, batch.packed())], len(batch.elements), tally)
+                        yield self.counted(statement, [(*context, batch.array())], len(batch.elements), tally)
                         batch = pending[statement] = _RecordArray()
                     batch.elements.append(element)
                     batch.size += len(element) + 1
                     if len(batch.elements) >= batch_rows:
-                        yield self.counted(statement, [(*context, batch.packed())], len(batch.elements), tally)
+                        yield self.counted(statement, [(*context, batch.array())], len(batch.elements), tally)
                         pending[statement] = _RecordArray()
                 else:
                     reject(index, route, reason, element)
@@ -235,7 +235,7 @@ class Pipeline:
                         rejected = []
         for statement, batch in pending.items():
             if batch.elements:
-                yield self.counted(statement, [(*context, batch.packed())], len(batch.elements), tally)
+                yield self.counted(statement, [(*context, batch.array())], len(batch.elements), tally)
         if rejected:
             yield self.counted(self.reject_statement, rejected, len(rejected), tally)
 
@@ -305,7 +305,7 @@ class Pipeline:
             if batch is None:
                 batch = pending[statement] = _RecordArray()
             elif batch.size + len(elements[position]) > BATCH_BYTES:
-                yield self.counted(statement, [(*context, batch.packed())], len(batch.elements), tally)
+                yield self.counted(statement, [(*context, batch.array())], len(batch.elements), tally)
                 batch = pending[statement] = _RecordArray()
             # Element `position` goes in regardless; those after it while they fit.
             before = ends[position - 1] if position else 0
@@ -314,7 +314,7 @@ class Pipeline:
             batch.size += ends[end - 1] - before
             position = end
             if len(batch.elements) >= batch_rows:
-                yield self.counted(statement, [(*context, batch.packed())], len(batch.elements), tally)
+                yield self.counted(statement, [(*context, batch.array())], len(batch.elements), tally)
                 batch = pending[statement] = _RecordArray()
 
     def counted(self, statement: str, rows: list[tuple], records: int, tally: Tally) -> tuple[str, list[tuple]]:

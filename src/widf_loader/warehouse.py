@@ -133,9 +133,17 @@ def packed_records(array_json: bytes) -> str:
     return base64.b64encode(cramjam.snappy.compress_raw(array_json)).decode("ascii")
 
 
-def unpacked_records(packed: str) -> bytes:
-    """The JSON array packed_records packed (for dry runs and tests)."""
-    return bytes(cramjam.snappy.decompress_raw(base64.b64decode(packed)))
+@dataclass(frozen=True, slots=True)
+class RecordArrayJson:
+    """A batch's records as one JSON array, as the pipeline builds it. The warehouse packs it (see
+    packed_records) in its sender thread, while the pipeline builds the next batch."""
+
+    json: bytes
+
+
+def bound_rows(rows: Sequence[Sequence[Any]]) -> list[tuple]:
+    """The rows as the statement binds them: a batch's record array packed, everything else as it is."""
+    return [tuple(packed_records(v.json) if isinstance(v, RecordArrayJson) else v for v in row) for row in rows]
 
 
 def reject_statement(table: str) -> str:
@@ -280,13 +288,17 @@ class Warehouse:
             for statement, rows in batches:
                 if in_flight is not None:
                     in_flight.result()
-                in_flight = self._sender.submit(cursor.executemany, statement, rows, _statement_params=self._statement_params)
+                in_flight = self._sender.submit(self.execute_batch, cursor, statement, rows)
         except BaseException:
             if in_flight is not None:
                 futures_wait([in_flight])  # the rollback that follows must not race a statement still running
             raise
         if in_flight is not None:
             in_flight.result()
+
+    def execute_batch(self, cursor: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        """In the sender thread: pack the batch's records (see packed_records) and run its statement."""
+        cursor.executemany(statement, bound_rows(rows), _statement_params=self._statement_params)
 
     def abort_detached_transactions(self) -> list[str]:
         """Abort our own transactions that no live invocation can own; return their ids.

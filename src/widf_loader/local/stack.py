@@ -135,7 +135,9 @@ def serve(paths: StackPaths) -> None:
         faults=faults,
     )
     gateway.start()
-    sock = socket.socket()
+    # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on sockets whose protocol says TCP, and
+    # without it every response waits ~40 ms on Nagle's algorithm and the client's delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     gateway_server = uvicorn.Server(uvicorn.Config(gateway.app(), log_level="warning", lifespan="off"))
     gateway_thread = threading.Thread(target=gateway_server.run, kwargs={"sockets": [sock]}, daemon=True)

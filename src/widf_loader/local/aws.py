@@ -14,6 +14,7 @@ serve the cloud commands too.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -65,6 +66,38 @@ def complete_s3_event_records() -> None:
     notifications._get_s3_event = with_version_and_sequencer
 
 
+def atomic_sqs_receives() -> None:
+    """Make moto's ReceiveMessage take a message atomically, as SQS does.
+
+    moto checks that a message is visible and then marks it received, with nothing in between
+    to stop a concurrent ReceiveMessage (the runner's pollers, on moto's threaded server) taking
+    the same message: a second delivery of nearly every message two pollers race for. SQS
+    delivers at least once, but its duplicates are rare; the loader handles them, and tests that
+    count duplicates need the emulator to make them only when asked. One lock around the scan,
+    released while a long poll waits for messages.
+    """
+    from moto.sqs.models import Queue, SQSBackend
+
+    original_receive, original_wait = SQSBackend.receive_message, Queue.wait_for_messages
+    if getattr(original_receive, "atomic", False):
+        return
+    lock = threading.Lock()
+
+    def receive_message(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return original_receive(self, *args, **kwargs)
+
+    def wait_for_messages(self: Any, timeout: int) -> None:
+        lock.release()  # only receive_message waits, and it holds the lock
+        try:
+            original_wait(self, timeout)
+        finally:
+            lock.acquire()
+
+    receive_message.atomic = True  # type: ignore[attr-defined]
+    SQSBackend.receive_message, Queue.wait_for_messages = receive_message, wait_for_messages
+
+
 def start_moto(port: int, faults: Any = None) -> Any:
     """moto's threaded server; with a `faults.FaultInjector`, behind the fault middleware."""
     from moto.moto_server.werkzeug_app import (
@@ -86,6 +119,7 @@ def start_moto(port: int, faults: Any = None) -> Any:
             self._server.serve_forever()
 
     complete_s3_event_records()
+    atomic_sqs_receives()
     server = Server(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     return server

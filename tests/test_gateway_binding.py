@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import os
 
 import pytest
 
 from widf_loader.local.gateway.binding import batch_statement, batch_table, flattened_array_statement, is_array_binding, unpack_snappy
 from widf_loader.local.gateway.errors import SnowflakeError
+from widf_loader.pipeline import BATCH_BYTES, SNOWFLAKE_BINARY_MAX_BYTES
 from widf_loader.pipeline_config import TypedColumn
 from widf_loader.warehouse import insert_rows_statement, packed_records, reject_statement
 
@@ -82,3 +84,10 @@ def test_an_executemany_of_one_row_is_flattened_as_one_statement():
     sql = "INSERT INTO t (a, b) SELECT ?, r.value FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) r"
     bindings = {"1": {"type": "TEXT", "value": ["ctx"]}, "2": {"type": "TEXT", "value": ["[1, 2]"]}}
     assert flattened_array_statement(sql, bindings, "x") == ("INSERT INTO t (a, b) SELECT ?, r.value FROM x AS r", {"1": {"type": "TEXT", "value": "ctx"}}, "[1, 2]")
+
+
+def test_a_full_batch_packs_into_one_snowflake_binary_however_badly_it_compresses():
+    noise = base64.b85encode(os.urandom(BATCH_BYTES))[: BATCH_BYTES - 4]  # no quote, no backslash: JSON as it is
+    array = b'["' + noise + b'"]'
+    assert len(array) == BATCH_BYTES
+    assert len(base64.b64decode(packed_records(array))) <= SNOWFLAKE_BINARY_MAX_BYTES

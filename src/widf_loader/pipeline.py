@@ -36,8 +36,9 @@ MAX_REJECTIONS_KEPT = 100
 # A batch's records are bound as one JSON array, Snappy-packed into a BINARY (see warehouse.packed_records),
 # whose limit in Snowflake is 8 MB. Snappy's worst case is n + n/6 + 32 bytes, so an array this large packs
 # into one BINARY however badly it compresses (event JSON packs to a seventh); its text, 6.9 MB, is well
-# under the 16 MB DECOMPRESS_STRING returns. Fewer, larger batches: 8 MB rather than 4 MB took a 104 MB file
-# from 31 statements to 18 and 4.6 s to 4.0 s, at 286 MB of peak memory instead of 202.
+# under the 16 MB DECOMPRESS_STRING returns. Fewer, larger batches: side by side on a 104 MB file, 8 MB
+# batches took 4.0 s and 18 statements against 4.6 s and 31 for 4 MB, at 286 MB of peak memory instead of
+# 202; at 6.9 MB it takes 20 statements and 262 MB (make bench).
 SNOWFLAKE_BINARY_MAX_BYTES = 8 * 1024 * 1024
 BATCH_BYTES = (SNOWFLAKE_BINARY_MAX_BYTES - 32) * 6 // 7
 # Rejected records are bound a row each (seven values): 5,000 rows stay under the 65,280 bound values

@@ -76,7 +76,8 @@ def flattened_array_statement(sql: str, bindings: Bindings | None, table_name: s
     5,000-element array, where DuckDB's own UNNEST of the same array takes 15. The answer is the same:
     one row per element, in order, with the element as VALUE.
     """
-    if not bindings or not all(k.isdigit() for k in bindings):
+    # Every bound statement comes through here: only a FLATTEN is worth parsing.
+    if not bindings or "FLATTEN" not in sql.upper() or not all(k.isdigit() for k in bindings):
         return None
     if is_array_binding(bindings):  # executemany of one row, as the loader sends each batch
         if not all(isinstance(b.get("value"), list) and len(b["value"]) == 1 for b in bindings.values()):

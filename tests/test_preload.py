@@ -17,6 +17,8 @@ from widf_loader.pipeline import Pipeline, Tally
 from widf_loader.pipeline_config import DEFAULT_CONFIG, read_pipeline_config
 
 TYPED = Path(__file__).parent / "configs" / "typed_purchases.toml"
+ORIGINAL_DEMO_EVENTS = Path(__file__).parent / "fixtures" / "original_demo_events.json"
+STRICT = Path(__file__).parents[1] / "examples" / "strict-contracts" / "pipeline.toml"
 
 
 def plan(config_path: Path, events: list, key: str = "incoming/f.json", **changes):
@@ -40,6 +42,60 @@ def with_bad_purchases(count: int) -> tuple[list[dict], int, int]:
 def test_default_configuration_loads_every_sample_event():
     tally, gate = plan(DEFAULT_CONFIG, samples.sample_events(20))
     assert gate.passed and tally.per_table == {"RAW_DATA": 20} and tally.rejected == 0
+
+
+def test_the_original_demos_events_load_by_default_with_no_rejection():
+    events = orjson.loads(ORIGINAL_DEMO_EVENTS.read_bytes())
+    assert [e["action"] for e in events].count("purchase") == 4 and not any("currency" in e for e in events)
+    tally, gate = plan(DEFAULT_CONFIG, events)
+    assert gate.passed and tally.per_table == {"RAW_DATA": 20} and (tally.rejected, tally.rejections) == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"currency": "usd"}, "currency"),
+        ({"currency": "EURO"}, "currency"),
+        ({"currency": 978}, "currency"),
+        ({"amount": -0.01}, "amount"),
+        ({"amount": "12.50"}, "amount"),
+        ({"timestamp": "17/01/2026"}, "timestamp"),
+    ],
+)
+def test_an_optional_field_is_checked_when_present(change, field):
+    events = orjson.loads(ORIGINAL_DEMO_EVENTS.read_bytes())
+    purchase = next(i for i, e in enumerate(events) if e["action"] == "purchase")
+    events[purchase] = {**events[purchase], **change}
+    tally, gate = plan(DEFAULT_CONFIG, events)
+    [(index, route, reason)] = tally.rejections
+    assert (index, route, gate.passed) == (purchase, "purchases", True)
+    assert reason.startswith(f"contract 'contracts/purchase.schema.json' of route 'purchases': {field}: "), reason
+
+
+def test_a_page_view_with_a_currency_is_checked_too():
+    events = orjson.loads(ORIGINAL_DEMO_EVENTS.read_bytes())
+    events[0] = {**events[0], "currency": "dollars"}
+    tally, _ = plan(DEFAULT_CONFIG, events)
+    assert [(i, route) for i, route, _ in tally.rejections] == [(0, "events")]
+    assert "currency: " in tally.rejections[0][2]
+
+
+def test_the_strict_example_refuses_what_the_default_accepts():
+    events = orjson.loads(ORIGINAL_DEMO_EVENTS.read_bytes())
+    tally, gate = plan(STRICT, events)
+    purchases = [i for i, e in enumerate(events) if e["action"] == "purchase"]
+    assert [i for i, _, _ in tally.rejections] == purchases
+    assert all('"currency" is a required property' in reason for _, _, reason in tally.rejections)
+    assert not gate.passed and "4 of 20 records (20%) were rejected, over the 1% gate" in gate.reason
+
+
+def test_the_strict_example_loads_events_that_keep_its_promises():
+    events = [{**e, "currency": "EUR"} if e["action"] == "purchase" else e for e in orjson.loads(ORIGINAL_DEMO_EVENTS.read_bytes())]
+    tally, gate = plan(STRICT, events)
+    assert gate.passed and (tally.per_table, tally.rejected) == ({"RAW_DATA": 20}, 0)
+    events[1] = {**events[1], "page": "home"}  # a page must be a path
+    tally, gate = plan(STRICT, events)
+    assert [(i, route) for i, route, _ in tally.rejections] == [(1, "events")] and not gate.passed
 
 
 def test_bad_purchases_are_quarantined_with_a_reason_naming_the_field():

@@ -1,4 +1,9 @@
-"""Sample events, the kind a product team drops into the landing bucket."""
+"""Sample events, the kind a product team drops into the landing bucket.
+
+Shaped like the original demo's events (`event_id`, `timestamp`, `user_id`,
+`action`, `page` or `amount`): most purchases carry no currency, as there;
+every other one names it, so the optional field is checked too.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ def sample_events(count: int = 20, *, seed: int = 7, users: int = 5) -> list[dic
     rng = random.Random(seed)
     start = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
     events = []
+    purchases = 0
     for i in range(count):
         action = ACTIONS[i % len(ACTIONS)] if i < len(ACTIONS) else rng.choice(ACTIONS)
         event: dict[str, Any] = {
@@ -27,7 +33,9 @@ def sample_events(count: int = 20, *, seed: int = 7, users: int = 5) -> list[dic
         }
         if action == "purchase":
             event["amount"] = float(Decimal(rng.randrange(500, 20000)) / 100)
-            event["currency"] = "USD"
+            if purchases % 2:
+                event["currency"] = "USD"
+            purchases += 1
         events.append(event)
     return events
 

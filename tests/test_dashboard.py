@@ -27,6 +27,10 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 
 
+# Three of ten records lack their user: over the default 10 % gate, so the file loads nothing.
+GATED = [{k: v for k, v in e.items() if k != "user_id" or i not in (2, 5, 8)} for i, e in enumerate(samples.sample_events(10, seed=9))]
+
+
 def settled(stack, ref) -> str | None:
     rows = query(stack, "SELECT STATUS FROM WIDF_DEMO_DB.PUBLIC.LOAD_HISTORY WHERE FILE_ID = %s", (file_id(ref),))
     return rows[0][0] if rows else None
@@ -34,11 +38,13 @@ def settled(stack, ref) -> str | None:
 
 @pytest.fixture(scope="module")
 def loaded(stack, loader):
-    """A clean file, a file with one record that breaks its contract, then a file that is not JSON; one dead letter."""
+    """A clean file, a file with one record that breaks its contract, a file over the reject gate,
+    then a file that is not JSON; one dead letter."""
     refs = []
     for key, body in (
         ("incoming/dash/clean.json", orjson.dumps(samples.sample_events(12, seed=5))),
         ("incoming/dash/mixed.ndjson", ndjson([*samples.sample_events(10, seed=6), {"event_id": "e-bad", "action": "view"}])),
+        ("incoming/dash/gated.json", orjson.dumps(GATED)),
         ("incoming/dash/broken.json", b'[{"event_id": "x", '),
     ):
         ref = put(stack, loader, key, body)
@@ -89,7 +95,7 @@ def png_size(path: Path) -> tuple[int, int]:
 
 
 def test_the_dashboard_shows_the_summary_chart_loads_rejects_and_dead_letters(dashboard, loaded, tmp_path):
-    clean, mixed, broken = loaded
+    clean, mixed, gated, broken = loaded
     requested: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch_persistent_context(
@@ -106,6 +112,8 @@ def test_the_dashboard_shows_the_summary_chart_loads_rejects_and_dead_letters(da
             latest_file, latest_status = latest.get_attribute("data-file-id"), latest.get_attribute("data-status")
             latest_text = latest.inner_text()
             rejects = page.locator("#rejects").inner_text()
+            rejects_total = page.locator("#rejects-total").inner_text()
+            records_rejected = page.locator("#records-rejected .value").inner_text()
             dead_letters = page.locator("#dlq-depth .value").inner_text()
             screenshot = tmp_path / "dashboard.png"
             page.screenshot(path=str(screenshot), full_page=True)
@@ -116,7 +124,27 @@ def test_the_dashboard_shows_the_summary_chart_loads_rejects_and_dead_letters(da
     assert (latest_file, latest_status) == (file_id(broken), "REJECTED")
     assert "broken.json" in latest_text and "invalid JSON" in latest_text
     assert "mixed.ndjson" in rejects and '"user_id" is a required property' in rejects
+    assert "gated.json" in rejects and all(f"record {i} · route " in rejects for i in (2, 5, 8))
+    # The card counts LOAD_HISTORY's rejected rows, the panel REJECTED_RECORDS: 1 (mixed) + 3 (gated) in both.
+    assert records_rejected == rejects_total.replace(",", "") == "4"
     assert dead_letters == "1"
     assert requested and all(url.startswith(dashboard) for url in requested), f"the page fetched from elsewhere: {requested}"
     width, height = png_size(screenshot)
     assert width >= 1000 and height >= 600 and screenshot.stat().st_size > 30_000, "a blank or tiny screenshot"
+
+
+def test_the_data_layer_counts_every_rejected_record_once_and_agrees_with_the_cli(stack, loaded):
+    from widf_loader.admin import SnowflakeNames
+    from widf_loader.dashboard.data import Queues, read_snapshot
+    from widf_loader.local.deploy import admin_connection
+
+    with admin_connection(stack.info) as connection:
+        snapshot = read_snapshot(connection, SnowflakeNames(), lambda: Queues(0, 0, 0), "local stack")
+    assert snapshot.problems == []
+    ledger_rejected = sum(rejected for status, (_, _, rejected) in snapshot.outcomes.items() if status in ("LOADED", "REJECTED"))
+    assert ledger_rejected == snapshot.rejects_total == len(snapshot.rejects) == 4
+    _, _, gated, _ = loaded
+    assert sorted(r.record_index for r in snapshot.rejects if r.source_file == gated.uri) == [2, 5, 8]
+    listed = orjson.loads(stack.cli("snow", "query", "--rejected", "--json").stdout)
+    assert sorted((r["SOURCE_FILE"], r["RECORD_INDEX"]) for r in listed) == sorted((r.source_file, r.record_index) for r in snapshot.rejects)
+    assert all(r["REASON"] and r["RAW_RECORD"] for r in listed)

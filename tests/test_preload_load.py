@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from decimal import Decimal
 
@@ -67,6 +68,116 @@ def test_a_file_over_the_gate_loads_nothing_and_is_quarantined_whole(stack, load
     assert query(stack, f"SELECT COUNT(*) FROM {DB}.RAW_DATA WHERE SOURCE_KEY = %s", (key,)) == [(0,)]
     copy = aws.client("s3", stack.info.aws_endpoint).get_object(Bucket=loader.resources.bucket, Key=f"quarantine/{key}")
     assert orjson.loads(copy["Body"].read()) == events
+
+
+def test_a_gated_files_bad_records_are_in_rejected_records_once_however_often_it_arrives(stack, loader):
+    events = samples.sample_events(10, seed=22)
+    for index in (2, 7):
+        del events[index]["user_id"]
+    key = "incoming/contracts/gated-twice.json"
+    file_id = upload(stack, loader, key, events)
+    status, loaded, rejected, reason, load_id = outcome(stack, file_id)
+    assert (status, loaded, rejected) == ("REJECTED", 0, 2) and "over the 10% gate" in reason
+    quarantined = query(stack, f"SELECT SOURCE_FILE, RECORD_INDEX, ROUTE, REASON, RAW_RECORD FROM {DB}.REJECTED_RECORDS WHERE LOAD_ID = %s ORDER BY 2", (load_id,))
+    routes = {i: "purchases" if events[i]["action"] == "purchase" else "events" for i in (2, 7)}
+    assert [(i, route) for _, i, route, _, _ in quarantined] == sorted(routes.items())
+    assert all('"user_id" is a required property' in why for *_, why, _ in quarantined)
+    assert [orjson.loads(raw) for *_, raw in quarantined] == [events[2], events[7]]
+
+    bucket, version = file_id.split("/", 1)[0], file_id.rsplit("#", 1)[1]
+    from test_exactly_once import notification
+    from widf_loader.events import FileRef
+
+    ref = FileRef(bucket=bucket, key=key, version_id=version, etag="", size=0)
+    aws.client("sqs", stack.info.aws_endpoint).send_message(QueueUrl=loader.resources.queue_url, MessageBody=notification(ref))
+    duplicate = wait_for(
+        lambda: query(stack, f"SELECT REASON FROM {DB}.LOAD_HISTORY WHERE FILE_ID = %s AND STATUS = 'SKIPPED_DUPLICATE'", (file_id,)) or None
+    )
+    assert duplicate and load_id in duplicate[0][0]
+    assert query(stack, f"SELECT COUNT(*) FROM {DB}.REJECTED_RECORDS WHERE SOURCE_FILE = %s", (f"s3://{bucket}/{key}",)) == [(2,)]
+
+
+def test_concurrent_deliveries_of_a_gated_file_write_its_rejections_once(stack, loader, as_function):
+    import threading
+
+    from test_exactly_once import UNNOTIFIED, put
+    from widf_loader.config import LoaderSettings
+    from widf_loader.pipeline import load_file
+    from widf_loader.warehouse import Warehouse
+
+    events = samples.sample_events(300, seed=23)
+    bad = list(range(0, 300, 7))  # 43 of 300, over the gate
+    for index in bad:
+        events[index]["timestamp"] = "not a time"
+    settings = LoaderSettings(**{**LoaderSettings.from_env().__dict__, "batch_rows": 20})  # many statements, so the runs overlap
+    s3 = aws.client("s3", stack.info.aws_endpoint, **{k.lower(): as_function[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")})
+    ref = put(stack, loader, f"incoming/contracts/gated-concurrent{UNNOTIFIED}", orjson.dumps(events))
+    start, results = threading.Barrier(2), []
+
+    def deliver(warehouse: Warehouse) -> None:
+        start.wait()
+        results.append(load_file(ref, s3=s3, warehouse=warehouse, settings=settings))
+
+    threads = [threading.Thread(target=deliver, args=(Warehouse(settings),)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted(r.status for r in results) == ["REJECTED", "SKIPPED_DUPLICATE"]
+    [rejected] = [r for r in results if r.status == "REJECTED"]
+    assert rejected.rows_rejected == len(bad)
+    indices = query(stack, f"SELECT RECORD_INDEX FROM {DB}.REJECTED_RECORDS WHERE SOURCE_KEY = %s ORDER BY 1", (ref.key,))
+    assert [i for (i,) in indices] == bad
+    assert query(stack, f"SELECT COUNT(*) FROM {DB}.RAW_DATA WHERE SOURCE_KEY = %s", (ref.key,)) == [(0,)]
+
+
+def test_the_original_demos_file_loads_whole_and_daily_summary_agrees_with_raw_data(stack, loader):
+    from pathlib import Path
+
+    from widf_loader.local.demo import summary_matches
+    from rich.console import Console
+
+    fixture = Path(__file__).parent / "fixtures" / "original_demo_events.json"
+    events = orjson.loads(fixture.read_bytes())
+    key = "incoming/original/sample_events.json"
+    assert "file would load: 20 of 20 records" in stack.cli("load", str(fixture), "--key", key, "--dry-run").stdout
+    result = stack.cli("load", str(fixture), "--key", key)
+    assert "LOADED" in result.stdout and "REJECTED_RECORDS" not in result.stdout, result.stdout
+    rows = query(stack, f"SELECT PAYLOAD FROM {DB}.RAW_DATA WHERE SOURCE_KEY = %s ORDER BY RECORD_INDEX", (key,))
+    assert [orjson.loads(p) for (p,) in rows] == events
+    purchases = sum(Decimal(str(e["amount"])) for e in events if e["action"] == "purchase")
+    assert purchases == Decimal("1613.49")
+    [(raw_amount,)] = query(stack, f"SELECT SUM(PAYLOAD:amount::NUMBER(18, 2)) FROM {DB}.RAW_DATA WHERE SOURCE_KEY = %s", (key,))
+    assert Decimal(str(raw_amount)) == purchases
+
+    from widf_loader import admin
+    from widf_loader.admin import SnowflakeNames
+
+    with admin_connection(stack.info) as connection:
+        admin.refresh_daily_summary(connection, SnowflakeNames())
+        columns, summary = admin.daily_summary(connection, SnowflakeNames())
+        assert summary_matches(connection, SnowflakeNames(), columns, summary, Console(file=open(os.devnull, "w")))
+    [(summary_amount,)] = query(stack, f"SELECT SUM(TOTAL_AMOUNT) FROM {DB}.DAILY_SUMMARY WHERE ACTION = 'purchase'")
+    [(all_purchases,)] = query(stack, f"SELECT SUM(PAYLOAD:amount::NUMBER(18, 2)) FROM {DB}.RAW_DATA WHERE PAYLOAD:action::STRING = 'purchase'")
+    assert Decimal(str(summary_amount)) == Decimal(str(all_purchases)) >= purchases
+
+
+def test_the_load_commands_output_lists_the_records_snow_query_shows(stack, loader, tmp_path):
+    events = samples.sample_events(10, seed=24)
+    for index in (3, 6):
+        events[index]["currency"] = "dollars"
+    sample = tmp_path / "bad-currency.json"
+    sample.write_bytes(orjson.dumps(events))
+    dry = stack.cli("load", str(sample), "--key", "incoming/contracts/bad-currency.json", "--dry-run")
+    real = stack.cli("load", str(sample), "--key", "incoming/contracts/bad-currency.json")
+    listed = orjson.loads(stack.cli("snow", "query", "--rejected", "--json", "--limit", "1000").stdout)
+    mine = [r for r in listed if r["SOURCE_FILE"].endswith("/incoming/contracts/bad-currency.json")]
+    assert sorted(r["RECORD_INDEX"] for r in mine) == [3, 6]
+    for output in (dry.stdout, real.stdout):
+        assert "(2 records)" in output
+        for r in mine:
+            assert re.search(rf"│ {r['RECORD_INDEX']} +│ {r['ROUTE']} +│ contract", output), output
+    assert all("currency: " in r["REASON"] for r in mine)
 
 
 def test_the_dry_run_predicts_what_the_load_does(stack, loader, tmp_path):

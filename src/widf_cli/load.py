@@ -25,6 +25,15 @@ from widf_cli.common import (
 from widf_loader.config import ConfigError, LoaderSettings
 
 
+SHOWN_REJECTIONS = 20
+
+
+def shown(listed: int, total: int, title: str = "REJECTED_RECORDS") -> str:
+    """A rejections table's title: how many records, and whether the table lists them all."""
+    more = f"; the first {listed} shown, see `widf-loader snow query --rejected`" if listed < total else ""
+    return f"{title} ({total} records{more})"
+
+
 @app.command()
 @friendly_errors
 def config(as_json: JsonOption = False) -> None:
@@ -73,8 +82,8 @@ def load(
     console.print(f"[bold]{file}[/] as [bold]{key}[/] — configuration {pipeline.config.source}")
     print_table(["target table", "rows"], sorted(tally.per_table.items()) or [("(none)", 0)], title="Would load")
     if tally.rejections:
-        shown = tally.rejections[:20]  # the pipeline keeps the first 100
-        print_table(["record", "route", "reason"], [(i, r, why) for i, r, why in shown], title=f"Would quarantine ({tally.rejected} records)")
+        listed = tally.rejections[:SHOWN_REJECTIONS]  # the pipeline keeps the first 100
+        print_table(["record", "route", "reason"], listed, title=shown(len(listed), tally.rejected, "Would quarantine"))
     verdict = f"[green]file would load[/]: {tally.loaded} of {tally.records} records" if gate.passed else f"[red]file would be REJECTED[/]: {gate.reason}"
     console.print(verdict, highlight=False)
 
@@ -101,12 +110,8 @@ def load_through_the_function(file: Path, key: str) -> None:
         if row is None:
             raise ConfigError(f"No outcome for {key} within 120 s: see `widf-loader aws logs`.")
         print_table(["status", "rows loaded", "rows rejected", "reason", "load id"], [row], title="LOAD_HISTORY")
-        _, rejected = admin.fetch(
-            connection,
-            f"SELECT RECORD_INDEX, ROUTE, REASON FROM {n.database}.{n.schema}.REJECTED_RECORDS WHERE LOAD_ID = %s ORDER BY RECORD_INDEX LIMIT 20",
-            (row[4],),
-        )
+        _, rejected = admin.rejected_records(connection, n, SHOWN_REJECTIONS, load_id=row[4])
         if rejected:
-            print_table(["record", "route", "reason"], rejected, title="REJECTED_RECORDS")
+            print_table(["record", "route", "reason"], [(i, route, why) for _, _, i, route, why, *_ in rejected], title=shown(len(rejected), row[2]))
 
 

@@ -85,13 +85,20 @@ def snow_cleanup() -> None:
 
 @snow_app.command("query")
 @friendly_errors
-def snow_query(limit: Annotated[int, typer.Option(min=1, max=10000, help="rows to show, newest first")] = 20, as_json: JsonOption = False) -> None:
-    """Show the latest RAW_DATA rows with their event context.
+def snow_query(
+    limit: Annotated[int, typer.Option(min=1, max=10000, help="rows to show, newest first")] = 20,
+    rejected: Annotated[bool, typer.Option("--rejected", help="REJECTED_RECORDS instead: each quarantined record, its route and reason")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the latest RAW_DATA rows with their event context, or with --rejected the quarantined records.
 
-    Example: widf-loader snow query --limit 5 --json
+    Example: widf-loader snow query --limit 5 --json; widf-loader snow query --rejected
     """
     with admin_connection() as connection:
-        print_rows(*admin.recent_raw_data(connection, names(), limit), title="RAW_DATA", as_json=as_json)
+        if rejected:
+            print_rows(*admin.rejected_records(connection, names(), limit), title="REJECTED_RECORDS", as_json=as_json)
+        else:
+            print_rows(*admin.recent_raw_data(connection, names(), limit), title="RAW_DATA", as_json=as_json)
 
 
 @snow_app.command("query-summary")

@@ -96,6 +96,17 @@ def recent_raw_data(connection: Any, names: SnowflakeNames, limit: int = 20) -> 
     )
 
 
+def rejected_records(connection: Any, names: SnowflakeNames, limit: int = 20, load_id: str | None = None) -> tuple[list[str], list[tuple]]:
+    """REJECTED_RECORDS, newest first, or one load's in file order: what the CLI and the dashboard show."""
+    where, order, params = ("WHERE LOAD_ID = %s ", "RECORD_INDEX", (load_id,)) if load_id else ("", "REJECTED_AT DESC, SOURCE_FILE, RECORD_INDEX", ())
+    return fetch(
+        connection,
+        "SELECT REJECTED_AT, SOURCE_FILE, RECORD_INDEX, ROUTE, REASON, RAW_RECORD, LOAD_ID "
+        f"FROM {names.database}.{names.schema}.REJECTED_RECORDS {where}ORDER BY {order} LIMIT {int(limit)}",
+        params,
+    )
+
+
 def refresh_daily_summary(connection: Any, names: SnowflakeNames) -> None:
     """Bring DAILY_SUMMARY up to date now, rather than within its target lag."""
     with connection.cursor() as cursor:

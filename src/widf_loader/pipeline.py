@@ -354,6 +354,8 @@ class Pipeline:
             records = iter_records(stream, ref.uri, settings.limits, compressed_size=ref.size)
             batches = self.batches(ref, records, load_id, settings.limits, settings.batch_rows, tally)
             claimed, settled = warehouse.load_and_claim(batches, settle)
+            if settled.status == "REJECTED":
+                claimed = warehouse.claim_rejection(settled, self.quarantined(s3, ref, load_id, settings))
         except ObjectGone as e:
             warehouse.record(entry(status="SKIPPED", reason=str(e)))
             return outcome("SKIPPED", reason=str(e))
@@ -371,6 +373,20 @@ class Pipeline:
             self.quarantine(s3, ref)
             return outcome("REJECTED", reason=settled.reason, rejected=settled.rows_rejected)
         return outcome("LOADED", settled.rows_loaded, rejected=settled.rows_rejected)
+
+    def quarantined(self, s3: Any, ref: FileRef, load_id: str, settings: LoaderSettings) -> Iterator[tuple[str, list[tuple]]]:
+        """A gated file's rejected records, as REJECTED_RECORDS batches, from a second pass over the object.
+
+        Why a second pass: the gate is known only once the whole file has streamed by, and then the
+        first pass's rejected records roll back with its rows (Snowflake has no savepoints, and the
+        loader may not delete). Reading the object again keeps memory flat however bad the file is;
+        only rejected files pay for it.
+        """
+        stream = open_object(s3, ref, settings.limits)
+        records = iter_records(stream, ref.uri, settings.limits, compressed_size=ref.size)
+        for statement, rows in self.batches(ref, records, load_id, settings.limits, settings.batch_rows, Tally()):
+            if statement == self.reject_statement:
+                yield statement, rows
 
     def plan(self, stream: Any, ref: FileRef, limits: ReadLimits) -> tuple[Tally, GateDecision]:
         """What a load of this stream would do, without Snowflake: the dry run."""

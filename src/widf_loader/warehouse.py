@@ -253,18 +253,25 @@ class Warehouse:
         `settle()` judges the file once all its rows are in. LOADED: the file is
         claimed and the transaction commits, unless another delivery settled it
         first (then everything rolls back and claimed is False). Anything else
-        (a gate rejected the file): the rows roll back and the rejection is claimed.
+        (a gate rejected the file): everything rolls back and nothing is claimed;
+        the caller settles the rejection with claim_rejection.
         """
-        try:
-            with self.connection.cursor() as cursor:
-                self.send_while_building(cursor, batches)
-                entry = settle()
-                if entry.status != "LOADED":
-                    self.end_transaction("ROLLBACK")
-                    return self.claim_rejection(entry), entry
-                cursor.execute(claim_statement(self.ledger), entry.values(), _statement_params=self._statement_params)
-                claimed = cursor.rowcount == 1
+        with self.transaction(), self.connection.cursor() as cursor:
+            self.send_while_building(cursor, batches)
+            entry = settle()
+            if entry.status != "LOADED":
+                self.end_transaction("ROLLBACK")
+                return False, entry
+            cursor.execute(claim_statement(self.ledger), entry.values(), _statement_params=self._statement_params)
+            claimed = cursor.rowcount == 1
             self.end_transaction("COMMIT" if claimed else "ROLLBACK")
+        return claimed, entry
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A failure inside rolls the transaction back (and frees a ledger held by a killed invocation), then propagates."""
+        try:
+            yield
         except DatabaseError as e:
             self._rollback_quietly()
             if e.errno == LOCK_WAIT_TIMEOUT:  # perhaps a killed invocation's transaction holds the ledger
@@ -273,7 +280,6 @@ class Warehouse:
         except BaseException:
             self._rollback_quietly()
             raise
-        return claimed, entry
 
     def send_while_building(self, cursor: Any, batches: Iterable[tuple[str, Sequence[Sequence[Any]]]]) -> None:
         """Run each batch's statement in the sender thread while this thread builds the next batch.
@@ -327,12 +333,18 @@ class Warehouse:
             log.warning("aborted %d detached transaction(s) of killed invocations: %s", len(aborted), ", ".join(aborted))
         return aborted
 
-    def claim_rejection(self, entry: LedgerEntry) -> bool:
-        """Settle a file as REJECTED (so its duplicates are skipped); False if it was already settled."""
-        with self.connection.cursor() as cursor:
+    def claim_rejection(self, entry: LedgerEntry, quarantined: Iterable[tuple[str, Sequence[Sequence[Any]]]] = ()) -> bool:
+        """Settle a file as REJECTED, with its quarantined records' batches, in one transaction.
+
+        The claim comes last, as in load_and_claim: a delivery that finds the file
+        already settled rolls back, so a rejected file's records are written once
+        however often it arrives. False if it was already settled.
+        """
+        with self.transaction(), self.connection.cursor() as cursor:
+            self.send_while_building(cursor, quarantined)
             cursor.execute(claim_statement(self.ledger), entry.values(), _statement_params=self._statement_params)
             claimed = cursor.rowcount == 1
-        self.end_transaction("COMMIT")
+            self.end_transaction("COMMIT" if claimed else "ROLLBACK")
         return claimed
 
     def record(self, entry: LedgerEntry) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
-from widf_loader.admin import SnowflakeNames, daily_summary, fetch
+from widf_loader.admin import SnowflakeNames, daily_summary, fetch, rejected_records
 
 RECENT_LOADS = 15
 RECENT_REJECTS = 10
@@ -56,7 +56,8 @@ class Snapshot:
     summary: list[DailyFigure] = field(default_factory=list)
     outcomes: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # status -> (files, rows loaded, rows rejected)
     loads: list[Load] = field(default_factory=list)
-    rejects: list[Reject] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)  # the most recent ones
+    rejects_total: int | None = None  # every row of REJECTED_RECORDS
     queues: Queues | None = None
     problems: list[str] = field(default_factory=list)  # what could not be read, said on the page instead of a blank
 
@@ -84,12 +85,13 @@ def read_loads(connection: Any, names: SnowflakeNames, limit: int = RECENT_LOADS
 
 
 def read_rejects(connection: Any, names: SnowflakeNames, limit: int = RECENT_REJECTS) -> list[Reject]:
-    _, rows = fetch(
-        connection,
-        "SELECT REJECTED_AT, SOURCE_FILE, RECORD_INDEX, ROUTE, REASON "
-        f"FROM {names.database}.{names.schema}.REJECTED_RECORDS ORDER BY REJECTED_AT DESC, RECORD_INDEX LIMIT {int(limit)}",
-    )
+    _, rows = rejected_records(connection, names, limit)
     return [Reject(r[0], str(r[1]), int(r[2] or 0), str(r[3]), str(r[4])) for r in rows]
+
+
+def read_rejects_total(connection: Any, names: SnowflakeNames) -> int:
+    _, rows = fetch(connection, f"SELECT COUNT(*) FROM {names.database}.{names.schema}.REJECTED_RECORDS")
+    return int(rows[0][0])
 
 
 def read_snapshot(connection: Any, names: SnowflakeNames, queues: Callable[[], Queues], where: str) -> Snapshot:
@@ -101,6 +103,7 @@ def read_snapshot(connection: Any, names: SnowflakeNames, queues: Callable[[], Q
         "outcomes": lambda: read_outcomes(connection, names),
         "loads": lambda: read_loads(connection, names),
         "rejects": lambda: read_rejects(connection, names),
+        "rejects_total": lambda: read_rejects_total(connection, names),
         "queues": queues,
     }
     for name, read in readers.items():

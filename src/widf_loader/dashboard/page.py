@@ -179,6 +179,14 @@ def rejects_table(rejects: list[Reject], now: datetime) -> str:
     return f'<table id="rejects"><thead><tr><th>When</th><th>File</th><th>Reason</th></tr></thead><tbody>{rows}</tbody></table>'
 
 
+def rejects_count(snapshot: Snapshot) -> str:
+    """How many rejected records there are in all, beside the most recent few the panel lists."""
+    if snapshot.rejects_total is None:
+        return ""
+    shown = f"the latest {len(snapshot.rejects)} of " if len(snapshot.rejects) < snapshot.rejects_total else ""
+    return f' · {shown}<span id="rejects-total">{snapshot.rejects_total:,}</span> in all'
+
+
 def page(snapshot: Snapshot, refresh_seconds: int) -> str:
     now = snapshot.taken_at
     problems = (
@@ -199,7 +207,7 @@ def page(snapshot: Snapshot, refresh_seconds: int) -> str:
 <section class="card"><h2>Events per day, by action <small>DAILY_SUMMARY</small></h2>{chart(snapshot.summary)}</section>
 <div class="grid2">
 <section class="card"><h2>Recent loads <small>LOAD_HISTORY</small></h2>{loads_table(snapshot.loads, now)}</section>
-<section class="card"><h2>Rejected records <small>REJECTED_RECORDS</small></h2>{rejects_table(snapshot.rejects, now)}</section>
+<section class="card"><h2>Rejected records <small>REJECTED_RECORDS{rejects_count(snapshot)}</small></h2>{rejects_table(snapshot.rejects, now)}</section>
 </div>
 </main>
 <footer>Read through the administrator's connection; nothing on this page is sent anywhere else.</footer>

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
+import subprocess
+import sys
 
 import orjson
 import pytest
@@ -16,10 +19,38 @@ from widf_loader.local.demo import rows_for, wait_for
 from widf_loader.local.deploy import admin_connection, deployed
 
 
+UNKNOWN_CALLER = "Unable to find an associated Snowflake user for the verified AWS Caller Identity with ARN 'arn:aws:sts::"
+
+
+def piped(stack, *args: str) -> subprocess.CompletedProcess:
+    """The command with its output going into a pipe, and no COLUMNS: as `make demo | grep`, a log file or CI sees it."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    result = subprocess.run(
+        [sys.executable, "-m", "widf_cli", "--state-dir", str(stack.state_dir), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, timeout=180, env={**env, "WIDF_TARGET": "local"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout
+    return result
+
+
 @pytest.fixture(scope="module")
 def acts(stack):
-    """Both acts of the demo, run once, as `make demo` runs them."""
-    return stack.cli("demo", "fail"), stack.cli("demo", "success")
+    """Both acts of the demo, run once, as `make demo` runs them, into a pipe."""
+    return piped(stack, "demo", "fail"), piped(stack, "demo", "success")
+
+
+def test_the_demos_failure_line_survives_a_pipe_to_grep(acts):
+    act_one, _ = acts
+    found = subprocess.run(["grep", "-F", UNKNOWN_CALLER], input=act_one.stdout, capture_output=True, text=True)
+    assert found.returncode == 0, act_one.stdout
+    assert found.stdout.count("\n") == 1 and found.stdout.rstrip().endswith("/widf-loader'")
+
+
+def test_tables_keep_their_layout_without_a_terminal(acts):
+    _, act_two = acts
+    header = next(line for line in act_two.stdout.splitlines() if "LOAD_DATE" in line)
+    assert all(column in header for column in ("ACTION", "FILES_LOADED", "TOTAL_EVENTS", "UNIQUE_USERS", "TOTAL_AMOUNT")), header
+    assert max(map(len, act_two.stdout.splitlines())) > 80  # laid out wider than rich's default for a pipe
 
 
 def test_act_one_fails_because_no_user_trusts_the_role(acts):

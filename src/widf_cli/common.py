@@ -24,9 +24,19 @@ from widf_loader.config import ConfigError
 
 
 
+# Columns for tables when the output is not a terminal and COLUMNS does not say: rich would take 80.
+UNTERMINATED_WIDTH = 200
+
+
 def terminal_console(stderr: bool = False) -> Console:
-    """Colour only for a terminal (rich's own rule), and none at all when NO_COLOR is set (https://no-color.org)."""
-    return Console(stderr=stderr, color_system=None if os.environ.get("NO_COLOR") else "auto")
+    """Colour only for a terminal (rich's own rule), and none at all when NO_COLOR is set (https://no-color.org).
+
+    Output that is not a terminal (a pipe, a file, a CI log) is not hard-wrapped: a message stays on one
+    line, so `grep` finds Snowflake's error whole; tables are laid out at a wide width instead of 80.
+    """
+    interactive = (sys.stderr if stderr else sys.stdout).isatty()
+    width = None if interactive or os.environ.get("COLUMNS") else UNTERMINATED_WIDTH
+    return Console(stderr=stderr, color_system=None if os.environ.get("NO_COLOR") else "auto", soft_wrap=not interactive, width=width)
 
 
 if os.environ.get("NO_COLOR"):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from widf_loader.admin import SnowflakeNames
+from widf_ops.admin import SnowflakeNames
 from widf_loader.local.stack import StackInfo, StackPaths, read_stack
 
 

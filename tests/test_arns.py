@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from widf_loader.arns import RoleRef, iam_role_arn_of_session, parse_role_arn, role_of_session
+from widf_ops.arns import RoleRef, iam_role_arn_of_session, parse_role_arn, role_of_session
 
 
 @pytest.mark.parametrize(

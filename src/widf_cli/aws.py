@@ -27,7 +27,7 @@ from widf_cli.common import (
     stack_paths,
 )
 from widf_loader.config import ConfigError
-from widf_loader.doctor import NO_CREDENTIALS, NO_REGION
+from widf_ops.doctor import NO_CREDENTIALS, NO_REGION
 
 aws_app = typer.Typer(help="The function and its AWS resources.\n\nExample: widf-loader aws deploy && widf-loader aws test", no_args_is_help=True)
 

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from snowflake.connector.errors import Error as SnowflakeConnectorError
 
-from widf_loader.admin import SnowflakeNames
+from widf_ops.admin import SnowflakeNames
 from widf_loader.config import ConfigError
 
 

@@ -20,7 +20,7 @@ from widf_cli.common import (
     stack_paths,
 )
 from widf_loader.config import ConfigError
-from widf_loader.doctor import Check, Sources, Status, fail, passed, run_checks
+from widf_ops.doctor import Check, Sources, Status, fail, passed, run_checks
 
 MARKS = {Status.OK: ("✓", "green"), Status.WARN: ("!", "yellow"), Status.FAIL: ("✗", "red"), Status.SKIP: ("·", "dim")}
 

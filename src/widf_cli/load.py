@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from widf_loader import admin
+from widf_ops import admin
 from widf_cli.common import (
     JsonOption,
     Target,

@@ -19,10 +19,11 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from widf_loader import admin, samples
-from widf_loader.admin import SnowflakeNames
+from widf_loader import samples
 from widf_loader.local import aws, deploy
 from widf_loader.local.stack import StackPaths, read_stack
+from widf_ops import admin
+from widf_ops.admin import SnowflakeNames
 
 T = TypeVar("T")
 WAIT_SECONDS = 90

@@ -22,7 +22,7 @@ from typing import Any
 
 import snowflake.connector
 
-from widf_loader.admin import SnowflakeNames
+from widf_ops.admin import SnowflakeNames
 from widf_loader.local import aws
 from widf_loader.local.aws import DeployError
 from widf_loader.local.stack import StackInfo, StackPaths

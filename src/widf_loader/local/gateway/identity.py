@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from widf_loader.arns import iam_role_arn_of_session
+from widf_ops.arns import iam_role_arn_of_session
 
 SNOWFLAKE_AUDIENCE = "snowflakecomputing.com"
 GET_CALLER_IDENTITY_QUERY = "Action=GetCallerIdentity&Version=2011-06-15"

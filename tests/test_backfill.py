@@ -15,10 +15,9 @@ from urllib.parse import quote_plus
 
 import orjson
 
-from widf_loader import samples
-from widf_loader.local import aws
-from widf_loader.local.demo import wait_for
-from widf_loader.local.deploy import admin_connection
+from widf_local import aws, samples
+from widf_local.demo import wait_for
+from widf_local.deploy import admin_connection
 
 LEDGER = "WIDF_DEMO_DB.PUBLIC.LOAD_HISTORY"
 

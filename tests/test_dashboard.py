@@ -14,9 +14,8 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from test_exactly_once import ndjson, put, query
-from widf_loader import samples
-from widf_loader.local import aws
-from widf_loader.local.demo import wait_for
+from widf_local import aws, samples
+from widf_local.demo import wait_for
 from widf_loader.warehouse import file_id
 
 CHROMIUM = "/usr/bin/chromium"

@@ -8,10 +8,9 @@ from decimal import Decimal
 import orjson
 
 from test_preload import with_bad_purchases
-from widf_loader import samples
-from widf_loader.local import aws
-from widf_loader.local.demo import wait_for
-from widf_loader.local.deploy import admin_connection
+from widf_local import aws, samples
+from widf_local.demo import wait_for
+from widf_local.deploy import admin_connection
 
 DB = "WIDF_DEMO_DB.PUBLIC"
 

@@ -62,7 +62,7 @@ def diagnose() -> list[Check]:
 def doctor_sources(cli: str) -> Sources:
     """The same clients and connection the other commands use, for either target."""
     from widf_cli.aws import aws_side, cloud_function_name, deployment
-    from widf_loader.local.stack import StackError
+    from widf_local.stack import StackError
     from widf_loader.pipeline_config import load_pipeline_config
 
     try:
@@ -90,7 +90,7 @@ def doctor_sources(cli: str) -> Sources:
 
 
 def local_function_name() -> str:
-    from widf_loader.local.deploy import FUNCTION_NAME, deployed
+    from widf_local.deploy import FUNCTION_NAME, deployed
 
     return spec.function.name if (spec := deployed(stack_paths())) else FUNCTION_NAME
 

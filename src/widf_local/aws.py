@@ -108,7 +108,7 @@ def start_moto(port: int, faults: Any = None) -> Any:
     from moto.server import ThreadedMotoServer
     from werkzeug.serving import make_server
 
-    from widf_loader.local.faults import FaultyAws
+    from widf_local.faults import FaultyAws
 
     class Server(ThreadedMotoServer):
         def _server_entry(self) -> None:  # moto's own, with the middleware around its app

@@ -23,11 +23,11 @@ from typing import Any
 import snowflake.connector
 
 from widf_ops.admin import SnowflakeNames
-from widf_loader.local import aws
-from widf_loader.local.aws import DeployError
-from widf_loader.local.stack import StackInfo, StackPaths
+from widf_local import aws
+from widf_local.aws import DeployError
+from widf_local.stack import StackInfo, StackPaths
 
-TEMPLATE_PATH = Path(__file__).resolve().parents[3] / "infra" / "template.yaml"
+TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
 FUNCTION_NAME = "widf-loader"
 STACK_NAME = FUNCTION_NAME
 # `sam package` replaces a local CodeUri with where it uploaded the zip; the

@@ -21,9 +21,9 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from widf_ops.arns import RoleRef, parse_role_arn
-from widf_loader.local.gateway.errors import SnowflakeError, already_exists, does_not_exist, insufficient_privileges, unsupported
-from widf_loader.local.gateway.grants import ADMIN_ROLES, Privileges, Securable
-from widf_loader.local.gateway.names import NAME, like, normalise, parts, qualified, unquote_literal
+from widf_local.gateway.errors import SnowflakeError, already_exists, does_not_exist, insufficient_privileges, unsupported
+from widf_local.gateway.grants import ADMIN_ROLES, Privileges, Securable
+from widf_local.gateway.names import NAME, like, normalise, parts, qualified, unquote_literal
 
 __all__ = ["Account", "Session", "SnowflakeError", "User", "execute_account_statement", "normalise"]
 

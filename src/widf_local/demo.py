@@ -19,9 +19,8 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from widf_loader import samples
-from widf_loader.local import aws, deploy
-from widf_loader.local.stack import StackPaths, read_stack
+from widf_local import aws, deploy, samples
+from widf_local.stack import StackPaths, read_stack
 from widf_ops import admin
 from widf_ops.admin import SnowflakeNames
 

@@ -15,8 +15,8 @@ from playwright.sync_api import sync_playwright
 
 from test_exactly_once import ndjson, put, query
 from widf_local import aws, samples
-from widf_local.demo import wait_for
 from widf_loader.warehouse import file_id
+from widf_ops.stack_outputs import wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 # The closed network refuses Chromium's own background connections: ask for none.

@@ -11,8 +11,9 @@ import pytest
 
 from test_observability import log_streams
 from widf_local import aws, samples
-from widf_local.demo import rows_for, wait_for
+from widf_local.demo import rows_for
 from widf_local.deploy import admin_connection, deployed
+from widf_ops.stack_outputs import wait_for
 
 
 @pytest.fixture(scope="module")

@@ -18,13 +18,13 @@ import orjson
 import pytest
 
 from widf_local import aws, samples
-from widf_local.demo import wait_for
 from widf_local.deploy import (
     admin_connection,
     deployed,
     update_function_configuration,
 )
 from widf_local.stack import fault_plan
+from widf_ops.stack_outputs import wait_for
 
 LEDGER = "WIDF_DEMO_DB.PUBLIC.LOAD_HISTORY"
 RAW_DATA = "WIDF_DEMO_DB.PUBLIC.RAW_DATA"

@@ -11,8 +11,8 @@ import pytest
 
 from test_exactly_once import ndjson, put, query
 from widf_local import aws, samples
-from widf_local.demo import wait_for
 from widf_loader.warehouse import file_id
+from widf_ops.stack_outputs import wait_for
 
 LAMBDA_LINES = ("START RequestId:", "END RequestId:", "REPORT RequestId:")
 BAD_RECORD = {"event_id": "e-bad", "action": "view"}  # no user_id, no timestamp: breaks the event contract

@@ -9,8 +9,8 @@ import orjson
 
 from test_preload import with_bad_purchases
 from widf_local import aws, samples
-from widf_local.demo import wait_for
 from widf_local.deploy import admin_connection
+from widf_ops.stack_outputs import wait_for
 
 DB = "WIDF_DEMO_DB.PUBLIC"
 

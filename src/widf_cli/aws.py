@@ -69,7 +69,7 @@ class AwsSide:
 
     def client(self, service: str) -> Any:
         if self.endpoint:
-            from widf_local.aws import client
+            from widf_ops.stack_outputs import client
 
             return client(service, self.endpoint)
         import boto3
@@ -136,14 +136,14 @@ def stack_outputs(side: AwsSide) -> dict[str, str]:
 
 
 def deployment(side: AwsSide) -> Any:
-    """The function's resources (`local.aws.Deployment`): the stack's outputs."""
+    """The function's resources (`widf_ops.stack_outputs.Deployment`): the stack's outputs."""
     if side.local:
         from widf_local.deploy import deployed
 
         if not (local := deployed(stack_paths())):
             raise ConfigError("No function is deployed: run `widf-loader aws deploy` first.")
         return local.resources
-    from widf_local.aws import Deployment
+    from widf_ops.stack_outputs import Deployment
 
     return Deployment.from_stack_outputs(stack_outputs(side))
 
@@ -279,8 +279,8 @@ def aws_deploy(
         raise ConfigError("--dry-run is for --target cloud; the local deploy only touches the local stack.")
     overrides = dict(checked(p, r"^[A-Za-z][A-Za-z0-9]*=[\w.:/-]*$", "--parameter (KEY=VALUE)").split("=", 1) for p in parameter or [])
     from widf_local import deploy
-    from widf_local.aws import stack_state
     from widf_local.stack import read_stack
+    from widf_ops.stack_outputs import stack_state
 
     info = read_stack(stack_paths())
     result = deploy.deploy(info, stack_paths(), names(), overrides=overrides)

@@ -90,7 +90,8 @@ def doctor_sources(cli: str) -> Sources:
 
 
 def local_function_name() -> str:
-    from widf_local.deploy import FUNCTION_NAME, deployed
+    from widf_local.deploy import deployed
+    from widf_ops.stack_outputs import FUNCTION_NAME
 
     return spec.function.name if (spec := deployed(stack_paths())) else FUNCTION_NAME
 

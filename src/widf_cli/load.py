@@ -83,9 +83,9 @@ def load_through_the_function(file: Path, key: str) -> None:
     """Upload to the landing bucket and report the function's outcome for that object version."""
     require_local("load")
     from widf_local import aws
-    from widf_local.demo import wait_for
     from widf_local.deploy import admin_connection, deployed
     from widf_local.stack import read_stack
+    from widf_ops.stack_outputs import wait_for
 
     info = read_stack(stack_paths())
     if not (spec := deployed(stack_paths())):

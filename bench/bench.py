@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from widf_loader import samples
+from widf_local import samples
 from widf_loader.config import ReadLimits
 from widf_loader.events import FileRef
 from widf_loader.pipeline import Pipeline, Tally
@@ -159,14 +159,14 @@ class LocalStack:
         self.state = Path(tempfile.mkdtemp(prefix="widf-bench-"))
         for command in (["local", "up"], ["snow", "setup"], ["aws", "deploy"], ["snow", "lambda-wid"]):
             self.cli(*command)
-        from widf_loader.local.deploy import deployed
-        from widf_loader.local.stack import StackPaths, read_stack
+        from widf_local.deploy import deployed
+        from widf_local.stack import StackPaths, read_stack
 
         self.info = read_stack(StackPaths(self.state))
         self.deployment = deployed(StackPaths(self.state))
         # The naive loader's staging table needs CREATE TABLE, which the loader's role never has:
         # granted here, in the benchmark's own stack, and nowhere else.
-        from widf_loader.local.deploy import admin_connection
+        from widf_local.deploy import admin_connection
 
         with admin_connection(self.info) as connection:
             connection.cursor().execute("GRANT CREATE TABLE ON SCHEMA WIDF_DEMO_DB.PUBLIC TO ROLE WIDF_DEMO_ROLE")
@@ -184,7 +184,7 @@ class LocalStack:
             return json.loads(response.read())["statements"]
 
     def upload(self, key: str, path: Path) -> FileRef:
-        from widf_loader.local import aws
+        from widf_local import aws
 
         s3 = aws.client("s3", self.info.aws_endpoint)
         s3.upload_file(str(path), self.deployment.resources.bucket, key)
@@ -192,7 +192,7 @@ class LocalStack:
         return FileRef(self.deployment.resources.bucket, key, version_id=head["VersionId"], etag=head["ETag"].strip('"'), size=head["ContentLength"])
 
     def function_env(self) -> dict[str, str]:
-        from widf_loader.local import aws
+        from widf_local import aws
 
         creds = aws.client("sts", self.info.aws_endpoint).assume_role(RoleArn=self.deployment.resources.role_arn, RoleSessionName="bench")["Credentials"]
         return {
@@ -318,9 +318,9 @@ def measure_scale_out(stack: LocalStack, workdir: Path) -> dict[str, Any]:
     """
     from dataclasses import replace as with_changes
 
-    from widf_loader.local import aws
-    from widf_loader.local.aws import FunctionSpec
-    from widf_loader.local.stack import StackPaths
+    from widf_local import aws
+    from widf_local.aws import FunctionSpec
+    from widf_local.stack import StackPaths
 
     spec_path = StackPaths(stack.state).function_spec
     original = spec_path.read_text()
@@ -346,7 +346,7 @@ def measure_scale_out(stack: LocalStack, workdir: Path) -> dict[str, Any]:
 
 
 def loaded(stack: LocalStack, prefix: str) -> int:
-    from widf_loader.local.deploy import admin_connection
+    from widf_local.deploy import admin_connection
 
     with admin_connection(stack.info) as connection:
         return connection.cursor().execute(

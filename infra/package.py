@@ -33,13 +33,11 @@ BUILD = ROOT / "build"
 DIST = ROOT / "dist"
 ARTEFACT_NAME = "widf-loader-lambda.zip"  # infra/template.yaml's CodeUri
 MANIFEST_NAME = "widf-loader-lambda.json"
+# The whole package ships: widf_loader is the function and nothing else (the administrator's tools are
+# widf_ops, the local stack widf_local, the command widf_cli; none of them ships).
 PACKAGE = ROOT / "src" / "widf_loader"
 PYTHON_VERSION = "3.11"
 PLATFORMS = {"x86_64": "x86_64-manylinux2014", "arm64": "aarch64-manylinux2014"}
-# What the function never imports: the local stack, and the administrator's scripts and
-# tools: doctor, backfill, the dashboard (they need the `cli` / `dashboard` extras and the sql/ files).
-# The command itself is its own package, widf_cli, which is not shipped at all.
-NOT_SHIPPED = ("local", "admin.py", "doctor.py", "dashboard", "backfill.py", "redrive.py")
 STRIPPED_DIRECTORIES = {"__pycache__", "tests"}
 # The AWS services whose botocore models ship: S3 (the handler reads the objects) and STS (the Snowflake
 # connector's WIDF attestation signs an STS request, and makes an STS client for role chains). botocore
@@ -79,7 +77,6 @@ def shipped_sources() -> list[Path]:
         for p in PACKAGE.rglob("*")
         if p.is_file()
         and p.suffix != ".pyc"
-        and p.relative_to(PACKAGE).parts[0] not in NOT_SHIPPED
         and not STRIPPED_DIRECTORIES & set(p.relative_to(PACKAGE).parts)
     )
 

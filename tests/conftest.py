@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from widf_loader.admin import SnowflakeNames
-from widf_loader.local.stack import StackInfo, StackPaths, read_stack
+from widf_ops.admin import SnowflakeNames
+from widf_local.stack import StackInfo, StackPaths, read_stack
 
 
 def cli(state_dir: Path, *args: str, check: bool = True, timeout: float = 180, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -63,7 +63,7 @@ def names() -> SnowflakeNames:
 @pytest.fixture(scope="module")
 def loader(stack: Stack):
     """The function deployed and trusted: Snowflake objects, AWS resources, service user."""
-    from widf_loader.local.deploy import deployed
+    from widf_local.deploy import deployed
 
     stack.cli("snow", "setup")
     stack.cli("aws", "deploy")
@@ -73,7 +73,7 @@ def loader(stack: Stack):
 
 def function_env(stack: Stack, loader) -> dict[str, str]:
     """The function's environment and its role's credentials, as the runner gives them."""
-    from widf_loader.local import aws
+    from widf_local import aws
 
     credentials = aws.client("sts", stack.info.aws_endpoint).assume_role(
         RoleArn=loader.resources.role_arn, RoleSessionName=loader.function.name
@@ -101,7 +101,7 @@ def as_function(stack: Stack, loader, monkeypatch: pytest.MonkeyPatch) -> dict[s
 
 def sqs_batch(*messages: tuple[str, str]) -> dict:
     """The Lambda SQS event for (message id, body) pairs, built by the runner's own code."""
-    from widf_loader.local.runner import sqs_event
+    from widf_local.runner import sqs_event
 
     return sqs_event([{"MessageId": m, "ReceiptHandle": f"r-{m}", "Body": b} for m, b in messages], "arn:aws:sqs:us-east-1:123456789012:q")
 

@@ -11,7 +11,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from widf_loader.local.gateway.identity import (
+from widf_local.gateway.identity import (
     AttestationRejected,
     check_freshness,
     check_request_shape,

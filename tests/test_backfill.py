@@ -15,10 +15,9 @@ from urllib.parse import quote_plus
 
 import orjson
 
-from widf_loader import samples
-from widf_loader.local import aws
-from widf_loader.local.demo import wait_for
-from widf_loader.local.deploy import admin_connection
+from widf_local import aws, samples
+from widf_local.deploy import admin_connection
+from widf_ops.stack_outputs import wait_for
 
 LEDGER = "WIDF_DEMO_DB.PUBLIC.LOAD_HISTORY"
 
@@ -206,7 +205,7 @@ def test_replay_dlq_returns_dead_letters_to_the_queue_where_they_load(stack, loa
 
 
 def test_a_backfill_message_names_the_same_file_as_the_s3_event_would():
-    from widf_loader.backfill import file_ref, notification_body
+    from widf_ops.backfill import file_ref, notification_body
     from widf_loader.events import file_refs_from_sqs_body
     from widf_loader.warehouse import file_id
 
@@ -223,7 +222,7 @@ def test_a_backfill_message_names_the_same_file_as_the_s3_event_would():
 
 
 def test_only_keys_the_notification_rules_send_to_the_queue_are_landing_keys():
-    from widf_loader.backfill import landing_rules
+    from widf_ops.backfill import landing_rules
 
     queue = "arn:aws:sqs:us-east-1:1:events"
     rule = lambda arn, suffix, events=("s3:ObjectCreated:*",): {  # noqa: E731
@@ -240,7 +239,7 @@ def test_only_keys_the_notification_rules_send_to_the_queue_are_landing_keys():
 def test_a_file_counts_as_failed_only_once_its_retries_are_used_up():
     from collections import Counter
 
-    from widf_loader.backfill import LedgerRow, outcome_of
+    from widf_ops.backfill import LedgerRow, outcome_of
     from widf_loader.events import FileRef
 
     ref = FileRef(bucket="b", key="incoming/x.json", version_id="v")
@@ -254,7 +253,7 @@ def test_a_file_counts_as_failed_only_once_its_retries_are_used_up():
 
 
 def test_since_takes_a_date_a_time_or_a_duration():
-    from widf_loader.backfill import parse_since
+    from widf_ops.backfill import parse_since
 
     now = datetime(2024, 5, 10, 12, 0, tzinfo=timezone.utc)
     assert parse_since("7d", now) == datetime(2024, 5, 3, 12, 0, tzinfo=timezone.utc)

@@ -11,8 +11,8 @@ from conftest import function_env, sqs_batch
 from corpus.make_corpus import GOOD, Case, cases, ndjson
 from test_exactly_once import notification, put, query
 from widf_loader.handler import lambda_handler, runtime
-from widf_loader.local import aws
-from widf_loader.local.worker import LambdaContext
+from widf_local import aws
+from widf_local.worker import LambdaContext
 from widf_loader.warehouse import file_id
 
 DB = "WIDF_DEMO_DB.PUBLIC"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from widf_loader.admin import SnowflakeNames, iam_role_arn, render
+from widf_ops.admin import SnowflakeNames, iam_role_arn, render
 from widf_loader.config import ConfigError, LoaderSettings
 
 BASE = {"SNOWFLAKE_ACCOUNT": "myorg-myaccount"}

@@ -14,10 +14,9 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from test_exactly_once import ndjson, put, query
-from widf_loader import samples
-from widf_loader.local import aws
-from widf_loader.local.demo import wait_for
+from widf_local import aws, samples
 from widf_loader.warehouse import file_id
+from widf_ops.stack_outputs import wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 # The closed network refuses Chromium's own background connections: ask for none.
@@ -134,9 +133,9 @@ def test_the_dashboard_shows_the_summary_chart_loads_rejects_and_dead_letters(da
 
 
 def test_the_data_layer_counts_every_rejected_record_once_and_agrees_with_the_cli(stack, loaded):
-    from widf_loader.admin import SnowflakeNames
-    from widf_loader.dashboard.data import Queues, read_snapshot
-    from widf_loader.local.deploy import admin_connection
+    from widf_ops.admin import SnowflakeNames
+    from widf_ops.dashboard.data import Queues, read_snapshot
+    from widf_local.deploy import admin_connection
 
     with admin_connection(stack.info) as connection:
         snapshot = read_snapshot(connection, SnowflakeNames(), lambda: Queues(0, 0, 0), "local stack")

@@ -19,13 +19,13 @@ import pytest
 from botocore.stub import Stubber
 from typer.testing import CliRunner
 
-from widf_loader import admin
-from widf_loader.admin import SnowflakeNames
+from widf_ops import admin
+from widf_ops.admin import SnowflakeNames
 from widf_cli import app
-from widf_loader.arns import parse_role_arn
-from widf_loader.doctor import check_presented_identity, queue_policy_lets_bucket_send
-from widf_loader.local import aws
-from widf_loader.local.deploy import admin_connection, deployed
+from widf_ops.arns import parse_role_arn
+from widf_ops.doctor import check_presented_identity, queue_policy_lets_bucket_send
+from widf_local import aws
+from widf_local.deploy import admin_connection, deployed
 
 ROLE_ARN = f"arn:aws:iam::{aws.ACCOUNT_ID}:role/widf-loader-function-role"
 SESSION_ARN = f"arn:aws:sts::{aws.ACCOUNT_ID}:assumed-role/widf-loader-function-role/widf-loader"

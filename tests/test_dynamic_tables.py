@@ -11,12 +11,12 @@ import pytest
 from snowflake.connector.errors import ProgrammingError
 
 from conftest import gateway_stats, started_stack
-from widf_loader import samples
-from widf_loader.local import aws
-from widf_loader.local.demo import rows_for, wait_for
-from widf_loader.local.deploy import admin_connection, deployed
-from widf_loader.local.gateway.dynamic_tables import REFRESH_CAP_VARIABLE, DynamicTable, DynamicTables, target_lag_seconds
-from widf_loader.local.gateway.errors import SnowflakeError
+from widf_local import aws, samples
+from widf_local.demo import rows_for
+from widf_local.deploy import admin_connection, deployed
+from widf_local.gateway.dynamic_tables import REFRESH_CAP_VARIABLE, DynamicTable, DynamicTables, target_lag_seconds
+from widf_local.gateway.errors import SnowflakeError
+from widf_ops.stack_outputs import wait_for
 
 REFRESH_CAP_SECONDS = 1
 TEST_DB = "DT_TEST_DB"

@@ -13,10 +13,10 @@ import orjson
 import pytest
 
 from test_observability import log_streams
-from widf_loader import samples
-from widf_loader.local import aws
-from widf_loader.local.demo import rows_for, wait_for
-from widf_loader.local.deploy import admin_connection, deployed
+from widf_local import aws, samples
+from widf_local.demo import rows_for
+from widf_local.deploy import admin_connection, deployed
+from widf_ops.stack_outputs import wait_for
 
 
 UNKNOWN_CALLER = "Unable to find an associated Snowflake user for the verified AWS Caller Identity with ARN 'arn:aws:sts::"

@@ -13,17 +13,16 @@ import orjson
 import pytest
 
 from conftest import gateway_stats, sqs_batch
-from widf_loader import samples
 from widf_loader.config import LoaderSettings
 from widf_loader.events import FileRef
 from widf_loader.handler import lambda_handler, runtime
-from widf_loader.local import aws
-from widf_loader.local.demo import wait_for
-from widf_loader.local.deploy import admin_connection
-from widf_loader.local.stack import fault_plan
-from widf_loader.local.worker import LambdaContext
+from widf_local import aws, samples
+from widf_local.deploy import admin_connection
+from widf_local.stack import fault_plan
+from widf_local.worker import LambdaContext
 from widf_loader.pipeline import load_file
 from widf_loader.warehouse import Warehouse
+from widf_ops.stack_outputs import wait_for
 
 
 # Keys the bucket notification ignores (not a landing suffix), for tests that deliver by hand.

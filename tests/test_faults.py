@@ -17,15 +17,14 @@ from urllib.parse import unquote_plus
 import orjson
 import pytest
 
-from widf_loader import samples
-from widf_loader.local import aws
-from widf_loader.local.demo import wait_for
-from widf_loader.local.deploy import (
+from widf_local import aws, samples
+from widf_local.deploy import (
     admin_connection,
     deployed,
     update_function_configuration,
 )
-from widf_loader.local.stack import fault_plan
+from widf_local.stack import fault_plan
+from widf_ops.stack_outputs import wait_for
 
 LEDGER = "WIDF_DEMO_DB.PUBLIC.LOAD_HISTORY"
 RAW_DATA = "WIDF_DEMO_DB.PUBLIC.RAW_DATA"

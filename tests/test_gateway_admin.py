@@ -8,8 +8,8 @@ import pytest
 import snowflake.connector
 from snowflake.connector.errors import ProgrammingError
 
-from widf_loader.local import aws
-from widf_loader.local.deploy import admin_connection
+from widf_local import aws
+from widf_local.deploy import admin_connection
 from widf_loader.warehouse import packed_records
 
 SHOW_USERS_COLUMNS = [  # https://docs.snowflake.com/en/sql-reference/sql/show-users, Output

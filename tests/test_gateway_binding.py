@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from widf_loader.local.gateway.binding import batch_statement, batch_table, flattened_array_statement, is_array_binding, unpack_snappy
-from widf_loader.local.gateway.errors import SnowflakeError
+from widf_local.gateway.binding import batch_statement, batch_table, flattened_array_statement, is_array_binding, unpack_snappy
+from widf_local.gateway.errors import SnowflakeError
 from widf_loader.pipeline import BATCH_BYTES, SNOWFLAKE_BINARY_MAX_BYTES
 from widf_loader.pipeline_config import TypedColumn
 from widf_loader.warehouse import insert_rows_statement, packed_records, reject_statement

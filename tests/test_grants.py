@@ -6,12 +6,12 @@ import orjson
 import pytest
 from snowflake.connector.errors import DatabaseError, ProgrammingError
 
-from widf_loader import samples
 from widf_loader.config import LoaderSettings
-from widf_loader.local import aws
-from widf_loader.local.demo import rows_for, wait_for
-from widf_loader.local.deploy import admin_connection, deployed
+from widf_local import aws, samples
+from widf_local.demo import rows_for
+from widf_local.deploy import admin_connection, deployed
 from widf_loader.warehouse import connect
+from widf_ops.stack_outputs import wait_for
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from pathlib import Path
 from detect_secrets import SecretsCollection
 from detect_secrets.settings import default_settings
 
-from widf_loader.local import aws
-from widf_loader.local.demo import wait_for
-from widf_loader.local.deploy import admin_connection
+from widf_local import aws
+from widf_local.deploy import admin_connection
+from widf_ops.stack_outputs import wait_for
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 # Access key ids are not secret, but one in a log line means credentials were logged.

@@ -10,10 +10,9 @@ import orjson
 import pytest
 
 from test_exactly_once import ndjson, put, query
-from widf_loader import samples
-from widf_loader.local import aws
-from widf_loader.local.demo import wait_for
+from widf_local import aws, samples
 from widf_loader.warehouse import file_id
+from widf_ops.stack_outputs import wait_for
 
 LAMBDA_LINES = ("START RequestId:", "END RequestId:", "REPORT RequestId:")
 BAD_RECORD = {"event_id": "e-bad", "action": "view"}  # no user_id, no timestamp: breaks the event contract
@@ -138,7 +137,7 @@ def worker_secrets(aws_endpoint: str) -> set[str]:
     found = set()
     for proc in Path("/proc").iterdir():
         try:
-            if b"widf_loader.local.worker" not in (proc / "cmdline").read_bytes():
+            if b"widf_local.worker" not in (proc / "cmdline").read_bytes():
                 continue
             environ = dict(v.split(b"=", 1) for v in (proc / "environ").read_bytes().split(b"\0") if b"=" in v)
         except (OSError, ValueError):
@@ -162,7 +161,7 @@ def test_aws_logs_prints_level_message_and_file_and_raw_json_on_request(stack, l
 
 def test_query_history_keeps_session_tags_and_shows_each_user_only_their_own(stack, loads, as_function):
     from widf_loader.config import LoaderSettings
-    from widf_loader.local.deploy import admin_connection
+    from widf_local.deploy import admin_connection
     from widf_loader.warehouse import connect
 
     history = "SELECT USER_NAME, QUERY_TAG, QUERY_TEXT FROM TABLE(WIDF_DEMO_DB.INFORMATION_SCHEMA.QUERY_HISTORY()) WHERE QUERY_TEXT LIKE 'SELECT %-- probe'"

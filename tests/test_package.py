@@ -19,6 +19,7 @@ from packaging.utils import parse_wheel_filename
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGER = ROOT / "infra" / "package.py"
+LOADER = ROOT / "src" / "widf_loader"
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # Lambda refuses a larger function (code and layers, unzipped)
 ELF_MACHINES = {"x86_64": 0x3E, "arm64": 0xB7}
 
@@ -51,6 +52,16 @@ clients = [boto3.client(service, region_name=region).meta.endpoint_url for servi
 clients.append(boto3.session.Session().get_partition_for_region("cn-north-1"))
 print(json.dumps({"import_ms": import_ms, "elsewhere": elsewhere, "answer": answer, "handler": handler.__file__,
                   "compiled_here": compiled_here, "clients": clients}))
+"""
+
+
+# Every module of the loader, imported in a fresh interpreter that sees only the unpacked zip: where each came from.
+MODULES_PROBE = """
+import importlib, json, sys
+found = {}
+for name in sys.argv[2:]:
+    found[name] = importlib.import_module(name).__file__
+print(json.dumps(found))
 """
 
 
@@ -98,12 +109,12 @@ def artefact(tmp_path_factory) -> tuple[dict, list[str], Path]:
     return manifest, names, unpacked
 
 
-def probe(unpacked: Path) -> dict:
-    """Import and invoke the handler in a fresh interpreter that sees only the unpacked zip and the
-    standard library (-S: no site-packages, -s: no user site, -B: like /var/task, nothing cached is written)."""
+def probe(unpacked: Path, script: str = IMPORT_PROBE, *args: str) -> dict:
+    """Run a probe (by default: import and invoke the handler) in a fresh interpreter that sees only the unpacked
+    zip and the standard library (-S: no site-packages, -s: no user site, -B: like /var/task, nothing cached is written)."""
     environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(unpacked), "LANG": "C.UTF-8"}
     result = subprocess.run(
-        [sys.executable, "-S", "-s", "-B", "-c", IMPORT_PROBE, str(unpacked)],
+        [sys.executable, "-S", "-s", "-B", "-c", script, str(unpacked), *args],
         capture_output=True, text=True, env=environment, cwd=unpacked, timeout=120,
     )
     assert result.returncode == 0, result.stderr
@@ -116,12 +127,24 @@ def test_the_artefact_holds_exactly_the_locked_core_dependencies(artefact):
     assert manifest["architecture"] == "x86_64" and manifest["python"] == "3.11"
 
 
-def test_the_artefact_holds_the_loader_but_not_the_local_stack_or_the_admin_tools(artefact):
-    _, names, _ = artefact
-    loader = {n for n in names if n.startswith("widf_loader/")}
-    assert {"widf_loader/handler.py", "widf_loader/config.py", "widf_loader/events.py"} <= loader
-    assert not {n for n in loader if n.startswith("widf_loader/local/") or n == "widf_loader/admin.py"}
-    assert not [n for n in names if n.startswith("widf_cli/")]  # the command is the administrator's, not the function's
+def loader_sources() -> dict[str, bytes]:
+    """The widf_loader package's own files, as the zip names them (no bytecode)."""
+    return {
+        f"widf_loader/{path.relative_to(LOADER).as_posix()}": path.read_bytes()
+        for path in LOADER.rglob("*")
+        if path.is_file() and path.suffix != ".pyc" and "__pycache__" not in path.relative_to(LOADER).parts
+    }
+
+
+def test_the_artefact_holds_the_whole_loader_package_and_nothing_else_of_ours(artefact):
+    _, names, unpacked = artefact
+    shipped = {n for n in names if n.startswith("widf_loader/") and "/__pycache__/" not in n and not n.endswith("/")}
+    sources = loader_sources()
+    assert shipped == set(sources)  # no deny-list: the package is the function
+    assert all((unpacked / name).read_bytes() == sources[name] for name in shipped)
+    assert {"widf_loader/handler.py", "widf_loader/defaults/pipeline.toml"} <= shipped
+    # The administrator's tools, the local stack and the command are packages of their own, never shipped.
+    assert not [n for n in names if n.split("/")[0] in {"widf_ops", "widf_local", "widf_cli"}]
     assert not [n for n in names if "/tests/" in n or n.startswith("bin/")]
     assert not [n for n in names if n.split("/")[0].split("-")[0].lower() in {"typer", "rich", "moto", "fakesnow", "pytest", "uvicorn"}]
 
@@ -176,6 +199,19 @@ def test_the_handler_imports_and_answers_from_the_artefact_alone(artefact):
     cold_import_ms = statistics.median(r["import_ms"] for r in runs)
     print(f"\nartefact: {manifest['unpacked_bytes'] / 1e6:.1f} MB unpacked, {manifest['zip_bytes'] / 1e6:.1f} MB zipped; "
           f"handler cold import (shipped bytecode only) median of 3: {cold_import_ms:.0f} ms")
+
+
+def test_every_module_of_the_loader_imports_from_the_artefact_alone(artefact):
+    _, names, unpacked = artefact
+    modules = sorted(
+        n.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        for n in names
+        if n.startswith("widf_loader/") and n.endswith(".py") and "/__pycache__/" not in n
+    )
+    assert {"widf_loader", "widf_loader.handler", "widf_loader.warehouse"} <= set(modules)
+    found = probe(unpacked, MODULES_PROBE, *modules)
+    assert sorted(found) == modules
+    assert {name: file for name, file in found.items() if not file.startswith(str(unpacked / "widf_loader") + os.sep)} == {}
 
 
 def test_a_second_build_reuses_the_artefact(artefact):

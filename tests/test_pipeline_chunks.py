@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from widf_loader import pipeline as pipeline_module
-from widf_loader import samples
+from widf_local import samples
 from widf_loader.config import ReadLimits
 from widf_loader.events import FileRef
 from widf_loader.pipeline import Pipeline, Tally

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 import enrichment_hooks
-from widf_loader import samples
+from widf_local import samples
 from widf_loader.config import ReadLimits
 from widf_loader.enrich import EnrichmentBudgetExceeded
 from widf_loader.events import FileRef

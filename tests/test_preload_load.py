@@ -9,10 +9,9 @@ from decimal import Decimal
 import orjson
 
 from test_preload import with_bad_purchases
-from widf_loader import samples
-from widf_loader.local import aws
-from widf_loader.local.demo import wait_for
-from widf_loader.local.deploy import admin_connection
+from widf_local import aws, samples
+from widf_local.deploy import admin_connection
+from widf_ops.stack_outputs import wait_for
 
 DB = "WIDF_DEMO_DB.PUBLIC"
 
@@ -134,7 +133,7 @@ def test_concurrent_deliveries_of_a_gated_file_write_its_rejections_once(stack, 
 def test_the_original_demos_file_loads_whole_and_daily_summary_agrees_with_raw_data(stack, loader):
     from pathlib import Path
 
-    from widf_loader.local.demo import summary_matches
+    from widf_local.demo import summary_matches
     from rich.console import Console
 
     fixture = Path(__file__).parent / "fixtures" / "original_demo_events.json"
@@ -150,8 +149,8 @@ def test_the_original_demos_file_loads_whole_and_daily_summary_agrees_with_raw_d
     [(raw_amount,)] = query(stack, f"SELECT SUM(PAYLOAD:amount::NUMBER(18, 2)) FROM {DB}.RAW_DATA WHERE SOURCE_KEY = %s", (key,))
     assert Decimal(str(raw_amount)) == purchases
 
-    from widf_loader import admin
-    from widf_loader.admin import SnowflakeNames
+    from widf_ops import admin
+    from widf_ops.admin import SnowflakeNames
 
     with admin_connection(stack.info) as connection:
         admin.refresh_daily_summary(connection, SnowflakeNames())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from widf_loader.local.aws import ADMIN_CREDENTIALS, FunctionSpec
-from widf_loader.local.runner import Invocation, RoleCredentials, function_environment, succeeded_messages
+from widf_local.aws import ADMIN_CREDENTIALS, FunctionSpec
+from widf_local.runner import Invocation, RoleCredentials, function_environment, succeeded_messages
 
 SPEC = FunctionSpec(
     name="fn", handler="m.h", role_arn="arn:aws:iam::123456789012:role/r", queue_url="q", timeout_seconds=30,

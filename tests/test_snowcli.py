@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from widf_loader.local.deploy import admin_connection
+from widf_local.deploy import admin_connection
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SCRIPTS = Path(__file__).resolve().parent / "scripts"

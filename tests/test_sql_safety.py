@@ -10,9 +10,9 @@ import orjson
 import pytest
 
 from widf_loader.config import ConfigError, LoaderSettings
-from widf_loader.local import aws
-from widf_loader.local.demo import wait_for
-from widf_loader.local.deploy import admin_connection
+from widf_local import aws
+from widf_local.deploy import admin_connection
+from widf_ops.stack_outputs import wait_for
 
 SCHEMA = "WIDF_DEMO_DB.PUBLIC"
 INJECTIONS = [

@@ -18,8 +18,8 @@ import pytest
 from cfnlint.api import ManualArgs, lint
 
 from widf_loader.config import LoaderSettings
-from widf_loader.local import deploy
-from widf_loader.local.aws import Deployment
+from widf_local import deploy
+from widf_ops.stack_outputs import Deployment
 
 ACCOUNT = "123456789012"
 BUCKET = f"widf-loader-landing-{ACCOUNT}"

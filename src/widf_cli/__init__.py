@@ -6,7 +6,7 @@ account through a named connection in your connections.toml.
 
 One module per command group; this one only assembles them. The command is
 its own package, beside the loader: it drives the local stack too, and the
-loader never imports `widf_loader.local`.
+loader never imports `widf_local`.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from widf_cli.common import (
     stack_paths,
 )
 from widf_loader.config import ConfigError
-from widf_loader.doctor import NO_CREDENTIALS, NO_REGION
+from widf_ops.doctor import NO_CREDENTIALS, NO_REGION
 
 aws_app = typer.Typer(help="The function and its AWS resources.\n\nExample: widf-loader aws deploy && widf-loader aws test", no_args_is_help=True)
 
@@ -69,7 +69,7 @@ class AwsSide:
 
     def client(self, service: str) -> Any:
         if self.endpoint:
-            from widf_loader.local.aws import client
+            from widf_ops.stack_outputs import client
 
             return client(service, self.endpoint)
         import boto3
@@ -79,8 +79,8 @@ class AwsSide:
 
 def aws_side() -> AwsSide:
     if ctx.target is Target.local:
-        from widf_loader.local.deploy import STACK_NAME
-        from widf_loader.local.stack import read_stack
+        from widf_local.deploy import STACK_NAME
+        from widf_local.stack import read_stack
 
         return AwsSide(STACK_NAME, read_stack(stack_paths()).aws_endpoint)
     function = cloud_function_name()
@@ -136,14 +136,14 @@ def stack_outputs(side: AwsSide) -> dict[str, str]:
 
 
 def deployment(side: AwsSide) -> Any:
-    """The function's resources (`local.aws.Deployment`): the stack's outputs."""
+    """The function's resources (`widf_ops.stack_outputs.Deployment`): the stack's outputs."""
     if side.local:
-        from widf_loader.local.deploy import deployed
+        from widf_local.deploy import deployed
 
         if not (local := deployed(stack_paths())):
             raise ConfigError("No function is deployed: run `widf-loader aws deploy` first.")
         return local.resources
-    from widf_loader.local.aws import Deployment
+    from widf_ops.stack_outputs import Deployment
 
     return Deployment.from_stack_outputs(stack_outputs(side))
 
@@ -278,9 +278,9 @@ def aws_deploy(
     if dry_run:
         raise ConfigError("--dry-run is for --target cloud; the local deploy only touches the local stack.")
     overrides = dict(checked(p, r"^[A-Za-z][A-Za-z0-9]*=[\w.:/-]*$", "--parameter (KEY=VALUE)").split("=", 1) for p in parameter or [])
-    from widf_loader.local import deploy
-    from widf_loader.local.aws import stack_state
-    from widf_loader.local.stack import read_stack
+    from widf_local import deploy
+    from widf_local.stack import read_stack
+    from widf_ops.stack_outputs import stack_state
 
     info = read_stack(stack_paths())
     result = deploy.deploy(info, stack_paths(), names(), overrides=overrides)
@@ -320,7 +320,7 @@ def aws_test(count: Annotated[int, typer.Option(min=1, max=10000, help="events i
     """
     import orjson
 
-    from widf_loader import samples
+    from widf_local import samples
 
     side = aws_side()
     bucket = deployment(side).bucket
@@ -505,7 +505,7 @@ def aws_clean_stack(yes: YesOption = False) -> None:
         return
     confirm(f"Delete stack {side.stack_name}", yes)
     if side.local:
-        from widf_loader.local.deploy import undeploy
+        from widf_local.deploy import undeploy
 
         undeploy(stack_paths())
     delete_stack(side)
@@ -522,7 +522,7 @@ def aws_clean(yes: YesOption = False) -> None:
     """
     side = aws_side()
     if side.local:
-        from widf_loader.local.deploy import undeploy
+        from widf_local.deploy import undeploy
 
         undeploy(stack_paths())
     if stack(side) is None:

@@ -14,7 +14,7 @@ from rich.filesize import decimal
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn
 from rich.text import Text
 
-from widf_loader.backfill import (
+from widf_ops.backfill import (
     Follow,
     Inventory,
     Ledger,
@@ -29,7 +29,7 @@ from widf_loader.backfill import (
 from widf_cli.aws import aws_errors, aws_side, deployment
 from widf_cli.common import admin_connection, app, console, fail, friendly_errors, names, print_table
 from widf_loader.events import FileRef
-from widf_loader.redrive import peek, replay_dead_letters
+from widf_ops.redrive import peek, replay_dead_letters
 
 FIRST_SHOWN = 10  # keys listed by a dry run, reasons listed by a summary
 

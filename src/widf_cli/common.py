@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from snowflake.connector.errors import Error as SnowflakeConnectorError
 
-from widf_loader.admin import SnowflakeNames
+from widf_ops.admin import SnowflakeNames
 from widf_loader.config import ConfigError
 
 
@@ -73,7 +73,7 @@ def names() -> SnowflakeNames:
 
 
 def stack_paths():
-    from widf_loader.local.stack import StackPaths
+    from widf_local.stack import StackPaths
 
     return StackPaths(ctx.state_dir)
 
@@ -88,7 +88,7 @@ def friendly_errors(command: Callable) -> Callable:
 
     @wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
-        from widf_loader.local.stack import StackError
+        from widf_local.stack import StackError
 
         try:
             return command(*args, **kwargs)
@@ -111,8 +111,8 @@ def admin_connection() -> snowflake.connector.SnowflakeConnection:
         if not name:
             raise ConfigError("Set SNOWFLAKE_CONNECTION_NAME to an administrator connection in your connections.toml.")
         return snowflake.connector.connect(connection_name=name)
-    from widf_loader.local.deploy import admin_connection as local_admin
-    from widf_loader.local.stack import read_stack
+    from widf_local.deploy import admin_connection as local_admin
+    from widf_local.stack import read_stack
 
     return local_admin(read_stack(stack_paths()))
 

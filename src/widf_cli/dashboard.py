@@ -28,7 +28,7 @@ class WarehouseAndQueues:
 
     def queues(self) -> Any:
         from widf_cli.aws import deployment
-        from widf_loader.dashboard.data import Queues
+        from widf_ops.dashboard.data import Queues
 
         resources = deployment(self.side)
         sqs = self.side.client("sqs")
@@ -43,7 +43,7 @@ class WarehouseAndQueues:
         )
 
     def snapshot(self) -> Any:
-        from widf_loader.dashboard.data import Snapshot, read_snapshot
+        from widf_ops.dashboard.data import Snapshot, read_snapshot
 
         try:
             connection = self.connection()
@@ -77,7 +77,7 @@ def dashboard(
     try:
         import uvicorn
 
-        from widf_loader.dashboard.app import create_app
+        from widf_ops.dashboard.app import create_app
     except ImportError as e:
         fail(f"The dashboard needs the `dashboard` extra ({e.name} is missing): pip install 'widf-loader[dashboard]'.")
 

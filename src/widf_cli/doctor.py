@@ -20,7 +20,7 @@ from widf_cli.common import (
     stack_paths,
 )
 from widf_loader.config import ConfigError
-from widf_loader.doctor import Check, Sources, Status, fail, passed, run_checks
+from widf_ops.doctor import Check, Sources, Status, fail, passed, run_checks
 
 MARKS = {Status.OK: ("✓", "green"), Status.WARN: ("!", "yellow"), Status.FAIL: ("✗", "red"), Status.SKIP: ("·", "dim")}
 
@@ -62,7 +62,7 @@ def diagnose() -> list[Check]:
 def doctor_sources(cli: str) -> Sources:
     """The same clients and connection the other commands use, for either target."""
     from widf_cli.aws import aws_side, cloud_function_name, deployment
-    from widf_loader.local.stack import StackError
+    from widf_local.stack import StackError
     from widf_loader.pipeline_config import load_pipeline_config
 
     try:
@@ -90,7 +90,8 @@ def doctor_sources(cli: str) -> Sources:
 
 
 def local_function_name() -> str:
-    from widf_loader.local.deploy import FUNCTION_NAME, deployed
+    from widf_local.deploy import deployed
+    from widf_ops.stack_outputs import FUNCTION_NAME
 
     return spec.function.name if (spec := deployed(stack_paths())) else FUNCTION_NAME
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from widf_loader import admin
+from widf_ops import admin
 from widf_cli.common import (
     JsonOption,
     Target,
@@ -44,7 +44,7 @@ def config(as_json: JsonOption = False) -> None:
     rows: list[tuple] = [("target", ctx.target.value), ("state dir", str(ctx.state_dir))]
     rows += [(f"snowflake {k}", v) for k, v in names().variables().items()]
     if ctx.target is Target.local:
-        from widf_loader.local.deploy import deployed
+        from widf_local.deploy import deployed
 
         if spec := deployed(stack_paths()):
             rows += [(f"function env {k}", v) for k, v in spec.function.environment.items()]
@@ -91,10 +91,10 @@ def load(
 def load_through_the_function(file: Path, key: str) -> None:
     """Upload to the landing bucket and report the function's outcome for that object version."""
     require_local("load")
-    from widf_loader.local import aws
-    from widf_loader.local.demo import wait_for
-    from widf_loader.local.deploy import admin_connection, deployed
-    from widf_loader.local.stack import read_stack
+    from widf_local import aws
+    from widf_local.deploy import admin_connection, deployed
+    from widf_local.stack import read_stack
+    from widf_ops.stack_outputs import wait_for
 
     info = read_stack(stack_paths())
     if not (spec := deployed(stack_paths())):

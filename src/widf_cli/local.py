@@ -20,7 +20,7 @@ def local_up() -> None:
 
     Example: widf-loader local up
     """
-    from widf_loader.local import stack
+    from widf_local import stack
 
     with console.status("Starting the local stack..."):
         info = stack.start(stack_paths())
@@ -35,7 +35,7 @@ def local_down() -> None:
 
     Example: widf-loader local down
     """
-    from widf_loader.local import stack
+    from widf_local import stack
 
     console.print("[green]✓[/] Local stack stopped." if stack.stop(stack_paths()) else "The local stack was not running.")
 
@@ -47,8 +47,8 @@ def local_status(as_json: JsonOption = False) -> None:
 
     Example: widf-loader local status --json
     """
-    from widf_loader.local.deploy import deployed
-    from widf_loader.local.stack import read_stack
+    from widf_local.deploy import deployed
+    from widf_local.stack import read_stack
 
     info = read_stack(stack_paths())
     rows = [
@@ -73,8 +73,8 @@ def local_faults(
 
     Example: widf-loader local faults snowflake_response_lost=0.05 s3_slowdown=0.1 seed=7
     """
-    from widf_loader.local.faults import FaultPlan, FaultPlanError
-    from widf_loader.local.stack import fault_plan, read_stack
+    from widf_local.faults import FaultPlan, FaultPlanError
+    from widf_local.stack import fault_plan, read_stack
 
     info = read_stack(stack_paths())
     if plan:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from widf_loader import admin
+from widf_ops import admin
 from widf_cli.common import (
     JsonOption,
     admin_connection,
@@ -47,7 +47,7 @@ def snow_setup() -> None:
 
     Example: widf-loader snow setup
     """
-    from widf_loader.ddl import create_target_tables, grant_target_tables
+    from widf_ops.ddl import create_target_tables, grant_target_tables
 
     run_admin_script("setup", names().variables(), then=configured(create_target_tables) + configured(grant_target_tables))
 
@@ -68,7 +68,7 @@ def snow_lambda_wid(
 
     Example: widf-loader snow lambda-wid --role-arn arn:aws:iam::123456789012:role/widf-loader-function-role
     """
-    from widf_loader.ddl import grant_target_tables
+    from widf_ops.ddl import grant_target_tables
 
     run_admin_script("lambda_wid", names().variables(role_arn or deployed_role_arn()), then=configured(grant_target_tables))
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
-from widf_loader.local.gateway.accounts import SnowflakeError
+from widf_local.gateway.accounts import SnowflakeError
 
 MAX_LOCK_WAITERS = 20
 LOCKING_STATEMENTS = (exp.Update, exp.Delete, exp.Merge)

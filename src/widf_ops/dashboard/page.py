@@ -10,7 +10,7 @@ import html
 from collections import defaultdict
 from datetime import datetime
 
-from widf_loader.dashboard.data import DailyFigure, Load, Reject, Snapshot
+from widf_ops.dashboard.data import DailyFigure, Load, Reject, Snapshot
 
 PALETTE = ("#2563eb", "#16a34a", "#f59e0b", "#db2777", "#7c3aed", "#0891b2", "#dc2626", "#65a30d")
 STATUS_CLASSES = {"LOADED": "ok", "REJECTED": "warn", "FAILED": "bad"}

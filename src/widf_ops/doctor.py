@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import Any
 
-from widf_loader.admin import SnowflakeNames
-from widf_loader.arns import RoleRef, is_session_arn, parse_role_arn, role_of_session
+from widf_ops.admin import SnowflakeNames
+from widf_ops.arns import RoleRef, is_session_arn, parse_role_arn, role_of_session
 from widf_loader.config import ConfigError
 
 NO_REGION = "No AWS region: set AWS_DEFAULT_REGION, or a region in your AWS profile (AWS_PROFILE)."

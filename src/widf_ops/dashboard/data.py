@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
-from widf_loader.admin import SnowflakeNames, daily_summary, fetch, rejected_records
+from widf_ops.admin import SnowflakeNames, daily_summary, fetch, rejected_records
 
 RECENT_LOADS = 15
 RECENT_REJECTS = 10

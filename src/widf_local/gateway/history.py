@@ -17,8 +17,8 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from widf_loader.local.gateway.accounts import Session
-from widf_loader.local.gateway.grants import ADMIN_ROLES
+from widf_local.gateway.accounts import Session
+from widf_local.gateway.grants import ADMIN_ROLES
 
 HISTORY_LIMIT = 10_000  # statements kept, newest first out of QUERY_HISTORY(); older ones fall away
 

@@ -25,7 +25,7 @@ import sqlglot
 from fakesnow.converter import from_binding
 from sqlglot import exp
 
-from widf_loader.local.gateway.errors import SnowflakeError
+from widf_local.gateway.errors import SnowflakeError
 
 Bindings = dict[str, dict[str, Any]]
 

@@ -10,33 +10,21 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 from rich.console import Console
 from rich.table import Table
 
-from widf_loader import admin, samples
-from widf_loader.admin import SnowflakeNames
-from widf_loader.local import aws, deploy
-from widf_loader.local.stack import StackPaths, read_stack
+from widf_local import aws, deploy, samples
+from widf_local.stack import StackPaths, read_stack
+from widf_ops import admin
+from widf_ops.admin import SnowflakeNames
+from widf_ops.stack_outputs import WAIT_SECONDS, wait_for
 
-T = TypeVar("T")
-WAIT_SECONDS = 90
 UNKNOWN_CALLER = re.compile(r"Unable to find an associated Snowflake user for the verified AWS Caller Identity with ARN '([^']+)'")
-
-
-def wait_for(condition: Callable[[], T | None], seconds: float = WAIT_SECONDS) -> T | None:
-    """Poll an observable condition until it holds or the time is up."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if (result := condition()) is not None:
-            return result
-        time.sleep(0.5)
-    return None
 
 
 def upload(endpoint: str, bucket: str, key: str, events: list[dict[str, Any]]) -> None:

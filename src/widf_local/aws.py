@@ -7,8 +7,9 @@ applied here from the same template's resolved properties, never from a
 second description. moto accepts any credentials; the runner still assumes
 the role so the function sees exactly what it would see in Lambda.
 
-moto itself is imported only where it runs, so `Deployment` and `client`
-serve the cloud commands too.
+moto itself is imported only where it runs. The stack's outputs and the
+clients (`Deployment`, `client`) are `widf_ops.stack_outputs`', shared with the
+cloud commands.
 """
 
 from __future__ import annotations
@@ -19,26 +20,19 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, ClassVar
+from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError, WaiterError
 
-from widf_loader.config import ConfigError
+# Re-exported: the local stack and its tests use them as `aws.client`, `aws.REGION`, ...
+from widf_ops.stack_outputs import ADMIN_CREDENTIALS, REGION, Deployment, DeployError, StackState, client, error_message, stack_state  # noqa: F401
 
 ACCOUNT_ID = "123456789012"  # moto's default account
-REGION = "us-east-1"
-# moto serves any credentials; these are its documented placeholders, not secrets.
-ADMIN_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 LAMBDA_TRUST_POLICY = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
 }
-
-
-class DeployError(ConfigError):
-    """The stack could not be deployed as the template describes it."""
 
 
 def complete_s3_event_records() -> None:
@@ -108,7 +102,7 @@ def start_moto(port: int, faults: Any = None) -> Any:
     from moto.server import ThreadedMotoServer
     from werkzeug.serving import make_server
 
-    from widf_loader.local.faults import FaultyAws
+    from widf_local.faults import FaultyAws
 
     class Server(ThreadedMotoServer):
         def _server_entry(self) -> None:  # moto's own, with the middleware around its app
@@ -123,10 +117,6 @@ def start_moto(port: int, faults: Any = None) -> Any:
     server = Server(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     return server
-
-
-def client(service: str, endpoint: str, region: str = REGION, **credentials: str):
-    return boto3.client(service, endpoint_url=endpoint, region_name=region, **(credentials or ADMIN_CREDENTIALS))
 
 
 def issued_secret(access_key_id: str) -> str | None:
@@ -176,60 +166,7 @@ class FunctionSpec:
         return cls(**json.loads(text))
 
 
-@dataclass(frozen=True)
-class Deployment:
-    """Where the function's resources are: the stack's outputs, locally and in the cloud."""
-
-    bucket: str
-    queue_url: str
-    dlq_url: str
-    role_arn: str
-    log_group: str
-
-    # The output of infra/template.yaml each field comes from.
-    OUTPUTS: ClassVar[dict[str, str]] = {
-        "bucket": "LandingBucketName",
-        "queue_url": "EventsQueueUrl",
-        "dlq_url": "DeadLetterQueueUrl",
-        "role_arn": "FunctionRoleArn",
-        "log_group": "FunctionLogGroupName",
-    }
-
-    @classmethod
-    def from_stack_outputs(cls, outputs: Mapping[str, str]) -> Deployment:
-        if missing := [name for name in cls.OUTPUTS.values() if name not in outputs]:
-            raise DeployError(f"The stack has no output {', '.join(missing)}: was it deployed from infra/template.yaml?")
-        return cls(**{field_name: outputs[output] for field_name, output in cls.OUTPUTS.items()})
-
-
 # -- CloudFormation in moto ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StackState:
-    status: str
-    outputs: dict[str, str]
-    physical_ids: dict[str, str]  # logical id -> physical id, for what moto's CloudFormation created
-
-
-def error_message(error: ClientError) -> str:
-    return error.response.get("Error", {}).get("Message") or str(error)
-
-
-def stack_state(endpoint: str, name: str) -> StackState | None:
-    cfn = client("cloudformation", endpoint)
-    try:
-        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
-    except ClientError as e:
-        if "does not exist" in error_message(e):
-            return None
-        raise
-    resources = cfn.describe_stack_resources(StackName=name)["StackResources"]
-    return StackState(
-        status=stack["StackStatus"],
-        outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
-        physical_ids={r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources if "LogicalResourceId" in r},
-    )
 
 
 def deploy_stack(endpoint: str, name: str, template: Mapping[str, Any], parameters: Mapping[str, str]) -> StackState:
@@ -284,7 +221,7 @@ def resource_attribute(endpoint: str, resource_type: str, physical_id: str, attr
         case "AWS::Logs::LogGroup", "Arn":
             groups = client("logs", endpoint).describe_log_groups(logGroupNamePrefix=physical_id)["logGroups"]
             return next(g["arn"] for g in groups if g["logGroupName"] == physical_id)
-    raise DeployError(f"The local deploy cannot resolve Fn::GetAtt {attribute} of {resource_type}: teach local/aws.py::resource_attribute.")
+    raise DeployError(f"The local deploy cannot resolve Fn::GetAtt {attribute} of {resource_type}: teach widf_local/aws.py::resource_attribute.")
 
 
 # -- what moto's CloudFormation skips or garbles (moto 5.2), applied from the resolved template --

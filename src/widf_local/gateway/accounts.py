@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from widf_loader.arns import RoleRef, parse_role_arn
-from widf_loader.local.gateway.errors import SnowflakeError, already_exists, does_not_exist, insufficient_privileges, unsupported
-from widf_loader.local.gateway.grants import ADMIN_ROLES, Privileges, Securable
-from widf_loader.local.gateway.names import NAME, like, normalise, parts, qualified, unquote_literal
+from widf_local.gateway.aws_principals import IamRole, role_in_arn
+from widf_local.gateway.errors import SnowflakeError, already_exists, does_not_exist, insufficient_privileges, unsupported
+from widf_local.gateway.grants import ADMIN_ROLES, Privileges, Securable
+from widf_local.gateway.names import NAME, like, normalise, parts, qualified, unquote_literal
 
 __all__ = ["Account", "Session", "SnowflakeError", "User", "execute_account_statement", "normalise"]
 
@@ -78,10 +78,10 @@ class WorkloadIdentity:
             return json.dumps(info)
         return json.dumps({k: v for k, v in (("arn", self.arn), ("issuer", self.issuer)) if v})
 
-    def trusts(self, role: RoleRef) -> bool:
+    def trusts(self, role: IamRole) -> bool:
         """Snowflake matches the role by partition, account and name: an STS session ARN carries no path."""
-        trusted = parse_role_arn(self.arn) if self.type == "AWS" and self.arn else None
-        return trusted is not None and trusted.same_role(role)
+        trusted = role_in_arn(self.arn) if self.type == "AWS" and self.arn else None
+        return trusted == role
 
 
 @dataclass
@@ -162,7 +162,7 @@ class Account:
         self.user_roles[name] = {"ACCOUNTADMIN", "PUBLIC"}
 
     def find_user_trusting(self, role_arn: str) -> User | None:
-        if (role := parse_role_arn(role_arn)) is None:
+        if (role := role_in_arn(role_arn)) is None:
             return None
         with self.lock:
             for user in self.users.values():

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import uvicorn
 
-from widf_loader.local import aws
-from widf_loader.local.faults import FaultInjector
-from widf_loader.local.gateway.accounts import Account
-from widf_loader.local.gateway.dynamic_tables import refresh_cap_from_env
-from widf_loader.local.gateway.server import Gateway
-from widf_loader.local.runner import LambdaRunner
+from widf_local import aws
+from widf_local.faults import FaultInjector
+from widf_local.gateway.accounts import Account
+from widf_local.gateway.dynamic_tables import refresh_cap_from_env
+from widf_local.gateway.server import Gateway
+from widf_local.runner import LambdaRunner
 
 ADMIN_USER = "WIDF_LOCAL_ADMIN"
 GATEWAY_HOST = "localhost"
@@ -197,7 +197,7 @@ def start(paths: StackPaths) -> StackInfo:
         stale.unlink(missing_ok=True)
     log = open(paths.log_file, "ab")  # noqa: SIM115 - handed to the child, which outlives us
     process = subprocess.Popen(
-        [sys.executable, "-m", "widf_loader.local.stack", str(paths.state_dir)],
+        [sys.executable, "-m", "widf_local.stack", str(paths.state_dir)],
         stdout=subprocess.PIPE,
         stderr=log,
         stdin=subprocess.DEVNULL,

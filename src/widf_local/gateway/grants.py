@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 import sqlglot
 from sqlglot import exp
 
-from widf_loader.local.gateway.errors import does_not_exist, insufficient_privileges
+from widf_local.gateway.errors import does_not_exist, insufficient_privileges
 
 ADMIN_ROLES = frozenset({"ACCOUNTADMIN", "SECURITYADMIN", "SYSADMIN"})
 RELATION_KINDS = ("TABLE", "VIEW", "DYNAMIC TABLE", "MATERIALIZED VIEW", "EXTERNAL TABLE")

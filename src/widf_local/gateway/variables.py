@@ -22,8 +22,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.tokens import TokenType
 
-from widf_loader.local.gateway.errors import SnowflakeError
-from widf_loader.local.gateway.names import NAME, literal
+from widf_local.gateway.errors import SnowflakeError
+from widf_local.gateway.names import NAME, literal
 
 _UNSET = re.compile(r"^\s*UNSET\s+(?P<names>\(?[\w\s,]+\)?)\s*;?\s*$", re.I)
 _DIALECT = sqlglot.Dialect.get_or_raise("snowflake")

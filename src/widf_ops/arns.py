@@ -4,7 +4,9 @@ A Lambda function presents its execution role as an STS session,
 `arn:aws:sts::ACCT:assumed-role/ROLE/SESSION`. Snowflake trusts the IAM role,
 `arn:aws:iam::ACCT:role/[PATH/]ROLE`. The session ARN names the role but not
 its path, so the two are compared by partition, account and role name; that
-comparison is written once, here, for the gateway and for `doctor`.
+comparison is written once, here, for the scripts and for `doctor`. The local
+stack's gateway has its own reading of the same IAM rules
+(`widf_local.gateway.aws_principals`), so a mistake here cannot hide there.
 """
 
 from __future__ import annotations

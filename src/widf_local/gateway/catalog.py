@@ -15,8 +15,8 @@ from typing import Any
 from fakesnow.fakes import FakeSnowflakeConnection
 from fakesnow.instance import FakeSnow
 
-from widf_loader.local.gateway.grants import Securable
-from widf_loader.local.gateway.names import written
+from widf_local.gateway.grants import Securable
+from widf_local.gateway.names import written
 
 
 class EngineCatalog:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from widf_loader.arns import iam_role_arn_of_session
+from widf_local.gateway.aws_principals import role_of_session
 
 SNOWFLAKE_AUDIENCE = "snowflakecomputing.com"
 GET_CALLER_IDENTITY_QUERY = "Action=GetCallerIdentity&Version=2011-06-15"
@@ -72,7 +72,7 @@ def decode_attestation(token: str) -> SignedRequest:
 def role_arn_of(sts_arn: str) -> str:
     """Map an assumed-role session ARN to the IAM role ARN a Snowflake user trusts."""
     try:
-        return iam_role_arn_of_session(sts_arn)
+        return role_of_session(sts_arn).arn
     except ValueError:
         raise AttestationRejected(f"the caller '{sts_arn}' is not an assumed IAM role") from None
 

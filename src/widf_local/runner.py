@@ -24,9 +24,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from widf_loader.local.aws import ACCOUNT_ID, REGION, FunctionSpec, client
-from widf_loader.local.faults import FaultInjector
-from widf_loader.local.worker import END_OF_OUTPUT
+from widf_local.aws import ACCOUNT_ID, REGION, FunctionSpec, client
+from widf_local.faults import FaultInjector
+from widf_local.worker import END_OF_OUTPUT
 
 log = logging.getLogger("widf_loader.runner")
 CREDENTIAL_REFRESH_MARGIN_SECONDS = 600
@@ -132,7 +132,7 @@ class Container:
         read_fd, write_fd = os.pipe()
         env = function_environment(spec, credentials, runtime, sink.stream)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "widf_loader.local.worker", spec.handler, str(write_fd)],
+            [sys.executable, "-m", "widf_local.worker", spec.handler, str(write_fd)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from widf_loader.arns import is_session_arn, parse_role_arn
+from widf_ops.arns import is_session_arn, parse_role_arn
 from widf_loader.config import ConfigError, identifier
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"

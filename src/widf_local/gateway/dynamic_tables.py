@@ -26,9 +26,9 @@ from typing import Any, Protocol
 
 from sqlglot import exp
 
-from widf_loader.local.gateway.errors import SnowflakeError, already_exists, does_not_exist
-from widf_loader.local.gateway.grants import relation, table_key
-from widf_loader.local.gateway.names import like, qualified, unquote_literal, written
+from widf_local.gateway.errors import SnowflakeError, already_exists, does_not_exist
+from widf_local.gateway.grants import relation, table_key
+from widf_local.gateway.names import like, qualified, unquote_literal, written
 
 log = logging.getLogger("widf_loader.gateway.dynamic_tables")
 

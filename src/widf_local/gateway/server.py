@@ -36,9 +36,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from widf_loader.local.faults import FaultInjector, FaultPlan, FaultPlanError
-from widf_loader.local.gateway import variables
-from widf_loader.local.gateway.accounts import (
+from widf_local.faults import FaultInjector, FaultPlan, FaultPlanError
+from widf_local.gateway import variables
+from widf_local.gateway.accounts import (
     Account,
     Rows,
     Session,
@@ -46,30 +46,30 @@ from widf_loader.local.gateway.accounts import (
     User,
     status,
 )
-from widf_loader.local.gateway.binding import (
+from widf_local.gateway.binding import (
     batch_statement,
     batch_table,
     flattened_array_statement,
     is_array_binding,
 )
-from widf_loader.local.gateway.catalog import EngineCatalog
-from widf_loader.local.gateway.dynamic_tables import DynamicTables
-from widf_loader.local.gateway.errors import does_not_exist, in_snowflakes_words
-from widf_loader.local.gateway.grants import Securable
-from widf_loader.local.gateway.history import (
+from widf_local.gateway.catalog import EngineCatalog
+from widf_local.gateway.dynamic_tables import DynamicTables
+from widf_local.gateway.errors import does_not_exist, in_snowflakes_words
+from widf_local.gateway.grants import Securable
+from widf_local.gateway.history import (
     QueryHistory,
     QueryRecord,
     history_source,
     session_tag_change,
     statement_tag,
 )
-from widf_loader.local.gateway.identity import (
+from widf_local.gateway.identity import (
     AttestationRejected,
     StsUnavailable,
     verify_aws_attestation,
 )
-from widf_loader.local.gateway.statements import LocalStatements, with_session_context
-from widf_loader.local.gateway.transactions import (
+from widf_local.gateway.statements import LocalStatements, with_session_context
+from widf_local.gateway.transactions import (
     TableLocks,
     insert_only_merge,
     locked_table,

@@ -22,13 +22,12 @@ from typing import Any
 
 import snowflake.connector
 
-from widf_loader.admin import SnowflakeNames
-from widf_loader.local import aws
-from widf_loader.local.aws import DeployError
-from widf_loader.local.stack import StackInfo, StackPaths
+from widf_ops.admin import SnowflakeNames
+from widf_local import aws
+from widf_local.stack import StackInfo, StackPaths
+from widf_ops.stack_outputs import FUNCTION_NAME, DeployError
 
-TEMPLATE_PATH = Path(__file__).resolve().parents[3] / "infra" / "template.yaml"
-FUNCTION_NAME = "widf-loader"
+TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
 STACK_NAME = FUNCTION_NAME
 # `sam package` replaces a local CodeUri with where it uploaded the zip; the
 # transform accepts nothing else. Locally nothing is uploaded: the runner runs

@@ -9,7 +9,7 @@ few (see pipeline_config), so the text below is safe to run.
 
 from __future__ import annotations
 
-from widf_loader.admin import SnowflakeNames
+from widf_ops.admin import SnowflakeNames
 from widf_loader.pipeline_config import PipelineConfig
 
 SHIPPED_TABLES = ("RAW_DATA", "LOAD_HISTORY", "REJECTED_RECORDS")

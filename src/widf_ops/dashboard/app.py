@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from widf_loader.dashboard.data import Snapshot
-from widf_loader.dashboard.page import page
+from widf_ops.dashboard.data import Snapshot
+from widf_ops.dashboard.page import page
 
 # The page runs no script and loads nothing: say so to the browser too.
 SECURITY_HEADERS = {

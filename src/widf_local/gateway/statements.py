@@ -17,14 +17,14 @@ from typing import Any
 
 from sqlglot import exp
 
-from widf_loader.local.gateway import dynamic_tables as dt
-from widf_loader.local.gateway import grants, variables
-from widf_loader.local.gateway.accounts import Account, Rows, Session, execute_account_statement, status, success
-from widf_loader.local.gateway.catalog import EngineCatalog
-from widf_loader.local.gateway.dynamic_tables import DynamicTables
-from widf_loader.local.gateway.errors import SnowflakeError, already_exists, does_not_exist, insufficient_privileges, unsupported
-from widf_loader.local.gateway.grants import ADMIN_ROLES, Securable, relation, table_key
-from widf_loader.local.gateway.names import qualified, written
+from widf_local.gateway import dynamic_tables as dt
+from widf_local.gateway import grants, variables
+from widf_local.gateway.accounts import Account, Rows, Session, execute_account_statement, status, success
+from widf_local.gateway.catalog import EngineCatalog
+from widf_local.gateway.dynamic_tables import DynamicTables
+from widf_local.gateway.errors import SnowflakeError, already_exists, does_not_exist, insufficient_privileges, unsupported
+from widf_local.gateway.grants import ADMIN_ROLES, Securable, relation, table_key
+from widf_local.gateway.names import qualified, written
 
 Bookkeeping = Callable[[], None]
 

@@ -1,0 +1,2 @@
+"""The local stack: moto, the Snowflake gateway, the Lambda runner, faults and
+the demo's fixtures. Never imported by the loader."""

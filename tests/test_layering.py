@@ -1,0 +1,107 @@
+"""The packages under src/ depend on each other in one direction only.
+
+widf_loader is the Lambda artefact, so it imports nothing else of ours;
+widf_ops (the administrator's side) may use the loader but not the local stack
+or the command; the local stack's Snowflake gateway answers as Snowflake does
+and borrows none of our code. What the rest of the local stack still imports
+from the loader and the tools is listed below, one import at a time.
+
+Imports are read from the source with `ast`, every form: `import a.b`,
+`from a import b`, relative imports, imports inside functions, and
+`importlib.import_module` / `__import__` with a literal name.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+OURS = ("widf_loader", "widf_ops", "widf_local", "widf_cli")
+
+# What the local stack still imports from the loader and the administrator's tools (importing module ->
+# imported module). The next step of the package redesign empties this list; until then it may only shrink,
+# deliberately: an import not listed here fails, and so does a listed one that is gone.
+LOCAL_STACK_IMPORTS_STILL_ALLOWED = {
+    ("widf_local.aws", "widf_ops.stack_outputs"),
+    ("widf_local.demo", "widf_ops.admin"),
+    ("widf_local.demo", "widf_ops.stack_outputs"),
+    ("widf_local.deploy", "widf_ops.admin"),
+    ("widf_local.deploy", "widf_ops.stack_outputs"),
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SRC).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def is_module(name: str) -> bool:
+    base = SRC.joinpath(*name.split("."))
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+
+
+def imported_by(path: Path) -> set[str]:
+    """Every module of ours this file imports, anywhere in it."""
+    this = module_name(path)
+    package = this if path.name == "__init__.py" else this.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: from the package, one level up per extra dot
+                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            for alias in node.names:
+                found.add(f"{module}.{alias.name}" if is_module(f"{module}.{alias.name}") else module)
+        elif (
+            isinstance(node, ast.Call)
+            and (getattr(node.func, "attr", None) == "import_module" or getattr(node.func, "id", None) in ("import_module", "__import__"))
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            found.add(node.args[0].value)
+    return {name for name in found if name.split(".")[0] in OURS}
+
+
+def imports() -> set[tuple[str, str]]:
+    """(importing module, imported module) for every import of ours under src/."""
+    return {(module_name(path), imported) for path in SRC.rglob("*.py") for imported in imported_by(path)}
+
+
+def crossing(importer_prefix: str, imported_packages: tuple[str, ...]) -> set[tuple[str, str]]:
+    return {
+        (importer, imported)
+        for importer, imported in imports()
+        if (importer == importer_prefix or importer.startswith(importer_prefix + "."))
+        and imported.split(".")[0] in imported_packages
+    }
+
+
+def test_the_imports_are_read_from_every_package():
+    found = imports()
+    assert {importer.split(".")[0] for importer, _ in found} == set(OURS)
+    assert ("widf_loader.handler", "widf_loader.pipeline") in found
+    assert ("widf_cli.aws", "widf_local.deploy") in found  # an import inside a function
+
+
+def test_the_loader_imports_nothing_else_of_ours():
+    assert crossing("widf_loader", ("widf_ops", "widf_local", "widf_cli")) == set()
+
+
+def test_the_administrators_tools_import_neither_the_local_stack_nor_the_command():
+    assert crossing("widf_ops", ("widf_local", "widf_cli")) == set()
+
+
+def test_the_gateway_imports_nothing_of_ours_outside_the_local_stack():
+    assert crossing("widf_local.gateway", ("widf_loader", "widf_ops", "widf_cli")) == set()
+
+
+def test_the_local_stack_imports_from_the_loader_and_the_tools_only_what_is_listed():
+    found = crossing("widf_local", ("widf_loader", "widf_ops", "widf_cli"))
+    assert found - LOCAL_STACK_IMPORTS_STILL_ALLOWED == set(), "a new import from the local stack into our other packages"
+    assert LOCAL_STACK_IMPORTS_STILL_ALLOWED - found == set(), "gone: remove it from LOCAL_STACK_IMPORTS_STILL_ALLOWED"

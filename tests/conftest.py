@@ -14,6 +14,27 @@ from widf_ops.admin import SnowflakeNames
 from widf_local.stack import StackInfo, StackPaths, read_stack
 
 
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def client_environment(name: str, requirement: str) -> Path:
+    """A client none of us wrote, from PyPI, in a virtual environment of its own under .local/ (made once,
+    then reused), never in the project's: each pins its own Snowflake connector. Returns its bin/."""
+    venv = REPOSITORY / ".local" / name
+    marker = venv / ".installed"
+    if marker.exists() and marker.read_text() == requirement and (venv / "bin" / "python").exists():
+        return venv / "bin"
+    uv = Path(sys.executable).parent / "uv"
+    if uv.exists():  # `make` puts uv in the project's venv: much faster than pip
+        subprocess.run([str(uv), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
+        subprocess.run([str(uv), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), requirement], check=True)
+    else:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", requirement], check=True)
+    marker.write_text(requirement)
+    return venv / "bin"
+
+
 def cli(state_dir: Path, *args: str, check: bool = True, timeout: float = 180, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     result = subprocess.run(
         [sys.executable, "-m", "widf_cli", "--state-dir", str(state_dir), *args],

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import client_environment
 from widf_local.deploy import admin_connection
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -18,7 +19,6 @@ SCRIPTS = Path(__file__).resolve().parent / "scripts"
 # The Snowflake CLI pins its own dependencies (its connector among them), so it lives in a virtual environment
 # of its own, never in the project's. 3.31.0 pins a pip release the package index does not have.
 SNOWCLI = "snowflake-cli==3.30.0"
-SNOWCLI_VENV = REPOSITORY / ".local" / "snowcli-venv"
 ROLE_ARN = "arn:aws:iam::123456789012:role/pipeline-loader"
 NEXT_ROLE_ARN = "arn:aws:iam::123456789012:role/pipeline-loader-v2"
 
@@ -29,25 +29,9 @@ USER_GRANTS_COLUMNS = ["created_on", "role", "granted_to", "grantee_name", "gran
 METHODS_COLUMNS = ["name", "type", "comment", "last_used", "created_on", "additional_info"]
 
 
-def install_snowcli(venv: Path) -> Path:
-    """The Snowflake CLI from PyPI, in its own virtual environment (made once, then reused)."""
-    snow, marker = venv / "bin" / "snow", venv / ".installed"
-    if marker.exists() and marker.read_text() == SNOWCLI and snow.exists():
-        return snow
-    uv = Path(sys.executable).parent / "uv"
-    if uv.exists():  # `make` puts uv in the project's venv: much faster than pip
-        subprocess.run([str(uv), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
-        subprocess.run([str(uv), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), SNOWCLI], check=True)
-    else:
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", SNOWCLI], check=True)
-    marker.write_text(SNOWCLI)
-    return snow
-
-
 @pytest.fixture(scope="session")
 def snowcli() -> Path:
-    return install_snowcli(SNOWCLI_VENV)
+    return client_environment("snowcli-venv", SNOWCLI) / "snow"
 
 
 @pytest.fixture(scope="module")

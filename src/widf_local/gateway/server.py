@@ -25,6 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 import duckdb
 import fakesnow.server  # noqa: F401 - loads the module, which `fakesnow.server` (a function) shadows
@@ -91,6 +92,10 @@ _ABORT_TRANSACTION = re.compile(r"^\s*SELECT\s+SYSTEM\$ABORT_TRANSACTION\s*\(\s*
 # the gateway keeps that many recent answers, each up to that size.
 REMEMBERED_ANSWERS = 1024
 REMEMBERED_ANSWER_BYTES = 256 << 10  # larger answers (big SELECTs) are not kept: their requests run again
+# Snowflake's defaults: a session token lives an hour, its master token four. The gateway's
+# tokens never expire; connector 5.x requires both tokens and reads these to pace its heartbeat.
+SESSION_VALIDITY_SECONDS = 3600
+MASTER_VALIDITY_SECONDS = 4 * 3600
 
 
 def unknown_caller_message(sts_arn: str) -> str:
@@ -118,6 +123,7 @@ class Gateway:
         self.sts_endpoint = sts_endpoint
         self.lookup_secret = lookup_secret
         self.sessions: dict[str, Session] = {}
+        self.master_tokens: dict[str, str] = {}  # master token -> session token
         self.locks = TableLocks()
         self.statement_count = 0
         self.login_count = 0
@@ -156,19 +162,21 @@ class Gateway:
         return user
 
     async def login(self, request: Request) -> Response:
+        request = without_empty_query_params(request)  # 5.x sends every name, empty when not set; 4.x omits them
         body = await read_json(request)
         try:
             user = await run_in_threadpool(self.authenticate, body["data"])
             role = self.account.role_for_login(user, request.query_params.get("roleName"))
+            parameters = typed_session_parameters(body["data"].get("SESSION_PARAMETERS"))
         except SnowflakeError as e:
             return failure(e)
         except StsUnavailable as e:
             log.warning("workload identity not verified, STS unavailable: %s", e)
             return unavailable()  # Snowflake cannot tell who it is yet; the connector retries the login
         body["data"] = {k: v for k, v in body["data"].items() if k not in ("PASSWORD", "TOKEN")}
+        body["data"]["SESSION_PARAMETERS"] = parameters
         response = await fakesnow_server.login_request(with_json_body(request, body))
         payload = json.loads(response.body)
-        parameters = body["data"].get("SESSION_PARAMETERS") or {}
         self.sessions[payload["data"]["token"]] = Session(
             user=user,
             role=role,
@@ -180,7 +188,54 @@ class Gateway:
         self.login_count += 1
         self.sessions[payload["data"]["token"]].session_id = payload["data"]["sessionId"] = next(self.ids)
         payload["data"]["sessionInfo"].update(roleName=role, warehouseName=request.query_params.get("warehouse"))
+        # Connector 5.x fails the login without a master token ("Missing response field: master token").
+        master = secrets.token_urlsafe(32)
+        self.master_tokens[master] = payload["data"]["token"]
+        payload["data"].update(
+            masterToken=master,
+            validityInSeconds=SESSION_VALIDITY_SECONDS,
+            masterValidityInSeconds=MASTER_VALIDITY_SECONDS,
+        )
         return JSONResponse(payload)
+
+    async def token_request(self, request: Request) -> Response:
+        """`/session/token-request`: RENEW a session token with its master token (the Authorization).
+
+        The gateway's session tokens do not expire, so RENEW hands back the same one; the
+        answer carries every field connector 5.x requires (sessionToken, masterToken, sessionId).
+        """
+        master = (request.headers.get("Authorization") or "")[17:-1]
+        body = await read_json(request)
+        token = self.master_tokens.get(master)
+        # Failures carry `"data": null`: 5.x parses any `data` object here as the renewed tokens
+        # ("missing field `sessionToken`") and would hide the code (390114: log in again).
+        if not token or (session := self.sessions.get(token)) is None or body.get("oldSessionToken") not in (None, token):
+            return failure(SnowflakeError(390114, "Authentication token has expired.  The user must authenticate again.", "08001"), data=False)
+        request_type = str(body.get("requestType") or "RENEW").upper()
+        if request_type not in ("RENEW", "ISSUE"):
+            return failure(SnowflakeError(390101, f"Unsupported token request type {request_type}.", "08004"), data=False)
+        return JSONResponse(
+            {
+                "data": {
+                    "sessionToken": token,
+                    "validityInSecondsST": SESSION_VALIDITY_SECONDS,
+                    "masterToken": master,
+                    "validityInSecondsMT": MASTER_VALIDITY_SECONDS,
+                    "sessionId": session.session_id,
+                },
+                "code": None,
+                "message": None,
+                "success": True,
+            }
+        )
+
+    async def telemetry(self, request: Request) -> Response:
+        """`/telemetry/send`: accepted and dropped (5.x posts gzipped OpenTelemetry-ish batches)."""
+        token = (request.headers.get("Authorization") or "")[17:-1]
+        if token not in self.sessions:
+            return failure(SnowflakeError(390104, "User must login again to access the service.", "08001"), 401)
+        await request.body()
+        return JSONResponse({"data": None, "code": None, "message": None, "success": True})
 
     # -- statements ----------------------------------------------------------
 
@@ -329,7 +384,8 @@ class Gateway:
     def register_batch(token: str, sql: str, body: dict[str, Any]) -> str | None:
         """Run an array-bound INSERT as one statement over the bound rows (see `binding`)."""
         name = f"widf_batch_{secrets.token_hex(8)}"
-        if (statement := batch_statement(sql, len(body["bindings"]), name)) is None:
+        # Qualified in DuckDB's catalog of registered tables: a session with no current database may still insert.
+        if (statement := batch_statement(sql, len(body["bindings"]), f"temp.main.{name}")) is None:
             return None
         fakesnow_server.sessions[token]._duck_conn.register(name, batch_table(body.pop("bindings")))
         body["sqlText"] = statement
@@ -339,7 +395,7 @@ class Gateway:
     def register_flattened_array(token: str, sql: str, body: dict[str, Any]) -> str | None:
         """Run `FLATTEN` over a bound JSON array as DuckDB's own UNNEST (see `flattened_array_statement`)."""
         name = f"widf_flat_{secrets.token_hex(8)}"
-        if (rewritten := flattened_array_statement(sql, body.get("bindings"), name)) is None:
+        if (rewritten := flattened_array_statement(sql, body.get("bindings"), f"temp.main.{name}")) is None:
             return None
         statement, bindings, array = rewritten
         duck = fakesnow_server.sessions[token]._duck_conn  # noqa: SLF001 - as `register_batch` does
@@ -421,6 +477,8 @@ class Gateway:
         if request.query_params.get("delete"):
             token = (request.headers.get("Authorization") or "")[17:-1]
             self.sessions.pop(token, None)
+            for master in [m for m, t in self.master_tokens.items() if t == token]:
+                del self.master_tokens[master]
             self.locks.release_all(token)  # a closed session's open transaction is rolled back
         return await fakesnow_server.session(request)
 
@@ -429,6 +487,8 @@ class Gateway:
             Route("/session/v1/login-request", self.login, methods=["POST"]),
             Route("/queries/v1/query-request", self.query, methods=["POST"]),
             Route("/session", self.session_request, methods=["POST"]),
+            Route("/session/token-request", self.token_request, methods=["POST"]),
+            Route("/telemetry/send", self.telemetry, methods=["POST"]),
             Route("/local/stats", self.stats, methods=["GET"]),
             Route("/local/faults", self.fault_plan, methods=["GET", "PUT"]),
             *[r for r in fakesnow_server.routes if r.path not in ("/session/v1/login-request", "/queries/v1/query-request", "/session")],
@@ -466,6 +526,24 @@ async def read_json(request: Request) -> dict[str, Any]:
     return json.loads(body)
 
 
+def typed_session_parameters(parameters: dict[str, Any] | None) -> dict[str, Any]:
+    """Connector 5.x sends every session parameter as a string ("AUTOCOMMIT": "false"); 4.x sends JSON types.
+
+    Snowflake reads both; fakesnow and the gateway need AUTOCOMMIT as a boolean (bool("false") is True).
+    """
+    typed = dict(parameters or {})
+    if isinstance(value := typed.get("AUTOCOMMIT"), str):
+        if value.strip().lower() not in ("true", "false"):
+            raise SnowflakeError(2, f"Invalid value [{value}] for parameter 'AUTOCOMMIT'", "22023")
+        typed["AUTOCOMMIT"] = value.strip().lower() == "true"
+    return typed
+
+
+def without_empty_query_params(request: Request) -> Request:
+    query = "&".join(f"{quote(k)}={quote(v)}" for k, v in request.query_params.multi_items() if v)
+    return Request({**request.scope, "query_string": query.encode()}, request.receive)
+
+
 def with_json_body(request: Request, body: dict[str, Any]) -> Request:
     raw = json.dumps(body).encode()
     headers = [(k, v) for k, v in request.scope["headers"] if k.lower() not in (b"content-encoding", b"content-length")]
@@ -480,9 +558,10 @@ def unavailable() -> Response:
     return Response("Service Unavailable", status_code=503, media_type="text/plain")
 
 
-def failure(error: SnowflakeError, status_code: int = 200) -> JSONResponse:
+def failure(error: SnowflakeError, status_code: int = 200, *, data: bool = True) -> JSONResponse:
+    """Snowflake's error envelope. `code` is a string: 5.x rejects an integer ("expected a string")."""
     code = f"{error.code:06d}"
     return JSONResponse(
-        {"data": {"errorCode": code, "sqlState": error.sqlstate}, "code": code, "message": error.message, "success": False},
+        {"data": {"errorCode": code, "sqlState": error.sqlstate} if data else None, "code": code, "message": error.message, "success": False},
         status_code=status_code,
     )

@@ -1,0 +1,119 @@
+"""Both connector generations, each from its own environment, get the same answers from the gateway:
+4.x (what fakesnow, the Snowflake CLI and Snowpark pin) and 5.x (a Rust core, which needs a master token,
+renews sessions, posts telemetry and sends every session parameter as a string)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import client_environment, function_env
+from widf_local import aws
+from widf_local.deploy import admin_connection
+from widf_loader.config import LoaderSettings
+
+CONNECTOR_5 = "snowflake-connector-python==5.2.0"
+SESSION_SCRIPT = Path(__file__).parent / "clients" / "connector_session.py"
+
+
+@pytest.fixture(scope="session")
+def connector_5() -> Path:
+    return client_environment("connector5-venv", CONNECTOR_5) / "python"
+
+
+def session(python: Path | str, request: dict, env: dict[str, str] | None = None) -> dict:
+    """One session of that interpreter's connector, as the client script reports it."""
+    result = subprocess.run(
+        [str(python), str(SESSION_SCRIPT)], input=json.dumps(request), capture_output=True, text=True, timeout=120,
+        env={k: v for k, v in (env or os.environ).items() if k != "PYTHONPATH"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def admin_arguments(stack) -> dict:
+    info = stack.info
+    return {
+        "user": info.admin_user, "password": info.admin_password, "account": info.snowflake_account,
+        "host": info.snowflake_host, "port": info.snowflake_port, "protocol": "http", "role": "ACCOUNTADMIN", "paramstyle": "qmark",
+    }  # fmt: skip
+
+
+def test_both_generations_log_in_with_a_password_and_get_the_same_answers(stack, connector_5):
+    with admin_connection(stack.info) as connection:
+        connection.cursor().execute("CREATE DATABASE IF NOT EXISTS WIDF_CLIENT_CHECK")
+    request = {"connect": {**admin_arguments(stack), "autocommit": False}, "other": admin_arguments(stack)}
+    newer, older = session(connector_5, request), session(sys.executable, request)
+    assert newer.pop("version").startswith("5.") and older.pop("version").startswith("4.")
+    assert newer == older
+    assert newer["who"] == [stack.info.admin_user, "ACCOUNTADMIN"]
+    assert newer["bound"] == [42, "forty-two"]
+    assert newer["executemany_rowcount"] == 3
+    # autocommit=False at connect holds for 5.x too, which sends it as the string "false"
+    assert (newer["seen_by_another_session_before_commit"], newer["after_rollback"]) == (0, 0)
+    assert newer["merge_rowcounts"] == [1, 0]
+    assert newer["rows"] == [[1, "a"], [2, "b"], [3, "c"]]
+    assert (newer["error"]["type"], newer["error"]["errno"]) == ("ProgrammingError", 2003)
+    assert "Object 'NO_SUCH_TABLE' does not exist or not authorized." in newer["error"]["msg"]
+
+
+def function_connection(stack, loader, role_arn: str | None = None) -> tuple[dict, dict[str, str]]:
+    """The loader's own connect() arguments, and the environment of a process holding the role's credentials."""
+    env = function_env(stack, loader)
+    if role_arn:
+        credentials = aws.client("sts", stack.info.aws_endpoint).assume_role(RoleArn=role_arn, RoleSessionName="c5")["Credentials"]
+        env |= {"AWS_ACCESS_KEY_ID": credentials["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"], "AWS_SESSION_TOKEN": credentials["SessionToken"]}
+    connect = LoaderSettings.from_env(env).connect_args()
+    return connect, {**os.environ, **{k: v for k, v in env.items() if k != "AWS_ENDPOINT_URL"}}
+
+
+def test_connector_5_logs_in_with_workload_identity_as_the_trusted_role(stack, loader, connector_5):
+    connect, env = function_connection(stack, loader)
+    report = session(connector_5, {"connect": connect}, env)
+    assert report.get("login_error") is None, report
+    assert report["who"] == ["LAMBDA_LOADER_BOT", "WIDF_DEMO_ROLE"]
+
+
+def test_connector_5_is_refused_for_a_role_nobody_trusts_in_snowflakes_words(stack, loader, connector_5):
+    import json as json_module
+
+    iam = aws.client("iam", stack.info.aws_endpoint)
+    role_arn = iam.create_role(RoleName="c5-untrusted", AssumeRolePolicyDocument=json_module.dumps(aws.LAMBDA_TRUST_POLICY))["Role"]["Arn"]
+    connect, env = function_connection(stack, loader, role_arn)
+    error = session(connector_5, {"connect": connect}, env)["login_error"]
+    assert error["errno"] == 390144 and error["sqlstate"] == "28000"
+    assert (
+        "Unable to find an associated Snowflake user for the verified AWS Caller Identity with ARN "
+        f"'arn:aws:sts::{aws.ACCOUNT_ID}:assumed-role/c5-untrusted/c5'"
+    ) in error["msg"]
+
+
+def token_request(stack, master_token: str, body: dict) -> dict:
+    import urllib.request
+
+    info = stack.info
+    request = urllib.request.Request(
+        f"http://{info.snowflake_host}:{info.snowflake_port}/session/token-request?requestId=r1",
+        data=json.dumps(body).encode(), method="POST",
+        headers={"Authorization": f'Snowflake Token="{master_token}"', "Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_a_session_is_renewed_with_its_master_token_and_only_with_it(stack):
+    with admin_connection(stack.info) as connection:
+        token, master = connection.rest._token, connection.rest._master_token  # noqa: SLF001 - the tokens the login answered
+        renewed = token_request(stack, master, {"oldSessionToken": token, "requestType": "RENEW"})
+        assert renewed["success"] and renewed["data"]["sessionToken"] == token and renewed["data"]["masterToken"] == master
+        assert renewed["data"]["sessionId"] == connection.session_id
+        # A session token is not a master token; 5.x reads any `data` object as tokens, so a refusal has none.
+        refused = token_request(stack, token, {"oldSessionToken": token, "requestType": "RENEW"})
+        assert (refused["success"], refused["code"], refused["data"]) == (False, "390114", None)
+    after_close = token_request(stack, master, {"oldSessionToken": token, "requestType": "RENEW"})
+    assert after_close["code"] == "390114"

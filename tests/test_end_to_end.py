@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import orjson
 import pytest
@@ -112,3 +113,24 @@ def test_gzipped_ndjson_with_an_awkward_key_lands_with_its_event_context(stack, 
     assert {c[1:4] for c in context} == {(resources.bucket, key, len(body))}
     assert all(c[4] for c in context), "versioned bucket: every row names the object version"
     assert {c[5] for c in context} == {names.user}
+
+
+def test_the_stack_runs_from_its_own_environment(stack):
+    from widf_local.stack import STACK_PYTHON
+
+    command = (Path("/proc") / str(stack.info.pid) / "cmdline").read_bytes().split(b"\0")
+    assert command[:3] == [str(STACK_PYTHON).encode(), b"-m", b"widf_local.serve"]
+
+
+def test_starting_and_stopping_the_stack_needs_neither_fakesnow_nor_moto():
+    script = "import sys, widf_cli.local, widf_local.stack; print(' '.join({m.split('.')[0] for m in sys.modules}))"
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert {"fakesnow", "moto", "duckdb", "sqlglot", "uvicorn", "werkzeug"} & set(loaded) == set()
+
+
+def test_local_up_without_the_stacks_environment_says_to_run_make_install(tmp_path, monkeypatch):
+    from widf_local import stack
+
+    monkeypatch.setattr(stack, "STACK_PYTHON", tmp_path / "local" / ".venv" / "bin" / "python")
+    with pytest.raises(stack.StackError, match=r"environment is missing .*: run `make install`\.$"):
+        stack.start(stack.StackPaths(tmp_path / "state"))

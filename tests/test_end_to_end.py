@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from test_observability import log_streams
+from test_observability import function_processes, log_streams
 from widf_local import aws, samples
 from widf_local.demo import rows_for
 from widf_local.deploy import admin_connection, deployed
@@ -133,4 +133,34 @@ def test_local_up_without_the_stacks_environment_says_to_run_make_install(tmp_pa
 
     monkeypatch.setattr(stack, "STACK_PYTHON", tmp_path / "local" / ".venv" / "bin" / "python")
     with pytest.raises(stack.StackError, match=r"environment is missing .*: run `make install`\.$"):
-        stack.start(stack.StackPaths(tmp_path / "state"))
+        stack.start(stack.StackPaths(tmp_path / "state"), stack.FunctionRuntime(sys.executable, tmp_path / "widf_loader", tmp_path))
+
+
+# Run by the function's interpreter with the function's flags and path: what could the function import?
+IMPORT_PROBE = """
+import importlib, json, sys
+def importable(name):
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
+print(json.dumps({"executable": sys.executable, "importable": {name: importable(name) for name in sys.argv[1:]}}))
+"""
+
+
+def test_the_function_runs_from_its_own_code_with_the_projects_interpreter(stack, acts):
+    from widf_local.runner import BOOTSTRAP
+    from widf_local.stack import STACK_PYTHON
+
+    containers = function_processes(stack.info.aws_endpoint)
+    assert containers, "no warm container after the demo"
+    command, environ = containers[0]
+    python, *flags = command[: command.index(str(BOOTSTRAP))]
+    assert (python, flags) == (sys.executable, ["-S", "-P"])  # the project's interpreter (the tests run from it), not STACK_PYTHON
+    names = ["widf_loader.handler", "widf_ops", "widf_local", "widf_cli", "fakesnow", "moto"]
+    probe = subprocess.run([python, *flags, "-c", IMPORT_PROBE, *names], env=environ, capture_output=True, text=True, timeout=60)
+    assert probe.returncode == 0, probe.stderr
+    found = json.loads(probe.stdout)
+    assert found["executable"] == sys.executable != str(STACK_PYTHON)
+    assert found["importable"] == {name: name == "widf_loader.handler" for name in names}

@@ -24,11 +24,18 @@ from pathlib import Path
 from typing import Any
 
 from widf_local.aws import ACCOUNT_ID, REGION, FunctionSpec, client
+from widf_local import worker
 from widf_local.faults import FaultInjector
 from widf_local.worker import END_OF_OUTPUT
 
 log = logging.getLogger("widf_loader.runner")
 CREDENTIAL_REFRESH_MARGIN_SECONDS = 600
+# The container's bootstrap, run as a script by the function's interpreter: it imports only the standard
+# library. -S: no site-packages (nor their .pth files; the project's editable install would put all of src/
+# on the path), so the function imports only its code and dependencies (PYTHONPATH) and the standard
+# library; -P: not the script's own folder (the rest of the local stack) either.
+BOOTSTRAP = Path(worker.__file__).resolve()
+FUNCTION_PYTHON_FLAGS = ("-S", "-P")
 OUTPUT_DRAIN_SECONDS = 10  # how long END waits for the invocation's last lines to be shipped
 
 
@@ -137,7 +144,7 @@ class Container:
         read_fd, write_fd = os.pipe()
         env = function_environment(spec, credentials, runtime, sink.stream)
         self.process = subprocess.Popen(
-            [python, "-m", "widf_local.worker", spec.handler, str(write_fd)],
+            [python, *FUNCTION_PYTHON_FLAGS, str(BOOTSTRAP), spec.handler, str(write_fd)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

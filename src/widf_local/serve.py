@@ -2,9 +2,10 @@
 until SIGTERM. It runs from the stack's own environment (`local/.venv`),
 started by `widf_local.stack.start`:
 
-    python -m widf_local.serve STATE_DIR FUNCTION_PYTHON
+    python -m widf_local.serve STATE_DIR FUNCTION_PYTHON FUNCTION_PATH
 
-FUNCTION_PYTHON is the interpreter the runner runs the function with.
+The runner runs the function with the interpreter FUNCTION_PYTHON and the
+import path FUNCTION_PATH (its code, then its dependencies).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def write_private(path: Path, text: str) -> None:
         f.write(text)
 
 
-def serve(paths: StackPaths, function_python: str) -> None:
+def serve(paths: StackPaths, function_python: str, function_path: str) -> None:
     """Run the stack in this process until SIGTERM or SIGINT."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs every request otherwise
@@ -82,6 +83,7 @@ def serve(paths: StackPaths, function_python: str) -> None:
             "AWS_ENDPOINT_URL": aws_endpoint,
             "SNOWFLAKE_WIF_ALLOWED_HOST_SUFFIXES": GATEWAY_HOST,
             "HOME": str(paths.state_dir / "lambda-home"),
+            "PYTHONPATH": function_path,  # Lambda's runtime puts the task root on the path the same way
         },
         faults=faults,
     )
@@ -118,4 +120,4 @@ def serve(paths: StackPaths, function_python: str) -> None:
 
 
 if __name__ == "__main__":
-    serve(StackPaths(Path(sys.argv[1])), function_python=sys.argv[2])
+    serve(StackPaths(Path(sys.argv[1])), function_python=sys.argv[2], function_path=sys.argv[3])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +33,21 @@ STARTUP_TIMEOUT_SECONDS = 60
 
 class StackError(Exception):
     """The local stack is not in the state the command needs."""
+
+
+@dataclass(frozen=True)
+class FunctionRuntime:
+    """What the runner runs the function with, as Lambda has a runtime and a code package.
+
+    The interpreter is the caller's (the project's, the one the loader is locked for), run
+    without its site-packages; the code is the function's package, linked alone into a code
+    directory (its source while developing: an edit shows in the next container), and the
+    directory holding the package's locked dependencies as the artefact carries them.
+    """
+
+    python: str
+    package: Path
+    dependencies: Path
 
 
 @dataclass(frozen=True)
@@ -67,6 +83,10 @@ class StackPaths:
     def log_file(self) -> Path:
         return self.state_dir / "stack.log"
 
+    @property
+    def function_code(self) -> Path:
+        return self.state_dir / "function-code"
+
 
 def read_stack(paths: StackPaths) -> StackInfo:
     try:
@@ -98,12 +118,8 @@ def fault_plan(info: StackInfo, plan: dict | None = None) -> dict:
         return json.loads(response.read())
 
 
-def start(paths: StackPaths, function_python: str = sys.executable) -> StackInfo:
-    """Start the stack in the background and wait until it answers.
-
-    `function_python` is the interpreter the runner runs the function with: the project's own,
-    which holds the loader's locked dependencies (the caller's, by default).
-    """
+def start(paths: StackPaths, function: FunctionRuntime) -> StackInfo:
+    """Start the stack in the background and wait until it answers; the runner runs `function`."""
     try:
         return read_stack(paths)
     except StackError:
@@ -113,9 +129,10 @@ def start(paths: StackPaths, function_python: str = sys.executable) -> StackInfo
     paths.state_dir.mkdir(parents=True, exist_ok=True)
     for stale in (paths.stack_json, paths.function_spec, paths.deployment):
         stale.unlink(missing_ok=True)
+    function_path = function_code(paths, function)
     log = open(paths.log_file, "ab")  # noqa: SIM115 - handed to the child, which outlives us
     process = subprocess.Popen(
-        [str(STACK_PYTHON), "-m", "widf_local.serve", str(paths.state_dir), function_python],
+        [str(STACK_PYTHON), "-m", "widf_local.serve", str(paths.state_dir), function.python, function_path],
         stdout=subprocess.PIPE,
         stderr=log,
         stdin=subprocess.DEVNULL,
@@ -128,6 +145,18 @@ def start(paths: StackPaths, function_python: str = sys.executable) -> StackInfo
         process.kill()
         raise StackError(f"The local stack did not start; see {paths.log_file}.")
     return read_stack(paths)
+
+
+def function_code(paths: StackPaths, function: FunctionRuntime) -> str:
+    """The function's import path: a directory holding only a link to its package, then its dependencies.
+
+    Never the package's parent: beside the loader in src/ are the local stack, the administrator's
+    tools and the command, none of which a function has.
+    """
+    shutil.rmtree(paths.function_code, ignore_errors=True)
+    paths.function_code.mkdir(parents=True)
+    (paths.function_code / function.package.name).symlink_to(function.package.resolve(), target_is_directory=True)
+    return os.pathsep.join([str(paths.function_code), str(function.dependencies)])
 
 
 def _read_line_within(stream, seconds: float) -> bytes:

@@ -4,6 +4,9 @@ VENV := .venv
 CLI := $(VENV)/bin/widf-loader
 INSTALLED := $(VENV)/.installed
 UV_VERSION := 0.13.8
+# The local stack's own environment (fakesnow, connector 4.x, moto), locked apart in local/uv.lock.
+LOCAL_VENV := local/.venv
+LOCAL_INSTALLED := $(LOCAL_VENV)/.installed
 
 ARCH ?= x86_64
 
@@ -19,16 +22,22 @@ $(INSTALLED): pyproject.toml uv.lock
 	@UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv sync --quiet --frozen --all-extras --inexact
 	@touch $@
 
-install: $(INSTALLED)
+# Made with the uv bootstrapped above; the stack's code stays in src/ (local/pyproject.toml says why).
+$(LOCAL_INSTALLED): local/pyproject.toml local/uv.lock $(INSTALLED)
+	@test -x $(LOCAL_VENV)/bin/python || $(VENV)/bin/uv venv --quiet --python $(PYTHON) $(LOCAL_VENV)
+	@UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(LOCAL_VENV) $(VENV)/bin/uv sync --quiet --frozen --project local
+	@touch $@
 
-demo: $(INSTALLED)
+install: $(INSTALLED) $(LOCAL_INSTALLED)
+
+demo: install
 	@$(CLI) local up
 	@status=0; { $(CLI) demo fail && $(CLI) demo success; } || status=$$?; \
 	 $(CLI) local down; \
 	 if [ $$status -eq 0 ]; then echo "Demo complete: act I failed on WIDF, act II loaded."; else echo "Demo FAILED (exit $$status)"; fi; \
 	 exit $$status
 
-test: $(INSTALLED)
+test: install
 	@$(VENV)/bin/python -m pytest
 
 # The Lambda artefact, dist/widf-loader-lambda.zip (ARCH=arm64 for Graviton; BYTECODE=0 leaves out the compiled modules).
@@ -43,20 +52,20 @@ $(BENCH_VENV)/.installed:
 	@touch $@
 
 # Ratios measured side by side (DESIGN §6); prints a table and writes bench/results.json.
-bench: $(INSTALLED) $(BENCH_VENV)/.installed
+bench: install $(BENCH_VENV)/.installed
 	@$(MAKE) -s package
 	@$(VENV)/bin/python bench/bench.py
 
 # The soak at full size: thousands of files under random faults (`make test` runs 60 of them).
 SOAK_FILES ?= 3000
-soak: $(INSTALLED)
+soak: install
 	@WIDF_SOAK_FILES=$(SOAK_FILES) $(VENV)/bin/python -m pytest -n 0 -s --timeout 0 -p no:cacheprovider tests/test_faults.py -k soak
 
-up: $(INSTALLED)
+up: install
 	@$(CLI) local up
 
 down:
 	@test -x $(CLI) && $(CLI) local down || true
 
 clean: down
-	rm -rf $(VENV) .local dist build
+	rm -rf $(VENV) $(LOCAL_VENV) .local dist build

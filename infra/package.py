@@ -2,12 +2,15 @@
 dependencies, for the Lambda runtime (python3.11), without Docker.
 
     python infra/package.py [--arch x86_64|arm64]        (make package [ARCH=arm64])
+    python infra/package.py --dependencies-only          (prints where they are installed)
 
 The dependencies are the lock file's core dependencies (no extras), installed
 by uv as manylinux2014 wheels for the target architecture - never built from
 source, so what is built here is what runs in Lambda. They are cached under
 build/ keyed on uv.lock and the architecture; the zip itself is rebuilt only
 when one of its inputs changed (dist/widf-loader-lambda.json records them).
+The local stack's runner runs the function from that same dependency
+directory, beside the package's source (`--dependencies-only`).
 
 Two things are shaped for cold starts (bench/bench.py measures them): every module
 ships compiled for python3.11 (--no-bytecode leaves that out), and botocore keeps the
@@ -233,8 +236,12 @@ def main() -> int:
         "--bytecode", action=argparse.BooleanOptionalAction, default=True, help="ship compiled modules for faster cold starts (default: on)"
     )
     parser.add_argument("--dist", type=Path, default=DIST, help="where the zip goes (default: dist/)")
+    parser.add_argument("--dependencies-only", action="store_true", help="install only the locked dependencies and print their directory")
     args = parser.parse_args()
     try:
+        if args.dependencies_only:
+            print(dependencies(args.arch, digest(ROOT / "uv.lock")))
+            return 0
         manifest = build(args.arch, args.bytecode, args.dist.resolve())
     except PackageError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -8,11 +8,12 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import orjson
 import pytest
 
-from test_observability import log_streams
+from test_observability import function_processes, log_streams
 from widf_local import aws, samples
 from widf_local.demo import rows_for
 from widf_local.deploy import admin_connection, deployed
@@ -112,3 +113,54 @@ def test_gzipped_ndjson_with_an_awkward_key_lands_with_its_event_context(stack, 
     assert {c[1:4] for c in context} == {(resources.bucket, key, len(body))}
     assert all(c[4] for c in context), "versioned bucket: every row names the object version"
     assert {c[5] for c in context} == {names.user}
+
+
+def test_the_stack_runs_from_its_own_environment(stack):
+    from widf_local.stack import STACK_PYTHON
+
+    command = (Path("/proc") / str(stack.info.pid) / "cmdline").read_bytes().split(b"\0")
+    assert command[:3] == [str(STACK_PYTHON).encode(), b"-m", b"widf_local.serve"]
+
+
+def test_starting_and_stopping_the_stack_needs_neither_fakesnow_nor_moto():
+    script = "import sys, widf_cli.local, widf_local.stack; print(' '.join({m.split('.')[0] for m in sys.modules}))"
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert {"fakesnow", "moto", "duckdb", "sqlglot", "uvicorn", "werkzeug"} & set(loaded) == set()
+
+
+def test_local_up_without_the_stacks_environment_says_to_run_make_install(tmp_path, monkeypatch):
+    from widf_local import stack
+
+    monkeypatch.setattr(stack, "STACK_PYTHON", tmp_path / "local" / ".venv" / "bin" / "python")
+    with pytest.raises(stack.StackError, match=r"environment is missing .*: run `make install`\.$"):
+        stack.start(stack.StackPaths(tmp_path / "state"), stack.FunctionRuntime(sys.executable, tmp_path / "widf_loader", tmp_path))
+
+
+# Run by the function's interpreter with the function's flags and path: what could the function import?
+IMPORT_PROBE = """
+import importlib, json, sys
+def importable(name):
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
+print(json.dumps({"executable": sys.executable, "importable": {name: importable(name) for name in sys.argv[1:]}}))
+"""
+
+
+def test_the_function_runs_from_its_own_code_with_the_projects_interpreter(stack, acts):
+    from widf_local.runner import BOOTSTRAP
+    from widf_local.stack import STACK_PYTHON
+
+    containers = function_processes(stack.info.aws_endpoint)
+    assert containers, "no warm container after the demo"
+    command, environ = containers[0]
+    python, *flags = command[: command.index(str(BOOTSTRAP))]
+    assert (python, flags) == (sys.executable, ["-S", "-P"])  # the project's interpreter (the tests run from it), not STACK_PYTHON
+    names = ["widf_loader.handler", "widf_ops", "widf_local", "widf_cli", "fakesnow", "moto"]
+    probe = subprocess.run([python, *flags, "-c", IMPORT_PROBE, *names], env=environ, capture_output=True, text=True, timeout=60)
+    assert probe.returncode == 0, probe.stderr
+    found = json.loads(probe.stdout)
+    assert found["executable"] == sys.executable != str(STACK_PYTHON)
+    assert found["importable"] == {name: name == "widf_loader.handler" for name in names}

@@ -134,16 +134,26 @@ def test_the_functions_credentials_never_reach_its_logs(stack, loader, loads):
 
 def worker_secrets(aws_endpoint: str) -> set[str]:
     """The secret key and session token each warm container of this stack holds (read from its environment)."""
-    found = set()
+    return {
+        environ[name] for _, environ in function_processes(aws_endpoint) for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+    }
+
+
+def function_processes(aws_endpoint: str) -> list[tuple[list[str], dict[str, str]]]:
+    """(command line, environment) of each warm container of this stack, read from /proc."""
+    from widf_local.runner import BOOTSTRAP
+
+    found = []
     for proc in Path("/proc").iterdir():
         try:
-            if b"widf_local.worker" not in (proc / "cmdline").read_bytes():
+            command = (proc / "cmdline").read_bytes().decode().split("\0")[:-1]
+            if str(BOOTSTRAP) not in command:
                 continue
-            environ = dict(v.split(b"=", 1) for v in (proc / "environ").read_bytes().split(b"\0") if b"=" in v)
+            environ = dict(v.split("=", 1) for v in (proc / "environ").read_bytes().decode().split("\0") if "=" in v)
         except (OSError, ValueError):
             continue  # not ours, or gone
-        if environ.get(b"AWS_ENDPOINT_URL", b"").decode() == aws_endpoint:
-            found |= {environ[b"AWS_SECRET_ACCESS_KEY"].decode(), environ[b"AWS_SESSION_TOKEN"].decode()}
+        if environ.get("AWS_ENDPOINT_URL") == aws_endpoint:
+            found.append((command, environ))
     return found
 
 

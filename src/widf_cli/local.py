@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import platform
+import subprocess
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,7 +14,20 @@ from widf_cli.common import JsonOption, console, friendly_errors, print_settings
 from widf_loader.config import ConfigError
 
 local_app = typer.Typer(help="Start, stop and inspect the local stack.\n\nExample: widf-loader local up", no_args_is_help=True)
+PACKAGER = Path(__file__).resolve().parents[2] / "infra" / "package.py"
 
+
+def function_runtime():
+    """The function as the local runner runs it: this interpreter (the project's), the loader's source,
+    and the loader's locked dependencies installed as the artefact carries them (infra/package.py)."""
+    import widf_loader
+    from widf_local.stack import FunctionRuntime
+
+    arch = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+    found = subprocess.run([sys.executable, str(PACKAGER), "--dependencies-only", "--arch", arch], capture_output=True, text=True)
+    if found.returncode != 0:
+        raise ConfigError(f"The function's dependencies could not be installed: {(found.stderr.strip().splitlines() or ['no output'])[-1].removeprefix('error: ')}")
+    return FunctionRuntime(python=sys.executable, package=Path(widf_loader.__file__).parent, dependencies=Path(found.stdout.strip()))
 
 
 @local_app.command("up")
@@ -23,7 +40,7 @@ def local_up() -> None:
     from widf_local import stack
 
     with console.status("Starting the local stack..."):
-        info = stack.start(stack_paths())
+        info = stack.start(stack_paths(), function_runtime())
     console.print(f"[green]✓[/] Local stack running (pid {info.pid}): AWS {info.aws_endpoint}, Snowflake http://{info.snowflake_host}:{info.snowflake_port}")
     console.print(f"  Details in {stack_paths().stack_json}")
 

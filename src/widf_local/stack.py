@@ -3,32 +3,29 @@ Snowflake gateway and the Lambda runner, described by `.local/stack.json`.
 
 They share a process because the gateway verifies attestation signatures
 with the secrets local STS issued, which only moto's own memory holds.
+
+This module starts, stops and describes that process, and imports nothing
+but the standard library, so the command can use it from the project's
+environment. The process itself (`widf_local.serve`) runs from the local
+stack's own environment, `local/.venv` (see `local/pyproject.toml`).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
-import secrets
+import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-import uvicorn
-
-from widf_local import aws
-from widf_local.faults import FaultInjector
-from widf_local.gateway.accounts import Account
-from widf_local.gateway.dynamic_tables import refresh_cap_from_env
-from widf_local.gateway.server import Gateway
-from widf_local.runner import LambdaRunner
-
+SRC = Path(__file__).resolve().parents[1]
+# The stack's own interpreter: `make install` creates it from local/uv.lock.
+STACK_PYTHON = SRC.parent / "local" / ".venv" / "bin" / "python"
 ADMIN_USER = "WIDF_LOCAL_ADMIN"
 GATEWAY_HOST = "localhost"
 STARTUP_TIMEOUT_SECONDS = 60
@@ -36,6 +33,21 @@ STARTUP_TIMEOUT_SECONDS = 60
 
 class StackError(Exception):
     """The local stack is not in the state the command needs."""
+
+
+@dataclass(frozen=True)
+class FunctionRuntime:
+    """What the runner runs the function with, as Lambda has a runtime and a code package.
+
+    The interpreter is the caller's (the project's, the one the loader is locked for), run
+    without its site-packages; the code is the function's package, linked alone into a code
+    directory (its source while developing: an edit shows in the next container), and the
+    directory holding the package's locked dependencies as the artefact carries them.
+    """
+
+    python: str
+    package: Path
+    dependencies: Path
 
 
 @dataclass(frozen=True)
@@ -71,11 +83,9 @@ class StackPaths:
     def log_file(self) -> Path:
         return self.state_dir / "stack.log"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    @property
+    def function_code(self) -> Path:
+        return self.state_dir / "function-code"
 
 
 def read_stack(paths: StackPaths) -> StackInfo:
@@ -108,100 +118,26 @@ def fault_plan(info: StackInfo, plan: dict | None = None) -> dict:
         return json.loads(response.read())
 
 
-def write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-
-
-def serve(paths: StackPaths) -> None:
-    """Run the stack in this process until SIGTERM or SIGINT."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs every request otherwise
-    moto_port = free_port()
-    faults = FaultInjector()  # off until a test or `local faults` turns it on
-    moto = aws.start_moto(moto_port, faults)
-    aws_endpoint = f"http://127.0.0.1:{moto_port}"
-
-    account = Account()
-    admin_password = secrets.token_urlsafe(24)
-    account.add_admin(ADMIN_USER, admin_password)
-    gateway = Gateway(
-        account,
-        sts_endpoint=aws_endpoint,
-        lookup_secret=aws.issued_secret,
-        refresh_cap_seconds=refresh_cap_from_env(os.environ),
-        faults=faults,
-    )
-    gateway.start()
-    # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on sockets whose protocol says TCP, and
-    # without it every response waits ~40 ms on Nagle's algorithm and the client's delayed ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    gateway_server = uvicorn.Server(uvicorn.Config(gateway.app(), log_level="warning", lifespan="off"))
-    gateway_thread = threading.Thread(target=gateway_server.run, kwargs={"sockets": [sock]}, daemon=True)
-    gateway_thread.start()
-
-    runner = LambdaRunner(
-        aws_endpoint=aws_endpoint,
-        spec_path=paths.function_spec,
-        runtime={
-            # The local runtime's own additions; a cloud function has none of these.
-            "AWS_ENDPOINT_URL": aws_endpoint,
-            "SNOWFLAKE_WIF_ALLOWED_HOST_SUFFIXES": GATEWAY_HOST,
-            "HOME": str(paths.state_dir / "lambda-home"),
-        },
-        faults=faults,
-    )
-    runner_thread = threading.Thread(target=runner.run, daemon=True)
-    runner_thread.start()
-
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    while not gateway_server.started and gateway_thread.is_alive():
-        time.sleep(0.05)  # uvicorn offers no readiness callback; this only gates our READY line
-    info = StackInfo(
-        pid=os.getpid(),
-        aws_endpoint=aws_endpoint,
-        region=aws.REGION,
-        account_id=aws.ACCOUNT_ID,
-        snowflake_host=GATEWAY_HOST,
-        snowflake_port=sock.getsockname()[1],
-        snowflake_account="local",
-        admin_user=ADMIN_USER,
-        admin_password=admin_password,
-    )
-    write_private(paths.stack_json, json.dumps(asdict(info), indent=2))
-    print("READY", flush=True)
-    stop.wait()
-    runner.stop_event.set()
-    runner_thread.join(timeout=10)
-    gateway_server.should_exit = True
-    gateway_thread.join(timeout=10)
-    gateway.stop()
-    moto.stop()
-    for path in (paths.stack_json, paths.function_spec, paths.deployment):
-        path.unlink(missing_ok=True)
-
-
-def start(paths: StackPaths) -> StackInfo:
-    """Start the stack in the background and wait until it answers."""
+def start(paths: StackPaths, function: FunctionRuntime) -> StackInfo:
+    """Start the stack in the background and wait until it answers; the runner runs `function`."""
     try:
         return read_stack(paths)
     except StackError:
         pass
+    if not os.access(STACK_PYTHON, os.X_OK):
+        raise StackError(f"The local stack's environment is missing ({STACK_PYTHON.parent.parent}): run `make install`.")
     paths.state_dir.mkdir(parents=True, exist_ok=True)
     for stale in (paths.stack_json, paths.function_spec, paths.deployment):
         stale.unlink(missing_ok=True)
+    function_path = function_code(paths, function)
     log = open(paths.log_file, "ab")  # noqa: SIM115 - handed to the child, which outlives us
     process = subprocess.Popen(
-        [sys.executable, "-m", "widf_local.stack", str(paths.state_dir)],
+        [str(STACK_PYTHON), "-m", "widf_local.serve", str(paths.state_dir), function.python, function_path],
         stdout=subprocess.PIPE,
         stderr=log,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
     )
     assert process.stdout
     ready = _read_line_within(process.stdout, STARTUP_TIMEOUT_SECONDS)
@@ -209,6 +145,18 @@ def start(paths: StackPaths) -> StackInfo:
         process.kill()
         raise StackError(f"The local stack did not start; see {paths.log_file}.")
     return read_stack(paths)
+
+
+def function_code(paths: StackPaths, function: FunctionRuntime) -> str:
+    """The function's import path: a directory holding only a link to its package, then its dependencies.
+
+    Never the package's parent: beside the loader in src/ are the local stack, the administrator's
+    tools and the command, none of which a function has.
+    """
+    shutil.rmtree(paths.function_code, ignore_errors=True)
+    paths.function_code.mkdir(parents=True)
+    (paths.function_code / function.package.name).symlink_to(function.package.resolve(), target_is_directory=True)
+    return os.pathsep.join([str(paths.function_code), str(function.dependencies)])
 
 
 def _read_line_within(stream, seconds: float) -> bytes:
@@ -235,7 +183,3 @@ def stop(paths: StackPaths) -> bool:
     for path in (paths.stack_json, paths.function_spec, paths.deployment):
         path.unlink(missing_ok=True)
     return True
-
-
-if __name__ == "__main__":
-    serve(StackPaths(Path(sys.argv[1])))

@@ -72,16 +72,16 @@ def backfill(stack, *args: str, check: bool = True) -> subprocess.CompletedProce
 
 
 def test_backfill_loads_preexisting_files_once_and_a_rerun_sends_nothing(stack, loader):
-    bucket, prefix, count, records = loader.resources.bucket, "incoming/history/", 500, 2
+    bucket, prefix, count, records = loader.resources.bucket, "incoming/history/", 200, 2
     with events_off(stack, loader):
         files = put_files(stack, bucket, prefix, count, records)
         aws.client("s3", stack.info.aws_endpoint).put_object(Bucket=bucket, Key=f"{prefix}README.txt", Body=b"not for the function")
     assert ledger_rows(stack, prefix) == []  # the queue is empty, so no event is on its way either
 
     first = backfill(stack, f"s3://{bucket}/{prefix}")
-    assert re.search(r"to send\s*│\s*500 ", first.stdout), first.stdout
-    assert "500/500 files" in first.stdout and "files/s" in first.stdout and "ETA" in first.stdout
-    assert "500 loaded (1000 rows), 0 rejected, 0 skipped (object gone), 0 failed, 0 without an outcome" in first.stdout
+    assert re.search(rf"to send\s*│\s*{count} ", first.stdout), first.stdout
+    assert f"{count}/{count} files" in first.stdout and "files/s" in first.stdout and "ETA" in first.stdout
+    assert f"{count} loaded ({count * records} rows), 0 rejected, 0 skipped (object gone), 0 failed, 0 without an outcome" in first.stdout
     # One LOADED row per file. SQS delivers at least once (and moto's ReceiveMessage is not atomic across
     # concurrent pollers), so a file may also have a SKIPPED_DUPLICATE row: a second delivery, settled by the ledger.
     history = ledger_rows(stack, prefix)
@@ -92,8 +92,8 @@ def test_backfill_loads_preexisting_files_once_and_a_rerun_sends_nothing(stack, 
     assert [p for (p,) in principals] == [f"widf-loader-backfill:arn:aws:sts::{aws.ACCOUNT_ID}:user/moto"]
 
     again = backfill(stack, f"s3://{bucket}/{prefix}")
-    assert re.search(r"already loaded\s*│\s*500 ", again.stdout) and re.search(r"to send\s*│\s*0 ", again.stdout), again.stdout
-    assert "Nothing to send: all 500 files" in again.stdout and "already loaded" in again.stdout
+    assert re.search(rf"already loaded\s*│\s*{count} ", again.stdout) and re.search(r"to send\s*│\s*0 ", again.stdout), again.stdout
+    assert f"Nothing to send: all {count} files" in again.stdout and "already loaded" in again.stdout
     assert messages_in(stack, loader.resources.queue_url) == 0
     assert ledger_rows(stack, prefix) == history and raw_rows(stack, prefix) == count * records
 

@@ -80,10 +80,8 @@ def test_connector_5_logs_in_with_workload_identity_as_the_trusted_role(stack, l
 
 
 def test_connector_5_is_refused_for_a_role_nobody_trusts_in_snowflakes_words(stack, loader, connector_5):
-    import json as json_module
-
     iam = aws.client("iam", stack.info.aws_endpoint)
-    role_arn = iam.create_role(RoleName="c5-untrusted", AssumeRolePolicyDocument=json_module.dumps(aws.LAMBDA_TRUST_POLICY))["Role"]["Arn"]
+    role_arn = iam.create_role(RoleName="c5-untrusted", AssumeRolePolicyDocument=json.dumps(aws.LAMBDA_TRUST_POLICY))["Role"]["Arn"]
     connect, env = function_connection(stack, loader, role_arn)
     error = session(connector_5, {"connect": connect}, env)["login_error"]
     assert error["errno"] == 390144 and error["sqlstate"] == "28000"

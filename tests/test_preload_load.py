@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from decimal import Decimal
 
@@ -155,7 +154,7 @@ def test_the_original_demos_file_loads_whole_and_daily_summary_agrees_with_raw_d
     with admin_connection(stack.info) as connection:
         admin.refresh_daily_summary(connection, SnowflakeNames())
         columns, summary = admin.daily_summary(connection, SnowflakeNames())
-        assert summary_matches(connection, SnowflakeNames(), columns, summary, Console(file=open(os.devnull, "w")))
+        assert summary_matches(connection, SnowflakeNames(), columns, summary, Console(quiet=True))
     [(summary_amount,)] = query(stack, f"SELECT SUM(TOTAL_AMOUNT) FROM {DB}.DAILY_SUMMARY WHERE ACTION = 'purchase'")
     [(all_purchases,)] = query(stack, f"SELECT SUM(PAYLOAD:amount::NUMBER(18, 2)) FROM {DB}.RAW_DATA WHERE PAYLOAD:action::STRING = 'purchase'")
     assert Decimal(str(summary_amount)) == Decimal(str(all_purchases)) >= purchases

@@ -18,8 +18,9 @@ $(INSTALLED): pyproject.toml uv.lock
 	@$(VENV)/bin/uv --version 2>/dev/null | grep -qx "uv $(UV_VERSION).*" || { \
 	  $(VENV)/bin/python -m pip --version >/dev/null 2>&1 || $(VENV)/bin/python -m ensurepip --upgrade >/dev/null; \
 	  $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
-	@# --inexact keeps uv itself, which the lock does not list
-	@UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv sync --quiet --frozen --all-extras --inexact
+	@# exact: what the lock no longer lists goes (uv itself is in the dev extra, which holds the tools'
+	@# extras; not `lambda`, whose connector is the artefact's)
+	@UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv sync --quiet --frozen --extra dev
 	@touch $@
 
 # Made with the uv bootstrapped above; the stack's code stays in src/ (local/pyproject.toml says why).
@@ -37,7 +38,9 @@ demo: install
 	 if [ $$status -eq 0 ]; then echo "Demo complete: act I failed on WIDF, act II loaded."; else echo "Demo FAILED (exit $$status)"; fi; \
 	 exit $$status
 
+# The local stack's own tests from its environment, then everything else from the project's.
 test: install
+	@PYTHONPATH=src $(LOCAL_VENV)/bin/python -m pytest -q -c tests/widf_local/pytest.ini tests/widf_local
 	@$(VENV)/bin/python -m pytest
 
 # The Lambda artefact, dist/widf-loader-lambda.zip (ARCH=arm64 for Graviton; BYTECODE=0 leaves out the compiled modules).

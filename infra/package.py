@@ -91,7 +91,7 @@ def dependencies(arch: str, lock_digest: str) -> Path:
         return layer
     BUILD.mkdir(exist_ok=True)
     requirements = BUILD / f"lambda-requirements-{arch}.txt"
-    run([uv(), "export", "--project", str(ROOT), "--frozen", "--no-dev", "--no-emit-project", "--no-hashes", "--quiet", "-o", str(requirements)])
+    run([uv(), "export", "--project", str(ROOT), "--frozen", "--no-dev", "--extra", "lambda", "--no-emit-project", "--no-hashes", "--quiet", "-o", str(requirements)])
     staging = layer.with_name(f"{layer.name}.partial-{os.getpid()}")  # builds running side by side never share one
     install = [
         uv(), "pip", "install", "--quiet", "--target", str(staging), "--python-version", PYTHON_VERSION,

@@ -15,6 +15,9 @@ from widf_local.stack import StackInfo, StackPaths, read_stack
 
 
 REPOSITORY = Path(__file__).resolve().parents[1]
+# The local stack's own tests import its modules, which need its environment (fakesnow, connector 4.x):
+# `make test` runs them there (tests/widf_local/pytest.ini), not in this one.
+collect_ignore = ["widf_local"]
 
 
 def client_environment(name: str, requirement: str) -> Path:
@@ -33,6 +36,18 @@ def client_environment(name: str, requirement: str) -> Path:
         subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", requirement], check=True)
     marker.write_text(requirement)
     return venv / "bin"
+
+
+def admin_connections_toml(home: Path, info: StackInfo, name: str = "admin") -> Path:
+    """A connections.toml in `home` (SNOWFLAKE_HOME) naming the local administrator, as a user writes one:
+    readable by its owner only, which connector 5.x checks. (5.x reads no SNOWFLAKE_CONNECTIONS text.)"""
+    path = home / "connections.toml"
+    path.write_text(
+        f'[{name}]\naccount = "{info.snowflake_account}"\nuser = "{info.admin_user}"\npassword = "{info.admin_password}"\n'
+        f'host = "{info.snowflake_host}"\nport = {info.snowflake_port}\nprotocol = "http"\nrole = "ACCOUNTADMIN"\n'
+    )
+    path.chmod(0o600)
+    return path
 
 
 def cli(state_dir: Path, *args: str, check: bool = True, timeout: float = 180, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -97,6 +97,7 @@ def test_the_function_configuration_comes_from_the_template(stack, deployment):
         "SNOWFLAKE_WAREHOUSE": "COMPUTE_WH",
         "SNOWFLAKE_ROLE": "WIDF_DEMO_ROLE",
         "WIDF_FUNCTION_TIMEOUT_SECONDS": "30",
+        "SNOWFLAKE_DISABLE_PLATFORM_DETECTION": "true",
     }
     queue_arn = client(stack, "sqs").get_queue_attributes(QueueUrl=function.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     assert queue_arn.endswith(":widf-loader-events")

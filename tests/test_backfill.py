@@ -15,6 +15,7 @@ from urllib.parse import quote_plus
 
 import orjson
 
+from conftest import admin_connections_toml
 from widf_local import aws, samples
 from widf_local.deploy import admin_connection
 from widf_ops.stack_outputs import wait_for
@@ -148,11 +149,7 @@ def test_backfill_works_against_the_cloud_target(stack, loader, tmp_path):
     with events_off(stack, loader):
         files = put_files(stack, bucket, prefix, 2)
     info = stack.info
-    # The connector reads SNOWFLAKE_CONNECTIONS as a connections.toml: the local admin's password stays off the disk.
-    connections = (
-        f'[admin]\naccount = "{info.snowflake_account}"\nuser = "{info.admin_user}"\npassword = "{info.admin_password}"\n'
-        f'host = "{info.snowflake_host}"\nport = {info.snowflake_port}\nprotocol = "http"\nrole = "ACCOUNTADMIN"\n'
-    )
+    admin_connections_toml(tmp_path, info)
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SNOWFLAKE_", "WIDF_"))}
     result = subprocess.run(
         [sys.executable, "-m", "widf_cli", "--target", "cloud", "backfill", f"s3://{bucket}/{prefix}"],
@@ -161,7 +158,7 @@ def test_backfill_works_against_the_cloud_target(stack, loader, tmp_path):
             "COLUMNS": "200", "AWS_ENDPOINT_URL": info.aws_endpoint, "AWS_DEFAULT_REGION": aws.REGION,
             "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true",
             "AWS_ACCESS_KEY_ID": aws.ADMIN_CREDENTIALS["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY": aws.ADMIN_CREDENTIALS["aws_secret_access_key"],
-            "SNOWFLAKE_HOME": str(tmp_path), "SNOWFLAKE_CONNECTION_NAME": "admin", "SNOWFLAKE_CONNECTIONS": connections,
+            "SNOWFLAKE_HOME": str(tmp_path), "SNOWFLAKE_CONNECTION_NAME": "admin",
         },
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr

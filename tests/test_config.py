@@ -30,7 +30,8 @@ def test_connection_is_workload_identity_with_bound_parameters():
 
 
 def test_login_skips_the_connectors_network_platform_probes():
-    # They cost a cold start up to 0.2 s; the connector still reads the environment (and so finds Lambda).
+    # Connector 4.x reads this; 5.x ignores it and reads SNOWFLAKE_DISABLE_PLATFORM_DETECTION, which
+    # test_template checks the function's environment sets.
     assert LoaderSettings.from_env(BASE).connect_args()["platform_detection_timeout_seconds"] == 0.0
 
 

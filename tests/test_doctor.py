@@ -19,6 +19,7 @@ import pytest
 from botocore.stub import Stubber
 from typer.testing import CliRunner
 
+from conftest import admin_connections_toml
 from widf_ops import admin
 from widf_ops.admin import SnowflakeNames
 from widf_cli import app
@@ -214,12 +215,9 @@ def test_messages_in_the_dead_letter_queue_warn_without_failing(stack, deploymen
 
 def test_the_cloud_target_runs_the_same_checks_through_the_standard_chain_and_a_named_connection(stack, deployment, trusted, tmp_path):
     """`--target cloud`: AWS through the standard chain (pointed at the local moto) and Snowflake through
-    SNOWFLAKE_CONNECTION_NAME (the connection given in the environment, pointed at the gateway)."""
+    SNOWFLAKE_CONNECTION_NAME (a connections.toml in SNOWFLAKE_HOME, pointed at the gateway)."""
     info = stack.info
-    connection = {
-        "account": info.snowflake_account, "user": info.admin_user, "password": info.admin_password,
-        "host": info.snowflake_host, "port": info.snowflake_port, "protocol": "http", "role": "ACCOUNTADMIN",
-    }  # fmt: skip
+    admin_connections_toml(tmp_path, info)
     result = stack.cli(
         "--target", "cloud", "doctor", "--json", check=False,
         env={
@@ -227,7 +225,6 @@ def test_the_cloud_target_runs_the_same_checks_through_the_standard_chain_and_a_
             "AWS_ACCESS_KEY_ID": aws.ADMIN_CREDENTIALS["aws_access_key_id"],
             "AWS_SECRET_ACCESS_KEY": aws.ADMIN_CREDENTIALS["aws_secret_access_key"],
             "SNOWFLAKE_HOME": str(tmp_path), "SNOWFLAKE_CONNECTION_NAME": "admin",
-            "SNOWFLAKE_CONNECTIONS": "[admin]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in connection.items()),
         },
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr

@@ -17,13 +17,18 @@ from widf_local import aws
 from widf_local.deploy import admin_connection
 from widf_loader.config import LoaderSettings
 
-CONNECTOR_5 = "snowflake-connector-python==5.2.0"
+CONNECTOR_4 = "snowflake-connector-python==4.8.1"  # the Lambda artefact's, the Snowflake CLI's and Snowpark's generation
 SESSION_SCRIPT = Path(__file__).parent / "clients" / "connector_session.py"
 
 
 @pytest.fixture(scope="session")
-def connector_5() -> Path:
-    return client_environment("connector5-venv", CONNECTOR_5) / "python"
+def connector_4() -> Path:
+    return client_environment("connector4-venv", CONNECTOR_4) / "python"
+
+
+@pytest.fixture(scope="session")
+def connector_5() -> str:
+    return sys.executable  # the project's environment: the tools' connector, 5.x
 
 
 def session(python: Path | str, request: dict, env: dict[str, str] | None = None) -> dict:
@@ -44,11 +49,11 @@ def admin_arguments(stack) -> dict:
     }  # fmt: skip
 
 
-def test_both_generations_log_in_with_a_password_and_get_the_same_answers(stack, connector_5):
+def test_both_generations_log_in_with_a_password_and_get_the_same_answers(stack, connector_4, connector_5):
     with admin_connection(stack.info) as connection:
         connection.cursor().execute("CREATE DATABASE IF NOT EXISTS WIDF_CLIENT_CHECK")
     request = {"connect": {**admin_arguments(stack), "autocommit": False}, "other": admin_arguments(stack)}
-    newer, older = session(connector_5, request), session(sys.executable, request)
+    newer, older = session(connector_5, request), session(connector_4, request)
     assert newer.pop("version").startswith("5.") and older.pop("version").startswith("4.")
     assert newer == older
     assert newer["who"] == [stack.info.admin_user, "ACCOUNTADMIN"]
@@ -91,27 +96,34 @@ def test_connector_5_is_refused_for_a_role_nobody_trusts_in_snowflakes_words(sta
     ) in error["msg"]
 
 
-def token_request(stack, master_token: str, body: dict) -> dict:
+def gateway_post(stack, path: str, body: dict, token: str | None = None) -> dict:
+    """One request of Snowflake's wire protocol, as a client sends it, and the gateway's answer."""
     import urllib.request
 
     info = stack.info
     request = urllib.request.Request(
-        f"http://{info.snowflake_host}:{info.snowflake_port}/session/token-request?requestId=r1",
-        data=json.dumps(body).encode(), method="POST",
-        headers={"Authorization": f'Snowflake Token="{master_token}"', "Content-Type": "application/json"},
+        f"http://{info.snowflake_host}:{info.snowflake_port}{path}", data=json.dumps(body).encode(), method="POST",
+        headers={"Authorization": f'Snowflake Token="{token}"', "Content-Type": "application/json", "Accept": "application/snowflake"},
     )  # fmt: skip
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
 
 def test_a_session_is_renewed_with_its_master_token_and_only_with_it(stack):
-    with admin_connection(stack.info) as connection:
-        token, master = connection.rest._token, connection.rest._master_token  # noqa: SLF001 - the tokens the login answered
-        renewed = token_request(stack, master, {"oldSessionToken": token, "requestType": "RENEW"})
-        assert renewed["success"] and renewed["data"]["sessionToken"] == token and renewed["data"]["masterToken"] == master
-        assert renewed["data"]["sessionId"] == connection.session_id
-        # A session token is not a master token; 5.x reads any `data` object as tokens, so a refusal has none.
-        refused = token_request(stack, token, {"oldSessionToken": token, "requestType": "RENEW"})
-        assert (refused["success"], refused["code"], refused["data"]) == (False, "390114", None)
-    after_close = token_request(stack, master, {"oldSessionToken": token, "requestType": "RENEW"})
-    assert after_close["code"] == "390114"
+    info = stack.info
+    login = gateway_post(stack, "/session/v1/login-request?roleName=ACCOUNTADMIN", {"data": {
+        "ACCOUNT_NAME": info.snowflake_account, "LOGIN_NAME": info.admin_user, "PASSWORD": info.admin_password,
+    }})["data"]  # fmt: skip
+    token, master = login["token"], login["masterToken"]
+
+    def renew(with_token: str) -> dict:
+        return gateway_post(stack, "/session/token-request?requestId=r1", {"oldSessionToken": token, "requestType": "RENEW"}, with_token)
+
+    renewed = renew(master)
+    assert renewed["success"] and renewed["data"]["sessionToken"] == token and renewed["data"]["masterToken"] == master
+    assert renewed["data"]["sessionId"] == login["sessionId"]
+    # A session token is not a master token; 5.x reads any `data` object as tokens, so a refusal has none.
+    refused = renew(token)
+    assert (refused["success"], refused["code"], refused["data"]) == (False, "390114", None)
+    assert gateway_post(stack, "/session?delete=true", {}, token)["success"]
+    assert renew(master)["code"] == "390114"

@@ -74,10 +74,10 @@ def build(arch: str, dist: Path | None = None) -> tuple[subprocess.CompletedProc
 
 
 def locked_core_dependencies() -> set[str]:
-    """`name==version` for what uv.lock installs without extras, as the artefact must hold."""
+    """`name==version` for what uv.lock installs for the function (its core and its `lambda` connector), as the artefact must hold."""
     uv = Path(sys.executable).parent / "uv"
     exported = subprocess.run(
-        [str(uv), "export", "--project", str(ROOT), "--frozen", "--no-dev", "--no-emit-project", "--no-hashes", "--quiet"],
+        [str(uv), "export", "--project", str(ROOT), "--frozen", "--no-dev", "--extra", "lambda", "--no-emit-project", "--no-hashes", "--quiet"],
         capture_output=True, text=True, check=True,
     ).stdout
     lines = (line.split(";")[0].strip() for line in exported.splitlines())
@@ -185,6 +185,32 @@ def test_native_code_is_built_for_lambdas_linux_x86_64(artefact):
         assert header[:4] == b"\x7fELF", name
         assert int.from_bytes(header[18:20], "little") == ELF_MACHINES["x86_64"], name
     assert not [n for n in libraries if ".cpython-" in n and ".cpython-311-" not in n]
+
+
+LAMBDA_GLIBC = (2, 26)  # Amazon Linux 2, which Lambda's python3.11 runs on
+
+
+def required_glibc(library: Path) -> tuple[int, int]:
+    """The newest glibc version a shared library requires (its ELF version needs; weak ones excepted)."""
+    dump = subprocess.run(["objdump", "-p", str(library)], capture_output=True, text=True, check=True).stdout
+    needed = [tuple(map(int, line.split("GLIBC_")[1].split(".")[:2])) for line in dump.splitlines()
+              if "GLIBC_" in line and line.split()[1] != "0x02"]  # flag 0x02: VER_FLG_WEAK
+    return max(needed, default=(0, 0))
+
+
+def test_native_code_loads_on_lambdas_glibc(artefact):
+    # Why the artefact ships connector 4.x: 5.x's core requires GLIBC_2.28 (measured on 5.2.0), so on the
+    # python3.11 runtime its import would fail at every cold start, which no local test would see.
+    _, names, unpacked = artefact
+    libraries = [n for n in names if n.endswith(".so") or ".so." in n]
+    too_new = {name: required_glibc(unpacked / name) for name in libraries if required_glibc(unpacked / name) > LAMBDA_GLIBC}
+    assert too_new == {}
+    assert "snowflake_connector_python-4.8.1.dist-info/METADATA" in names
+
+
+def test_the_glibc_check_would_notice_connector_5s_core():
+    core = next(Path(sys.prefix).glob("lib/python3.11/site-packages/snowflake/connector/_core/sf_core_python*.so"))  # the tools' 5.x
+    assert required_glibc(core) == (2, 28)
 
 
 def test_the_handler_imports_and_answers_from_the_artefact_alone(artefact):

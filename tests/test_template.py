@@ -367,6 +367,7 @@ def test_in_the_cloud_the_function_gets_only_account_and_names_and_starts_keyles
         "SNOWFLAKE_ROLE": "WIDF_DEMO_ROLE",
         "SNOWFLAKE_PROTOCOL": "https",
         "WIDF_FUNCTION_TIMEOUT_SECONDS": "30",
+        "SNOWFLAKE_DISABLE_PLATFORM_DETECTION": "true",  # connector 5.x's switch for its post-login metadata probes
     }
     settings = LoaderSettings.from_env(environment)
     assert (settings.host, settings.port, settings.workload_identity_host) == (None, None, None)

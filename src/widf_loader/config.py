@@ -148,10 +148,10 @@ class LoaderSettings:
             "session_parameters": {"LOCK_TIMEOUT": self.lock_timeout_seconds},
             "login_timeout": 30,
             "application": "widf-loader",
-            # At login the connector probes for the platform it runs on, for Snowflake's telemetry: besides
-            # reading the environment (which finds Lambda), six threads query the EC2, Azure and GCP metadata
-            # services and STS, waiting up to 0.2 s, and make an STS client (~0.1 s of a cold start, measured).
-            # 0 keeps only the environment checks.
+            # At login the connector probes for the platform it runs on, for Snowflake's telemetry (cloud
+            # metadata services and STS, up to 2 s each). Connector 4.x obeyed this 0; 5.x accepts it and
+            # ignores it, and is switched off by SNOWFLAKE_DISABLE_PLATFORM_DETECTION=true, which
+            # infra/template.yaml sets in the function's environment.
             "platform_detection_timeout_seconds": 0.0,
         }
         optional = {"host": self.host, "port": self.port, "workload_identity_host": self.workload_identity_host}

@@ -41,9 +41,6 @@ MAX_REJECTIONS_KEPT = 100
 # 202; at 6.9 MB it takes 20 statements and 262 MB (make bench).
 SNOWFLAKE_BINARY_MAX_BYTES = 8 * 1024 * 1024
 BATCH_BYTES = (SNOWFLAKE_BINARY_MAX_BYTES - 32) * 6 // 7
-# Rejected records are bound a row each (seven values): 5,000 rows stay under the 65,280 bound values
-# above which the connector stages a statement's bindings in a temporary stage the loader may not create.
-REJECTED_BATCH_ROWS = 5000
 _ALL_BUT_BRACKETS_AND_NEWLINES = bytes(b for b in range(256) if b not in b"[{\n")
 
 
@@ -133,7 +130,8 @@ class Pipeline:
             field, positions, fallback = table
         enrich = Enricher(self.hooks, ref, self.config.enrichment.time_budget_seconds) if self.hooks else None
         context = (ref.uri, ref.bucket, ref.key, ref.version_id, ref.etag, ref.size, ref.event_time, ref.principal, ref.source_ip, load_id)
-        uri, pending, rejected, dumps, statements = ref.uri, {}, [], orjson.dumps, self.statements
+        uri, pending, rejected, dumps, statements = ref.uri, {}, _RecordArray(), orjson.dumps, self.statements
+        reject_context = (ref.uri, ref.key, load_id)
         # Records this short cannot break the size or depth limits: skip the check for them.
         unchecked_bytes = min(limits.max_record_bytes, 2 * limits.max_depth)
 
@@ -149,13 +147,22 @@ class Pipeline:
                     return position
             raise AssertionError("the last route takes every record")  # guaranteed by pipeline_config
 
-        def reject(index: int, route: Route, reason: str, element: bytes) -> None:
+        def reject(index: int, route: Route, reason: str, element: bytes) -> tuple[str, list[tuple]] | None:
+            """Quarantine a record; the quarantine's batch it filled, if this record starts the next one."""
+            nonlocal rejected
             tally.rejected += 1
             tally.first_rejection = tally.first_rejection or f"record {index}: {reason}"
             if len(tally.rejections) < MAX_REJECTIONS_KEPT:  # memory stays flat however bad the file
                 tally.rejections.append((index, route.name, reason))
             raw = record_json(element)[:RAW_RECORD_MAX_BYTES].decode(errors="ignore")
-            rejected.append((uri, ref.key, index, route.name, reason, raw, load_id))
+            item = dumps((index, route.name, reason, raw))
+            full = None
+            if rejected.elements and (rejected.size + len(item) > BATCH_BYTES or len(rejected.elements) >= batch_rows):
+                full = self.counted(self.reject_statement, [(*reject_context, rejected.array())], len(rejected.elements), tally)
+                rejected = _RecordArray()
+            rejected.elements.append(item)
+            rejected.size += len(item) + 1
+            return full
 
         # Without hooks or typed columns a record needs only its route, its contract and its element:
         # a whole chunk of records then takes a few C-level passes instead of a trip round the loop each.
@@ -177,10 +184,8 @@ class Pipeline:
                     route = candidates[0 if where is None else where[offset]][1]
                     if (reason := self.contracts.violations(route, chunk[offset])) is not None:
                         refused.add(offset)
-                        reject(first + offset, route, reason, elements[offset])
-                        if len(rejected) >= min(batch_rows, REJECTED_BATCH_ROWS):
-                            yield self.counted(self.reject_statement, rejected, len(rejected), tally)
-                            rejected = []
+                        if (full := reject(first + offset, route, reason, elements[offset])) is not None:
+                            yield full
                 if refused:
                     kept = [o for o in range(len(chunk)) if o not in refused]
                     elements, sizes = [elements[o] for o in kept], [sizes[o] for o in kept]
@@ -233,16 +238,13 @@ class Pipeline:
                     if len(batch.elements) >= batch_rows:
                         yield self.counted(statement, [(*context, batch.array())], len(batch.elements), tally)
                         pending[statement] = _RecordArray()
-                else:
-                    reject(index, route, reason, element)
-                    if len(rejected) >= min(batch_rows, REJECTED_BATCH_ROWS):
-                        yield self.counted(self.reject_statement, rejected, len(rejected), tally)
-                        rejected = []
+                elif (full := reject(index, route, reason, element)) is not None:
+                    yield full
         for statement, batch in pending.items():
             if batch.elements:
                 yield self.counted(statement, [(*context, batch.array())], len(batch.elements), tally)
-        if rejected:
-            yield self.counted(self.reject_statement, rejected, len(rejected), tally)
+        if rejected.elements:
+            yield self.counted(self.reject_statement, [(*reject_context, rejected.array())], len(rejected.elements), tally)
 
     @staticmethod
     def judged(

@@ -147,7 +147,14 @@ def bound_rows(rows: Sequence[Sequence[Any]]) -> list[tuple]:
 
 
 def reject_statement(table: str) -> str:
-    return f"INSERT INTO {table} ({', '.join(REJECTED_COLUMNS)}, REJECTED_BY) SELECT {', '.join('?' for _ in REJECTED_COLUMNS)}, CURRENT_USER()"
+    """Rejected records for the quarantine table, bound as the target tables' are: the file's context once,
+    the records as one packed JSON array of `[record index, route, reason, raw record]` elements."""
+    per_record = {"RECORD_INDEX": "r.value[0]", "ROUTE": "r.value[1]::VARCHAR", "REASON": "r.value[2]::VARCHAR", "RAW_RECORD": "r.value[3]::VARCHAR"}
+    values = ", ".join(per_record.get(c, "?") for c in REJECTED_COLUMNS)
+    return (
+        f"INSERT INTO {table} ({', '.join(REJECTED_COLUMNS)}, REJECTED_BY) SELECT {values}, CURRENT_USER() "
+        f"FROM TABLE(FLATTEN(INPUT => PARSE_JSON(DECOMPRESS_STRING(BASE64_DECODE_BINARY(?), '{RECORDS_COMPRESSION}')))) r"
+    )
 
 
 def _ledger_source() -> str:
@@ -303,8 +310,14 @@ class Warehouse:
             in_flight.result()
 
     def execute_batch(self, cursor: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
-        """In the sender thread: pack the batch's records (see packed_records) and run its statement."""
-        cursor.executemany(statement, bound_rows(rows), _statement_params=self._statement_params)
+        """In the sender thread: pack the batch's records (see packed_records) and run its statement.
+
+        A batch is one row of binds (its records are one array), so it runs as `execute`: connector 5.x's
+        `executemany` takes no statement parameters (the QUERY_TAG) and first asks the server, in a round
+        trip of its own, whether the statement accepts array binds.
+        """
+        for row in bound_rows(rows):
+            cursor.execute(statement, row, _statement_params=self._statement_params)
 
     def abort_detached_transactions(self) -> list[str]:
         """Abort our own transactions that no live invocation can own; return their ids.

@@ -1,17 +1,27 @@
-"""Array-bound INSERTs become one statement over the bound rows."""
+"""Array-bound INSERTs become one statement over the bound rows (the gateway's binding rewrites).
+
+The statements are written out as clients send them; that the loader's own statements take the fast
+path is shown live, through the stack (tests/test_gateway_admin.py).
+"""
 
 from __future__ import annotations
 
 import base64
-import os
 
 import pytest
 
 from widf_local.gateway.binding import batch_statement, batch_table, flattened_array_statement, is_array_binding, unpack_snappy
 from widf_local.gateway.errors import SnowflakeError
-from widf_loader.pipeline import BATCH_BYTES, SNOWFLAKE_BINARY_MAX_BYTES
-from widf_loader.pipeline_config import TypedColumn
-from widf_loader.warehouse import insert_rows_statement, packed_records, reject_statement
+
+# COMPRESS('Snowflake', 'SNAPPY') = 0920536E6F77666C616B65, from Snowflake's documentation of COMPRESS
+SNOWFLAKE_SNAPPY = base64.b64encode(bytes.fromhex("0920536E6F77666C616B65")).decode()
+PACKED_ARRAY = "PARSE_JSON(DECOMPRESS_STRING(BASE64_DECODE_BINARY(?), 'SNAPPY'))"
+
+
+def snappy(text: str) -> str:
+    import cramjam
+
+    return base64.b64encode(bytes(cramjam.snappy.compress_raw(text.encode()))).decode()
 
 
 def test_insert_select_reads_the_batch_table_in_placeholder_order():
@@ -21,10 +31,6 @@ def test_insert_select_reads_the_batch_table_in_placeholder_order():
 
 def test_insert_values_becomes_a_select_over_the_batch():
     assert batch_statement("INSERT INTO t (a, b) VALUES (?, ?)", 2, "x") == "INSERT INTO t (a, b) SELECT b.c1, b.c2 FROM x AS b"
-
-
-def test_the_loaders_quarantine_insert_is_rewritten():
-    assert batch_statement(reject_statement("REJECTED_RECORDS"), 7, "x").endswith("FROM x AS b")
 
 
 def test_other_shapes_are_left_to_fakesnow():
@@ -51,18 +57,27 @@ def test_flatten_over_a_bound_array_reads_the_elements_table_instead():
     assert bindings == text_bindings("ctx") and array == " [[0, {}, 1]]"
 
 
-def test_the_loaders_inserts_take_the_elements_table():
-    typed = (TypedColumn("AMOUNT", "amount", "NUMBER(12,2)"), TypedColumn("DEVICE", "device", "VARIANT"))
-    for sql in (insert_rows_statement("RAW_DATA"), insert_rows_statement("PURCHASES", typed)):
-        rewritten = flattened_array_statement(sql, text_bindings(*["x"] * 10, packed_records(b'[[0, {"a": 1}]]')), "flat_2")
-        assert rewritten is not None and rewritten[0].endswith("FROM flat_2 AS r") and len(rewritten[1]) == 10
-        assert rewritten[2] == '[[0, {"a": 1}]]'
+@pytest.mark.parametrize(
+    "sql",
+    [
+        # a target table's batch: the file's context bound once, `[index, record, typed...]` elements packed
+        "INSERT INTO RAW_DATA (SOURCE_FILE, PAYLOAD, RECORD_INDEX, LOAD_ID, AMOUNT, LOADED_BY) "
+        f"SELECT ?, r.value[1], r.value[0], ?, TRY_CAST(r.value[2]::VARCHAR AS NUMBER(12,2)), CURRENT_USER() FROM TABLE(FLATTEN(INPUT => {PACKED_ARRAY})) r",
+        # a quarantine batch: `[index, route, reason, raw]` elements packed
+        "INSERT INTO REJECTED_RECORDS (SOURCE_FILE, RECORD_INDEX, ROUTE, REASON, LOAD_ID, REJECTED_BY) "
+        f"SELECT ?, r.value[0], r.value[1]::VARCHAR, r.value[2]::VARCHAR, ?, CURRENT_USER() FROM TABLE(FLATTEN(INPUT => {PACKED_ARRAY})) r",
+    ],
+)
+def test_a_packed_array_is_unpacked_into_the_elements_table(sql):
+    rewritten = flattened_array_statement(sql, text_bindings("s3://b/k", "load-1", snappy('[[0, {"a": 1}, "1.5"]]')), "flat_2")
+    assert rewritten is not None
+    statement, bindings, array = rewritten
+    assert statement.endswith("FROM flat_2 AS r") and bindings == text_bindings("s3://b/k", "load-1")
+    assert array == '[[0, {"a": 1}, "1.5"]]'
 
 
-def test_packed_records_are_snappy_as_snowflakes_compress_writes_it():
-    # COMPRESS('Snowflake', 'SNAPPY') = 0920536E6F77666C616B65, from Snowflake's documentation of COMPRESS
-    assert packed_records(b"Snowflake") == base64.b64encode(bytes.fromhex("0920536E6F77666C616B65")).decode()
-    assert unpack_snappy(packed_records(b"Snowflake")) == "Snowflake"
+def test_snappy_is_unpacked_as_snowflakes_decompress_string_reads_it():
+    assert unpack_snappy(SNOWFLAKE_SNAPPY) == "Snowflake"
     with pytest.raises(SnowflakeError):
         unpack_snappy("not base64!")
     with pytest.raises(SnowflakeError):
@@ -84,10 +99,3 @@ def test_an_executemany_of_one_row_is_flattened_as_one_statement():
     sql = "INSERT INTO t (a, b) SELECT ?, r.value FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) r"
     bindings = {"1": {"type": "TEXT", "value": ["ctx"]}, "2": {"type": "TEXT", "value": ["[1, 2]"]}}
     assert flattened_array_statement(sql, bindings, "x") == ("INSERT INTO t (a, b) SELECT ?, r.value FROM x AS r", {"1": {"type": "TEXT", "value": "ctx"}}, "[1, 2]")
-
-
-def test_a_full_batch_packs_into_one_snowflake_binary_however_badly_it_compresses():
-    noise = base64.b85encode(os.urandom(BATCH_BYTES))[: BATCH_BYTES - 4]  # no quote, no backslash: JSON as it is
-    array = b'["' + noise + b'"]'
-    assert len(array) == BATCH_BYTES
-    assert len(base64.b64decode(packed_records(array))) <= SNOWFLAKE_BINARY_MAX_BYTES

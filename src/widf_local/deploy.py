@@ -24,8 +24,9 @@ import snowflake.connector
 
 from widf_ops.admin import SnowflakeNames
 from widf_local import aws
+from widf_local.aws import DeployError
 from widf_local.stack import StackInfo, StackPaths
-from widf_ops.stack_outputs import FUNCTION_NAME, DeployError
+from widf_ops.stack_outputs import FUNCTION_NAME, Deployment
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
 STACK_NAME = FUNCTION_NAME
@@ -40,7 +41,7 @@ EVENT_SOURCE_TYPE = "AWS::Lambda::EventSourceMapping"
 @dataclass(frozen=True)
 class LocalDeployment:
     function: aws.FunctionSpec
-    resources: aws.Deployment
+    resources: Deployment
 
 
 # -- the template --------------------------------------------------------------
@@ -318,7 +319,7 @@ def deploy(
     )
     sqs = aws.client("sqs", info.aws_endpoint)
     spec = function_spec(template, resolver, lambda arn: sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"])
-    resources = aws.Deployment.from_stack_outputs(stack.outputs)
+    resources = Deployment.from_stack_outputs(stack.outputs)
     paths.deployment.write_text(json.dumps(asdict(resources), indent=2))
     paths.function_spec.write_text(spec.to_json())  # last: the runner starts polling when it appears
     return LocalDeployment(function=spec, resources=resources)
@@ -327,7 +328,7 @@ def deploy(
 def deployed(paths: StackPaths) -> LocalDeployment | None:
     try:
         spec = aws.FunctionSpec.from_json(paths.function_spec.read_text())
-        resources = aws.Deployment(**json.loads(paths.deployment.read_text()))
+        resources = Deployment(**json.loads(paths.deployment.read_text()))
     except FileNotFoundError:
         return None
     return LocalDeployment(function=spec, resources=resources)

@@ -23,8 +23,6 @@ OURS = ("widf_loader", "widf_ops", "widf_local", "widf_cli")
 # imported module). The next step of the package redesign empties this list; until then it may only shrink,
 # deliberately: an import not listed here fails, and so does a listed one that is gone.
 LOCAL_STACK_IMPORTS_STILL_ALLOWED = {
-    ("widf_local.demo", "widf_ops.admin"),
-    ("widf_local.demo", "widf_ops.stack_outputs"),
     ("widf_local.deploy", "widf_ops.admin"),
     ("widf_local.deploy", "widf_ops.stack_outputs"),
 }

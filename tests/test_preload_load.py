@@ -132,7 +132,7 @@ def test_concurrent_deliveries_of_a_gated_file_write_its_rejections_once(stack, 
 def test_the_original_demos_file_loads_whole_and_daily_summary_agrees_with_raw_data(stack, loader):
     from pathlib import Path
 
-    from widf_local.demo import summary_matches
+    from widf_cli.demo_story import summary_matches
     from rich.console import Console
 
     fixture = Path(__file__).parent / "fixtures" / "original_demo_events.json"

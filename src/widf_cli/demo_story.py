@@ -4,6 +4,10 @@ Act I: the function is deployed and a file arrives, but no Snowflake user
 trusts the function's IAM role, so Snowflake refuses the login.
 Act II: the WIDF service user is created for that role; the same kind of
 upload loads, and DAILY_SUMMARY shows it.
+
+The acts are the administrator's side at work (the `sql/` scripts, the
+queries), so they live with the command; the local stack only provides the
+sample events (`widf_local.samples`).
 """
 
 from __future__ import annotations
@@ -18,21 +22,21 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from widf_local import aws, deploy, samples
+from widf_local import deploy, samples
 from widf_local.stack import StackPaths, read_stack
 from widf_ops import admin
 from widf_ops.admin import SnowflakeNames
-from widf_ops.stack_outputs import WAIT_SECONDS, wait_for
+from widf_ops.stack_outputs import WAIT_SECONDS, client, wait_for
 
 UNKNOWN_CALLER = re.compile(r"Unable to find an associated Snowflake user for the verified AWS Caller Identity with ARN '([^']+)'")
 
 
 def upload(endpoint: str, bucket: str, key: str, events: list[dict[str, Any]]) -> None:
-    aws.client("s3", endpoint).put_object(Bucket=bucket, Key=key, Body=orjson.dumps(events, option=orjson.OPT_INDENT_2))
+    client("s3", endpoint).put_object(Bucket=bucket, Key=key, Body=orjson.dumps(events, option=orjson.OPT_INDENT_2))
 
 
 def logged_failure(endpoint: str, log_group: str, uri: str, since_ms: int) -> str | None:
-    logs = aws.client("logs", endpoint)
+    logs = client("logs", endpoint)
     kwargs: dict[str, Any] = {"logGroupName": log_group, "startTime": since_ms}
     while True:
         page = logs.filter_log_events(**kwargs)

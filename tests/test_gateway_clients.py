@@ -14,7 +14,7 @@ import pytest
 
 from conftest import client_environment, function_env
 from widf_local import aws
-from widf_local.deploy import admin_connection
+from widf_cli.local_stack import admin_connection
 from widf_loader.config import LoaderSettings
 
 CONNECTOR_5 = "snowflake-connector-python==5.2.0"

@@ -8,8 +8,8 @@ from decimal import Decimal
 import orjson
 
 from test_preload import with_bad_purchases
+from widf_cli.local_stack import admin_connection
 from widf_local import aws, samples
-from widf_local.deploy import admin_connection
 from widf_ops.stack_outputs import wait_for
 
 DB = "WIDF_DEMO_DB.PUBLIC"

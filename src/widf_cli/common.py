@@ -111,7 +111,7 @@ def admin_connection() -> snowflake.connector.SnowflakeConnection:
         if not name:
             raise ConfigError("Set SNOWFLAKE_CONNECTION_NAME to an administrator connection in your connections.toml.")
         return snowflake.connector.connect(connection_name=name)
-    from widf_local.deploy import admin_connection as local_admin
+    from widf_cli.local_stack import admin_connection as local_admin
     from widf_local.stack import read_stack
 
     return local_admin(read_stack(stack_paths()))

@@ -22,7 +22,8 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from widf_local import deploy, samples
+from widf_cli.local_stack import admin_connection, deploy_to_local_stack, deployed
+from widf_local import samples
 from widf_local.stack import StackPaths, read_stack
 from widf_ops import admin
 from widf_ops.admin import SnowflakeNames
@@ -73,12 +74,12 @@ def step(console: Console, text: str) -> None:
 def act_one(console: Console, paths: StackPaths, names: SnowflakeNames) -> bool:
     info = read_stack(paths)
     console.rule("[bold]Act I — a function nobody in Snowflake trusts yet")
-    with deploy.admin_connection(info) as connection:
+    with admin_connection(info) as connection:
         for statement, answer in admin.run_script(connection, "setup", names.variables()):
             console.print(f"  [dim]{statement}[/] → {answer}")
         connection.cursor().execute(f"DROP USER IF EXISTS {names.user}")
     step(console, f"Snowflake objects ready in {names.database}.{names.schema}; no user trusts the function yet")
-    deployment = deploy.deploy(info, paths, names)
+    deployment = deploy_to_local_stack(info, paths, names)
     step(console, f"Function [bold]{deployment.function.name}[/] deployed with role {deployment.resources.role_arn}")
     key = f"incoming/act-1-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}.json"
     since = int(time.time() * 1000)
@@ -102,11 +103,11 @@ def act_one(console: Console, paths: StackPaths, names: SnowflakeNames) -> bool:
 def act_two(console: Console, paths: StackPaths, names: SnowflakeNames) -> bool:
     info = read_stack(paths)
     console.rule("[bold]Act II — the role becomes a Snowflake service user")
-    if not (deployment := deploy.deployed(paths)):
+    if not (deployment := deployed(paths)):
         console.print("[red]✗ Nothing is deployed: run `widf-loader demo fail` first.")
         return False
     role_arn = deployment.resources.role_arn
-    with deploy.admin_connection(info) as connection:
+    with admin_connection(info) as connection:
         for statement, answer in admin.run_script(connection, "lambda_wid", names.variables(role_arn)):
             console.print(f"  [dim]{statement}[/] → {answer}")
         step(console, f"Service user {names.user} trusts {role_arn}")

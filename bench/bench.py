@@ -159,14 +159,14 @@ class LocalStack:
         self.state = Path(tempfile.mkdtemp(prefix="widf-bench-"))
         for command in (["local", "up"], ["snow", "setup"], ["aws", "deploy"], ["snow", "lambda-wid"]):
             self.cli(*command)
-        from widf_local.deploy import deployed
+        from widf_cli.local_stack import deployed
         from widf_local.stack import StackPaths, read_stack
 
         self.info = read_stack(StackPaths(self.state))
         self.deployment = deployed(StackPaths(self.state))
         # The naive loader's staging table needs CREATE TABLE, which the loader's role never has:
         # granted here, in the benchmark's own stack, and nowhere else.
-        from widf_local.deploy import admin_connection
+        from widf_cli.local_stack import admin_connection
 
         with admin_connection(self.info) as connection:
             connection.cursor().execute("GRANT CREATE TABLE ON SCHEMA WIDF_DEMO_DB.PUBLIC TO ROLE WIDF_DEMO_ROLE")
@@ -346,7 +346,7 @@ def measure_scale_out(stack: LocalStack, workdir: Path) -> dict[str, Any]:
 
 
 def loaded(stack: LocalStack, prefix: str) -> int:
-    from widf_local.deploy import admin_connection
+    from widf_cli.local_stack import admin_connection
 
     with admin_connection(stack.info) as connection:
         return connection.cursor().execute(

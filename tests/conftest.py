@@ -99,7 +99,7 @@ def names() -> SnowflakeNames:
 @pytest.fixture(scope="module")
 def loader(stack: Stack):
     """The function deployed and trusted: Snowflake objects, AWS resources, service user."""
-    from widf_local.deploy import deployed
+    from widf_cli.local_stack import deployed
 
     stack.cli("snow", "setup")
     stack.cli("aws", "deploy")

@@ -17,8 +17,9 @@ import snowflake.connector
 from botocore.exceptions import ClientError
 
 from conftest import Stack, started_stack
+from widf_cli.local_stack import admin_connection, deployed
 from widf_local import aws
-from widf_local.deploy import STACK_NAME, admin_connection, deployed
+from widf_local.deploy import STACK_NAME
 from widf_ops.stack_outputs import wait_for
 
 ROLE_ARN = f"arn:aws:iam::{aws.ACCOUNT_ID}:role/widf-loader-function-role"

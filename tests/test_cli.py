@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from conftest import Stack
 from widf_cli import app
-from widf_local.deploy import admin_connection
+from widf_cli.local_stack import admin_connection
 
 ANSI = "\x1b["
 

@@ -133,9 +133,9 @@ def test_the_dashboard_shows_the_summary_chart_loads_rejects_and_dead_letters(da
 
 
 def test_the_data_layer_counts_every_rejected_record_once_and_agrees_with_the_cli(stack, loaded):
+    from widf_cli.local_stack import admin_connection
     from widf_ops.admin import SnowflakeNames
     from widf_ops.dashboard.data import Queues, read_snapshot
-    from widf_local.deploy import admin_connection
 
     with admin_connection(stack.info) as connection:
         snapshot = read_snapshot(connection, SnowflakeNames(), lambda: Queues(0, 0, 0), "local stack")

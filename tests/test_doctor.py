@@ -26,7 +26,7 @@ from widf_cli import app
 from widf_ops.arns import parse_role_arn
 from widf_ops.doctor import check_presented_identity, queue_policy_lets_bucket_send
 from widf_local import aws
-from widf_local.deploy import admin_connection, deployed
+from widf_cli.local_stack import admin_connection, deployed
 
 ROLE_ARN = f"arn:aws:iam::{aws.ACCOUNT_ID}:role/widf-loader-function-role"
 SESSION_ARN = f"arn:aws:sts::{aws.ACCOUNT_ID}:assumed-role/widf-loader-function-role/widf-loader"

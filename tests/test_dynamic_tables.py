@@ -11,9 +11,9 @@ import pytest
 from snowflake.connector.errors import ProgrammingError
 
 from conftest import gateway_stats, started_stack
+from widf_cli.demo_story import rows_for
+from widf_cli.local_stack import admin_connection, deployed
 from widf_local import aws, samples
-from widf_local.demo import rows_for
-from widf_local.deploy import admin_connection, deployed
 from widf_ops.stack_outputs import wait_for
 
 # The local stack's knob (widf_local.gateway.dynamic_tables), set in the environment it starts with.

@@ -14,9 +14,9 @@ import orjson
 import pytest
 
 from test_observability import function_processes, log_streams
+from widf_cli.demo_story import rows_for
+from widf_cli.local_stack import admin_connection, deployed
 from widf_local import aws, samples
-from widf_local.demo import rows_for
-from widf_local.deploy import admin_connection, deployed
 from widf_ops.stack_outputs import wait_for
 
 

@@ -17,7 +17,7 @@ from widf_loader.config import LoaderSettings
 from widf_loader.events import FileRef
 from widf_loader.handler import lambda_handler, runtime
 from widf_local import aws, samples
-from widf_local.deploy import admin_connection
+from widf_cli.local_stack import admin_connection
 from widf_local.stack import fault_plan
 from widf_local.worker import LambdaContext
 from widf_loader.pipeline import load_file

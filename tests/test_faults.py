@@ -17,12 +17,9 @@ from urllib.parse import unquote_plus
 import orjson
 import pytest
 
+from widf_cli.local_stack import admin_connection, deployed
 from widf_local import aws, samples
-from widf_local.deploy import (
-    admin_connection,
-    deployed,
-    update_function_configuration,
-)
+from widf_local.deploy import update_function_configuration
 from widf_local.stack import fault_plan
 from widf_ops.stack_outputs import wait_for
 

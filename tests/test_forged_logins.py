@@ -22,8 +22,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from widf_cli.local_stack import admin_connection
 from widf_local import aws
-from widf_local.deploy import admin_connection
 
 TRUSTED_ROLE, UNTRUSTED_ROLE, USER = "forgery-trusted-role", "forgery-untrusted-role", "FORGERY_TEST_BOT"
 REFUSED = ("Unable to find an associated Snowflake user", "Invalid AWS workload identity attestation")

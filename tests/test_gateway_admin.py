@@ -9,7 +9,7 @@ import snowflake.connector
 from snowflake.connector.errors import ProgrammingError
 
 from widf_local import aws
-from widf_local.deploy import admin_connection
+from widf_cli.local_stack import admin_connection
 from widf_loader.warehouse import packed_records
 
 SHOW_USERS_COLUMNS = [  # https://docs.snowflake.com/en/sql-reference/sql/show-users, Output

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import client_environment, function_env
 from widf_local import aws
-from widf_local.deploy import admin_connection
+from widf_cli.local_stack import admin_connection
 from widf_loader.config import LoaderSettings
 
 CONNECTOR_4 = "snowflake-connector-python==4.8.1"  # the Lambda artefact's, the Snowflake CLI's and Snowpark's generation

@@ -8,8 +8,8 @@ from snowflake.connector.errors import DatabaseError, ProgrammingError
 
 from widf_loader.config import LoaderSettings
 from widf_local import aws, samples
-from widf_local.demo import rows_for
-from widf_local.deploy import admin_connection, deployed
+from widf_cli.demo_story import rows_for
+from widf_cli.local_stack import admin_connection, deployed
 from widf_loader.warehouse import connect
 from widf_ops.stack_outputs import wait_for
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from detect_secrets import SecretsCollection
 from detect_secrets.settings import default_settings
 
+from widf_cli.local_stack import admin_connection
 from widf_local import aws
-from widf_local.deploy import admin_connection
 from widf_ops.stack_outputs import wait_for
 
 REPOSITORY = Path(__file__).resolve().parents[1]

@@ -170,8 +170,8 @@ def test_aws_logs_prints_level_message_and_file_and_raw_json_on_request(stack, l
 
 
 def test_query_history_keeps_session_tags_and_shows_each_user_only_their_own(stack, loads, as_function):
+    from widf_cli.local_stack import admin_connection
     from widf_loader.config import LoaderSettings
-    from widf_local.deploy import admin_connection
     from widf_loader.warehouse import connect
 
     history = "SELECT USER_NAME, QUERY_TAG, QUERY_TEXT FROM TABLE(WIDF_DEMO_DB.INFORMATION_SCHEMA.QUERY_HISTORY()) WHERE QUERY_TEXT LIKE 'SELECT %-- probe'"

@@ -8,8 +8,8 @@ from decimal import Decimal
 import orjson
 
 from test_preload import with_bad_purchases
+from widf_cli.local_stack import admin_connection
 from widf_local import aws, samples
-from widf_local.deploy import admin_connection
 from widf_ops.stack_outputs import wait_for
 
 DB = "WIDF_DEMO_DB.PUBLIC"
@@ -132,7 +132,7 @@ def test_concurrent_deliveries_of_a_gated_file_write_its_rejections_once(stack, 
 def test_the_original_demos_file_loads_whole_and_daily_summary_agrees_with_raw_data(stack, loader):
     from pathlib import Path
 
-    from widf_local.demo import summary_matches
+    from widf_cli.demo_story import summary_matches
     from rich.console import Console
 
     fixture = Path(__file__).parent / "fixtures" / "original_demo_events.json"

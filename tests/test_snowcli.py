@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import client_environment
-from widf_local.deploy import admin_connection
+from widf_cli.local_stack import admin_connection
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SCRIPTS = Path(__file__).resolve().parent / "scripts"

@@ -9,9 +9,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from widf_cli.local_stack import admin_connection
 from widf_loader.config import ConfigError, LoaderSettings
 from widf_local import aws
-from widf_local.deploy import admin_connection
 from widf_ops.stack_outputs import wait_for
 
 SCHEMA = "WIDF_DEMO_DB.PUBLIC"

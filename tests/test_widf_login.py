@@ -8,8 +8,8 @@ import pytest
 import snowflake.connector
 from snowflake.connector.errors import DatabaseError
 
+from widf_cli.local_stack import admin_connection
 from widf_local import aws
-from widf_local.deploy import admin_connection
 
 ROLE_NAME = "login-test-role"
 

@@ -138,7 +138,7 @@ def stack_outputs(side: AwsSide) -> dict[str, str]:
 def deployment(side: AwsSide) -> Any:
     """The function's resources (`widf_ops.stack_outputs.Deployment`): the stack's outputs."""
     if side.local:
-        from widf_local.deploy import deployed
+        from widf_cli.local_stack import deployed
 
         if not (local := deployed(stack_paths())):
             raise ConfigError("No function is deployed: run `widf-loader aws deploy` first.")
@@ -278,17 +278,16 @@ def aws_deploy(
     if dry_run:
         raise ConfigError("--dry-run is for --target cloud; the local deploy only touches the local stack.")
     overrides = dict(checked(p, r"^[A-Za-z][A-Za-z0-9]*=[\w.:/-]*$", "--parameter (KEY=VALUE)").split("=", 1) for p in parameter or [])
-    from widf_local import deploy
+    from widf_cli.local_stack import deploy_to_local_stack
     from widf_local.stack import read_stack
-    from widf_ops.stack_outputs import stack_state
 
-    info = read_stack(stack_paths())
-    result = deploy.deploy(info, stack_paths(), names(), overrides=overrides)
-    outputs = stack_state(info.aws_endpoint, deploy.STACK_NAME).outputs  # type: ignore[union-attr]
+    side = aws_side()
+    result = deploy_to_local_stack(read_stack(stack_paths()), stack_paths(), names(), overrides)
+    outputs = stack_outputs(side)
     print_table(
         ["output", "value"],
         [
-            ("stack", deploy.STACK_NAME),
+            ("stack", side.stack_name),
             ("function", result.function.name),
             ("role arn", result.resources.role_arn),
             ("bucket", result.resources.bucket),

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from snowflake.connector.errors import Error as SnowflakeConnectorError
 
-from widf_ops.admin import SnowflakeNames
+from widf_ops.admin import ADMIN_CONNECTION_OPTIONS, SnowflakeNames
 from widf_loader.config import ConfigError
 
 
@@ -110,8 +110,8 @@ def admin_connection() -> snowflake.connector.SnowflakeConnection:
         name = os.environ.get("SNOWFLAKE_CONNECTION_NAME")
         if not name:
             raise ConfigError("Set SNOWFLAKE_CONNECTION_NAME to an administrator connection in your connections.toml.")
-        return snowflake.connector.connect(connection_name=name)
-    from widf_local.deploy import admin_connection as local_admin
+        return snowflake.connector.connect(connection_name=name, **ADMIN_CONNECTION_OPTIONS)
+    from widf_cli.local_stack import admin_connection as local_admin
     from widf_local.stack import read_stack
 
     return local_admin(read_stack(stack_paths()))

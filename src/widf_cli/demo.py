@@ -26,7 +26,7 @@ def demo_fail() -> None:
     Example: widf-loader demo fail
     """
     require_local("demo")
-    from widf_local.demo import act_one
+    from widf_cli.demo_story import act_one
 
     if not act_one(console, stack_paths(), names()):
         raise typer.Exit(1)
@@ -40,7 +40,7 @@ def demo_success() -> None:
     Example: widf-loader demo success
     """
     require_local("demo")
-    from widf_local.demo import act_two
+    from widf_cli.demo_story import act_two
 
     if not act_two(console, stack_paths(), names()):
         raise typer.Exit(1)

@@ -64,7 +64,7 @@ def local_status(as_json: JsonOption = False) -> None:
 
     Example: widf-loader local status --json
     """
-    from widf_local.deploy import deployed
+    from widf_cli.local_stack import deployed
     from widf_local.stack import read_stack
 
     info = read_stack(stack_paths())

@@ -7,9 +7,10 @@ applied here from the same template's resolved properties, never from a
 second description. moto accepts any credentials; the runner still assumes
 the role so the function sees exactly what it would see in Lambda.
 
-moto itself is imported only where it runs. The stack's outputs and the
-clients (`Deployment`, `client`) are `widf_ops.stack_outputs`', shared with the
-cloud commands.
+moto itself is imported only where it runs. The clients and the stack's state
+are the local stack's own, not the administrator's tools' (`widf_ops`): an
+emulator that shared their code could hide the very mistakes it is there to
+show.
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import boto3
 from botocore.exceptions import ClientError, WaiterError
 
-# Re-exported: the local stack and its tests use them as `aws.client`, `aws.REGION`, ...
-from widf_ops.stack_outputs import ADMIN_CREDENTIALS, REGION, Deployment, DeployError, StackState, client, error_message, stack_state  # noqa: F401
+from widf_local.stack import StackError
 
 ACCOUNT_ID = "123456789012"  # moto's default account
+REGION = "us-east-1"
+# moto serves any credentials; these are its documented placeholders, not secrets.
+ADMIN_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 LAMBDA_TRUST_POLICY = {
     "Version": "2012-10-17",
@@ -144,6 +148,18 @@ def issued_secret(access_key_id: str) -> str | None:
     return None
 
 
+class DeployError(StackError):
+    """The local stack could not be deployed as the template describes it."""
+
+
+def client(service: str, endpoint: str, region: str = REGION, **credentials: str):
+    return boto3.client(service, endpoint_url=endpoint, region_name=region, **(credentials or ADMIN_CREDENTIALS))
+
+
+def error_message(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Message") or str(error)
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
     """What the runner needs to run the function, as a Lambda service would know it."""
@@ -167,6 +183,29 @@ class FunctionSpec:
 
 
 # -- CloudFormation in moto ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StackState:
+    status: str
+    outputs: dict[str, str]  # OutputKey -> OutputValue
+    physical_ids: dict[str, str]  # logical id -> physical id, for what moto's CloudFormation created
+
+
+def stack_state(endpoint: str, name: str) -> StackState | None:
+    cfn = client("cloudformation", endpoint)
+    try:
+        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+    except ClientError as e:
+        if "does not exist" in error_message(e):
+            return None
+        raise
+    resources = cfn.describe_stack_resources(StackName=name)["StackResources"]
+    return StackState(
+        status=stack["StackStatus"],
+        outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
+        physical_ids={r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources if "LogicalResourceId" in r},
+    )
 
 
 def deploy_stack(endpoint: str, name: str, template: Mapping[str, Any], parameters: Mapping[str, str]) -> StackState:

@@ -8,6 +8,11 @@ SQS event-source mapping stay out of moto: moto would consume the queue
 itself and try to run the function in Docker. The local runner is the Lambda
 service instead, and `.local/function.json` - the function's configuration,
 read from the same transformed template - is what it runs.
+
+`.local/deployment.json` keeps the stack's outputs as CloudFormation answers
+them; the commands read the function's resources from them as they read a
+cloud stack's. What the template's parameters are set to is the caller's to
+say, apart from where the local stack's Snowflake is.
 """
 
 from __future__ import annotations
@@ -16,19 +21,16 @@ import copy
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import snowflake.connector
-
-from widf_ops.admin import SnowflakeNames
 from widf_local import aws
+from widf_local.aws import DeployError
 from widf_local.stack import StackInfo, StackPaths
-from widf_ops.stack_outputs import FUNCTION_NAME, DeployError
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
-STACK_NAME = FUNCTION_NAME
+STACK_NAME = "widf-loader"  # named as a cloud stack is by default: after the function
 # `sam package` replaces a local CodeUri with where it uploaded the zip; the
 # transform accepts nothing else. Locally nothing is uploaded: the runner runs
 # the installed package.
@@ -40,7 +42,7 @@ EVENT_SOURCE_TYPE = "AWS::Lambda::EventSourceMapping"
 @dataclass(frozen=True)
 class LocalDeployment:
     function: aws.FunctionSpec
-    resources: aws.Deployment
+    outputs: dict[str, str]  # the stack's, OutputKey -> OutputValue
 
 
 # -- the template --------------------------------------------------------------
@@ -235,20 +237,14 @@ def without_resources(template: Mapping[str, Any], logical_ids: set[str]) -> dic
 # -- the local deployment --------------------------------------------------------
 
 
-def stack_parameters(info: StackInfo, names: SnowflakeNames) -> dict[str, str]:
-    """The template's parameters, pointed at the local stack."""
+def local_stack_parameters(info: StackInfo) -> dict[str, str]:
+    """The template's parameters that point the function at the local stack's Snowflake."""
     return {
-        "FunctionName": FUNCTION_NAME,
         "SnowflakeAccount": info.snowflake_account,
         "SnowflakeHost": info.snowflake_host,
         "SnowflakePort": str(info.snowflake_port),
         "SnowflakeProtocol": "http",
         "SnowflakeWorkloadIdentityHost": info.aws_endpoint,
-        "SnowflakeDatabase": names.database,
-        "SnowflakeSchema": names.schema,
-        "SnowflakeWarehouse": names.warehouse,
-        "SnowflakeRole": names.role,
-        "SnowflakeServiceUser": names.user,
     }
 
 
@@ -297,11 +293,10 @@ def function_spec(template: Mapping[str, Any], resolver: Resolver, queue_url_of:
     )
 
 
-def deploy(
-    info: StackInfo, paths: StackPaths, names: SnowflakeNames, template_path: Path = TEMPLATE_PATH, overrides: dict[str, str] | None = None
-) -> LocalDeployment:
+def deploy(info: StackInfo, paths: StackPaths, parameters: Mapping[str, str], template_path: Path = TEMPLATE_PATH) -> LocalDeployment:
+    """Deploy the template with these parameter values (over the local stack's own, which they may override)."""
     template = sam_transform(load_template(template_path), region=info.region)
-    parameters = parameter_values(template, stack_parameters(info, names) | (overrides or {}))
+    parameters = parameter_values(template, local_stack_parameters(info) | dict(parameters))
     runner_plays = {k for k, v in template["Resources"].items() if v["Type"] in (FUNCTION_TYPE, EVENT_SOURCE_TYPE)}
     sqs_triggered_function(template)  # refuse what the runner cannot play before anything is created
     in_moto = without_resources(template, runner_plays)
@@ -318,19 +313,18 @@ def deploy(
     )
     sqs = aws.client("sqs", info.aws_endpoint)
     spec = function_spec(template, resolver, lambda arn: sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"])
-    resources = aws.Deployment.from_stack_outputs(stack.outputs)
-    paths.deployment.write_text(json.dumps(asdict(resources), indent=2))
+    paths.deployment.write_text(json.dumps(stack.outputs, indent=2))
     paths.function_spec.write_text(spec.to_json())  # last: the runner starts polling when it appears
-    return LocalDeployment(function=spec, resources=resources)
+    return LocalDeployment(function=spec, outputs=stack.outputs)
 
 
 def deployed(paths: StackPaths) -> LocalDeployment | None:
     try:
         spec = aws.FunctionSpec.from_json(paths.function_spec.read_text())
-        resources = aws.Deployment(**json.loads(paths.deployment.read_text()))
+        outputs = json.loads(paths.deployment.read_text())
     except FileNotFoundError:
         return None
-    return LocalDeployment(function=spec, resources=resources)
+    return LocalDeployment(function=spec, outputs=outputs)
 
 
 def update_function_configuration(paths: StackPaths, *, timeout_seconds: int, environment: dict[str, str] | None = None) -> aws.FunctionSpec:
@@ -348,17 +342,3 @@ def undeploy(paths: StackPaths) -> bool:
     paths.function_spec.unlink(missing_ok=True)
     paths.deployment.unlink(missing_ok=True)
     return existed
-
-
-def admin_connection(info: StackInfo, **kwargs) -> snowflake.connector.SnowflakeConnection:
-    """The local administrator, the only password in the system (generated, under .local/)."""
-    return snowflake.connector.connect(
-        user=info.admin_user,
-        password=info.admin_password,
-        account=info.snowflake_account,
-        host=info.snowflake_host,
-        port=info.snowflake_port,
-        protocol="http",
-        role="ACCOUNTADMIN",
-        **kwargs,
-    )

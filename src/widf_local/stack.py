@@ -77,7 +77,7 @@ class StackPaths:
 
     @property
     def deployment(self) -> Path:
-        return self.state_dir / "deployment.json"
+        return self.state_dir / "deployment.json"  # the deployed stack's outputs, OutputKey -> OutputValue
 
     @property
     def log_file(self) -> Path:

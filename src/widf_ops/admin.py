@@ -23,6 +23,10 @@ if not SQL_DIR.is_dir():  # an editable install: the scripts live at the reposit
     SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 
 _VARIABLE = re.compile(r"<%\s*(\w+)\s*%>")
+# Every administrator connection's options beside its credentials. The tools run no asynchronous queries,
+# so a closed session is logged out (connector 5.x otherwise first asks whether any query still runs, and
+# warns at each connect that this default will change).
+ADMIN_CONNECTION_OPTIONS = {"enable_server_session_keep_alive_auto_detection": False}
 
 
 def iam_role_arn(arn: str) -> str:

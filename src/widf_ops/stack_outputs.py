@@ -1,8 +1,7 @@
 """Where the deployed function's resources are, found the same way on the local
 stack and in the cloud: the outputs of the stack deployed from
-infra/template.yaml (`Deployment`), read through CloudFormation
-(`stack_state`), with clients for an explicit endpoint (`client`), and a poll
-for what an upload should cause (`wait_for`).
+infra/template.yaml (`Deployment`), with clients for an explicit endpoint
+(`client`), and a poll for what an upload should cause (`wait_for`).
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
 import boto3
-from botocore.exceptions import ClientError
 
 from widf_loader.config import ConfigError
 
@@ -58,33 +56,6 @@ class Deployment:
         if missing := [name for name in cls.OUTPUTS.values() if name not in outputs]:
             raise DeployError(f"The stack has no output {', '.join(missing)}: was it deployed from infra/template.yaml?")
         return cls(**{field_name: outputs[output] for field_name, output in cls.OUTPUTS.items()})
-
-
-@dataclass(frozen=True)
-class StackState:
-    status: str
-    outputs: dict[str, str]
-    physical_ids: dict[str, str]  # logical id -> physical id, for what moto's CloudFormation created
-
-
-def error_message(error: ClientError) -> str:
-    return error.response.get("Error", {}).get("Message") or str(error)
-
-
-def stack_state(endpoint: str, name: str) -> StackState | None:
-    cfn = client("cloudformation", endpoint)
-    try:
-        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
-    except ClientError as e:
-        if "does not exist" in error_message(e):
-            return None
-        raise
-    resources = cfn.describe_stack_resources(StackName=name)["StackResources"]
-    return StackState(
-        status=stack["StackStatus"],
-        outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
-        physical_ids={r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources if "LogicalResourceId" in r},
-    )
 
 
 def wait_for(condition: Callable[[], T | None], seconds: float = WAIT_SECONDS) -> T | None:

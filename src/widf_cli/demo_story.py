@@ -4,6 +4,10 @@ Act I: the function is deployed and a file arrives, but no Snowflake user
 trusts the function's IAM role, so Snowflake refuses the login.
 Act II: the WIDF service user is created for that role; the same kind of
 upload loads, and DAILY_SUMMARY shows it.
+
+The acts are the administrator's side at work (the `sql/` scripts, the
+queries), so they live with the command; the local stack only provides the
+sample events (`widf_local.samples`).
 """
 
 from __future__ import annotations
@@ -18,21 +22,22 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from widf_local import aws, deploy, samples
+from widf_cli.local_stack import admin_connection, deploy_to_local_stack, deployed
+from widf_local import samples
 from widf_local.stack import StackPaths, read_stack
 from widf_ops import admin
 from widf_ops.admin import SnowflakeNames
-from widf_ops.stack_outputs import WAIT_SECONDS, wait_for
+from widf_ops.stack_outputs import WAIT_SECONDS, client, wait_for
 
 UNKNOWN_CALLER = re.compile(r"Unable to find an associated Snowflake user for the verified AWS Caller Identity with ARN '([^']+)'")
 
 
 def upload(endpoint: str, bucket: str, key: str, events: list[dict[str, Any]]) -> None:
-    aws.client("s3", endpoint).put_object(Bucket=bucket, Key=key, Body=orjson.dumps(events, option=orjson.OPT_INDENT_2))
+    client("s3", endpoint).put_object(Bucket=bucket, Key=key, Body=orjson.dumps(events, option=orjson.OPT_INDENT_2))
 
 
 def logged_failure(endpoint: str, log_group: str, uri: str, since_ms: int) -> str | None:
-    logs = aws.client("logs", endpoint)
+    logs = client("logs", endpoint)
     kwargs: dict[str, Any] = {"logGroupName": log_group, "startTime": since_ms}
     while True:
         page = logs.filter_log_events(**kwargs)
@@ -69,12 +74,12 @@ def step(console: Console, text: str) -> None:
 def act_one(console: Console, paths: StackPaths, names: SnowflakeNames) -> bool:
     info = read_stack(paths)
     console.rule("[bold]Act I — a function nobody in Snowflake trusts yet")
-    with deploy.admin_connection(info) as connection:
+    with admin_connection(info) as connection:
         for statement, answer in admin.run_script(connection, "setup", names.variables()):
             console.print(f"  [dim]{statement}[/] → {answer}")
         connection.cursor().execute(f"DROP USER IF EXISTS {names.user}")
     step(console, f"Snowflake objects ready in {names.database}.{names.schema}; no user trusts the function yet")
-    deployment = deploy.deploy(info, paths, names)
+    deployment = deploy_to_local_stack(info, paths, names)
     step(console, f"Function [bold]{deployment.function.name}[/] deployed with role {deployment.resources.role_arn}")
     key = f"incoming/act-1-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}.json"
     since = int(time.time() * 1000)
@@ -98,11 +103,11 @@ def act_one(console: Console, paths: StackPaths, names: SnowflakeNames) -> bool:
 def act_two(console: Console, paths: StackPaths, names: SnowflakeNames) -> bool:
     info = read_stack(paths)
     console.rule("[bold]Act II — the role becomes a Snowflake service user")
-    if not (deployment := deploy.deployed(paths)):
+    if not (deployment := deployed(paths)):
         console.print("[red]✗ Nothing is deployed: run `widf-loader demo fail` first.")
         return False
     role_arn = deployment.resources.role_arn
-    with deploy.admin_connection(info) as connection:
+    with admin_connection(info) as connection:
         for statement, answer in admin.run_script(connection, "lambda_wid", names.variables(role_arn)):
             console.print(f"  [dim]{statement}[/] → {answer}")
         step(console, f"Service user {names.user} trusts {role_arn}")

@@ -356,18 +356,20 @@ def loaded(stack: LocalStack, prefix: str) -> int:
 
 # -- cold start and artefact -----------------------------------------------------
 
-ARTEFACT = ROOT / "dist" / "widf-loader-lambda.zip"
+# The artefact the template deploys (connector 4.x), and the same function built with connector 5.x,
+# which needs an Amazon Linux 2023 runtime (infra/package.py's CONNECTORS): measured side by side.
+ARTEFACTS = {"4": ROOT / "dist" / "widf-loader-lambda.zip", "5": ROOT / "dist" / "widf-loader-lambda-connector5.zip"}
 # Lambda's /var/task is read-only, so Python caches no bytecode there: every run here imports as a
 # fresh container does, from the unpacked artefact alone (-S -s: no site-packages) writing nothing (-B).
 ARTEFACT_PYTHON = (sys.executable, "-S", "-s", "-B")
 
 
-def unpacked_artefact(into: Path) -> Path:
-    """dist/widf-loader-lambda.zip, unpacked as Lambda's /var/task. `make package` first: it rebuilds the
-    zip only when the lock, the packaging script or a shipped source changed, so a stale zip is never measured."""
-    subprocess.run(["make", "-s", "package"], cwd=ROOT, check=True)
-    task = into / "task"
-    with zipfile.ZipFile(ARTEFACT) as archive:
+def unpacked_artefact(into: Path, connector: str = "4") -> Path:
+    """The artefact, unpacked as Lambda's /var/task. Packaged first: the zip is rebuilt only when the lock,
+    the packaging script or a shipped source changed, so a stale zip is never measured."""
+    subprocess.run([sys.executable, str(ROOT / "infra" / "package.py"), "--connector", connector], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    task = into / f"task-connector{connector}"
+    with zipfile.ZipFile(ARTEFACTS[connector]) as archive:
         archive.extractall(task)
     return task
 
@@ -377,22 +379,28 @@ def artefact_env(task: Path) -> dict[str, str]:
 
 
 def measure_artefact() -> dict[str, Any]:
+    """Both artefacts' sizes, and the handler's import from each, in turns."""
+    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as workdir:
-        task = unpacked_artefact(Path(workdir))
-        imports = []
+        tasks = {connector: unpacked_artefact(Path(workdir), connector) for connector in ARTEFACTS}
+        imports: dict[str, list[float]] = {connector: [] for connector in ARTEFACTS}
         for _ in range(max(REPEAT, 5)):
-            done = subprocess.run(
-                [*ARTEFACT_PYTHON, "-c", "import time; t = time.perf_counter(); import widf_loader.handler; print(time.perf_counter() - t)"],
-                env=artefact_env(task), cwd=task, capture_output=True, text=True, check=True,
-            )  # fmt: skip
-            imports.append(float(done.stdout))
-    with zipfile.ZipFile(ARTEFACT) as archive:
-        unpacked = sum(i.file_size for i in archive.infolist())
-    return {
-        "artefact_mb": round(unpacked / MB, 1),
-        "artefact_zip_mb": round(ARTEFACT.stat().st_size / MB, 1),
-        "handler_cold_import_s": round(statistics.median(imports), 3),
-    }
+            for connector, task in tasks.items():
+                done = subprocess.run(
+                    [*ARTEFACT_PYTHON, "-c", "import time; t = time.perf_counter(); import widf_loader.handler; print(time.perf_counter() - t)"],
+                    env=artefact_env(task), cwd=task, capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                imports[connector].append(float(done.stdout))
+    for connector, artefact in ARTEFACTS.items():
+        suffix = "" if connector == "4" else "_connector5"
+        with zipfile.ZipFile(artefact) as archive:
+            unpacked = sum(i.file_size for i in archive.infolist())
+        results |= {
+            f"artefact{suffix}_mb": round(unpacked / MB, 1),
+            f"artefact{suffix}_zip_mb": round(artefact.stat().st_size / MB, 1),
+            f"handler{suffix}_cold_import_s": round(statistics.median(imports[connector]), 3),
+        }
+    return results
 
 
 # A Lambda container's first invocation, in a fresh interpreter from the unpacked artefact: import the
@@ -495,8 +503,9 @@ def measure_cold_start(stack: LocalStack, workdir: Path) -> dict[str, Any]:
     (bytecode compiled at install). The two take turns, so load from elsewhere falls on both alike."""
     sample = workdir / "cold.json"
     sample.write_bytes(orjson.dumps(samples.sample_events(20)))
-    task = unpacked_artefact(workdir)
+    tasks = {connector: unpacked_artefact(workdir, connector) for connector in ARTEFACTS}
     ours: list[dict[str, Any]] = []
+    ours_5: list[dict[str, Any]] = []
     snowpark: list[float] = []
     result: dict[str, Any] = {}
     if not COMPARISON_PYTHON.exists():
@@ -504,9 +513,11 @@ def measure_cold_start(stack: LocalStack, workdir: Path) -> dict[str, Any]:
     # .jsonl: no notification rule of the template matches it, so the stack's own function never loads these
     # files (nor takes CPU) before the run being measured does.
     for i in range(max(REPEAT, 5)):
-        ours.append(cold_start_ours(stack, task, stack.upload(f"incoming/bench/cold-{i}.jsonl", sample)))
-        if loaded(stack, f"incoming/bench/cold-{i}.jsonl") != 1:
-            raise RuntimeError(f"the cold start did not load incoming/bench/cold-{i}.jsonl")
+        for connector, runs in (("4", ours), ("5", ours_5)):
+            key = f"incoming/bench/cold-{connector}-{i}.jsonl"
+            runs.append(cold_start_ours(stack, tasks[connector], stack.upload(key, sample)))
+            if loaded(stack, key) != 1:
+                raise RuntimeError(f"the cold start did not load {key}")
         if COMPARISON_PYTHON.exists() and "cold_start_snowpark_error" not in result:
             try:
                 snowpark.append(cold_start_snowpark(stack, stack.upload(f"incoming/bench/cold-snowpark-{i}.jsonl", sample)))
@@ -516,10 +527,13 @@ def measure_cold_start(stack: LocalStack, workdir: Path) -> dict[str, Any]:
         "cold_start_s": round(statistics.median(r["seconds"] for r in ours), 3),
         "cold_start_import_s": round(statistics.median(r["import_s"] for r in ours), 3),
         "cold_start_statements": ours[0]["statements"],
+        "cold_start_connector5_s": round(statistics.median(r["seconds"] for r in ours_5), 3),
+        "cold_start_connector5_import_s": round(statistics.median(r["import_s"] for r in ours_5), 3),
     }
     if snowpark:
         result["cold_start_snowpark_s"] = round(statistics.median(snowpark), 3)
         result["cold_start_vs_snowpark"] = round(result["cold_start_s"] / result["cold_start_snowpark_s"], 3)
+        result["cold_start_connector5_vs_snowpark"] = round(result["cold_start_connector5_s"] / result["cold_start_snowpark_s"], 3)
     return result
 
 
@@ -584,8 +598,11 @@ def print_table(results: dict[str, Any]) -> None:
         ("cold start ours / Snowpark+pandas", results.get("cold_start_vs_snowpark", results.get("cold_start_snowpark_error")), "≤ 0.5"),
         ("cold start ours, Snowpark+pandas (s)", f"{results.get('cold_start_s')}, {results.get('cold_start_snowpark_s')}", ""),
         ("cold start: handler import from the artefact (s)", results.get("cold_start_import_s"), ""),
+        ("cold start with connector 5.x / Snowpark+pandas", results.get("cold_start_connector5_vs_snowpark"), "≤ 0.35 (needs an AL2023 runtime)"),
+        ("cold start with connector 5.x (s), its handler import (s)", f"{results.get('cold_start_connector5_s')}, {results.get('cold_start_connector5_import_s')}", ""),
         ("artefact unpacked (MB)", results.get("artefact_mb"), "≤ 80"),
-        ("handler cold import (s)", results.get("handler_cold_import_s"), ""),
+        ("artefact with connector 5.x unpacked (MB)", results.get("artefact_connector5_mb"), "≤ 100"),
+        ("handler cold import: 4.x, 5.x artefact (s)", f"{results.get('handler_cold_import_s')}, {results.get('handler_connector5_cold_import_s')}", ""),
         ("scale-out, files/minute by pollers", results.get("scale_out_files_per_minute"), "2 cores: report the curve"),
     ]
     for row in rows:

@@ -3,6 +3,7 @@ dependencies, for the Lambda runtime (python3.11), without Docker.
 
     python infra/package.py [--arch x86_64|arm64]        (make package [ARCH=arm64])
     python infra/package.py --dependencies-only          (prints where they are installed)
+    python infra/package.py --connector 5                (a measurement build, see CONNECTORS)
 
 The dependencies are the lock file's core dependencies (no extras), installed
 by uv as manylinux2014 wheels for the target architecture - never built from
@@ -29,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +43,20 @@ MANIFEST_NAME = "widf-loader-lambda.json"
 PACKAGE = ROOT / "src" / "widf_loader"
 PYTHON_VERSION = "3.11"
 PLATFORMS = {"x86_64": "x86_64-manylinux2014", "arm64": "aarch64-manylinux2014"}
+
+
+@dataclass(frozen=True)
+class Connector:
+    extra: str  # pyproject's extra naming the connector
+    glibc: str  # the oldest glibc its wheels may need: manylinux's tag
+    suffix: str  # in the zip's and the manifest's names
+
+
+# "4" is the artefact infra/template.yaml deploys: Lambda's python3.11 runs on Amazon Linux 2 (glibc 2.26),
+# and connector 5.x's core needs glibc 2.28. "5" builds the same function with 5.x for the benchmark to
+# measure side by side: what the artefact becomes on an Amazon Linux 2023 runtime (python3.12+), not
+# deployable with this template.
+CONNECTORS = {"4": Connector("lambda", "manylinux2014", ""), "5": Connector("connector5", "manylinux_2_28", "-connector5")}
 STRIPPED_DIRECTORIES = {"__pycache__", "tests"}
 # The AWS services whose botocore models ship: S3 (the handler reads the objects) and STS (the Snowflake
 # connector's WIDF attestation signs an STS request, and makes an STS client for role chains). botocore
@@ -84,18 +100,18 @@ def shipped_sources() -> list[Path]:
     )
 
 
-def dependencies(arch: str, lock_digest: str) -> Path:
-    """The locked core dependencies as installed for Lambda, cached per lock file and architecture."""
-    layer = BUILD / "lambda-dependencies" / f"{arch}-{lock_digest[:16]}"
+def dependencies(arch: str, lock_digest: str, connector: Connector = CONNECTORS["4"]) -> Path:
+    """The locked core dependencies as installed for Lambda, cached per lock file, architecture and connector."""
+    layer = BUILD / "lambda-dependencies" / f"{arch}{connector.suffix}-{lock_digest[:16]}"
     if layer.is_dir():
         return layer
     BUILD.mkdir(exist_ok=True)
-    requirements = BUILD / f"lambda-requirements-{arch}.txt"
-    run([uv(), "export", "--project", str(ROOT), "--frozen", "--no-dev", "--extra", "lambda", "--no-emit-project", "--no-hashes", "--quiet", "-o", str(requirements)])
+    requirements = BUILD / f"lambda-requirements-{arch}{connector.suffix}.txt"
+    run([uv(), "export", "--project", str(ROOT), "--frozen", "--no-dev", "--extra", connector.extra, "--no-emit-project", "--no-hashes", "--quiet", "-o", str(requirements)])
     staging = layer.with_name(f"{layer.name}.partial-{os.getpid()}")  # builds running side by side never share one
     install = [
         uv(), "pip", "install", "--quiet", "--target", str(staging), "--python-version", PYTHON_VERSION,
-        "--python-platform", PLATFORMS[arch], "--only-binary", ":all:", "--no-deps", "-r", str(requirements),
+        "--python-platform", PLATFORMS[arch].replace("manylinux2014", connector.glibc), "--only-binary", ":all:", "--no-deps", "-r", str(requirements),
     ]
     result = subprocess.run(install, capture_output=True, text=True)
     if result.returncode != 0:
@@ -111,7 +127,7 @@ def dependencies(arch: str, lock_digest: str) -> Path:
         staging.rename(layer)
     except OSError:  # another build finished the same layer first
         shutil.rmtree(staging)
-    for stale in layer.parent.glob(f"{arch}-*"):
+    for stale in layer.parent.glob(f"{arch}{connector.suffix}-*"):
         if stale != layer and ".partial-" not in stale.name:
             shutil.rmtree(stale, ignore_errors=True)  # an older lock's layer
     return layer
@@ -194,18 +210,19 @@ def write_zip(files: list[tuple[Path, str]], target: Path) -> None:
     partial.replace(target)
 
 
-def build(arch: str, with_bytecode: bool = True, dist: Path = DIST) -> dict:
+def build(arch: str, with_bytecode: bool = True, dist: Path = DIST, connector: Connector = CONNECTORS["4"]) -> dict:
     if arch not in PLATFORMS:
         raise PackageError(f"ARCH must be one of {', '.join(PLATFORMS)}, not '{arch}'.")
-    artefact, manifest_file = dist / ARTEFACT_NAME, dist / MANIFEST_NAME
+    artefact = dist / ARTEFACT_NAME.replace(".zip", f"{connector.suffix}.zip")
+    manifest_file = dist / MANIFEST_NAME.replace(".json", f"{connector.suffix}.json")
     lock_digest = digest(ROOT / "uv.lock")
-    inputs = f"{digest(ROOT / 'uv.lock', Path(__file__).resolve(), *shipped_sources())}-{arch}{'-bytecode' if with_bytecode else ''}"
+    inputs = f"{digest(ROOT / 'uv.lock', Path(__file__).resolve(), *shipped_sources())}-{arch}{connector.suffix}{'-bytecode' if with_bytecode else ''}"
     if artefact.exists() and manifest_file.exists():
         manifest = json.loads(manifest_file.read_text())
         if manifest.get("inputs") == inputs:
             return manifest | {"rebuilt": False}
     generated = BUILD / f"lambda-generated-{os.getpid()}"  # files made for this zip alone
-    files = trimmed_endpoints(shipped_files(dependencies(arch, lock_digest)), generated)
+    files = trimmed_endpoints(shipped_files(dependencies(arch, lock_digest, connector)), generated)
     if with_bytecode:
         files += bytecode(files, generated / "bytecode")
     unpacked_bytes = sum(path.stat().st_size for path, _ in files)
@@ -216,6 +233,7 @@ def build(arch: str, with_bytecode: bool = True, dist: Path = DIST) -> dict:
         "artefact": str(artefact.relative_to(ROOT) if artefact.is_relative_to(ROOT) else artefact),
         "architecture": arch,
         "python": PYTHON_VERSION,
+        "connector_extra": connector.extra,
         "bytecode": with_bytecode,
         "files": len(files),
         "unpacked_bytes": unpacked_bytes,
@@ -237,12 +255,13 @@ def main() -> int:
     )
     parser.add_argument("--dist", type=Path, default=DIST, help="where the zip goes (default: dist/)")
     parser.add_argument("--dependencies-only", action="store_true", help="install only the locked dependencies and print their directory")
+    parser.add_argument("--connector", choices=CONNECTORS, default="4", help="4 (default): the deployed artefact; 5: a build to measure only")
     args = parser.parse_args()
     try:
         if args.dependencies_only:
-            print(dependencies(args.arch, digest(ROOT / "uv.lock")))
+            print(dependencies(args.arch, digest(ROOT / "uv.lock"), CONNECTORS[args.connector]))
             return 0
-        manifest = build(args.arch, args.bytecode, args.dist.resolve())
+        manifest = build(args.arch, args.bytecode, args.dist.resolve(), CONNECTORS[args.connector])
     except PackageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

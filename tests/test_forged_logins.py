@@ -97,6 +97,30 @@ def test_the_unforged_attestation_logs_in(stack, roles):
     assert answer["success"] is True, answer.get("message")
 
 
+def core_attestation(stack, credentials: Credentials, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The attestation connector 5.x's Rust core builds and signs itself (the tools' connector, this
+    process's), from the role's credentials in the environment, as the function's would be."""
+    from snowflake.connector._common.wif_util import AttestationProvider, create_attestation
+
+    for name, value in {"AWS_ACCESS_KEY_ID": credentials.access_key, "AWS_SECRET_ACCESS_KEY": credentials.secret_key,
+                        "AWS_SESSION_TOKEN": credentials.token, "AWS_REGION": aws.REGION}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    return create_attestation(AttestationProvider.AWS, wif_host=stack.info.aws_endpoint).credential
+
+
+def test_connector_5s_own_attestation_logs_in_and_is_refused_once_tampered_with(stack, roles, monkeypatch):
+    token = core_attestation(stack, role_credentials(stack, roles[TRUSTED_ROLE]), monkeypatch)
+    assert log_in(stack, token)["success"] is True
+    document = json.loads(base64.b64decode(token))
+    document["headers"] = {k: ("someone-elses-session-token" if k.lower() == "x-amz-security-token" else v) for k, v in document["headers"].items()}
+    assert "signature does not match" in refused(log_in(stack, base64.b64encode(json.dumps(document).encode()).decode()))
+
+
+def test_connector_5s_attestation_of_a_role_no_user_trusts_is_refused_with_its_arn(stack, roles, monkeypatch):
+    token = core_attestation(stack, role_credentials(stack, roles[UNTRUSTED_ROLE]), monkeypatch)
+    assert f"assumed-role/{UNTRUSTED_ROLE}/forgery" in refused(log_in(stack, token))
+
+
 def test_a_signature_made_with_a_guessed_secret_is_refused(stack, roles):
     genuine = role_credentials(stack, roles[TRUSTED_ROLE])
     guessed = Credentials(genuine.access_key, "x" * 40, genuine.token)

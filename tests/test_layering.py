@@ -14,6 +14,7 @@ Imports are read from the source with `ast`, every form: `import a.b`,
 from __future__ import annotations
 
 import ast
+import subprocess
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -88,3 +89,19 @@ def test_the_administrators_tools_import_neither_the_local_stack_nor_the_command
 
 def test_the_local_stack_imports_neither_the_loader_nor_the_tools_nor_the_command():
     assert crossing("widf_local", ("widf_loader", "widf_ops", "widf_cli")) == set()
+
+
+def test_the_projects_environment_has_connector_5_and_no_emulator():
+    # The emulators and the 4.x connector fakesnow needs live in the local stack's own environment, so
+    # they cannot pin what the tools run on.
+    import importlib.metadata
+    import importlib.util
+
+    assert importlib.metadata.version("snowflake-connector-python").startswith("5.")
+    assert [name for name in ("fakesnow", "moto", "duckdb", "sqlglot") if importlib.util.find_spec(name)] == []
+    local_python = SRC.parent / "local" / ".venv" / "bin" / "python"
+    versions = subprocess.run(
+        [str(local_python), "-c", "import importlib.metadata as m; print(m.version('snowflake-connector-python'), m.version('fakesnow'))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert versions[0].startswith("4.") and versions[1]

@@ -162,3 +162,20 @@ def test_chunks_of_lines_with_blank_lines_and_twenty_digits_read_as_lines():
     assert list(iter_records(io.BytesIO(text), "s3://b/k")) == [{"n": i} for i in range(400)] + [{"s": "123456789012345678901234"}]
     with pytest.raises(UnreadableFile, match=r"line 404: integer 18446744073709551616\.\.\. is beyond 64 bits"):
         list(iter_records(io.BytesIO(text + b'{"n": 18446744073709551616}\n'), "s3://b/k"))
+
+
+@pytest.mark.parametrize("chunked", [True, False])
+def test_quarantined_records_are_cut_into_batches_that_each_fit_one_binary(monkeypatch, chunked):
+    if not chunked:
+        one_at_a_time(monkeypatch)
+    big_and_bad = [{"event_id": f"e{i}", "note": "x" * 60_000} for i in range(300)]  # no user_id, ~18 MB in all
+    pipeline = Pipeline(read_pipeline_config(DEFAULT_CONFIG))
+    batches, tally = run(pipeline, big_and_bad, batch_rows=50_000)
+    quarantine = [rows for statement, rows in batches if statement == pipeline.reject_statement]
+    assert len(quarantine) >= 3 and tally.rejected == 300
+    arrays = [rows[0][-1].json for rows in quarantine]  # one row per batch: the file's context, then the records
+    assert all(len(array) <= pipeline_module.BATCH_BYTES for array in arrays)
+    elements = [element for array in arrays for element in orjson.loads(array)]
+    assert [e[0] for e in elements] == list(range(300))  # every record once, in file order
+    assert all(e[3] == orjson.dumps(r).decode() for e, r in zip(elements, big_and_bad))  # the raw record as it was
+    assert quarantine[0][0][:3] == (REF.uri, REF.key, "L")

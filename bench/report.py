@@ -157,8 +157,8 @@ template deploys, and the same function with connector 5.x) and a separate
 runs against a local stack of its own. A whole run takes minutes; it is not
 part of `make test`.
 
-- **Side by side, in turns.** Each figure is a ratio of two things measured in
-  the same run. The JSON floor (orjson parse and dump of every record, nothing
+- **Side by side, in turns.** A ratio compares two things measured in the
+  same run. The JSON floor (orjson parse and dump of every record, nothing
   else), the pipeline and the pipeline without contracts take turns, at least
   five times each; the cold starts of the deployed artefact (connector 4.x),
   of the same function with connector 5.x and of a Snowpark + pandas handler
@@ -182,7 +182,7 @@ part of `make test`.
 `BENCH_ONLY=artefact,cold_start .venv/bin/python bench/bench.py` measures only
 those sections (once `make bench` has made the Snowpark venv) and leaves
 `bench/results.json` and this page alone. The figures come from the local
-stack on a small machine: absolute speeds are low; the ratios are what to read.
+stack on the machine named below: absolute speeds are low; the ratios are what to read.
 """
 
 

@@ -108,13 +108,15 @@ def test_no_benchmark_figure_is_copied_into_the_readme_or_docs():
         elif isinstance(value, float) and len(re.sub(r"\D", "", repr(value)).strip("0")) >= 3:
             yield repr(value)
 
-    wanted = set(figures(results))
+    # Versions that read like figures: glibc's (2.26, 2.28) and Python's (3.11, 3.12).
+    versions = {"2.26", "2.28", "3.11", "3.12"}
+    wanted = set(figures(results)) - versions
     copied = {
         f"{page.relative_to(ROOT)}: {figure}"
         for page in PAGES
         if page.name != "performance.md"
         for figure in wanted
-        if re.search(rf"(?<![\d.]){re.escape(figure)}(?![\d])", page.read_text())
+        if re.search(rf"(?<![\d.]){re.escape(figure)}(?!\.?\d)", page.read_text())
     }
     assert not copied, f"figures from bench/results.json typed by hand (link docs/performance.md instead): {sorted(copied)}"
 

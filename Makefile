@@ -10,7 +10,7 @@ LOCAL_INSTALLED := $(LOCAL_VENV)/.installed
 
 ARCH ?= x86_64
 
-.PHONY: demo test install up down clean package bench soak
+.PHONY: demo test install up down clean package bench perf-doc soak
 
 $(INSTALLED): pyproject.toml uv.lock
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -54,10 +54,14 @@ $(BENCH_VENV)/.installed:
 	@$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'snowflake-snowpark-python[pandas]==1.56.*' 'boto3>=1.40'
 	@touch $@
 
-# Ratios measured side by side (DESIGN §6); prints a table and writes bench/results.json.
+# Ratios measured side by side (DESIGN §6); prints a table, writes bench/results.json and docs/performance.md.
 bench: install $(BENCH_VENV)/.installed
 	@$(MAKE) -s package
 	@$(VENV)/bin/python bench/bench.py
+
+# docs/performance.md again from the existing bench/results.json (bench/report.py: standard library only).
+perf-doc:
+	@$(PYTHON) bench/report.py
 
 # The soak at full size: thousands of files under random faults (`make test` runs 60 of them).
 SOAK_FILES ?= 3000

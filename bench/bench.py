@@ -4,7 +4,8 @@ Every figure is a ratio of two things measured here, now, on this machine:
 the pipeline against the JSON floor, the loader against a naive loader
 through the same local gateway, memory for a large file against a small one,
 statements per file counted at the gateway. Prints a table and writes
-bench/results.json. Not part of `make test`: it takes minutes.
+bench/results.json, then docs/performance.md from it (bench/report.py).
+Not part of `make test`: it takes minutes.
 
 Sizes come from the environment: BENCH_PIPELINE_MB (default 32),
 BENCH_E2E_MB (100), BENCH_RSS_SMALL_MB (10), BENCH_RSS_LARGE_MB (1024),
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import report  # bench/report.py, beside this script: renders docs/performance.md from results.json
 
 from widf_local import samples
 from widf_loader.config import ReadLimits
@@ -573,6 +575,7 @@ def main() -> int:
             stack.close()
     if len(only) == len(SECTIONS):
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"wrote {RESULTS.relative_to(ROOT)} and {report.write_page(RESULTS).relative_to(ROOT)}", flush=True)
     else:
         print(json.dumps(results, indent=2))
     print_table(results)
@@ -584,29 +587,11 @@ def print_table(results: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title="widf-loader benchmark (ratios measured side by side in this run)", title_justify="left")
-    for column in ("measure", "value", "target"):
+    for column in ("measure", "value", "target", "met"):
         table.add_column(column)
-    rows = [
-        ("pipeline / JSON floor (contracts on)", results.get("pipeline_vs_floor"), "≥ 0.5"),
-        ("pipeline / JSON floor (contracts off)", results.get("pipeline_vs_floor_no_contracts"), "≥ 0.8"),
-        ("pipeline throughput", f"{results.get('pipeline_mb_s')} MB/s, {results.get('pipeline_records_s')} records/s", ""),
-        ("end to end: naive time / ours", results.get("end_to_end_vs_naive"), "≥ 5 (on 100 MB)"),
-        ("statements per small file: ours / naive", f"{results.get('statements_per_small_file')} / {results.get('naive_statements_per_small_file')}", "≤ 4"),
-        ("statements per large file: ours / naive", f"{results.get('statements_per_large_file')} / {results.get('naive_statements_per_large_file')}", ""),
-        ("peak RSS large / small file", results.get("rss_1gb_vs_10mb"), "≤ 1.5"),
-        ("peak RSS small, large (MB)", f"{results.get('rss', {}).get('small', {}).get('peak_rss_mb')}, {results.get('rss', {}).get('large', {}).get('peak_rss_mb')}", ""),
-        ("cold start ours / Snowpark+pandas", results.get("cold_start_vs_snowpark", results.get("cold_start_snowpark_error")), "≤ 0.5"),
-        ("cold start ours, Snowpark+pandas (s)", f"{results.get('cold_start_s')}, {results.get('cold_start_snowpark_s')}", ""),
-        ("cold start: handler import from the artefact (s)", results.get("cold_start_import_s"), ""),
-        ("cold start with connector 5.x / Snowpark+pandas", results.get("cold_start_connector5_vs_snowpark"), "≤ 0.35 (needs an AL2023 runtime)"),
-        ("cold start with connector 5.x (s), its handler import (s)", f"{results.get('cold_start_connector5_s')}, {results.get('cold_start_connector5_import_s')}", ""),
-        ("artefact unpacked (MB)", results.get("artefact_mb"), "≤ 80"),
-        ("artefact with connector 5.x unpacked (MB)", results.get("artefact_connector5_mb"), "≤ 100"),
-        ("handler cold import: 4.x, 5.x artefact (s)", f"{results.get('handler_cold_import_s')}, {results.get('handler_connector5_cold_import_s')}", ""),
-        ("scale-out, files/minute by pollers", results.get("scale_out_files_per_minute"), "2 cores: report the curve"),
-    ]
-    for row in rows:
-        table.add_row(*[str(v) for v in row])
+    # The rows of docs/performance.md's table too (bench/report.py), so the page shows what this shows.
+    for row in report.ROWS:
+        table.add_row(row.measure, row.figure(results), row.target, row.verdict(results))
     Console().print(table)
 
 

@@ -16,7 +16,7 @@ import pytest
 import snowflake.connector
 from botocore.exceptions import ClientError
 
-from conftest import Stack, started_stack
+from widf_local.pytest_plugin import Stack, started_stack
 from widf_cli.local_stack import admin_connection, deployed
 from widf_local import aws
 from widf_local.deploy import STACK_NAME

@@ -15,7 +15,7 @@ from urllib.parse import quote_plus
 
 import orjson
 
-from conftest import admin_connections_toml
+from helpers import admin_connections_toml
 from widf_cli.local_stack import admin_connection
 from widf_local import aws, samples
 from widf_ops.stack_outputs import wait_for

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import function_env, sqs_batch
+from helpers import function_env, sqs_batch
 from corpus.make_corpus import GOOD, Case, cases, ndjson
 from test_exactly_once import notification, put, query
 from widf_loader.handler import lambda_handler, runtime

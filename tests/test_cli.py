@@ -16,7 +16,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from conftest import Stack
+from widf_local.pytest_plugin import Stack
 from widf_cli import app
 from widf_cli.local_stack import admin_connection
 

@@ -19,7 +19,7 @@ import pytest
 from botocore.stub import Stubber
 from typer.testing import CliRunner
 
-from conftest import admin_connections_toml
+from helpers import admin_connections_toml
 from widf_ops import admin
 from widf_ops.admin import SnowflakeNames
 from widf_cli import app

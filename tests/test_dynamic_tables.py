@@ -10,7 +10,7 @@ import orjson
 import pytest
 from snowflake.connector.errors import ProgrammingError
 
-from conftest import gateway_stats, started_stack
+from widf_local.pytest_plugin import gateway_stats, started_stack
 from widf_cli.demo_story import rows_for
 from widf_cli.local_stack import admin_connection, deployed
 from widf_local import aws, samples

@@ -12,7 +12,8 @@ from urllib.parse import quote_plus
 import orjson
 import pytest
 
-from conftest import gateway_stats, sqs_batch
+from helpers import sqs_batch
+from widf_local.pytest_plugin import gateway_stats
 from widf_loader.config import LoaderSettings
 from widf_loader.events import FileRef
 from widf_loader.handler import lambda_handler, runtime

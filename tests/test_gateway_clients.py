@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import client_environment, function_env
+from helpers import function_env
 from widf_local import aws
 from widf_cli.local_stack import admin_connection
 from widf_loader.config import LoaderSettings
@@ -22,7 +22,7 @@ SESSION_SCRIPT = Path(__file__).parent / "clients" / "connector_session.py"
 
 
 @pytest.fixture(scope="session")
-def connector_4() -> Path:
+def connector_4(client_environment) -> Path:
     return client_environment("connector4-venv", CONNECTOR_4) / "python"
 
 

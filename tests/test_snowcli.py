@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import client_environment
 from widf_cli.local_stack import admin_connection
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -30,7 +29,7 @@ METHODS_COLUMNS = ["name", "type", "comment", "last_used", "created_on", "additi
 
 
 @pytest.fixture(scope="session")
-def snowcli() -> Path:
+def snowcli(client_environment) -> Path:
     return client_environment("snowcli-venv", SNOWCLI) / "snow"
 
 

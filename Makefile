@@ -40,7 +40,7 @@ demo: install
 
 # The local stack's own tests from its environment, then everything else from the project's.
 test: install
-	@PYTHONPATH=src $(LOCAL_VENV)/bin/python -m pytest -q -c tests/widf_local/pytest.ini tests/widf_local
+	@PYTHONPATH=src $(LOCAL_VENV)/bin/python -m pytest -q -c tests/local/engine/pytest.ini tests/local/engine
 	@$(VENV)/bin/python -m pytest
 
 # The Lambda artefact, dist/widf-loader-lambda.zip (ARCH=arm64 for Graviton; BYTECODE=0 leaves out the compiled modules).
@@ -66,7 +66,7 @@ perf-doc:
 # The soak at full size: thousands of files under random faults (`make test` runs 60 of them).
 SOAK_FILES ?= 3000
 soak: install
-	@WIDF_SOAK_FILES=$(SOAK_FILES) $(VENV)/bin/python -m pytest -n 0 -s --timeout 0 -p no:cacheprovider tests/test_faults.py -k soak
+	@WIDF_SOAK_FILES=$(SOAK_FILES) $(VENV)/bin/python -m pytest -n 0 -s --timeout 0 -p no:cacheprovider tests/local/test_faults.py -k soak
 
 up: install
 	@$(CLI) local up

@@ -11,8 +11,8 @@ from widf_local.pytest_plugin import Stack
 from widf_ops.admin import SnowflakeNames
 
 # The local stack's own tests import its modules, which need its environment (fakesnow, connector 4.x):
-# `make test` runs them there (tests/widf_local/pytest.ini), not in this one.
-collect_ignore = ["widf_local"]
+# `make test` runs them there (tests/local/engine/pytest.ini), not in this one.
+collect_ignore = ["local/engine"]
 
 
 @pytest.fixture

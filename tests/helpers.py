@@ -4,15 +4,22 @@ stack itself comes from the local stack's pytest plugin, widf_local.pytest_plugi
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote_plus
+
+import orjson
 
 if TYPE_CHECKING:
+    from widf_loader.events import FileRef
     from widf_local.pytest_plugin import Stack
     from widf_local.stack import StackInfo
 
 TESTS = Path(__file__).resolve().parent
 REPOSITORY = TESTS.parent
+# Keys the bucket notification ignores (not a landing suffix), for tests that deliver by hand.
+UNNOTIFIED = ".jsonl"
 
 
 def admin_connections_toml(home: Path, info: StackInfo, name: str = "admin") -> Path:
@@ -51,3 +58,32 @@ def sqs_batch(*messages: tuple[str, str]) -> dict:
     from widf_local.runner import sqs_event
 
     return sqs_event([{"MessageId": m, "ReceiptHandle": f"r-{m}", "Body": b} for m, b in messages], "arn:aws:sqs:us-east-1:123456789012:q")
+
+
+def put(stack: Stack, loader, key: str, body: bytes) -> FileRef:
+    """An object put in the function's bucket, as the FileRef its notification names."""
+    from widf_loader.events import FileRef
+    from widf_local import aws
+
+    response = aws.client("s3", stack.info.aws_endpoint).put_object(Bucket=loader.resources.bucket, Key=key, Body=body)
+    return FileRef(bucket=loader.resources.bucket, key=key, version_id=response["VersionId"], etag=response["ETag"].strip('"'), size=len(body))
+
+
+def ndjson(events: list[dict]) -> bytes:
+    return b"\n".join(orjson.dumps(e) for e in events)
+
+
+def notification(ref: FileRef) -> str:
+    """The S3 notification S3 would send for this object version (what a redelivery repeats)."""
+    obj = {"key": quote_plus(ref.key), "size": ref.size, "eTag": ref.etag, "versionId": ref.version_id, "sequencer": "00"}
+    record = {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "eventTime": "2026-11-27T10:00:00.000Z",
+              "s3": {"bucket": {"name": ref.bucket}, "object": obj}}  # fmt: skip
+    return json.dumps({"Records": [record]})
+
+
+def query(stack: Stack, sql: str, params: tuple = ()) -> list[tuple]:
+    """Rows of a statement run as the local administrator."""
+    from widf_cli.local_stack import admin_connection
+
+    with admin_connection(stack.info) as connection:
+        return connection.cursor().execute(sql, params).fetchall()

@@ -9,7 +9,7 @@
 --
 -- Run setup_pipeline.sql first: the user's default role and warehouse are
 -- created there. The test suite runs this file unmodified, through the
--- Snowflake CLI, against the local gateway (tests/test_snowcli.py).
+-- Snowflake CLI, against the local gateway (tests/local/test_snowcli.py).
 
 USE ROLE USERADMIN;
 

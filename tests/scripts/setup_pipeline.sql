@@ -6,7 +6,7 @@
 --   snow sql -f tests/scripts/setup_pipeline.sql
 --
 -- The test suite runs this file unmodified, through the Snowflake CLI, against
--- the local gateway (tests/test_snowcli.py).
+-- the local gateway (tests/local/test_snowcli.py).
 
 USE ROLE ACCOUNTADMIN;
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from helpers import REPOSITORY, TESTS
 from widf_cli.local_stack import admin_connection
 
-REPOSITORY = Path(__file__).resolve().parents[1]
-SCRIPTS = Path(__file__).resolve().parent / "scripts"
+SCRIPTS = TESTS / "scripts"
 # The Snowflake CLI pins its own dependencies (its connector among them), so it lives in a virtual environment
 # of its own, never in the project's. 3.31.0 pins a pip release the package index does not have.
 SNOWCLI = "snowflake-cli==3.30.0"

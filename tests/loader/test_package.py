@@ -17,7 +17,9 @@ import pytest
 from packaging.tags import compatible_tags, cpython_tags
 from packaging.utils import parse_wheel_filename
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import REPOSITORY
+
+ROOT = REPOSITORY
 PACKAGER = ROOT / "infra" / "package.py"
 LOADER = ROOT / "src" / "widf_loader"
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # Lambda refuses a larger function (code and layers, unzipped)

@@ -82,7 +82,7 @@ def test_loader_role_has_least_privilege(stack, loader, names):
 
 def test_cleanup_then_setup_and_lambda_wid_return_to_a_working_state(stack, loader, names):
     upload_and_wait(stack, names, "incoming/grants/before-cleanup.json")
-    stack.cli("snow", "cleanup")  # running each script twice is tests/test_snowcli.py's business
+    stack.cli("snow", "cleanup")  # running each script twice is tests/local/test_snowcli.py's business
     with admin_connection(stack.info) as connection, pytest.raises(DatabaseError, match="does not exist or not authorized"):
         connection.cursor().execute(f"SELECT COUNT(*) FROM {names.database}.{names.schema}.RAW_DATA")
     stack.cli("snow", "setup")

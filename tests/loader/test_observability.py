@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from test_exactly_once import ndjson, put, query
+from helpers import ndjson, put, query
 from widf_local import aws, samples
 from widf_loader.warehouse import file_id
 from widf_ops.stack_outputs import wait_for

@@ -17,7 +17,9 @@ import ast
 import subprocess
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+from helpers import REPOSITORY
+
+SRC = REPOSITORY / "src"
 OURS = ("widf_loader", "widf_ops", "widf_local", "widf_cli")
 
 

@@ -13,11 +13,11 @@ from pathlib import Path
 from detect_secrets import SecretsCollection
 from detect_secrets.settings import default_settings
 
+from helpers import REPOSITORY
 from widf_cli.local_stack import admin_connection
 from widf_local import aws
 from widf_ops.stack_outputs import wait_for
 
-REPOSITORY = Path(__file__).resolve().parents[1]
 # Access key ids are not secret, but one in a log line means credentials were logged.
 ACCESS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")
 CREDENTIAL_WORDS = re.compile(r"(?i)secret_?access_?key|session_?token|x-amz-security-token|password\W*[:=]")

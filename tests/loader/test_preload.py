@@ -8,6 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from helpers import REPOSITORY, TESTS
 import enrichment_hooks
 from widf_local import samples
 from widf_loader.config import ReadLimits
@@ -16,9 +17,9 @@ from widf_loader.events import FileRef
 from widf_loader.pipeline import Pipeline, Tally
 from widf_loader.pipeline_config import DEFAULT_CONFIG, read_pipeline_config
 
-TYPED = Path(__file__).parent / "configs" / "typed_purchases.toml"
-ORIGINAL_DEMO_EVENTS = Path(__file__).parent / "fixtures" / "original_demo_events.json"
-STRICT = Path(__file__).parents[1] / "examples" / "strict-contracts" / "pipeline.toml"
+TYPED = TESTS / "configs" / "typed_purchases.toml"
+ORIGINAL_DEMO_EVENTS = TESTS / "fixtures" / "original_demo_events.json"
+STRICT = REPOSITORY / "examples" / "strict-contracts" / "pipeline.toml"
 
 
 def plan(config_path: Path, events: list, key: str = "incoming/f.json", **changes):

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers import function_env
+from helpers import TESTS, function_env
 from widf_local import aws
 from widf_cli.local_stack import admin_connection
 from widf_loader.config import LoaderSettings
 
 CONNECTOR_4 = "snowflake-connector-python==4.8.1"  # the Lambda artefact's, the Snowflake CLI's and Snowpark's generation
-SESSION_SCRIPT = Path(__file__).parent / "clients" / "connector_session.py"
+SESSION_SCRIPT = TESTS / "clients" / "connector_session.py"
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """Array-bound INSERTs become one statement over the bound rows (the gateway's binding rewrites).
 
 The statements are written out as clients send them; that the loader's own statements take the fast
-path is shown live, through the stack (tests/test_gateway_admin.py).
+path is shown live, through the stack (tests/local/test_gateway_admin.py).
 """
 
 from __future__ import annotations

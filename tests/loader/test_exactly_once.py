@@ -7,49 +7,20 @@ import os
 import subprocess
 import sys
 import threading
-from urllib.parse import quote_plus
 
 import orjson
 import pytest
 
-from helpers import sqs_batch
+from helpers import UNNOTIFIED, ndjson, notification, put, query, sqs_batch
 from widf_local.pytest_plugin import gateway_stats
 from widf_loader.config import LoaderSettings
-from widf_loader.events import FileRef
 from widf_loader.handler import lambda_handler, runtime
 from widf_local import aws, samples
-from widf_cli.local_stack import admin_connection
 from widf_local.stack import fault_plan
 from widf_local.worker import LambdaContext
 from widf_loader.pipeline import load_file
 from widf_loader.warehouse import Warehouse
 from widf_ops.stack_outputs import wait_for
-
-
-# Keys the bucket notification ignores (not a landing suffix), for tests that deliver by hand.
-UNNOTIFIED = ".jsonl"
-
-
-def put(stack, loader, key: str, body: bytes) -> FileRef:
-    response = aws.client("s3", stack.info.aws_endpoint).put_object(Bucket=loader.resources.bucket, Key=key, Body=body)
-    return FileRef(bucket=loader.resources.bucket, key=key, version_id=response["VersionId"], etag=response["ETag"].strip('"'), size=len(body))
-
-
-def ndjson(events: list[dict]) -> bytes:
-    return b"\n".join(orjson.dumps(e) for e in events)
-
-
-def notification(ref: FileRef) -> str:
-    """The S3 notification S3 would send for this object version (what a redelivery repeats)."""
-    obj = {"key": quote_plus(ref.key), "size": ref.size, "eTag": ref.etag, "versionId": ref.version_id, "sequencer": "00"}
-    record = {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "eventTime": "2026-11-27T10:00:00.000Z",
-              "s3": {"bucket": {"name": ref.bucket}, "object": obj}}  # fmt: skip
-    return json.dumps({"Records": [record]})
-
-
-def query(stack, sql: str, params: tuple = ()) -> list[tuple]:
-    with admin_connection(stack.info) as connection:
-        return connection.cursor().execute(sql, params).fetchall()
 
 
 def outcomes(stack, prefix: str) -> list[tuple]:

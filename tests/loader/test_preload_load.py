@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import orjson
 
+from helpers import TESTS
 from test_preload import with_bad_purchases
 from widf_cli.local_stack import admin_connection
 from widf_local import aws, samples
@@ -83,7 +84,7 @@ def test_a_gated_files_bad_records_are_in_rejected_records_once_however_often_it
     assert [orjson.loads(raw) for *_, raw in quarantined] == [events[2], events[7]]
 
     bucket, version = file_id.split("/", 1)[0], file_id.rsplit("#", 1)[1]
-    from test_exactly_once import notification
+    from helpers import notification
     from widf_loader.events import FileRef
 
     ref = FileRef(bucket=bucket, key=key, version_id=version, etag="", size=0)
@@ -98,7 +99,7 @@ def test_a_gated_files_bad_records_are_in_rejected_records_once_however_often_it
 def test_concurrent_deliveries_of_a_gated_file_write_its_rejections_once(stack, loader, as_function):
     import threading
 
-    from test_exactly_once import UNNOTIFIED, put
+    from helpers import UNNOTIFIED, put
     from widf_loader.config import LoaderSettings
     from widf_loader.pipeline import load_file
     from widf_loader.warehouse import Warehouse
@@ -130,12 +131,10 @@ def test_concurrent_deliveries_of_a_gated_file_write_its_rejections_once(stack, 
 
 
 def test_the_original_demos_file_loads_whole_and_daily_summary_agrees_with_raw_data(stack, loader):
-    from pathlib import Path
-
     from widf_cli.demo_story import summary_matches
     from rich.console import Console
 
-    fixture = Path(__file__).parent / "fixtures" / "original_demo_events.json"
+    fixture = TESTS / "fixtures" / "original_demo_events.json"
     events = orjson.loads(fixture.read_bytes())
     key = "incoming/original/sample_events.json"
     assert "file would load: 20 of 20 records" in stack.cli("load", str(fixture), "--key", key, "--dry-run").stdout
@@ -194,15 +193,13 @@ def test_the_dry_run_predicts_what_the_load_does(stack, loader, tmp_path):
 
 
 def test_a_configured_route_table_is_created_by_setup_granted_and_loaded_with_typed_columns(stack, loader, as_function):
-    from pathlib import Path
-
-    from test_exactly_once import UNNOTIFIED, put
+    from helpers import UNNOTIFIED, put
     from widf_loader.config import LoaderSettings
     from widf_loader.pipeline import Pipeline
     from widf_loader.pipeline_config import read_pipeline_config
     from widf_loader.warehouse import Warehouse
 
-    typed = Path(__file__).parent / "configs" / "typed_purchases.toml"
+    typed = TESTS / "configs" / "typed_purchases.toml"
     stack.cli("snow", "setup", env={"WIDF_PIPELINE_CONFIG": str(typed)})  # creates PURCHASES, grants the loader INSERT on it
     events = samples.sample_events(15, seed=31)
     ref = put(stack, loader, f"incoming/typed/events{UNNOTIFIED}", orjson.dumps(events))

@@ -10,7 +10,7 @@ LOCAL_INSTALLED := $(LOCAL_VENV)/.installed
 
 ARCH ?= x86_64
 
-.PHONY: demo test install up down clean package bench perf-doc soak
+.PHONY: demo test test-fast install up down clean package bench perf-doc soak
 
 $(INSTALLED): pyproject.toml uv.lock
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -39,9 +39,15 @@ demo: install
 	 exit $$status
 
 # The local stack's own tests from its environment, then everything else from the project's.
+ENGINE_TESTS := PYTHONPATH=src $(LOCAL_VENV)/bin/python -m pytest -q -c tests/local/engine/pytest.ini tests/local/engine
 test: install
-	@PYTHONPATH=src $(LOCAL_VENV)/bin/python -m pytest -q -c tests/local/engine/pytest.ini tests/local/engine
+	@$(ENGINE_TESTS)
 	@$(VENV)/bin/python -m pytest
+
+# The same without what starts a local stack or is as slow as one (the `stack` marker): well under a minute.
+test-fast: install
+	@$(ENGINE_TESTS)
+	@$(VENV)/bin/python -m pytest -q -m "not stack"
 
 # The Lambda artefact, dist/widf-loader-lambda.zip (ARCH=arm64 for Graviton; BYTECODE=0 leaves out the compiled modules).
 package: $(INSTALLED)

@@ -4,6 +4,9 @@ none of us wrote in environments of their own.
 Registered with `-p widf_local.pytest_plugin` (the project's pytest options). Like the rest of the local
 stack it borrows none of our code: it imports only the standard library, pytest and widf_local, and starts
 stacks by running the command (`python -m widf_cli ...`) in a process of its own.
+
+Every test that uses the `stack` fixture, directly or through another fixture, is marked `stack`, so
+`-m "not stack"` leaves out all that needs one.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from pathlib import Path
 import pytest
 
 from widf_local.stack import StackInfo, StackPaths, read_stack
+
+MARKER = "stack"
+MARKER_HELP = f"{MARKER}: starts a local stack (or is as slow as one); `make test-fast` leaves these out"
 
 
 def cli(state_dir: Path, *args: str, check: bool = True, timeout: float = 180, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -92,3 +98,13 @@ def client_environment(pytestconfig: pytest.Config) -> Callable[[str, str], Path
     """`client_environment(name, requirement)`: the bin/ of a client's own venv, under .local/ in the rootdir."""
     return lambda name, requirement: client_venv(pytestconfig.rootpath / ".local" / name, requirement)
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not any(line.split(":")[0].strip() == MARKER for line in config.getini("markers")):
+        config.addinivalue_line("markers", MARKER_HELP)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if MARKER in getattr(item, "fixturenames", ()):
+            item.add_marker(MARKER)

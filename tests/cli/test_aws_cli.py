@@ -22,6 +22,8 @@ from widf_local import aws
 from widf_local.deploy import STACK_NAME
 from widf_ops.stack_outputs import wait_for
 
+# Every test here runs against a local stack: the module's (`stack`) or one of its own (`disposable`).
+pytestmark = pytest.mark.stack
 ROLE_ARN = f"arn:aws:iam::{aws.ACCOUNT_ID}:role/widf-loader-function-role"
 
 

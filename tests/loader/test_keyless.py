@@ -10,6 +10,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 from detect_secrets import SecretsCollection
 from detect_secrets.settings import default_settings
 
@@ -32,6 +33,7 @@ def secrets_in(paths: list[Path]) -> list[str]:
     return [f"{file}:{s['line_number']} {s['type']}" for file, items in found.json().items() for s in items]
 
 
+@pytest.mark.stack  # detect-secrets over every tracked file: seconds, as slow as a stack
 def test_the_repository_holds_no_secret():
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPOSITORY, capture_output=True, check=True).stdout.decode().split("\0")
     files = [REPOSITORY / name for name in tracked if name and (REPOSITORY / name).is_file()]

@@ -101,6 +101,8 @@ def shipped_distributions(names: list[str]) -> set[str]:
     return found
 
 
+# Each build takes seconds (the lock's wheels, the bytecode, the zip): the tests that need one are marked
+# `stack`, as slow as a stack, and `make test-fast` leaves them out.
 @pytest.fixture(scope="module")
 def artefact(tmp_path_factory) -> tuple[dict, list[str], Path]:
     _, manifest = build("x86_64")
@@ -123,6 +125,7 @@ def probe(unpacked: Path, script: str = IMPORT_PROBE, *args: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.stack
 def test_the_artefact_holds_exactly_the_locked_core_dependencies(artefact):
     manifest, names, _ = artefact
     assert shipped_distributions(names) == locked_core_dependencies()
@@ -138,6 +141,7 @@ def loader_sources() -> dict[str, bytes]:
     }
 
 
+@pytest.mark.stack
 def test_the_artefact_holds_the_whole_loader_package_and_nothing_else_of_ours(artefact):
     _, names, unpacked = artefact
     shipped = {n for n in names if n.startswith("widf_loader/") and "/__pycache__/" not in n and not n.endswith("/")}
@@ -151,6 +155,7 @@ def test_the_artefact_holds_the_whole_loader_package_and_nothing_else_of_ours(ar
     assert not [n for n in names if n.split("/")[0].split("-")[0].lower() in {"typer", "rich", "moto", "fakesnow", "pytest", "uvicorn"}]
 
 
+@pytest.mark.stack
 def test_bytecode_is_shipped_for_python_3_11_beside_each_source_and_never_checked_against_it(artefact):
     # /var/task is read-only: Python can write no bytecode there, so it ships, compiled from the shipped
     # sources (nothing from the build machine's own caches) and valid without the sources' times.
@@ -168,6 +173,7 @@ def test_bytecode_is_shipped_for_python_3_11_beside_each_source_and_never_checke
     assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, source never checked (PEP 552)
 
 
+@pytest.mark.stack
 def test_botocore_ships_the_models_and_endpoints_of_the_services_the_function_calls(artefact):
     _, names, unpacked = artefact
     models = {n.split("/")[2] for n in names if n.startswith("botocore/data/") and n.count("/") > 2}
@@ -178,6 +184,7 @@ def test_botocore_ships_the_models_and_endpoints_of_the_services_the_function_ca
     assert {"s3", "sts"} <= set(endpoints["partitions"][0]["services"])
 
 
+@pytest.mark.stack
 def test_native_code_is_built_for_lambdas_linux_x86_64(artefact):
     _, names, unpacked = artefact
     libraries = [n for n in names if n.endswith(".so") or ".so." in n]
@@ -200,6 +207,7 @@ def required_glibc(library: Path) -> tuple[int, int]:
     return max(needed, default=(0, 0))
 
 
+@pytest.mark.stack
 def test_native_code_loads_on_lambdas_glibc(artefact):
     # Why the artefact ships connector 4.x: 5.x's core requires GLIBC_2.28 (measured on 5.2.0), so on the
     # python3.11 runtime its import would fail at every cold start, which no local test would see.
@@ -215,6 +223,7 @@ def test_the_glibc_check_would_notice_connector_5s_core():
     assert required_glibc(core) == (2, 28)
 
 
+@pytest.mark.stack
 def test_the_handler_imports_and_answers_from_the_artefact_alone(artefact):
     manifest, _, unpacked = artefact
     runs = [probe(unpacked) for _ in range(3)]
@@ -229,6 +238,7 @@ def test_the_handler_imports_and_answers_from_the_artefact_alone(artefact):
           f"handler cold import (shipped bytecode only) median of 3: {cold_import_ms:.0f} ms")
 
 
+@pytest.mark.stack
 def test_every_module_of_the_loader_imports_from_the_artefact_alone(artefact):
     _, names, unpacked = artefact
     modules = sorted(
@@ -242,6 +252,7 @@ def test_every_module_of_the_loader_imports_from_the_artefact_alone(artefact):
     assert {name: file for name, file in found.items() if not file.startswith(str(unpacked / "widf_loader") + os.sep)} == {}
 
 
+@pytest.mark.stack
 def test_a_second_build_reuses_the_artefact(artefact):
     manifest, _, _ = artefact
     zip_path = ROOT / manifest["artefact"]
@@ -266,6 +277,7 @@ def unloadable_on_lambda(arch: str) -> list[str]:
     )
 
 
+@pytest.mark.stack
 def test_arm64_ships_native_code_for_graviton_or_names_what_cannot_run_there(tmp_path):
     unloadable = unloadable_on_lambda("arm64")
     command = [sys.executable, str(PACKAGER), "--arch", "arm64", "--dist", str(tmp_path)]
@@ -285,6 +297,7 @@ def test_every_locked_core_dependency_loads_on_lambda_x86_64():
     assert unloadable_on_lambda("x86_64") == []
 
 
+@pytest.mark.stack
 def test_the_loaders_own_files_in_the_artefact_hold_no_secret(artefact):
     # The third-party packages are the locked dependencies, shipped as released; their docs and
     # tests carry example keys (boto3's documented example key) that a scanner flags by design.

@@ -18,8 +18,14 @@ if TYPE_CHECKING:
 
 TESTS = Path(__file__).resolve().parent
 REPOSITORY = TESTS.parent
+EVENTS = TESTS / "events"
 # Keys the bucket notification ignores (not a landing suffix), for tests that deliver by hand.
 UNNOTIFIED = ".jsonl"
+
+
+def aws_event(name: str) -> dict:
+    """One of AWS's documented events, tests/events/NAME.json (its README names the page of each)."""
+    return json.loads((EVENTS / f"{name}.json").read_text())
 
 
 def admin_connections_toml(home: Path, info: StackInfo, name: str = "admin") -> Path:

@@ -14,7 +14,7 @@ import pytest
 from detect_secrets import SecretsCollection
 from detect_secrets.settings import default_settings
 
-from helpers import REPOSITORY
+from helpers import EVENTS, REPOSITORY
 from widf_cli.local_stack import admin_connection
 from widf_local import aws
 from widf_ops.stack_outputs import wait_for
@@ -38,7 +38,10 @@ def test_the_repository_holds_no_secret():
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPOSITORY, capture_output=True, check=True).stdout.decode().split("\0")
     files = [REPOSITORY / name for name in tracked if name and (REPOSITORY / name).is_file()]
     assert len(files) > 50  # the scan saw the repository, not an empty listing
-    assert secrets_in(files) == []
+    # AWS's documented example events carry etags, digests and request ids, high-entropy by nature and
+    # published (JSON has no room for an allowlist pragma); any other kind of finding in them still counts.
+    examples = f"{EVENTS}/"
+    assert [f for f in secrets_in(files) if not (f.startswith(examples) and f.endswith(" High Entropy String"))] == []
 
 
 def function_credentials(stack) -> list[str]:

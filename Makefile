@@ -54,7 +54,8 @@ $(BENCH_VENV)/.installed:
 	@$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'snowflake-snowpark-python[pandas]==1.56.*' 'boto3>=1.40'
 	@touch $@
 
-# Ratios measured side by side (DESIGN §6); prints a table, writes bench/results.json and docs/performance.md.
+# Every figure is a ratio of two things measured in the same run on this machine, so that the machine's
+# own speed cancels out; prints a table, writes bench/results.json and docs/performance.md.
 bench: install $(BENCH_VENV)/.installed
 	@$(MAKE) -s package
 	@$(VENV)/bin/python bench/bench.py

@@ -101,8 +101,9 @@ def friendly_errors(command: Callable) -> Callable:
 
 
 def require_local(what: str) -> None:
+    """For commands that act as the local stack's own administrator, whom a cloud account does not have."""
     if ctx.target is Target.cloud:
-        fail(f"`{what}` against the cloud needs the SAM deployment, which this version does not have yet; use the local stack.", 2)
+        fail(f"`{what}` runs on the local stack only: it acts as the local stack's administrator; use --target local.", 2)
 
 
 def admin_connection() -> snowflake.connector.SnowflakeConnection:

@@ -102,10 +102,6 @@ class User:
     created_on: datetime = field(default_factory=now)
     last_success_login: datetime | None = None
 
-    @property
-    def workload_identity_arn(self) -> str | None:
-        return default.arn if (default := self.identities.get("DEFAULT")) else None
-
 
 @dataclass
 class Role:

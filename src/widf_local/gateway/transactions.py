@@ -71,10 +71,6 @@ class TableLocks:
                 del self._holders[table]
             self._changed.notify_all()
 
-    def held_by(self, owner: str) -> list[str]:
-        with self._changed:
-            return sorted(t for t, o in self._holders.items() if o == owner)
-
 
 def parse(sql: str) -> exp.Expr | None:
     try:

@@ -222,11 +222,12 @@ def peak_rss_mb():
 import boto3
 from widf_loader.config import LoaderSettings
 from widf_loader.events import FileRef
-from widf_loader.pipeline import load_file
+from widf_loader.pipeline import Pipeline
+from widf_loader.pipeline_config import load_pipeline_config
 from widf_loader.warehouse import Warehouse
 ref = FileRef(**json.loads(sys.argv[1]))
 settings = LoaderSettings.from_env()
-outcome = load_file(ref, s3=boto3.client("s3"), warehouse=Warehouse(settings), settings=settings)
+outcome = Pipeline(load_pipeline_config()).load_file(ref, s3=boto3.client("s3"), warehouse=Warehouse(settings), settings=settings)
 print(json.dumps({"seconds": time.perf_counter() - started, "rows": outcome.rows_loaded, "status": outcome.status,
                   "peak_rss_mb": peak_rss_mb()}))
 """

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -133,6 +134,15 @@ def as_function(stack: Stack, loader, monkeypatch: pytest.MonkeyPatch) -> dict[s
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+@cache
+def shipped_pipeline():
+    """The shipped configuration's pipeline, built once, for the tests that load a file in this process."""
+    from widf_loader.pipeline import Pipeline
+    from widf_loader.pipeline_config import load_pipeline_config
+
+    return Pipeline(load_pipeline_config())
 
 
 def sqs_batch(*messages: tuple[str, str]) -> dict:

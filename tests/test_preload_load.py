@@ -98,9 +98,9 @@ def test_a_gated_files_bad_records_are_in_rejected_records_once_however_often_it
 def test_concurrent_deliveries_of_a_gated_file_write_its_rejections_once(stack, loader, as_function):
     import threading
 
+    from conftest import shipped_pipeline
     from test_exactly_once import UNNOTIFIED, put
     from widf_loader.config import LoaderSettings
-    from widf_loader.pipeline import load_file
     from widf_loader.warehouse import Warehouse
 
     events = samples.sample_events(300, seed=23)
@@ -114,7 +114,7 @@ def test_concurrent_deliveries_of_a_gated_file_write_its_rejections_once(stack, 
 
     def deliver(warehouse: Warehouse) -> None:
         start.wait()
-        results.append(load_file(ref, s3=s3, warehouse=warehouse, settings=settings))
+        results.append(shipped_pipeline().load_file(ref, s3=s3, warehouse=warehouse, settings=settings))
 
     threads = [threading.Thread(target=deliver, args=(Warehouse(settings),)) for _ in range(2)]
     for thread in threads:

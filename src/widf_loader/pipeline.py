@@ -14,7 +14,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import cache, partial
+from functools import partial
 from itertools import accumulate, count
 from operator import add
 from typing import Any
@@ -25,7 +25,7 @@ from widf_loader.config import LoaderSettings, ReadLimits
 from widf_loader.contract import ContractBook, GateDecision, judge_file
 from widf_loader.enrich import Enricher, RecordRejectedByHook, load_hooks
 from widf_loader.events import FileRef
-from widf_loader.pipeline_config import PipelineConfig, Route, load_pipeline_config
+from widf_loader.pipeline_config import PipelineConfig, Route
 from widf_loader.reader import LimitExceeded, ObjectGone, UnreadableFile, check_record, iter_records, open_object, record_chunks
 from widf_loader.routing import by_one_field, field_or_none, routes_for_file
 from widf_loader.warehouse import LedgerEntry, Warehouse, RecordArrayJson, insert_rows_statement, reject_statement
@@ -406,15 +406,6 @@ class Pipeline:
             s3.copy_object(CopySource=source, Bucket=ref.bucket, Key=f"{prefix}{ref.key}")
         except Exception:  # noqa: BLE001 - the REJECTED outcome is recorded either way; the copy is a convenience
             log.warning("could not copy rejected %s to %s", ref.uri, prefix, exc_info=True)
-
-
-@cache
-def default_pipeline() -> Pipeline:
-    return Pipeline(load_pipeline_config())
-
-
-def load_file(ref: FileRef, *, s3: Any, warehouse: Warehouse, settings: LoaderSettings, pipeline: Pipeline | None = None) -> FileOutcome:
-    return (pipeline or default_pipeline()).load_file(ref, s3=s3, warehouse=warehouse, settings=settings)
 
 
 def record_failure(warehouse: Warehouse, entry: LedgerEntry) -> None:

@@ -17,6 +17,8 @@ import orjson
 
 from conftest import admin_connections_toml
 from widf_cli.local_stack import admin_connection
+from widf_loader.events import FileRef
+from widf_loader.warehouse import file_id
 from widf_local import aws, samples
 from widf_ops.stack_outputs import wait_for
 
@@ -56,15 +58,16 @@ def events_off(stack, loader) -> Iterator[None]:
         assert wait_for(lambda: True if messages_in(stack, loader.resources.queue_url) == 0 else None, seconds=60)
 
 
-def put_files(stack, bucket: str, prefix: str, count: int, records: int = 2, seed: int = 0) -> dict[str, str]:
-    """`count` small NDJSON files; returns FILE_ID -> key."""
+def put_files(stack, bucket: str, prefix: str, count: int, records: int = 2, seed: int = 0) -> dict[str, FileRef]:
+    """`count` small NDJSON files; returns FILE_ID -> the object version."""
     s3 = aws.client("s3", stack.info.aws_endpoint)
     files = {}
     for i in range(count):
         key = f"{prefix}file {i:04d}.ndjson"
         body = b"\n".join(orjson.dumps(e) for e in samples.sample_events(records, seed=seed + i))
         version = s3.put_object(Bucket=bucket, Key=key, Body=body)["VersionId"]
-        files[f"{bucket}/{key}#{version}"] = key
+        ref = FileRef(bucket, key, version_id=version)
+        files[file_id(ref)] = ref
     return files
 
 
@@ -123,7 +126,7 @@ def test_backfill_dry_run_lists_what_it_would_send_and_sends_nothing(stack, load
 
     dry = backfill(stack, f"s3://{bucket}/{prefix}", "--dry-run")
     assert "Dry run: would send 4 files" in dry.stdout and "sent nothing" in dry.stdout
-    assert all(key in dry.stdout for key in files.values())
+    assert all(ref.key in dry.stdout for ref in files.values())
     assert messages_in(stack, loader.resources.queue_url) == 0 and ledger_rows(stack, prefix) == []
     # Had the dry run sent anything, this run would find those files already settled.
     real = backfill(stack, f"s3://{bucket}/{prefix}")
@@ -179,12 +182,12 @@ def test_replay_dlq_returns_dead_letters_to_the_queue_where_they_load(stack, loa
     with events_off(stack, loader):
         files = put_files(stack, bucket, prefix, 3)
     sqs, dlq = aws.client("sqs", stack.info.aws_endpoint), loader.resources.dlq_url
-    for file_id, key in files.items():
-        sqs.send_message(QueueUrl=dlq, MessageBody=notification(bucket, key, file_id.rsplit("#", 1)[1]))
+    for ref in files.values():
+        sqs.send_message(QueueUrl=dlq, MessageBody=notification(bucket, ref.key, ref.version_id))
 
     peek = stack.cli("replay-dlq", "--dry-run")
     assert "holds about 3 messages" in peek.stdout and "moved nothing" in peek.stdout
-    assert all(f"s3://{bucket}/{key}" in peek.stdout for key in files.values())
+    assert all(ref.uri in peek.stdout for ref in files.values())
     assert ledger_rows(stack, prefix) == []
 
     assert "Moved 2 messages" in stack.cli("replay-dlq", "--max", "2").stdout

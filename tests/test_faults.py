@@ -12,12 +12,13 @@ import json
 import os
 import random
 from dataclasses import dataclass, field
-from urllib.parse import unquote_plus
 
 import orjson
 import pytest
 
 from widf_cli.local_stack import admin_connection, deployed
+from widf_loader.events import FileRef, file_refs_from_sqs_body
+from widf_loader.warehouse import file_id
 from widf_local import aws, samples
 from widf_local.deploy import update_function_configuration
 from widf_local.stack import fault_plan
@@ -69,7 +70,7 @@ def upload(stack, function, prefix: str, files: int, seed: int, redeliver: float
         events = samples.sample_events(1 + chance.randrange(30), seed=seed * 100_000 + i)
         key = f"{prefix}{i:05d}.json"
         version = s3.put_object(Bucket=function.resources.bucket, Key=key, Body=orjson.dumps(events))["VersionId"]
-        batch.records[f"{function.resources.bucket}/{key}#{version}"] = len(events)
+        batch.records[file_id(FileRef(function.resources.bucket, key, version_id=version))] = len(events)
         if chance.random() < redeliver:  # the queue delivers a message twice, as SQS may
             body = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "eventTime": "2026-11-27T10:00:00.000Z",
                                  "s3": {"bucket": {"name": function.resources.bucket},
@@ -97,10 +98,7 @@ def dead_letters(stack, function, prefix: str) -> set[str]:
     found: set[str] = set()
     while messages := sqs.receive_message(QueueUrl=function.resources.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=5).get("Messages", []):
         for message in messages:
-            for record in json.loads(message["Body"]).get("Records", []):
-                obj, key = record["s3"]["object"], unquote_plus(record["s3"]["object"]["key"])
-                if key.startswith(prefix):
-                    found.add(f"{record['s3']['bucket']['name']}/{key}#{obj.get('versionId')}")
+            found |= {file_id(ref) for ref in file_refs_from_sqs_body(message["Body"]) if ref.key.startswith(prefix)}
     return found
 
 
@@ -132,7 +130,8 @@ def settle(stack, function, batch: Batch, seconds: float = 300) -> Outcome:
             loaded[file_id] = loaded.get(file_id, 0) + 1
         elif status == "FAILED":
             failed[file_id] = reason
-    rows = dict(query(stack, f"SELECT SOURCE_BUCKET || '/' || SOURCE_KEY || '#' || SOURCE_VERSION_ID, COUNT(*) FROM {RAW_DATA} WHERE SOURCE_KEY LIKE %s GROUP BY 1", like))
+    per_version = query(stack, f"SELECT SOURCE_BUCKET, SOURCE_KEY, SOURCE_VERSION_ID, COUNT(*) FROM {RAW_DATA} WHERE SOURCE_KEY LIKE %s GROUP BY 1, 2, 3", like)
+    rows = {file_id(FileRef(bucket, key, version_id=version)): count for bucket, key, version, count in per_version}
     doubled = query(
         stack,
         f"SELECT COUNT(*) FROM (SELECT SOURCE_FILE, RECORD_INDEX FROM {RAW_DATA} WHERE SOURCE_KEY LIKE %s GROUP BY 1, 2 HAVING COUNT(*) > 1)",

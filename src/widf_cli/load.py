@@ -93,6 +93,8 @@ def load_through_the_function(file: Path, key: str) -> None:
     require_local("load")
     from widf_cli.local_stack import admin_connection, deployed
     from widf_local import aws
+    from widf_loader.events import FileRef
+    from widf_loader.warehouse import file_id
     from widf_local.stack import read_stack
     from widf_ops.stack_outputs import wait_for
 
@@ -101,12 +103,12 @@ def load_through_the_function(file: Path, key: str) -> None:
         raise ConfigError("No function is deployed: run `widf-loader aws deploy` first (or use --dry-run).")
     version = aws.client("s3", info.aws_endpoint).put_object(Bucket=spec.resources.bucket, Key=key, Body=file.read_bytes())["VersionId"]
     console.print(f"Uploaded s3://{spec.resources.bucket}/{key} (version {version}); waiting for the function...")
-    file_id = f"{spec.resources.bucket}/{key}#{version}"
+    uploaded = file_id(FileRef(bucket=spec.resources.bucket, key=key, version_id=version))
     n = names()
     with admin_connection(info) as connection:
         ledger = f"{n.database}.{n.schema}.LOAD_HISTORY"
         query = f"SELECT STATUS, ROWS_LOADED, ROWS_REJECTED, REASON, LOAD_ID FROM {ledger} WHERE FILE_ID = %s AND STATUS <> 'FAILED'"
-        row = wait_for(lambda: connection.cursor().execute(query, (file_id,)).fetchone(), seconds=120)
+        row = wait_for(lambda: connection.cursor().execute(query, (uploaded,)).fetchone(), seconds=120)
         if row is None:
             raise ConfigError(f"No outcome for {key} within 120 s: see `widf-loader aws logs`.")
         print_table(["status", "rows loaded", "rows rejected", "reason", "load id"], [row], title="LOAD_HISTORY")

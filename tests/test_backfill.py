@@ -20,6 +20,7 @@ from widf_cli.local_stack import admin_connection
 from widf_loader.events import FileRef
 from widf_loader.warehouse import file_id
 from widf_local import aws, samples
+from widf_ops.queues import queue_depth
 from widf_ops.stack_outputs import wait_for
 
 LEDGER = "WIDF_DEMO_DB.PUBLIC.LOAD_HISTORY"
@@ -39,9 +40,7 @@ def raw_rows(stack, prefix: str) -> int:
 
 
 def messages_in(stack, queue_url: str) -> int:
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    counts = aws.client("sqs", stack.info.aws_endpoint).get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
-    return sum(int(counts[n]) for n in names)
+    return queue_depth(aws.client("sqs", stack.info.aws_endpoint), queue_url).total
 
 
 @contextmanager
@@ -222,7 +221,7 @@ def test_a_backfill_message_names_the_same_file_as_the_s3_event_would():
 
 
 def test_only_keys_the_notification_rules_send_to_the_queue_are_landing_keys():
-    from widf_ops.backfill import landing_rules
+    from widf_ops.queues import landing_rules
 
     queue = "arn:aws:sqs:us-east-1:1:events"
     rule = lambda arn, suffix, events=("s3:ObjectCreated:*",): {  # noqa: E731

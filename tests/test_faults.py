@@ -22,6 +22,7 @@ from widf_loader.warehouse import file_id
 from widf_local import aws, samples
 from widf_local.deploy import update_function_configuration
 from widf_local.stack import fault_plan
+from widf_ops.queues import queue_depth
 from widf_ops.stack_outputs import wait_for
 
 LEDGER = "WIDF_DEMO_DB.PUBLIC.LOAD_HISTORY"
@@ -66,7 +67,7 @@ def upload(stack, function, prefix: str, files: int, seed: int, redeliver: float
     batch = Batch(prefix)
     for i in range(files):
         if i and i % UPLOAD_WAVE == 0:  # moto's SQS scans every message per call: keep its queue short
-            assert wait_for(lambda: queue_depth(stack, function.resources.queue_url) < UPLOAD_WAVE or None, seconds=600)
+            assert wait_for(lambda: messages_in(stack, function.resources.queue_url) < UPLOAD_WAVE or None, seconds=600)
         events = samples.sample_events(1 + chance.randrange(30), seed=seed * 100_000 + i)
         key = f"{prefix}{i:05d}.json"
         version = s3.put_object(Bucket=function.resources.bucket, Key=key, Body=orjson.dumps(events))["VersionId"]
@@ -85,11 +86,8 @@ def query(stack, sql: str, params: tuple = ()) -> list[tuple]:
         return connection.cursor().execute(sql, params).fetchall()
 
 
-def queue_depth(stack, url: str) -> int:
-    attributes = aws.client("sqs", stack.info.aws_endpoint).get_queue_attributes(
-        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+def messages_in(stack, url: str) -> int:
+    return queue_depth(aws.client("sqs", stack.info.aws_endpoint), url).total
 
 
 def dead_letters(stack, function, prefix: str) -> set[str]:
@@ -115,10 +113,10 @@ def settle(stack, function, batch: Batch, seconds: float = 300) -> Outcome:
     """Wait until the queue is empty and every file is loaded or dead-lettered; then read the outcome."""
 
     def done():
-        if queue_depth(stack, function.resources.queue_url):
+        if messages_in(stack, function.resources.queue_url):
             return None
         loaded = query(stack, f"SELECT COUNT(DISTINCT FILE_ID) FROM {LEDGER} WHERE SOURCE_KEY LIKE %s AND STATUS = 'LOADED'", (f"{batch.prefix}%",))
-        return True if loaded[0][0] + queue_depth(stack, function.resources.dlq_url) >= len(batch.records) else None
+        return True if loaded[0][0] + messages_in(stack, function.resources.dlq_url) >= len(batch.records) else None
 
     assert wait_for(done, seconds=seconds), f"{batch.prefix}: not settled within {seconds} s"
     like = (f"{batch.prefix}%",)

@@ -427,13 +427,14 @@ def failed_stack_events(side: AwsSide, limit: int) -> list[tuple]:
 
 def queue_depths(side: AwsSide, outputs: dict[str, str]) -> list[tuple[str, int, int]]:
     """(queue, waiting, in flight) for the events queue and the dead-letter queue."""
+    from widf_ops.queues import queue_depth
+
     sqs = side.client("sqs")
     depths = []
     for label, output in (("queue", "EventsQueueUrl"), ("dead-letter queue", "DeadLetterQueueUrl")):
         if url := outputs.get(output):
-            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
-            a = attributes["Attributes"]
-            depths.append((label, int(a["ApproximateNumberOfMessages"]), int(a["ApproximateNumberOfMessagesNotVisible"])))
+            depth = queue_depth(sqs, url)
+            depths.append((label, depth.waiting, depth.in_flight))
     return depths
 
 

@@ -30,6 +30,7 @@ from urllib.parse import quote_plus
 from widf_loader.config import ConfigError
 from widf_loader.events import FileRef
 from widf_loader.warehouse import FINAL_STATUSES, file_id
+from widf_ops.queues import KeyRule, landing_rules
 
 # A distinct event name: an S3 name would claim S3 sent it, and the loader
 # accepts every `ObjectCreated:*` record, so no change to events.py is needed.
@@ -76,27 +77,6 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
 
 
 # -- which keys the function loads: the bucket's notification rules ------------
-
-
-@dataclass(frozen=True)
-class KeyRule:
-    prefix: str = ""
-    suffix: str = ""
-
-    def matches(self, key: str) -> bool:
-        return key.startswith(self.prefix) and key.endswith(self.suffix)
-
-
-def landing_rules(notification: Mapping[str, Any], queue_arn: str) -> list[KeyRule]:
-    """The key filters of the bucket's ObjectCreated notifications to this queue."""
-    rules = []
-    for configuration in notification.get("QueueConfigurations", []):
-        creates = any(e.startswith("s3:ObjectCreated:") for e in configuration.get("Events", []))
-        if configuration.get("QueueArn") != queue_arn or not creates:
-            continue
-        filters = {r["Name"].lower(): r["Value"] for r in configuration.get("Filter", {}).get("Key", {}).get("FilterRules", [])}
-        rules.append(KeyRule(prefix=filters.get("prefix", ""), suffix=filters.get("suffix", "")))
-    return rules
 
 
 def read_landing_rules(s3: Any, bucket: str, queue_arn: str) -> list[KeyRule]:

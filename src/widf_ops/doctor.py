@@ -24,6 +24,7 @@ from typing import Any
 
 from widf_ops.admin import SnowflakeNames
 from widf_ops.arns import RoleRef, is_session_arn, parse_role_arn, role_of_session
+from widf_ops.queues import landing_rules, queue_depth
 from widf_loader.config import ConfigError
 
 NO_REGION = "No AWS region: set AWS_DEFAULT_REGION, or a region in your AWS profile (AWS_PROFILE)."
@@ -150,23 +151,14 @@ def check_bucket_notification(s3: Any, sqs: Any, deployment: Any, cli: str) -> C
     attributes = sqs.get_queue_attributes(QueueUrl=deployment.queue_url, AttributeNames=["QueueArn", "Policy"])["Attributes"]
     queue_arn = attributes["QueueArn"]
     queue = queue_arn.rsplit(":", 1)[-1]
-    configuration = s3.get_bucket_notification_configuration(Bucket=deployment.bucket)
-    rules = [
-        q for q in configuration.get("QueueConfigurations", [])
-        if q.get("QueueArn") == queue_arn and any(e.startswith("s3:ObjectCreated") for e in q.get("Events", []))
-    ]  # fmt: skip
+    rules = landing_rules(s3.get_bucket_notification_configuration(Bucket=deployment.bucket), queue_arn)
     if not rules:
         return fail(name, f"s3://{deployment.bucket} sends no ObjectCreated events to queue {queue}: uploads never reach the function", f"`{cli} aws deploy` puts the notification back")
     partition = queue_arn.split(":")[1]
     if not queue_policy_lets_bucket_send(attributes.get("Policy"), f"arn:{partition}:s3:::{deployment.bucket}"):
         return fail(name, f"the policy of queue {queue} does not let s3://{deployment.bucket} send to it", f"`{cli} aws deploy` puts the queue policy back")
-    filters = sorted({filter_text(rule) for rule in rules})
+    filters = sorted({rule.pattern for rule in rules})
     return ok(name, f"s3://{deployment.bucket} {', '.join(filters)} -> {queue}; the queue policy lets the bucket send")
-
-
-def filter_text(rule: dict) -> str:
-    values = {r["Name"].lower(): r["Value"] for r in rule.get("Filter", {}).get("Key", {}).get("FilterRules", [])}
-    return f"{values.get('prefix', '')}*{values.get('suffix', '')}"
 
 
 def queue_policy_lets_bucket_send(policy_text: str | None, bucket_arn: str) -> bool:
@@ -199,7 +191,7 @@ def statement_lets_bucket_send(statement: dict[str, Any], bucket_arn: str) -> bo
 def check_dead_letter_queue(sqs: Any, dlq_url: str, cli: str) -> Check:
     name = "dead-letter queue"
     queue = dlq_url.rstrip("/").rsplit("/", 1)[-1]
-    waiting = int(sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"])
+    waiting = queue_depth(sqs, dlq_url).waiting
     if waiting:
         return warn(name, f"{waiting} message(s) in {queue}: files that failed every delivery", f"find the cause with `{cli} aws logs`, fix it, then `{cli} replay-dlq`")
     return ok(name, f"{queue} is empty")

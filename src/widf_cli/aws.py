@@ -330,12 +330,12 @@ def aws_test(count: Annotated[int, typer.Option(min=1, max=10000, help="events i
 
 
 def duration_seconds(text: str) -> int:
-    """`30m`, `2h`, `1d`, `90s`; a bare number is minutes."""
-    import re
+    """`30m`, `2h`, `1d`, `90s`; a bare number is minutes (widf_ops.durations)."""
+    from widf_ops.durations import parse_duration
 
-    if not (match := re.fullmatch(r"(\d{1,6})([smhd]?)", text.strip())):
+    if (back := parse_duration(text)) is None:
         raise ConfigError(f"--since '{text}' is not a duration such as 30m, 2h or 1d.")
-    return int(match.group(1)) * {"s": 1, "": 60, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+    return int(back.total_seconds())
 
 
 @aws_app.command("logs")

@@ -114,7 +114,7 @@ def tally_text(counts: Counter) -> str:
 @aws_errors
 def backfill(
     url: Annotated[str, typer.Argument(help="s3://BUCKET/PREFIX: the objects to load (the landing bucket, or one you name)")],
-    since: Annotated[str | None, typer.Option(help="only objects modified since: 2024-05-01, 2024-05-01T12:00:00Z, or a duration back: 12h, 7d")] = None,
+    since: Annotated[str | None, typer.Option(help="only objects modified since: 2024-05-01, 2024-05-01T12:00:00Z, or a duration back: 12h, 7d (a bare number is minutes)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would be sent, and send nothing")] = False,
     concurrency: Annotated[int, typer.Option(min=1, max=1000, help="files sent and not yet finished, at most")] = 100,
     stall_timeout: Annotated[int, typer.Option(min=10, max=86400, help="stop following when no file finished for this many seconds")] = 600,

@@ -23,13 +23,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote_plus
 
 from widf_loader.config import ConfigError
 from widf_loader.events import FileRef
 from widf_loader.warehouse import FINAL_STATUSES, file_id
+from widf_ops.durations import parse_duration
 from widf_ops.queues import KeyRule, landing_rules
 
 # A distinct event name: an S3 name would claim S3 sent it, and the loader
@@ -65,14 +66,16 @@ def parse_s3_url(text: str) -> S3Location:
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
-    """An ISO date or time (UTC unless it says otherwise), or a duration back from now: 30m, 12h, 7d."""
+    """An ISO date or time (UTC unless it says otherwise), or a duration back from now (see durations)."""
     now = now or datetime.now(timezone.utc)
-    if match := re.fullmatch(r"(\d{1,6})([smhd])", text.strip()):
-        return now - timedelta(seconds=int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)])
+    if (back := parse_duration(text)) is not None:
+        return now - back
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise BackfillError(f"--since '{text}' is neither a date (2024-05-01, 2024-05-01T12:00:00+02:00) nor a duration (30m, 12h, 7d).") from None
+        raise BackfillError(
+            f"--since '{text}' is neither a date (2024-05-01, 2024-05-01T12:00:00+02:00) nor a duration (30m, 12h, 7d; a bare number is minutes)."
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 

@@ -27,6 +27,7 @@ from widf_cli.common import (
     stack_paths,
 )
 from widf_loader.config import ConfigError
+from widf_ops.arns import PARTITION
 from widf_ops.doctor import NO_CREDENTIALS, NO_REGION
 
 aws_app = typer.Typer(help="The function and its AWS resources.\n\nExample: widf-loader aws deploy && widf-loader aws test", no_args_is_help=True)
@@ -44,7 +45,7 @@ DEFAULT_FUNCTION_NAME = "widf-loader"
 FUNCTION_NAME_PATTERN = r"[a-z][a-z0-9-]{0,38}[a-z0-9]"
 STACK_NAME_PATTERN = r"[A-Za-z][A-Za-z0-9-]{0,127}"
 ACCOUNT_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}"
-TOPIC_ARN_PATTERN = r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}"
+TOPIC_ARN_PATTERN = rf"arn:{PARTITION}:sns:[a-z0-9-]+:\d{{12}}:[A-Za-z0-9_-]{{1,256}}"
 ARCHITECTURES = ("x86_64", "arm64")
 
 

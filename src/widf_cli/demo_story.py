@@ -27,6 +27,7 @@ from widf_local import samples
 from widf_local.stack import StackPaths, read_stack
 from widf_ops import admin
 from widf_ops.admin import SnowflakeNames
+from widf_ops.arns import parse_role_arn
 from widf_ops.stack_outputs import WAIT_SECONDS, client, wait_for
 
 UNKNOWN_CALLER = re.compile(r"Unable to find an associated Snowflake user for the verified AWS Caller Identity with ARN '([^']+)'")
@@ -91,8 +92,8 @@ def act_one(console: Console, paths: StackPaths, names: SnowflakeNames) -> bool:
         console.print(f"[red]✗ No failure was logged for {uri} within {WAIT_SECONDS}s; see .local/stack.log.")
         return False
     found = UNKNOWN_CALLER.search(message)
-    expected_arn = f"arn:aws:sts::{info.account_id}:assumed-role/{deployment.resources.role_arn.split('/')[-1]}/{deployment.function.name}"
-    if not found or found.group(1) != expected_arn:
+    role = parse_role_arn(deployment.resources.role_arn)
+    if not found or role is None or found.group(1) != role.session_arn(deployment.function.name):
         console.print(f"[red]✗ The load failed, but not with Snowflake's unknown-identity error:[/] {message}")
         return False
     console.print(f"[bold red]✗ Load failed, as it should:[/] {found.group(0)}")

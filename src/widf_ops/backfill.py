@@ -30,6 +30,7 @@ from urllib.parse import quote_plus
 from widf_loader.config import ConfigError
 from widf_loader.events import FileRef
 from widf_loader.warehouse import FINAL_STATUSES, file_id
+from widf_ops.arns import bucket_arn
 from widf_ops.durations import parse_duration
 from widf_ops.queues import KeyRule, landing_rules
 
@@ -207,7 +208,7 @@ def notification_body(ref: FileRef, principal: str) -> str:
         "eventTime": ref.event_time,
         "eventName": BACKFILL_EVENT_NAME,
         "userIdentity": {"principalId": principal},
-        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": ref.bucket, "arn": f"arn:aws:s3:::{ref.bucket}"}, "object": obj},
+        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": ref.bucket, "arn": bucket_arn(ref.bucket)}, "object": obj},
     }
     return json.dumps({"Records": [record]})
 

@@ -23,7 +23,7 @@ from enum import Enum
 from typing import Any
 
 from widf_ops.admin import SnowflakeNames
-from widf_ops.arns import RoleRef, is_session_arn, parse_role_arn, role_of_session
+from widf_ops.arns import RoleRef, bucket_arn, iam_user_arn, is_session_arn, parse_role_arn, role_of_session
 from widf_ops.queues import landing_rules, queue_depth
 from widf_loader.config import ConfigError
 
@@ -155,7 +155,7 @@ def check_bucket_notification(s3: Any, sqs: Any, deployment: Any, cli: str) -> C
     if not rules:
         return fail(name, f"s3://{deployment.bucket} sends no ObjectCreated events to queue {queue}: uploads never reach the function", f"`{cli} aws deploy` puts the notification back")
     partition = queue_arn.split(":")[1]
-    if not queue_policy_lets_bucket_send(attributes.get("Policy"), f"arn:{partition}:s3:::{deployment.bucket}"):
+    if not queue_policy_lets_bucket_send(attributes.get("Policy"), bucket_arn(deployment.bucket, partition)):
         return fail(name, f"the policy of queue {queue} does not let s3://{deployment.bucket} send to it", f"`{cli} aws deploy` puts the queue policy back")
     filters = sorted({rule.pattern for rule in rules})
     return ok(name, f"s3://{deployment.bucket} {', '.join(filters)} -> {queue}; the queue policy lets the bucket send")
@@ -243,13 +243,13 @@ class Trust:
         kind = str(info.get("type", "")).upper()
         partition, account = info.get("awsPartition", "aws"), str(info.get("awsAccount", ""))
         name = info.get("iamRole") or info.get("iamUser") or ""
-        arn = info.get("arn") or (f"arn:{partition}:iam::{account}:{'user' if kind == 'IAM_USER' else 'role'}/{name}")
+        arn = info.get("arn") or (iam_user_arn(partition, account, name) if kind == "IAM_USER" else RoleRef(partition, account, name).arn)
         if is_session_arn(arn):
             kind = "ASSUMED_ROLE"
         return cls(user, kind, partition, account, name, arn)
 
     def matches(self, role: RoleRef) -> bool:
-        return self.kind == "IAM_ROLE" and (self.partition, self.account, self.name) == (role.partition, role.account, role.name)
+        return self.kind == "IAM_ROLE" and RoleRef(self.partition, self.account, self.name).same_role(role)
 
 
 def trusts_of(connection: Any, users: list[dict[str, Any]]) -> list[Trust]:

@@ -436,38 +436,21 @@ print(json.dumps({"seconds": time.perf_counter() - started, "import_s": imported
 
 def sqs_event(ref: FileRef) -> dict[str, Any]:
     """What Lambda's SQS poller hands the function for one file: S3's notification as the message body."""
-    from urllib.parse import quote_plus
+    from widf_local.runner import sqs_event as lambda_sqs_event
+    from widf_ops.queues import s3_notification
 
-    notification = {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": "us-east-1",
-                "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-                "eventName": "ObjectCreated:Put",
-                "userIdentity": {"principalId": "AWS:AIDABENCH"},
-                "requestParameters": {"sourceIPAddress": "198.51.100.7"},
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "bucket": {"name": ref.bucket, "arn": f"arn:aws:s3:::{ref.bucket}"},
-                    "object": {"key": quote_plus(ref.key, safe="/"), "size": ref.size, "eTag": ref.etag, "versionId": ref.version_id, "sequencer": "0055"},
-                },
-            }
-        ]
-    }
+    sent = replace(
+        ref, event_name="ObjectCreated:Put", event_time=time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        principal="AWS:AIDABENCH", source_ip="198.51.100.7", sequencer="0055",
+    )  # fmt: skip
     message = {
-        "messageId": "bench-message",
-        "receiptHandle": "bench-receipt",
-        "body": json.dumps(notification),
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000))},
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:widf-bench",
-        "awsRegion": "us-east-1",
+        "MessageId": "bench-message",
+        "ReceiptHandle": "bench-receipt",
+        "Body": s3_notification(sent),
+        "Attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000))},
+        "MD5OfBody": "",
     }
-    return {"Records": [message]}
+    return lambda_sqs_event([message], "arn:aws:sqs:us-east-1:123456789012:widf-bench")
 
 
 def cold_start_ours(stack: LocalStack, task: Path, ref: FileRef) -> dict[str, Any]:

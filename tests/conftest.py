@@ -145,6 +145,17 @@ def shipped_pipeline():
     return Pipeline(load_pipeline_config())
 
 
+def notification(ref) -> str:
+    """The S3 notification S3 would send for this object version (what a redelivery repeats), written by
+    the tools' own builder; tests/test_events.py writes the format out by hand, to check the reading of it."""
+    from dataclasses import replace
+
+    from widf_ops.queues import s3_notification
+
+    sent = {"event_name": "ObjectCreated:Put", "event_time": "2026-11-27T10:00:00.000Z", "sequencer": "00"}
+    return s3_notification(replace(ref, **{name: getattr(ref, name) or value for name, value in sent.items()}))
+
+
 def sqs_batch(*messages: tuple[str, str]) -> dict:
     """The Lambda SQS event for (message id, body) pairs, built by the runner's own code."""
     from widf_local.runner import sqs_event

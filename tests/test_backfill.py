@@ -10,12 +10,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from urllib.parse import quote_plus
 
 import orjson
 
-from conftest import admin_connections_toml
+from conftest import admin_connections_toml, notification
 from widf_cli.local_stack import admin_connection
 from widf_loader.events import FileRef
 from widf_loader.warehouse import file_id
@@ -168,21 +168,13 @@ def test_backfill_works_against_the_cloud_target(stack, loader, tmp_path):
     assert ledger_rows(stack, prefix) == sorted((file_id, "LOADED") for file_id in files)
 
 
-def notification(bucket: str, key: str, version: str) -> str:
-    """What S3 sent for the object, as it waits in the dead-letter queue."""
-    obj = {"key": quote_plus(key), "size": 1, "eTag": "e", "versionId": version, "sequencer": "00"}
-    record = {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "eventTime": "2026-11-27T10:00:00.000Z",
-              "s3": {"bucket": {"name": bucket}, "object": obj}}  # fmt: skip
-    return json.dumps({"Records": [record]})
-
-
 def test_replay_dlq_returns_dead_letters_to_the_queue_where_they_load(stack, loader):
     bucket, prefix = loader.resources.bucket, "incoming/dead/"
     with events_off(stack, loader):
         files = put_files(stack, bucket, prefix, 3)
     sqs, dlq = aws.client("sqs", stack.info.aws_endpoint), loader.resources.dlq_url
-    for ref in files.values():
-        sqs.send_message(QueueUrl=dlq, MessageBody=notification(bucket, ref.key, ref.version_id))
+    for ref in files.values():  # what S3 sent for the object, as it waits in the dead-letter queue
+        sqs.send_message(QueueUrl=dlq, MessageBody=notification(replace(ref, size=1, etag="e")))
 
     peek = stack.cli("replay-dlq", "--dry-run")
     assert "holds about 3 messages" in peek.stdout and "moved nothing" in peek.stdout

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from conftest import function_env, sqs_batch
+from conftest import function_env, notification, sqs_batch
 from corpus.make_corpus import GOOD, Case, cases, ndjson
-from test_exactly_once import notification, put, query
+from test_exactly_once import put, query
 from widf_loader.handler import lambda_handler, runtime
 from widf_local import aws
 from widf_local.worker import LambdaContext

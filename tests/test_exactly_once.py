@@ -7,12 +7,11 @@ import os
 import subprocess
 import sys
 import threading
-from urllib.parse import quote_plus
 
 import orjson
 import pytest
 
-from conftest import gateway_stats, shipped_pipeline, sqs_batch
+from conftest import gateway_stats, notification, shipped_pipeline, sqs_batch
 from widf_loader.config import LoaderSettings
 from widf_loader.events import FileRef
 from widf_loader.handler import lambda_handler, runtime
@@ -35,14 +34,6 @@ def put(stack, loader, key: str, body: bytes) -> FileRef:
 
 def ndjson(events: list[dict]) -> bytes:
     return b"\n".join(orjson.dumps(e) for e in events)
-
-
-def notification(ref: FileRef) -> str:
-    """The S3 notification S3 would send for this object version (what a redelivery repeats)."""
-    obj = {"key": quote_plus(ref.key), "size": ref.size, "eTag": ref.etag, "versionId": ref.version_id, "sequencer": "00"}
-    record = {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "eventTime": "2026-11-27T10:00:00.000Z",
-              "s3": {"bucket": {"name": ref.bucket}, "object": obj}}  # fmt: skip
-    return json.dumps({"Records": [record]})
 
 
 def query(stack, sql: str, params: tuple = ()) -> list[tuple]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import orjson
 import pytest
 
+from conftest import notification
 from widf_cli.local_stack import admin_connection, deployed
 from widf_loader.events import FileRef, file_refs_from_sqs_body
 from widf_loader.warehouse import file_id
@@ -71,12 +72,10 @@ def upload(stack, function, prefix: str, files: int, seed: int, redeliver: float
         events = samples.sample_events(1 + chance.randrange(30), seed=seed * 100_000 + i)
         key = f"{prefix}{i:05d}.json"
         version = s3.put_object(Bucket=function.resources.bucket, Key=key, Body=orjson.dumps(events))["VersionId"]
-        batch.records[file_id(FileRef(function.resources.bucket, key, version_id=version))] = len(events)
+        ref = FileRef(function.resources.bucket, key, version_id=version, size=0)
+        batch.records[file_id(ref)] = len(events)
         if chance.random() < redeliver:  # the queue delivers a message twice, as SQS may
-            body = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "eventTime": "2026-11-27T10:00:00.000Z",
-                                 "s3": {"bucket": {"name": function.resources.bucket},
-                                        "object": {"key": key, "versionId": version, "size": 0, "sequencer": "00"}}}]}  # fmt: skip
-            sqs.send_message(QueueUrl=function.resources.queue_url, MessageBody=json.dumps(body))
+            sqs.send_message(QueueUrl=function.resources.queue_url, MessageBody=notification(ref))
             batch.redelivered += 1
     return batch
 

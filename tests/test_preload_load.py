@@ -84,7 +84,7 @@ def test_a_gated_files_bad_records_are_in_rejected_records_once_however_often_it
     assert all('"user_id" is a required property' in why for *_, why, _ in quarantined)
     assert [orjson.loads(raw) for *_, raw in quarantined] == [events[2], events[7]]
 
-    from test_exactly_once import notification
+    from conftest import notification
 
     aws.client("sqs", stack.info.aws_endpoint).send_message(QueueUrl=loader.resources.queue_url, MessageBody=notification(ref))
     duplicate = wait_for(

@@ -17,22 +17,19 @@ exactly-once and resumable:
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import quote_plus
 
 from widf_loader.config import ConfigError
 from widf_loader.events import FileRef
 from widf_loader.warehouse import FINAL_STATUSES, file_id
-from widf_ops.arns import bucket_arn
 from widf_ops.durations import parse_duration
-from widf_ops.queues import KeyRule, landing_rules
+from widf_ops.queues import KeyRule, landing_rules, s3_notification
 
 # A distinct event name: an S3 name would claim S3 sent it, and the loader
 # accepts every `ObjectCreated:*` record, so no change to events.py is needed.
@@ -194,23 +191,12 @@ class Ledger:
 
 
 def notification_body(ref: FileRef, principal: str) -> str:
-    """The S3 event notification S3 would have sent for this object version.
+    """The S3 event notification S3 would have sent for this object version (see file_ref).
 
     The sequencer and source IP are left out: only S3 can assign a sequencer,
     and no request to attribute remains. The principal names who ran the backfill.
     """
-    obj = {"key": quote_plus(ref.key), "size": ref.size, "eTag": ref.etag}
-    if ref.version_id:
-        obj["versionId"] = ref.version_id
-    record = {
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "eventTime": ref.event_time,
-        "eventName": BACKFILL_EVENT_NAME,
-        "userIdentity": {"principalId": principal},
-        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": ref.bucket, "arn": bucket_arn(ref.bucket)}, "object": obj},
-    }
-    return json.dumps({"Records": [record]})
+    return s3_notification(replace(ref, event_name=BACKFILL_EVENT_NAME, sequencer=None, source_ip=None, principal=principal))
 
 
 def send_to_queue(sqs: Any, queue_url: str, refs: Sequence[FileRef], principal: str) -> None:

@@ -1,11 +1,16 @@
-"""The function's queues as the tools read them: how many messages they hold, and which
-keys the bucket's notification rules send to them."""
+"""The function's queues as the tools read and write them: how many messages they hold, which
+keys the bucket's notification rules send to them, and the S3 notification a message carries."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote_plus
+
+from widf_loader.events import FileRef
+from widf_ops.arns import bucket_arn
 
 WAITING = "ApproximateNumberOfMessages"
 IN_FLIGHT = "ApproximateNumberOfMessagesNotVisible"
@@ -53,3 +58,26 @@ def landing_rules(notification: Mapping[str, Any], queue_arn: str) -> list[KeyRu
         filters = {r["Name"].lower(): r["Value"] for r in configuration.get("Filter", {}).get("Key", {}).get("FilterRules", [])}
         rules.append(KeyRule(prefix=filters.get("prefix", ""), suffix=filters.get("suffix", "")))
     return rules
+
+
+def s3_notification(ref: FileRef) -> str:
+    """The S3 event notification of this object version, as S3 writes it (the key URL-encoded).
+
+    Only what the ref carries is written: what it lacks is left out, as S3 leaves out the
+    version of an object in an unversioned bucket.
+    """
+    obj = {"key": quote_plus(ref.key), "size": ref.size, "eTag": ref.etag, "versionId": ref.version_id, "sequencer": ref.sequencer}
+    record = {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "eventTime": ref.event_time,
+        "eventName": ref.event_name,
+        "userIdentity": {"principalId": ref.principal} if ref.principal else None,
+        "requestParameters": {"sourceIPAddress": ref.source_ip} if ref.source_ip else None,
+        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": ref.bucket, "arn": bucket_arn(ref.bucket)}, "object": _present(obj)},
+    }
+    return json.dumps({"Records": [_present(record)]})
+
+
+def _present(fields: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in fields.items() if value is not None}

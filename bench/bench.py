@@ -194,20 +194,10 @@ class LocalStack:
         return FileRef(self.deployment.resources.bucket, key, version_id=head["VersionId"], etag=head["ETag"].strip('"'), size=head["ContentLength"])
 
     def function_env(self) -> dict[str, str]:
-        from widf_local import aws
+        """The function's environment, as the tests have it, and what a fresh interpreter needs to start."""
+        from widf_cli.local_stack import function_env
 
-        creds = aws.client("sts", self.info.aws_endpoint).assume_role(RoleArn=self.deployment.resources.role_arn, RoleSessionName="bench")["Credentials"]
-        return {
-            **self.deployment.function.environment,
-            "AWS_ENDPOINT_URL": self.info.aws_endpoint,
-            "SNOWFLAKE_WIF_ALLOWED_HOST_SUFFIXES": "localhost",
-            "AWS_REGION": aws.REGION,
-            "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
-            "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
-            "AWS_SESSION_TOKEN": creds["SessionToken"],
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
-        }
+        return function_env(self.info, self.deployment) | {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
 
 
 # Runs in a fresh interpreter, as a Lambda container would, and reports seconds, rows and peak RSS.
@@ -456,7 +446,6 @@ def sqs_event(ref: FileRef) -> dict[str, Any]:
 def cold_start_ours(stack: LocalStack, task: Path, ref: FileRef) -> dict[str, Any]:
     env = stack.function_env() | artefact_env(task) | {
         "TZ": ":UTC",
-        "AWS_DEFAULT_REGION": stack.function_env()["AWS_REGION"],
         "AWS_LAMBDA_FUNCTION_NAME": "widf-loader-bench",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",

@@ -109,22 +109,10 @@ def loader(stack: Stack):
 
 
 def function_env(stack: Stack, loader) -> dict[str, str]:
-    """The function's environment and its role's credentials, as the runner gives them."""
-    from widf_local import aws
+    """The function's environment and its role's credentials, as the runner gives them (and the bench uses)."""
+    from widf_cli.local_stack import function_env as deployed_function_env
 
-    credentials = aws.client("sts", stack.info.aws_endpoint).assume_role(
-        RoleArn=loader.resources.role_arn, RoleSessionName=loader.function.name
-    )["Credentials"]
-    return {
-        **loader.function.environment,
-        "AWS_ENDPOINT_URL": stack.info.aws_endpoint,
-        "SNOWFLAKE_WIF_ALLOWED_HOST_SUFFIXES": "localhost",
-        "AWS_REGION": aws.REGION,
-        "AWS_DEFAULT_REGION": aws.REGION,
-        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
-        "AWS_SESSION_TOKEN": credentials["SessionToken"],
-    }
+    return deployed_function_env(stack.info, loader)
 
 
 @pytest.fixture

@@ -29,20 +29,27 @@ log = logging.getLogger(__name__)
 
 RECORDS_COMPRESSION = "SNAPPY"  # a method of Snowflake's COMPRESS / DECOMPRESS_STRING
 LOCK_WAIT_TIMEOUT = 625  # Snowflake: the statement waited LOCK_TIMEOUT for a table lock
-RAW_DATA_COLUMNS = (
-    "SOURCE_FILE",
-    "PAYLOAD",
-    "SOURCE_BUCKET",
-    "SOURCE_KEY",
-    "SOURCE_VERSION_ID",
-    "SOURCE_ETAG",
-    "SOURCE_SIZE",
-    "SOURCE_EVENT_TIME",
-    "SOURCE_PRINCIPAL",
-    "SOURCE_IP",
-    "RECORD_INDEX",
-    "LOAD_ID",
+# RAW_DATA's columns and types, as sql/setup.sql creates them (a test holds the two together); every target
+# table begins with them (widf_ops.ddl). The loader binds the RAW_DATA_COLUMNS; Snowflake fills ID and
+# LOADED_AT, and the insert LOADED_BY (CURRENT_USER()).
+RAW_DATA_TABLE = (
+    ("ID", "NUMBER AUTOINCREMENT"),
+    ("SOURCE_FILE", "VARCHAR"),
+    ("PAYLOAD", "VARIANT"),
+    ("LOADED_AT", "TIMESTAMP_LTZ DEFAULT CURRENT_TIMESTAMP()"),
+    ("LOADED_BY", "VARCHAR"),
+    ("SOURCE_BUCKET", "VARCHAR"),
+    ("SOURCE_KEY", "VARCHAR"),
+    ("SOURCE_VERSION_ID", "VARCHAR"),
+    ("SOURCE_ETAG", "VARCHAR"),
+    ("SOURCE_SIZE", "NUMBER"),
+    ("SOURCE_EVENT_TIME", "VARCHAR"),
+    ("SOURCE_PRINCIPAL", "VARCHAR"),
+    ("SOURCE_IP", "VARCHAR"),
+    ("RECORD_INDEX", "NUMBER"),
+    ("LOAD_ID", "VARCHAR"),
 )
+RAW_DATA_COLUMNS = tuple(name for name, _ in RAW_DATA_TABLE if name not in ("ID", "LOADED_AT", "LOADED_BY"))
 LEDGER_COLUMNS = (
     "FILE_ID",
     "SOURCE_FILE",
@@ -95,7 +102,19 @@ def file_id(ref: FileRef) -> str:
     return f"{ref.bucket}/{ref.key}#{ref.version_id or ref.etag or 'unversioned'}"
 
 
-REJECTED_COLUMNS = ("SOURCE_FILE", "SOURCE_KEY", "RECORD_INDEX", "ROUTE", "REASON", "RAW_RECORD", "LOAD_ID")
+# REJECTED_RECORDS (the quarantine), likewise: the loader binds the REJECTED_COLUMNS, and REJECTED_BY.
+REJECTED_RECORDS_TABLE = (
+    ("SOURCE_FILE", "VARCHAR"),
+    ("SOURCE_KEY", "VARCHAR"),
+    ("RECORD_INDEX", "NUMBER"),
+    ("ROUTE", "VARCHAR"),
+    ("REASON", "VARCHAR"),
+    ("RAW_RECORD", "VARCHAR"),
+    ("LOAD_ID", "VARCHAR"),
+    ("REJECTED_AT", "TIMESTAMP_LTZ DEFAULT CURRENT_TIMESTAMP()"),
+    ("REJECTED_BY", "VARCHAR"),
+)
+REJECTED_COLUMNS = tuple(name for name, _ in REJECTED_RECORDS_TABLE if name not in ("REJECTED_AT", "REJECTED_BY"))
 
 
 def insert_rows_statement(table: str, typed_columns: Sequence[TypedColumn] = ()) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from widf_ops.arns import is_session_arn, parse_role_arn
-from widf_loader.config import ConfigError, identifier
+from widf_loader.config import ConfigError, LoaderSettings, identifier
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 if not SQL_DIR.is_dir():  # an editable install: the scripts live at the repository root
@@ -42,10 +42,13 @@ def iam_role_arn(arn: str) -> str:
 
 @dataclass(frozen=True)
 class SnowflakeNames:
-    database: str = "WIDF_DEMO_DB"
-    schema: str = "PUBLIC"
-    role: str = "WIDF_DEMO_ROLE"
-    warehouse: str = "COMPUTE_WH"
+    """The objects the administrator sets up for the loader: by default the loader's own defaults, so that
+    with nothing configured both sides name the same objects."""
+
+    database: str = LoaderSettings.database
+    schema: str = LoaderSettings.schema
+    role: str = LoaderSettings.role
+    warehouse: str = LoaderSettings.warehouse
     user: str = "LAMBDA_LOADER_BOT"
 
     @classmethod

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from widf_loader.outcomes import LoadStatus
 from widf_loader.pipeline_config import read_pipeline_config
 from widf_loader.warehouse import LEDGER_COLUMNS, RAW_DATA_TABLE, REJECTED_RECORDS_TABLE
 from widf_ops.admin import SnowflakeNames
@@ -32,6 +33,11 @@ def test_setup_sql_creates_the_tables_the_code_describes(table, columns):
 
 def test_setup_sql_creates_the_ledger_the_loader_writes():
     assert [name for name, _ in setup_sql_columns("LOAD_HISTORY")] == [*LEDGER_COLUMNS, "FINISHED_AT", "LOADED_BY"]
+
+
+def test_setup_sqls_note_on_status_lists_every_load_status():
+    [note] = re.findall(r"^\s*STATUS\s+VARCHAR,\s*--\s*(.+)$", SETUP_SQL.read_text(), re.M)
+    assert note.split(" | ") == list(LoadStatus)
 
 
 def test_a_configured_target_table_begins_with_raw_datas_columns():

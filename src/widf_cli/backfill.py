@@ -19,6 +19,7 @@ from widf_ops.backfill import (
     Inventory,
     Ledger,
     Outcome,
+    Unfinished,
     parse_s3_url,
     parse_since,
     read_landing_rules,
@@ -29,6 +30,7 @@ from widf_ops.backfill import (
 from widf_cli.aws import aws_errors, aws_side, deployment
 from widf_cli.common import admin_connection, app, console, fail, friendly_errors, names, print_table
 from widf_loader.events import FileRef
+from widf_loader.outcomes import LoadStatus
 from widf_ops.redrive import peek, replay_dead_letters
 
 FIRST_SHOWN = 10  # keys listed by a dry run, reasons listed by a summary
@@ -70,8 +72,8 @@ def show_inventory(inventory: Inventory, since: str | None) -> None:
     if since:
         rows.append((f"modified before {since}", inventory.older))
     rows += [
-        ("already loaded", settled["LOADED"]),
-        ("already rejected", settled["REJECTED"]),
+        ("already loaded", settled[LoadStatus.LOADED]),
+        ("already rejected", settled[LoadStatus.REJECTED]),
         ("to send", f"{len(inventory.to_send)} ({decimal(inventory.bytes_to_send)})"),
     ]
     print_table(["", inventory.location.url], rows)
@@ -87,14 +89,14 @@ def show_dry_run(inventory: Inventory) -> None:
 
 def show_summary(outcomes: Sequence[Outcome], seconds: float) -> None:
     by_status = Counter(o.status for o in outcomes)
-    rows = sum(o.rows_loaded for o in outcomes if o.status == "LOADED")
+    rows = sum(o.rows_loaded for o in outcomes if o.status is LoadStatus.LOADED)
     console.print(
-        f"Backfill finished in {seconds:.1f} s: [green]{by_status['LOADED']} loaded[/] ({rows} rows), "
-        f"{by_status['REJECTED']} rejected, {by_status['SKIPPED']} skipped (object gone), {by_status['FAILED']} failed, "
-        f"{by_status['PENDING'] + by_status['NOT_SENT']} without an outcome.",
+        f"Backfill finished in {seconds:.1f} s: [green]{by_status[LoadStatus.LOADED]} loaded[/] ({rows} rows), "
+        f"{by_status[LoadStatus.REJECTED]} rejected, {by_status[LoadStatus.SKIPPED]} skipped (object gone), {by_status[LoadStatus.FAILED]} failed, "
+        f"{sum(by_status[u] for u in Unfinished)} without an outcome.",
         highlight=False,
     )
-    troubled = [o for o in outcomes if o.status in ("REJECTED", "FAILED")][:FIRST_SHOWN]
+    troubled = [o for o in outcomes if o.status in (LoadStatus.REJECTED, LoadStatus.FAILED)][:FIRST_SHOWN]
     if troubled:
         print_table(["file", "status", "reason"], [(o.ref.key, o.status, o.reason) for o in troubled], title="First reasons")
 
@@ -106,7 +108,7 @@ def nothing_to_send(inventory: Inventory) -> str:
 
 
 def tally_text(counts: Counter) -> str:
-    return f"sent {counts['SENT']}: loaded {counts['LOADED']}, rejected {counts['REJECTED']}, failed {counts['FAILED']}"
+    return f"sent {counts['SENT']}: loaded {counts[LoadStatus.LOADED]}, rejected {counts[LoadStatus.REJECTED]}, failed {counts[LoadStatus.FAILED]}"
 
 
 @app.command("backfill")
@@ -151,7 +153,7 @@ def backfill(
         except KeyboardInterrupt:
             fail("Interrupted: the files already sent still load; run the same backfill again to send the rest.", 130)
     show_summary(outcomes, time.monotonic() - started)
-    if unfinished := [o for o in outcomes if o.status in ("FAILED", "PENDING", "NOT_SENT")]:
+    if unfinished := [o for o in outcomes if o.status in (LoadStatus.FAILED, *Unfinished)]:
         fail(
             f"{len(unfinished)} files did not load: `widf-loader aws logs` shows why; after a fix, `widf-loader replay-dlq` "
             "returns failed messages, and running this backfill again sends only what is still not loaded."

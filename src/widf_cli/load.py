@@ -94,6 +94,7 @@ def load_through_the_function(file: Path, key: str) -> None:
     from widf_cli.local_stack import admin_connection, deployed
     from widf_local import aws
     from widf_loader.events import FileRef
+    from widf_loader.outcomes import LoadStatus
     from widf_loader.warehouse import file_id
     from widf_local.stack import read_stack
     from widf_ops.stack_outputs import wait_for
@@ -107,7 +108,7 @@ def load_through_the_function(file: Path, key: str) -> None:
     n = names()
     with admin_connection(info) as connection:
         ledger = f"{n.database}.{n.schema}.LOAD_HISTORY"
-        query = f"SELECT STATUS, ROWS_LOADED, ROWS_REJECTED, REASON, LOAD_ID FROM {ledger} WHERE FILE_ID = %s AND STATUS <> 'FAILED'"
+        query = f"SELECT STATUS, ROWS_LOADED, ROWS_REJECTED, REASON, LOAD_ID FROM {ledger} WHERE FILE_ID = %s AND STATUS <> '{LoadStatus.FAILED}'"
         row = wait_for(lambda: connection.cursor().execute(query, (uploaded,)).fetchone(), seconds=120)
         if row is None:
             raise ConfigError(f"No outcome for {key} within 120 s: see `widf-loader aws logs`.")

@@ -1,8 +1,7 @@
 """One file, one pass: records -> route -> contract -> enrichment -> rows -> load -> ledger.
 
-Every attempt ends with exactly one LOAD_HISTORY row: LOADED or REJECTED
-(which settle the file), SKIPPED_DUPLICATE, SKIPPED (object gone), or FAILED
-(then the error propagates, so the event is retried). The same code runs in
+Every attempt ends with exactly one LOAD_HISTORY row, its status a LoadStatus;
+on FAILED the error propagates, so the event is retried. The same code runs in
 Lambda, in the local stack and in `widf-loader load`.
 """
 
@@ -25,6 +24,7 @@ from widf_loader.config import LoaderSettings, ReadLimits
 from widf_loader.contract import ContractBook, GateDecision, judge_file
 from widf_loader.enrich import Enricher, RecordRejectedByHook, load_hooks
 from widf_loader.events import FileRef
+from widf_loader.outcomes import LoadStatus
 from widf_loader.pipeline_config import PipelineConfig, Route
 from widf_loader.reader import LimitExceeded, ObjectGone, UnreadableFile, check_record, iter_records, open_object, record_chunks
 from widf_loader.routing import by_one_field, field_or_none, routes_for_file
@@ -47,7 +47,7 @@ _ALL_BUT_BRACKETS_AND_NEWLINES = bytes(b for b in range(256) if b not in b"[{\n"
 @dataclass(frozen=True)
 class FileOutcome:
     ref: FileRef
-    status: str  # LOADED | REJECTED | SKIPPED_DUPLICATE | SKIPPED
+    status: LoadStatus  # any but FAILED, which raises instead
     rows_loaded: int
     load_id: str
     reason: str | None = None
@@ -336,45 +336,45 @@ class Pipeline:
         load_id = load_id or str(uuid.uuid4())  # the handler passes its own, so its logs and query tag name the same attempt
         entry = partial(LedgerEntry, ref=ref, load_id=load_id, started_at=datetime.now(timezone.utc).isoformat())
 
-        def outcome(status: str, rows: int = 0, reason: str | None = None, rejected: int = 0) -> FileOutcome:
+        def outcome(status: LoadStatus, rows: int = 0, reason: str | None = None, rejected: int = 0) -> FileOutcome:
             return FileOutcome(ref, status, rows, load_id, reason, rejected)
 
         if earlier := warehouse.settled_load(ref):
             reason = f"already settled by load {earlier}"
-            warehouse.record(entry(status="SKIPPED_DUPLICATE", reason=reason))
-            return outcome("SKIPPED_DUPLICATE", reason=reason)
+            warehouse.record(entry(status=LoadStatus.SKIPPED_DUPLICATE, reason=reason))
+            return outcome(LoadStatus.SKIPPED_DUPLICATE, reason=reason)
         tally = Tally()
 
         def settle() -> LedgerEntry:
             gate = judge_file(self.config.gates, ref.uri, tally.records, tally.rejected, tally.first_rejection)
             if not gate.passed:
-                return entry(status="REJECTED", reason=gate.reason, rows_rejected=tally.rejected)
-            return entry(status="LOADED", rows_loaded=tally.loaded, rows_rejected=tally.rejected)
+                return entry(status=LoadStatus.REJECTED, reason=gate.reason, rows_rejected=tally.rejected)
+            return entry(status=LoadStatus.LOADED, rows_loaded=tally.loaded, rows_rejected=tally.rejected)
 
         try:
             stream = open_object(s3, ref, settings.limits)
             records = iter_records(stream, ref.uri, settings.limits, compressed_size=ref.size)
             batches = self.batches(ref, records, load_id, settings.limits, settings.batch_rows, tally)
             claimed, settled = warehouse.load_and_claim(batches, settle)
-            if settled.status == "REJECTED":
+            if settled.status is LoadStatus.REJECTED:
                 claimed = warehouse.claim_rejection(settled, self.quarantined(s3, ref, load_id, settings))
         except ObjectGone as e:
-            warehouse.record(entry(status="SKIPPED", reason=str(e)))
-            return outcome("SKIPPED", reason=str(e))
+            warehouse.record(entry(status=LoadStatus.SKIPPED, reason=str(e)))
+            return outcome(LoadStatus.SKIPPED, reason=str(e))
         except UnreadableFile as e:
-            settled = entry(status="REJECTED", reason=str(e))
+            settled = entry(status=LoadStatus.REJECTED, reason=str(e))
             claimed = warehouse.claim_rejection(settled)
         except Exception as e:
-            record_failure(warehouse, entry(status="FAILED", reason=f"{type(e).__name__}: {e}"))
+            record_failure(warehouse, entry(status=LoadStatus.FAILED, reason=f"{type(e).__name__}: {e}"))
             raise
         if not claimed:
             reason = "settled by a concurrent delivery of the same file"
-            warehouse.record(entry(status="SKIPPED_DUPLICATE", reason=reason))
-            return outcome("SKIPPED_DUPLICATE", reason=reason)
-        if settled.status == "REJECTED":
+            warehouse.record(entry(status=LoadStatus.SKIPPED_DUPLICATE, reason=reason))
+            return outcome(LoadStatus.SKIPPED_DUPLICATE, reason=reason)
+        if settled.status is LoadStatus.REJECTED:
             self.quarantine(s3, ref)
-            return outcome("REJECTED", reason=settled.reason, rejected=settled.rows_rejected)
-        return outcome("LOADED", settled.rows_loaded, rejected=settled.rows_rejected)
+            return outcome(LoadStatus.REJECTED, reason=settled.reason, rejected=settled.rows_rejected)
+        return outcome(LoadStatus.LOADED, settled.rows_loaded, rejected=settled.rows_rejected)
 
     def quarantined(self, s3: Any, ref: FileRef, load_id: str, settings: LoaderSettings) -> Iterator[tuple[str, list[tuple]]]:
         """A gated file's rejected records, as REJECTED_RECORDS batches, from a second pass over the object.

@@ -23,6 +23,7 @@ from snowflake.connector.errors import DatabaseError
 
 from widf_loader.config import LoaderSettings
 from widf_loader.events import FileRef
+from widf_loader.outcomes import FINAL_STATUSES, LoadStatus
 from widf_loader.pipeline_config import TypedColumn
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,6 @@ LEDGER_COLUMNS = (
     "LOAD_ID",
     "STARTED_AT",
 )
-# Outcomes that settle a file: a later delivery of it is a duplicate.
-FINAL_STATUSES = ("LOADED", "REJECTED")
 REASON_MAX_CHARS = 2000
 
 
@@ -81,7 +80,7 @@ class LedgerEntry:
     """One row of LOAD_HISTORY: the outcome of one attempt at one file."""
 
     ref: FileRef
-    status: str  # LOADED | REJECTED | SKIPPED_DUPLICATE | SKIPPED | FAILED
+    status: LoadStatus
     load_id: str
     started_at: str  # ISO timestamp, when the attempt began
     rows_loaded: int = 0
@@ -91,9 +90,10 @@ class LedgerEntry:
     def values(self) -> tuple:
         ref = self.ref
         reason = self.reason[:REASON_MAX_CHARS] if self.reason else None
+        # The status's plain string: the connector maps a bound value by its exact type, and refuses a str subclass.
         return (
             file_id(ref), ref.uri, ref.bucket, ref.key, ref.version_id, ref.etag, ref.size, ref.sequencer, ref.event_time,
-            self.status, self.rows_loaded, self.rows_rejected, reason, self.load_id, self.started_at,
+            self.status.value, self.rows_loaded, self.rows_rejected, reason, self.load_id, self.started_at,
         )  # fmt: skip
 
 
@@ -285,7 +285,7 @@ class Warehouse:
         with self.transaction(), self.connection.cursor() as cursor:
             self.send_while_building(cursor, batches)
             entry = settle()
-            if entry.status != "LOADED":
+            if entry.status is not LoadStatus.LOADED:
                 self.end_transaction("ROLLBACK")
                 return False, entry
             cursor.execute(claim_statement(self.ledger), entry.values(), _statement_params=self._statement_params)

@@ -23,11 +23,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from enum import StrEnum
 from typing import Any
 
 from widf_loader.config import ConfigError
 from widf_loader.events import FileRef
-from widf_loader.warehouse import FINAL_STATUSES, file_id
+from widf_loader.outcomes import FINAL_STATUSES, LoadStatus
+from widf_loader.warehouse import file_id
 from widf_ops.durations import parse_duration
 from widf_ops.queues import KeyRule, landing_rules, s3_notification
 
@@ -124,7 +126,7 @@ class Inventory:
     listed: int = 0
     not_landing: int = 0  # keys the notification rules never send to the function
     older: int = 0  # last modified before --since
-    settled: list[FileRef] = field(default_factory=list)  # LOADED or REJECTED already
+    settled: list[FileRef] = field(default_factory=list)  # with a FINAL_STATUSES row already
     to_send: list[FileRef] = field(default_factory=list)
     earlier_attempts: Counter = field(default_factory=Counter)  # (file id, status) -> rows already in LOAD_HISTORY
 
@@ -134,7 +136,7 @@ class Inventory:
 
     @property
     def settled_by_status(self) -> Counter:
-        """Files already settled, by their outcome (LOADED, REJECTED)."""
+        """Files already settled, by their final status."""
         return Counter(status for (_, status), rows in self.earlier_attempts.items() if rows and status in FINAL_STATUSES)
 
 
@@ -162,7 +164,7 @@ def take_inventory(s3: Any, location: S3Location, rules: Sequence[KeyRule], sinc
 @dataclass(frozen=True)
 class LedgerRow:
     file_id: str
-    status: str
+    status: LoadStatus
     rows_loaded: int
     reason: str | None
 
@@ -181,7 +183,7 @@ class Ledger:
             sql = f"SELECT FILE_ID, STATUS, ROWS_LOADED, REASON FROM {self.table} WHERE FILE_ID IN ({placeholders}) ORDER BY FINISHED_AT"
             with self.connection.cursor() as cursor:
                 for row in cursor.execute(sql, tuple(chunk)).fetchall():
-                    yield LedgerRow(row[0], row[1], int(row[2] or 0), row[3])
+                    yield LedgerRow(row[0], LoadStatus(row[1]), int(row[2] or 0), row[3])
 
     def attempts(self, file_ids: Sequence[str]) -> Counter:
         return Counter((row.file_id, row.status) for row in self.rows(file_ids))
@@ -211,11 +213,17 @@ def send_to_queue(sqs: Any, queue_url: str, refs: Sequence[FileRef], principal: 
 # -- following each file to its outcome ------------------------------------------
 
 
+class Unfinished(StrEnum):
+    """A backfilled file with no outcome in LOAD_HISTORY when the backfill stopped following it."""
+
+    PENDING = "PENDING"  # sent, and no outcome in time
+    NOT_SENT = "NOT_SENT"
+
+
 @dataclass(frozen=True)
 class Outcome:
     ref: FileRef
-    # LOADED | REJECTED | SKIPPED (object gone) | FAILED (retries used up) | PENDING (sent, no outcome in time) | NOT_SENT
-    status: str
+    status: LoadStatus | Unfinished  # a final status, SKIPPED, or FAILED once its retries are used up
     rows_loaded: int = 0
     reason: str | None = None
 
@@ -228,14 +236,14 @@ def outcome_of(ref: FileRef, rows: Iterable[LedgerRow], earlier: Counter, failur
         new[row.status] += 1
         if row.status in FINAL_STATUSES:
             return Outcome(ref, row.status, row.rows_loaded, row.reason)
-        if row.status == "FAILED":
+        if row.status == LoadStatus.FAILED:
             last_failure = row.reason
     fid = file_id(ref)
-    if new["SKIPPED"] > earlier[(fid, "SKIPPED")]:
-        return Outcome(ref, "SKIPPED", reason="the object version no longer exists")
-    failures = new["FAILED"] - earlier[(fid, "FAILED")]
+    if new[LoadStatus.SKIPPED] > earlier[(fid, LoadStatus.SKIPPED)]:
+        return Outcome(ref, LoadStatus.SKIPPED, reason="the object version no longer exists")
+    failures = new[LoadStatus.FAILED] - earlier[(fid, LoadStatus.FAILED)]
     if failures_until_dead is not None and failures >= failures_until_dead:
-        return Outcome(ref, "FAILED", reason=last_failure)
+        return Outcome(ref, LoadStatus.FAILED, reason=last_failure)
     return None
 
 
@@ -285,5 +293,5 @@ def run_backfill(
             time.sleep(follow.poll_seconds)  # LOAD_HISTORY cannot push; poll it, as `aws logs --follow` polls
     unfinished = [*in_flight.values(), *reversed(waiting)]
     for ref in unfinished:
-        outcomes.append(Outcome(ref, "PENDING" if file_id(ref) in in_flight else "NOT_SENT"))
+        outcomes.append(Outcome(ref, Unfinished.PENDING if file_id(ref) in in_flight else Unfinished.NOT_SENT))
     return outcomes

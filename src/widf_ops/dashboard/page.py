@@ -10,10 +10,11 @@ import html
 from collections import defaultdict
 from datetime import datetime
 
+from widf_loader.outcomes import FINAL_STATUSES, LoadStatus
 from widf_ops.dashboard.data import DailyFigure, Load, Reject, Snapshot
 
 PALETTE = ("#2563eb", "#16a34a", "#f59e0b", "#db2777", "#7c3aed", "#0891b2", "#dc2626", "#65a30d")
-STATUS_CLASSES = {"LOADED": "ok", "REJECTED": "warn", "FAILED": "bad"}
+STATUS_CLASSES = {LoadStatus.LOADED: "ok", LoadStatus.REJECTED: "warn", LoadStatus.FAILED: "bad"}
 CHART_DAYS = 7
 
 STYLE = """
@@ -68,10 +69,10 @@ def tile(label: str, value: object, element_id: str, tone: str = "") -> str:
 
 def tiles(snapshot: Snapshot) -> str:
     outcomes = snapshot.outcomes
-    loaded = outcomes.get("LOADED", (0, 0, 0))
-    rejected_files = outcomes.get("REJECTED", (0, 0, 0))[0]
-    failed = outcomes.get("FAILED", (0, 0, 0))[0]
-    rejected_records = sum(v[2] for status, v in outcomes.items() if status in ("LOADED", "REJECTED"))
+    loaded = outcomes.get(LoadStatus.LOADED, (0, 0, 0))
+    rejected_files = outcomes.get(LoadStatus.REJECTED, (0, 0, 0))[0]
+    failed = outcomes.get(LoadStatus.FAILED, (0, 0, 0))[0]
+    rejected_records = sum(v[2] for status, v in outcomes.items() if status in FINAL_STATUSES)
     queues = snapshot.queues
     waiting = "?" if queues is None else queues.waiting + queues.in_flight
     dead = "?" if queues is None else queues.dead_letters

@@ -88,7 +88,7 @@ def test_backfill_loads_preexisting_files_once_and_a_rerun_sends_nothing(stack, 
     # One LOADED row per file. SQS delivers at least once (and moto's ReceiveMessage is not atomic across
     # concurrent pollers), so a file may also have a SKIPPED_DUPLICATE row: a second delivery, settled by the ledger.
     history = ledger_rows(stack, prefix)
-    assert sorted(file_id for file_id, status in history if status == "LOADED") == sorted(files)
+    assert sorted(fid for fid, status in history if status == "LOADED") == sorted(files)
     assert {status for _, status in history} <= {"LOADED", "SKIPPED_DUPLICATE"}
     assert raw_rows(stack, prefix) == count * records
     principals = query(stack, "SELECT DISTINCT SOURCE_PRINCIPAL FROM WIDF_DEMO_DB.PUBLIC.RAW_DATA WHERE SOURCE_KEY LIKE %s", (f"{prefix}%",))
@@ -114,7 +114,7 @@ def test_backfill_since_sends_only_files_modified_since(stack, loader):
     result = backfill(stack, f"s3://{bucket}/{prefix}", "--since", since.isoformat())
     assert re.search(r"modified before .*│\s*3 ", result.stdout), result.stdout
     assert "2 loaded" in result.stdout
-    assert ledger_rows(stack, prefix) == sorted((file_id, "LOADED") for file_id in recent)
+    assert ledger_rows(stack, prefix) == sorted((fid, "LOADED") for fid in recent)
 
 
 def test_backfill_dry_run_lists_what_it_would_send_and_sends_nothing(stack, loader):
@@ -165,7 +165,7 @@ def test_backfill_works_against_the_cloud_target(stack, loader, tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 loaded" in result.stdout
-    assert ledger_rows(stack, prefix) == sorted((file_id, "LOADED") for file_id in files)
+    assert ledger_rows(stack, prefix) == sorted((fid, "LOADED") for fid in files)
 
 
 def test_replay_dlq_returns_dead_letters_to_the_queue_where_they_load(stack, loader):
@@ -185,7 +185,7 @@ def test_replay_dlq_returns_dead_letters_to_the_queue_where_they_load(stack, loa
     assert "Moved 1 message from" in stack.cli("replay-dlq").stdout
     assert messages_in(stack, dlq) == 0
     history = wait_for(lambda: r if len(r := ledger_rows(stack, prefix)) == len(files) else None, seconds=120)
-    assert history == sorted((file_id, "LOADED") for file_id in files)
+    assert history == sorted((fid, "LOADED") for fid in files)
     # The loads came from the very messages that waited: their event time and sequencer, not new ones.
     context = query(stack, f"SELECT DISTINCT SOURCE_EVENT_TIME, SOURCE_SEQUENCER FROM {LEDGER} WHERE SOURCE_KEY LIKE %s", (f"{prefix}%",))
     assert context == [("2026-11-27T10:00:00.000Z", "00")]
@@ -198,7 +198,6 @@ def test_replay_dlq_returns_dead_letters_to_the_queue_where_they_load(stack, loa
 def test_a_backfill_message_names_the_same_file_as_the_s3_event_would():
     from widf_ops.backfill import file_ref, notification_body
     from widf_loader.events import file_refs_from_sqs_body
-    from widf_loader.warehouse import file_id
 
     listed = {"Key": "incoming/a b+c/ü.json", "VersionId": "v1", "ETag": '"abc"', "Size": 12, "IsLatest": True,
               "LastModified": datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)}  # fmt: skip

@@ -122,11 +122,11 @@ def settle(stack, function, batch: Batch, seconds: float = 300) -> Outcome:
     ledger = query(stack, f"SELECT FILE_ID, STATUS, REASON FROM {LEDGER} WHERE SOURCE_KEY LIKE %s", like)
     loaded: dict[str, int] = {}
     failed: dict[str, str] = {}
-    for file_id, status, reason in ledger:
+    for fid, status, reason in ledger:
         if status == "LOADED":
-            loaded[file_id] = loaded.get(file_id, 0) + 1
+            loaded[fid] = loaded.get(fid, 0) + 1
         elif status == "FAILED":
-            failed[file_id] = reason
+            failed[fid] = reason
     per_version = query(stack, f"SELECT SOURCE_BUCKET, SOURCE_KEY, SOURCE_VERSION_ID, COUNT(*) FROM {RAW_DATA} WHERE SOURCE_KEY LIKE %s GROUP BY 1, 2, 3", like)
     rows = {file_id(FileRef(bucket, key, version_id=version)): count for bucket, key, version, count in per_version}
     doubled = query(

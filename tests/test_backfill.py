@@ -3,7 +3,6 @@ exactly once, through the function; `replay-dlq` returns dead letters to the fun
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess

@@ -8,7 +8,6 @@ or it sits in the dead-letter queue with a FAILED reason.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from dataclasses import dataclass, field

@@ -38,6 +38,15 @@ demo: install
 	 if [ $$status -eq 0 ]; then echo "Demo complete: act I failed on WIDF, act II loaded."; else echo "Demo FAILED (exit $$status)"; fi; \
 	 exit $$status
 
+# ruff (format and lint) over the code, mypy over src/: the local stack's package against its own
+# environment's libraries, the rest against the project's.
+LINTED := src infra bench
+lint: install
+	@$(VENV)/bin/ruff format --check --quiet $(LINTED)
+	@$(VENV)/bin/ruff check --quiet $(LINTED)
+	@$(VENV)/bin/mypy src/widf_loader src/widf_ops src/widf_cli
+	@$(VENV)/bin/mypy --python-executable $(LOCAL_VENV)/bin/python src/widf_local
+
 # The local stack's own tests from its environment, then everything else from the project's.
 test: install
 	@PYTHONPATH=src $(LOCAL_VENV)/bin/python -m pytest -q -c tests/widf_local/pytest.ini tests/widf_local

@@ -35,12 +35,12 @@ from typing import Any
 import orjson
 import report  # bench/report.py, beside this script: renders docs/performance.md from results.json
 
-from widf_local import samples
 from widf_loader.config import ReadLimits
 from widf_loader.events import FileRef
 from widf_loader.pipeline import Pipeline, Tally
 from widf_loader.pipeline_config import DEFAULT_CONFIG, read_pipeline_config
 from widf_loader.reader import iter_records
+from widf_local import samples
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
@@ -191,13 +191,18 @@ class LocalStack:
         s3 = aws.client("s3", self.info.aws_endpoint)
         s3.upload_file(str(path), self.deployment.resources.bucket, key)
         head = s3.head_object(Bucket=self.deployment.resources.bucket, Key=key)
-        return FileRef(self.deployment.resources.bucket, key, version_id=head["VersionId"], etag=head["ETag"].strip('"'), size=head["ContentLength"])
+        return FileRef(
+            self.deployment.resources.bucket, key, version_id=head["VersionId"], etag=head["ETag"].strip('"'), size=head["ContentLength"]
+        )
 
     def function_env(self) -> dict[str, str]:
         """The function's environment, as the tests have it, and what a fresh interpreter needs to start."""
         from widf_cli.local_stack import function_env
 
-        return function_env(self.info, self.deployment) | {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+        return function_env(self.info, self.deployment) | {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        }
 
 
 # Runs in a fresh interpreter, as a Lambda container would, and reports seconds, rows and peak RSS.
@@ -295,7 +300,12 @@ def measure_memory(stack: LocalStack, workdir: Path) -> dict[str, Any]:
         path = workdir / f"rss-{label}.ndjson"
         write_events(path, megabytes * MB)
         run = run_loader(stack, LOAD_ONE, stack.upload(f"incoming/bench/rss-{label}.jsonl", path))
-        results[label] = {"mb": round(path.stat().st_size / MB, 1), "peak_rss_mb": round(run["peak_rss_mb"], 1), "seconds": round(run["seconds"], 1), "rows": run["rows"]}
+        results[label] = {
+            "mb": round(path.stat().st_size / MB, 1),
+            "peak_rss_mb": round(run["peak_rss_mb"], 1),
+            "seconds": round(run["seconds"], 1),
+            "rows": run["rows"],
+        }
         path.unlink()
     return {
         "rss": results,
@@ -342,9 +352,13 @@ def loaded(stack: LocalStack, prefix: str) -> int:
     from widf_cli.local_stack import admin_connection
 
     with admin_connection(stack.info) as connection:
-        return connection.cursor().execute(
-            "SELECT COUNT(*) FROM WIDF_DEMO_DB.PUBLIC.LOAD_HISTORY WHERE STATUS = 'LOADED' AND SOURCE_KEY LIKE %s", (f"{prefix}%",)
-        ).fetchone()[0]
+        return (
+            connection.cursor()
+            .execute(
+                "SELECT COUNT(*) FROM WIDF_DEMO_DB.PUBLIC.LOAD_HISTORY WHERE STATUS = 'LOADED' AND SOURCE_KEY LIKE %s", (f"{prefix}%",)
+            )
+            .fetchone()[0]
+        )
 
 
 # -- cold start and artefact -----------------------------------------------------
@@ -360,7 +374,9 @@ ARTEFACT_PYTHON = (sys.executable, "-S", "-s", "-B")
 def unpacked_artefact(into: Path, connector: str = "4") -> Path:
     """The artefact, unpacked as Lambda's /var/task. Packaged first: the zip is rebuilt only when the lock,
     the packaging script or a shipped source changed, so a stale zip is never measured."""
-    subprocess.run([sys.executable, str(ROOT / "infra" / "package.py"), "--connector", connector], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, str(ROOT / "infra" / "package.py"), "--connector", connector], cwd=ROOT, check=True, stdout=subprocess.DEVNULL
+    )
     task = into / f"task-connector{connector}"
     with zipfile.ZipFile(ARTEFACTS[connector]) as archive:
         archive.extractall(task)
@@ -453,7 +469,9 @@ def cold_start_ours(stack: LocalStack, task: Path, ref: FileRef) -> dict[str, An
         "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
     }  # fmt: skip
     before = stack.statements()
-    done = subprocess.run([*ARTEFACT_PYTHON, "-c", COLD_START, json.dumps(sqs_event(ref))], check=False, env=env, cwd=task, capture_output=True, text=True)
+    done = subprocess.run(
+        [*ARTEFACT_PYTHON, "-c", COLD_START, json.dumps(sqs_event(ref))], check=False, env=env, cwd=task, capture_output=True, text=True
+    )
     if done.returncode != 0:
         raise RuntimeError(f"cold start failed: {done.stderr[-2000:]}")
     run = json.loads(done.stdout.strip().splitlines()[-1])

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from datetime import date, datetime, time
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,10 +19,8 @@ from rich.console import Console
 from rich.table import Table
 from snowflake.connector.errors import Error as SnowflakeConnectorError
 
-from widf_ops.admin import ADMIN_CONNECTION_OPTIONS, SnowflakeNames
 from widf_loader.config import ConfigError
-
-
+from widf_ops.admin import ADMIN_CONNECTION_OPTIONS, SnowflakeNames
 
 # Columns for tables when the output is not a terminal and COLUMNS does not say: rich would take 80.
 UNTERMINATED_WIDTH = 200
@@ -55,7 +53,7 @@ app = typer.Typer(
 )
 
 
-class Target(str, Enum):
+class Target(StrEnum):
     local = "local"
     cloud = "cloud"
 
@@ -171,4 +169,3 @@ def main_options(
     state_dir: Annotated[Path, typer.Option(envvar="WIDF_STATE_DIR", help="where the local stack keeps its state")] = Path(".local"),
 ) -> None:
     ctx.target, ctx.state_dir = target, state_dir
-

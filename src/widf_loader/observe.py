@@ -16,7 +16,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial, wraps
 from typing import Any
 
@@ -87,8 +87,8 @@ def latency_ms(event_time: str | None, now: datetime | None = None) -> float | N
     except ValueError:
         return None
     if arrived.tzinfo is None:
-        arrived = arrived.replace(tzinfo=timezone.utc)
-    return max(0.0, ((now or datetime.now(timezone.utc)) - arrived).total_seconds() * 1000)
+        arrived = arrived.replace(tzinfo=UTC)
+    return max(0.0, ((now or datetime.now(UTC)) - arrived).total_seconds() * 1000)
 
 
 def file_settled(outcome: FileOutcome) -> None:
@@ -96,7 +96,12 @@ def file_settled(outcome: FileOutcome) -> None:
     ref = outcome.ref
     logger.info(
         f"{outcome.status} {ref.uri}" + (f": {outcome.reason}" if outcome.reason else ""),
-        extra={"status": outcome.status, "rows_loaded": outcome.rows_loaded, "rows_rejected": outcome.rows_rejected, "load_id": outcome.load_id},
+        extra={
+            "status": outcome.status,
+            "rows_loaded": outcome.rows_loaded,
+            "rows_rejected": outcome.rows_rejected,
+            "load_id": outcome.load_id,
+        },
     )
     metric = {LoadStatus.LOADED: "FilesLoaded", LoadStatus.REJECTED: "FilesRejected"}.get(outcome.status, "FilesSkipped")
     metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
@@ -111,7 +116,10 @@ def file_settled(outcome: FileOutcome) -> None:
 
 
 def file_failed(ref: FileRef, error: BaseException) -> None:
-    logger.error(f"{LoadStatus.FAILED} {ref.uri}: {' '.join(str(error).split())}", extra={"status": LoadStatus.FAILED, "error_type": type(error).__name__})
+    logger.error(
+        f"{LoadStatus.FAILED} {ref.uri}: {' '.join(str(error).split())}",
+        extra={"status": LoadStatus.FAILED, "error_type": type(error).__name__},
+    )
     metrics.add_metric(name="FilesFailed", unit=MetricUnit.Count, value=1)
 
 

@@ -12,7 +12,7 @@ import uuid
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from itertools import accumulate, count
 from operator import add
@@ -28,7 +28,7 @@ from widf_loader.outcomes import LoadStatus
 from widf_loader.pipeline_config import PipelineConfig, Route
 from widf_loader.reader import LimitExceeded, ObjectGone, UnreadableFile, check_record, iter_records, open_object, record_chunks
 from widf_loader.routing import by_one_field, field_or_none, routes_for_file
-from widf_loader.warehouse import LedgerEntry, Warehouse, RecordArrayJson, insert_rows_statement, reject_statement
+from widf_loader.warehouse import LedgerEntry, RecordArrayJson, Warehouse, insert_rows_statement, reject_statement
 
 log = logging.getLogger(__name__)
 RAW_RECORD_MAX_BYTES = 64 * 1024
@@ -115,7 +115,9 @@ class Pipeline:
         self.tables = {self.statements[t.name]: t.table for t in config.targets}
         self.reject_statement = reject_statement(config.rejected_records_table)
 
-    def batches(self, ref: FileRef, records: Iterable[Any], load_id: str, limits: ReadLimits, batch_rows: int, tally: Tally) -> Iterator[tuple[str, list[tuple]]]:
+    def batches(
+        self, ref: FileRef, records: Iterable[Any], load_id: str, limits: ReadLimits, batch_rows: int, tally: Tally
+    ) -> Iterator[tuple[str, list[tuple]]]:
         """(statement, rows) batches for every target table and the quarantine, filled as records stream by.
 
         A target table's batch is one row: the file's event context and its records as one JSON
@@ -130,7 +132,8 @@ class Pipeline:
             field, positions, fallback = table
         enrich = Enricher(self.hooks, ref, self.config.enrichment.time_budget_seconds) if self.hooks else None
         context = (ref.uri, ref.bucket, ref.key, ref.version_id, ref.etag, ref.size, ref.event_time, ref.principal, ref.source_ip, load_id)
-        uri, pending, rejected, dumps, statements = ref.uri, {}, _RecordArray(), orjson.dumps, self.statements
+        pending: dict[str, _RecordArray] = {}
+        uri, rejected, dumps, statements = ref.uri, _RecordArray(), orjson.dumps, self.statements
         reject_context = (ref.uri, ref.key, load_id)
         # Records this short cannot break the size or depth limits: skip the check for them.
         unchecked_bytes = min(limits.max_record_bytes, 2 * limits.max_depth)
@@ -194,7 +197,7 @@ class Pipeline:
                     groups = {statement_at[0]: (elements, sizes)}
                 else:
                     groups = {}
-                    for element, size, w in zip(elements, sizes, where):
+                    for element, size, w in zip(elements, sizes, where, strict=True):
                         group = groups.setdefault(statement_at[w], ([], []))
                         group[0].append(element)
                         group[1].append(size)
@@ -271,11 +274,13 @@ class Pipeline:
                 offsets = range(len(chunk)) if where is None else [o for o, w in enumerate(where) if w == position]
                 verdicts = check_all(chunk if where is None else [chunk[o] for o in offsets])
                 if not all(verdicts):
-                    failed += [o for o, verdict in zip(offsets, verdicts) if not verdict]
+                    failed += [o for o, verdict in zip(offsets, verdicts, strict=True) if not verdict]
         return where, sorted(failed)
 
     @staticmethod
-    def chunk_elements(chunk: list[Any], first: int, name: str, limits: ReadLimits, unchecked_bytes: int) -> tuple[list[bytes], list[int]] | None:
+    def chunk_elements(
+        chunk: list[Any], first: int, name: str, limits: ReadLimits, unchecked_bytes: int
+    ) -> tuple[list[bytes], list[int]] | None:
         """The chunk's batch elements, `[index, record]`, and their sizes, its records checked against the size and depth limits.
 
         None when a record cannot be serialised: the chunk then goes one record at a time, which
@@ -293,12 +298,21 @@ class Pipeline:
         brackets = list(map(len, b"\n".join(elements).translate(None, _ALL_BUT_BRACKETS_AND_NEWLINES).split(b"\n")))
         if max(sizes) <= limits.max_record_bytes and max(brackets) <= limits.max_depth:
             return elements, sizes
-        for offset, (size, bracket_count) in enumerate(zip(sizes, brackets)):
+        for offset, (size, bracket_count) in enumerate(zip(sizes, brackets, strict=True)):
             if size > unchecked_bytes and (size > limits.max_record_bytes or bracket_count > limits.max_depth):
                 check_record(chunk[offset], record_json(elements[offset]), first + offset, name, limits)  # raises if it breaks a limit
         return elements, sizes
 
-    def filled(self, statement: str, elements: list[bytes], sizes: list[int], pending: dict[str, _RecordArray], context: tuple, batch_rows: int, tally: Tally) -> Iterator[tuple[str, list[tuple]]]:
+    def filled(
+        self,
+        statement: str,
+        elements: list[bytes],
+        sizes: list[int],
+        pending: dict[str, _RecordArray],
+        context: tuple,
+        batch_rows: int,
+        tally: Tally,
+    ) -> Iterator[tuple[str, list[tuple]]]:
         """Append elements (of these sizes) to the statement's pending batch, yielding the batches that fill.
 
         The same rule as for one element at a time (a batch takes an element while under batch_rows
@@ -316,7 +330,9 @@ class Pipeline:
                 batch = pending[statement] = _RecordArray()
             # Element `position` goes in regardless; those after it while they fit.
             before = ends[position - 1] if position else 0
-            end = bisect_right(ends, BATCH_BYTES - batch.size + before + 1, position + 1, min(len(elements), position + batch_rows - len(batch.elements)))
+            end = bisect_right(
+                ends, BATCH_BYTES - batch.size + before + 1, position + 1, min(len(elements), position + batch_rows - len(batch.elements))
+            )
             batch.elements += elements[position:end]
             batch.size += ends[end - 1] - before
             position = end
@@ -332,9 +348,11 @@ class Pipeline:
             tally.per_table[table] = tally.per_table.get(table, 0) + records
         return statement, rows
 
-    def load_file(self, ref: FileRef, *, s3: Any, warehouse: Warehouse, settings: LoaderSettings, load_id: str | None = None) -> FileOutcome:
+    def load_file(
+        self, ref: FileRef, *, s3: Any, warehouse: Warehouse, settings: LoaderSettings, load_id: str | None = None
+    ) -> FileOutcome:
         load_id = load_id or str(uuid.uuid4())  # the handler passes its own, so its logs and query tag name the same attempt
-        entry = partial(LedgerEntry, ref=ref, load_id=load_id, started_at=datetime.now(timezone.utc).isoformat())
+        entry = partial(LedgerEntry, ref=ref, load_id=load_id, started_at=datetime.now(UTC).isoformat())
 
         def outcome(status: LoadStatus, rows: int = 0, reason: str | None = None, rejected: int = 0) -> FileOutcome:
             return FileOutcome(ref, status, rows, load_id, reason, rejected)

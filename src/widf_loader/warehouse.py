@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import cramjam
@@ -168,7 +168,12 @@ def bound_rows(rows: Sequence[Sequence[Any]]) -> list[tuple]:
 def reject_statement(table: str) -> str:
     """Rejected records for the quarantine table, bound as the target tables' are: the file's context once,
     the records as one packed JSON array of `[record index, route, reason, raw record]` elements."""
-    per_record = {"RECORD_INDEX": "r.value[0]", "ROUTE": "r.value[1]::VARCHAR", "REASON": "r.value[2]::VARCHAR", "RAW_RECORD": "r.value[3]::VARCHAR"}
+    per_record = {
+        "RECORD_INDEX": "r.value[0]",
+        "ROUTE": "r.value[1]::VARCHAR",
+        "REASON": "r.value[2]::VARCHAR",
+        "RAW_RECORD": "r.value[3]::VARCHAR",
+    }
     values = ", ".join(per_record.get(c, "?") for c in REJECTED_COLUMNS)
     return (
         f"INSERT INTO {table} ({', '.join(REJECTED_COLUMNS)}, REJECTED_BY) SELECT {values}, CURRENT_USER() "
@@ -220,8 +225,7 @@ def connect(settings: LoaderSettings) -> snowflake.connector.SnowflakeConnection
     except DatabaseError as e:
         if "Unable to find an associated Snowflake user" in str(e):
             raise IdentityNotTrusted(
-                f"{e.msg} - no Snowflake service user trusts this function's IAM role; "
-                "run `widf-loader snow lambda-wid` to create one."
+                f"{e.msg} - no Snowflake service user trusts this function's IAM role; run `widf-loader snow lambda-wid` to create one."
             ) from None
         raise
 
@@ -273,7 +277,9 @@ class Warehouse:
             row = cursor.execute(settled_statement(self.ledger), (file_id(ref),), _statement_params=self._statement_params).fetchone()
         return row[1] if row else None
 
-    def load_and_claim(self, batches: Iterable[tuple[str, Sequence[Sequence[Any]]]], settle: Callable[[], LedgerEntry]) -> tuple[bool, LedgerEntry]:
+    def load_and_claim(
+        self, batches: Iterable[tuple[str, Sequence[Sequence[Any]]]], settle: Callable[[], LedgerEntry]
+    ) -> tuple[bool, LedgerEntry]:
         """Run every (statement, rows) batch, then settle the file, in one transaction.
 
         `settle()` judges the file once all its rows are in. LOADED: the file is
@@ -350,16 +356,18 @@ class Warehouse:
         aborted = []
         with self.connection.cursor() as cursor:
             rows = cursor.execute("SHOW TRANSACTIONS", _statement_params=self._statement_params).fetchall()
-            columns = [d[0].lower() for d in cursor.description]
-            now = datetime.now(timezone.utc)
+            columns = [d[0].lower() for d in cursor.description or ()]
+            now = datetime.now(UTC)
             for row in rows:
-                transaction = dict(zip(columns, row))
+                transaction = dict(zip(columns, row, strict=True))
                 started = transaction["started_on"]
-                started = started if started.tzinfo else started.replace(tzinfo=timezone.utc)
+                started = started if started.tzinfo else started.replace(tzinfo=UTC)
                 if str(transaction["session"]) == str(self.connection.session_id) or transaction["state"] != "running":
                     continue
                 if (now - started).total_seconds() > self.settings.function_timeout_seconds:
-                    cursor.execute("SELECT SYSTEM$ABORT_TRANSACTION(?)", (int(transaction["id"]),), _statement_params=self._statement_params)
+                    cursor.execute(
+                        "SELECT SYSTEM$ABORT_TRANSACTION(?)", (int(transaction["id"]),), _statement_params=self._statement_params
+                    )
                     aborted.append(str(transaction["id"]))
         if aborted:
             log.warning("aborted %d detached transaction(s) of killed invocations: %s", len(aborted), ", ".join(aborted))

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 PARTITION = r"aws[a-z-]*"
 # IAM's own character set for role names and session names.
 _NAME = r"[\w+=,.@-]{1,64}"
-_ASSUMED_ROLE = re.compile(rf"^arn:(?P<partition>{PARTITION}):sts::(?P<account>\d{{12}}):assumed-role/(?P<name>{_NAME})/(?P<session>{_NAME})$")
+_ASSUMED_ROLE = re.compile(
+    rf"^arn:(?P<partition>{PARTITION}):sts::(?P<account>\d{{12}}):assumed-role/(?P<name>{_NAME})/(?P<session>{_NAME})$"
+)
 _IAM_ROLE = re.compile(rf"^arn:(?P<partition>{PARTITION}):iam::(?P<account>\d{{12}}):role(?P<path>/(?:[\w+=,.@-]+/)*)(?P<name>{_NAME})$")
 
 

@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -67,7 +67,7 @@ def parse_s3_url(text: str) -> S3Location:
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
     """An ISO date or time (UTC unless it says otherwise), or a duration back from now (see durations)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if (back := parse_duration(text)) is not None:
         return now - back
     try:
@@ -76,7 +76,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
         raise BackfillError(
             f"--since '{text}' is neither a date (2024-05-01, 2024-05-01T12:00:00+02:00) nor a duration (30m, 12h, 7d; a bare number is minutes)."
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # -- which keys the function loads: the bucket's notification rules ------------
@@ -113,7 +113,7 @@ def file_ref(bucket: str, version: Mapping[str, Any]) -> FileRef:
         version_id=None if version_id in (None, "null") else version_id,
         etag=str(version.get("ETag", "")).strip('"') or None,
         size=int(version.get("Size", 0)),
-        event_time=modified.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{modified.microsecond // 1000:03d}Z",
+        event_time=modified.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{modified.microsecond // 1000:03d}Z",
         event_name=BACKFILL_EVENT_NAME,
     )
 
@@ -207,7 +207,9 @@ def send_to_queue(sqs: Any, queue_url: str, refs: Sequence[FileRef], principal: 
         entries = [{"Id": str(i), "MessageBody": notification_body(ref, principal)} for i, ref in enumerate(batch)]
         if failed := sqs.send_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed"):
             first = failed[0]
-            raise BackfillError(f"The queue refused {len(failed)} message(s), first {batch[int(first['Id'])].uri}: {first.get('Message', first.get('Code'))}.")
+            raise BackfillError(
+                f"The queue refused {len(failed)} message(s), first {batch[int(first['Id'])].uri}: {first.get('Message', first.get('Code'))}."
+            )
 
 
 # -- following each file to its outcome ------------------------------------------
@@ -280,7 +282,11 @@ def run_backfill(
         rows: dict[str, list[LedgerRow]] = {}
         for row in ledger.rows(list(in_flight)):
             rows.setdefault(row.file_id, []).append(row)
-        finished = [o for fid, ref in in_flight.items() if (o := outcome_of(ref, rows.get(fid, []), inventory.earlier_attempts, follow.failures_until_dead))]
+        finished = [
+            o
+            for fid, ref in in_flight.items()
+            if (o := outcome_of(ref, rows.get(fid, []), inventory.earlier_attempts, follow.failures_until_dead))
+        ]
         for outcome in finished:
             del in_flight[file_id(outcome.ref)]
             outcomes.append(outcome)

@@ -10,9 +10,9 @@ few (see pipeline_config), so the text below is safe to run.
 
 from __future__ import annotations
 
-from widf_ops.admin import SnowflakeNames
 from widf_loader.pipeline_config import PipelineConfig
 from widf_loader.warehouse import RAW_DATA_TABLE, REJECTED_RECORDS_TABLE
+from widf_ops.admin import SnowflakeNames
 
 SHIPPED_TABLES = ("RAW_DATA", "LOAD_HISTORY", "REJECTED_RECORDS")
 

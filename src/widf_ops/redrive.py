@@ -52,7 +52,9 @@ def move_batch(sqs: Any, source_url: str, target_url: str, messages: list[dict[s
     replay.refused += [f"{f.get('Code')}: {f.get('Message', '')}".strip() for f in answer.get("Failed", [])]
     sent = [messages[int(s["Id"])] for s in answer.get("Successful", [])]
     if sent:
-        sqs.delete_message_batch(QueueUrl=source_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(sent)])
+        sqs.delete_message_batch(
+            QueueUrl=source_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(sent)]
+        )
     return len(sent)
 
 
@@ -95,7 +97,8 @@ def peek(sqs: Any, dlq_url: str) -> Peek:
     redrive of its own, so nothing follows from that).
     """
     depth = queue_depth(sqs, dlq_url)
-    messages = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=RECEIVE_LIMIT, WaitTimeSeconds=1, VisibilityTimeout=0).get("Messages", [])
+    messages = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=RECEIVE_LIMIT, WaitTimeSeconds=1, VisibilityTimeout=0).get(
+        "Messages", []
+    )
     files = [uri for m in messages for uri in files_named(m["Body"])]
     return Peek(depth.waiting, depth.in_flight, files)
-

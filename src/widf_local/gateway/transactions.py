@@ -133,7 +133,7 @@ def insert_only_merge(statement: exp.Expr) -> InsertOnlyMerge | None:
 
 
 def _inside(node: exp.Expr, ancestor: exp.Expr) -> bool:
-    parent = node
+    parent: exp.Expr | None = node
     while parent is not None:
         if parent is ancestor:
             return True

@@ -38,6 +38,15 @@ demo: install
 	 if [ $$status -eq 0 ]; then echo "Demo complete: act I failed on WIDF, act II loaded."; else echo "Demo FAILED (exit $$status)"; fi; \
 	 exit $$status
 
+# ruff (format and lint) over the code, mypy over src/: the local stack's package against its own
+# environment's libraries, the rest against the project's.
+LINTED := src infra bench
+lint: install
+	@$(VENV)/bin/ruff format --check --quiet $(LINTED)
+	@$(VENV)/bin/ruff check --quiet $(LINTED)
+	@$(VENV)/bin/mypy src/widf_loader src/widf_ops src/widf_cli
+	@$(VENV)/bin/mypy --python-executable $(LOCAL_VENV)/bin/python src/widf_local
+
 # The local stack's own tests from its environment, then everything else from the project's.
 ENGINE_TESTS := PYTHONPATH=src $(LOCAL_VENV)/bin/python -m pytest -q -c tests/local/engine/pytest.ini tests/local/engine
 test: install
@@ -60,7 +69,8 @@ $(BENCH_VENV)/.installed:
 	@$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'snowflake-snowpark-python[pandas]==1.56.*' 'boto3>=1.40'
 	@touch $@
 
-# Ratios measured side by side (DESIGN §6); prints a table, writes bench/results.json and docs/performance.md.
+# Every figure is a ratio of two things measured in the same run on this machine, so that the machine's
+# own speed cancels out; prints a table, writes bench/results.json and docs/performance.md.
 bench: install $(BENCH_VENV)/.installed
 	@$(MAKE) -s package
 	@$(VENV)/bin/python bench/bench.py

@@ -35,12 +35,12 @@ from typing import Any
 import orjson
 import report  # bench/report.py, beside this script: renders docs/performance.md from results.json
 
-from widf_local import samples
 from widf_loader.config import ReadLimits
 from widf_loader.events import FileRef
 from widf_loader.pipeline import Pipeline, Tally
 from widf_loader.pipeline_config import DEFAULT_CONFIG, read_pipeline_config
 from widf_loader.reader import iter_records
+from widf_local import samples
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
@@ -191,20 +191,15 @@ class LocalStack:
         s3 = aws.client("s3", self.info.aws_endpoint)
         s3.upload_file(str(path), self.deployment.resources.bucket, key)
         head = s3.head_object(Bucket=self.deployment.resources.bucket, Key=key)
-        return FileRef(self.deployment.resources.bucket, key, version_id=head["VersionId"], etag=head["ETag"].strip('"'), size=head["ContentLength"])
+        return FileRef(
+            self.deployment.resources.bucket, key, version_id=head["VersionId"], etag=head["ETag"].strip('"'), size=head["ContentLength"]
+        )
 
     def function_env(self) -> dict[str, str]:
-        from widf_local import aws
+        """The function's environment, as the tests have it, and what a fresh interpreter needs to start."""
+        from widf_cli.local_stack import function_env
 
-        creds = aws.client("sts", self.info.aws_endpoint).assume_role(RoleArn=self.deployment.resources.role_arn, RoleSessionName="bench")["Credentials"]
-        return {
-            **self.deployment.function.environment,
-            "AWS_ENDPOINT_URL": self.info.aws_endpoint,
-            "SNOWFLAKE_WIF_ALLOWED_HOST_SUFFIXES": "localhost",
-            "AWS_REGION": aws.REGION,
-            "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
-            "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
-            "AWS_SESSION_TOKEN": creds["SessionToken"],
+        return function_env(self.info, self.deployment) | {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
         }
@@ -222,11 +217,12 @@ def peak_rss_mb():
 import boto3
 from widf_loader.config import LoaderSettings
 from widf_loader.events import FileRef
-from widf_loader.pipeline import load_file
+from widf_loader.pipeline import Pipeline
+from widf_loader.pipeline_config import load_pipeline_config
 from widf_loader.warehouse import Warehouse
 ref = FileRef(**json.loads(sys.argv[1]))
 settings = LoaderSettings.from_env()
-outcome = load_file(ref, s3=boto3.client("s3"), warehouse=Warehouse(settings), settings=settings)
+outcome = Pipeline(load_pipeline_config()).load_file(ref, s3=boto3.client("s3"), warehouse=Warehouse(settings), settings=settings)
 print(json.dumps({"seconds": time.perf_counter() - started, "rows": outcome.rows_loaded, "status": outcome.status,
                   "peak_rss_mb": peak_rss_mb()}))
 """
@@ -304,7 +300,12 @@ def measure_memory(stack: LocalStack, workdir: Path) -> dict[str, Any]:
         path = workdir / f"rss-{label}.ndjson"
         write_events(path, megabytes * MB)
         run = run_loader(stack, LOAD_ONE, stack.upload(f"incoming/bench/rss-{label}.jsonl", path))
-        results[label] = {"mb": round(path.stat().st_size / MB, 1), "peak_rss_mb": round(run["peak_rss_mb"], 1), "seconds": round(run["seconds"], 1), "rows": run["rows"]}
+        results[label] = {
+            "mb": round(path.stat().st_size / MB, 1),
+            "peak_rss_mb": round(run["peak_rss_mb"], 1),
+            "seconds": round(run["seconds"], 1),
+            "rows": run["rows"],
+        }
         path.unlink()
     return {
         "rss": results,
@@ -351,9 +352,13 @@ def loaded(stack: LocalStack, prefix: str) -> int:
     from widf_cli.local_stack import admin_connection
 
     with admin_connection(stack.info) as connection:
-        return connection.cursor().execute(
-            "SELECT COUNT(*) FROM WIDF_DEMO_DB.PUBLIC.LOAD_HISTORY WHERE STATUS = 'LOADED' AND SOURCE_KEY LIKE %s", (f"{prefix}%",)
-        ).fetchone()[0]
+        return (
+            connection.cursor()
+            .execute(
+                "SELECT COUNT(*) FROM WIDF_DEMO_DB.PUBLIC.LOAD_HISTORY WHERE STATUS = 'LOADED' AND SOURCE_KEY LIKE %s", (f"{prefix}%",)
+            )
+            .fetchone()[0]
+        )
 
 
 # -- cold start and artefact -----------------------------------------------------
@@ -369,7 +374,9 @@ ARTEFACT_PYTHON = (sys.executable, "-S", "-s", "-B")
 def unpacked_artefact(into: Path, connector: str = "4") -> Path:
     """The artefact, unpacked as Lambda's /var/task. Packaged first: the zip is rebuilt only when the lock,
     the packaging script or a shipped source changed, so a stale zip is never measured."""
-    subprocess.run([sys.executable, str(ROOT / "infra" / "package.py"), "--connector", connector], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, str(ROOT / "infra" / "package.py"), "--connector", connector], cwd=ROOT, check=True, stdout=subprocess.DEVNULL
+    )
     task = into / f"task-connector{connector}"
     with zipfile.ZipFile(ARTEFACTS[connector]) as archive:
         archive.extractall(task)
@@ -435,44 +442,26 @@ print(json.dumps({"seconds": time.perf_counter() - started, "import_s": imported
 
 def sqs_event(ref: FileRef) -> dict[str, Any]:
     """What Lambda's SQS poller hands the function for one file: S3's notification as the message body."""
-    from urllib.parse import quote_plus
+    from widf_local.runner import sqs_event as lambda_sqs_event
+    from widf_ops.queues import s3_notification
 
-    notification = {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": "us-east-1",
-                "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-                "eventName": "ObjectCreated:Put",
-                "userIdentity": {"principalId": "AWS:AIDABENCH"},
-                "requestParameters": {"sourceIPAddress": "198.51.100.7"},
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "bucket": {"name": ref.bucket, "arn": f"arn:aws:s3:::{ref.bucket}"},
-                    "object": {"key": quote_plus(ref.key, safe="/"), "size": ref.size, "eTag": ref.etag, "versionId": ref.version_id, "sequencer": "0055"},
-                },
-            }
-        ]
-    }
+    sent = replace(
+        ref, event_name="ObjectCreated:Put", event_time=time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        principal="AWS:AIDABENCH", source_ip="198.51.100.7", sequencer="0055",
+    )  # fmt: skip
     message = {
-        "messageId": "bench-message",
-        "receiptHandle": "bench-receipt",
-        "body": json.dumps(notification),
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000))},
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:widf-bench",
-        "awsRegion": "us-east-1",
+        "MessageId": "bench-message",
+        "ReceiptHandle": "bench-receipt",
+        "Body": s3_notification(sent),
+        "Attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000))},
+        "MD5OfBody": "",
     }
-    return {"Records": [message]}
+    return lambda_sqs_event([message], "arn:aws:sqs:us-east-1:123456789012:widf-bench")
 
 
 def cold_start_ours(stack: LocalStack, task: Path, ref: FileRef) -> dict[str, Any]:
     env = stack.function_env() | artefact_env(task) | {
         "TZ": ":UTC",
-        "AWS_DEFAULT_REGION": stack.function_env()["AWS_REGION"],
         "AWS_LAMBDA_FUNCTION_NAME": "widf-loader-bench",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
@@ -480,7 +469,9 @@ def cold_start_ours(stack: LocalStack, task: Path, ref: FileRef) -> dict[str, An
         "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
     }  # fmt: skip
     before = stack.statements()
-    done = subprocess.run([*ARTEFACT_PYTHON, "-c", COLD_START, json.dumps(sqs_event(ref))], check=False, env=env, cwd=task, capture_output=True, text=True)
+    done = subprocess.run(
+        [*ARTEFACT_PYTHON, "-c", COLD_START, json.dumps(sqs_event(ref))], check=False, env=env, cwd=task, capture_output=True, text=True
+    )
     if done.returncode != 0:
         raise RuntimeError(f"cold start failed: {done.stderr[-2000:]}")
     run = json.loads(done.stdout.strip().splitlines()[-1])

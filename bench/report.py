@@ -101,7 +101,12 @@ class Row:
 
 ROWS = (
     Row("pipeline / JSON floor (contracts on)", one("pipeline_vs_floor"), "≥ 0.5", at_least(0.5, "pipeline_vs_floor")),
-    Row("pipeline / JSON floor (contracts off)", one("pipeline_vs_floor_no_contracts"), "≥ 0.8", at_least(0.8, "pipeline_vs_floor_no_contracts")),
+    Row(
+        "pipeline / JSON floor (contracts off)",
+        one("pipeline_vs_floor_no_contracts"),
+        "≥ 0.8",
+        at_least(0.8, "pipeline_vs_floor_no_contracts"),
+    ),
     Row("pipeline throughput", throughput),
     Row("throughput (MB/s): JSON floor, pipeline without contracts", several(("floor_mb_s",), ("pipeline_no_contracts_mb_s",))),
     Row("end to end: naive time / ours", one("end_to_end_vs_naive"), "≥ 5 (on 100 MB)", at_least(5, "end_to_end_vs_naive")),
@@ -113,7 +118,9 @@ ROWS = (
         "≤ 4",
         at_most(4, "statements_per_small_file"),
     ),
-    Row("statements per large file: ours / naive", several(("statements_per_large_file",), ("naive_statements_per_large_file",), sep=" / ")),
+    Row(
+        "statements per large file: ours / naive", several(("statements_per_large_file",), ("naive_statements_per_large_file",), sep=" / ")
+    ),
     Row("peak RSS large / small file", one("rss_1gb_vs_10mb"), "≤ 1.5", at_most(1.5, "rss_1gb_vs_10mb")),
     Row("peak RSS small, large (MB)", several(("rss", "small", "peak_rss_mb"), ("rss", "large", "peak_rss_mb"))),
     Row("large file: load time (s), records", several(("rss", "large", "seconds"), ("rss", "large", "rows"))),
@@ -131,7 +138,10 @@ ROWS = (
         "≤ 0.35 (needs an AL2023 runtime)",
         at_most(0.35, "cold_start_connector5_vs_snowpark"),
     ),
-    Row("cold start with connector 5.x (s), its handler import (s)", several(("cold_start_connector5_s",), ("cold_start_connector5_import_s",))),
+    Row(
+        "cold start with connector 5.x (s), its handler import (s)",
+        several(("cold_start_connector5_s",), ("cold_start_connector5_import_s",)),
+    ),
     Row("artefact unpacked (MB)", one("artefact_mb"), "≤ 80", at_most(80, "artefact_mb")),
     Row("artefact with connector 5.x unpacked (MB)", one("artefact_connector5_mb"), "≤ 100", at_most(100, "artefact_connector5_mb")),
     Row("artefact zipped: 4.x, 5.x (MB)", several(("artefact_zip_mb",), ("artefact_connector5_zip_mb",))),
@@ -200,7 +210,11 @@ def render(results: Results | None) -> str:
         lines.append("Nothing is measured yet: `bench/results.json` is missing. `make bench` writes it, and this page.")
         return "\n".join(lines) + "\n"
     machine = figure(results, "machine") or {}
-    described = ", ".join(MACHINE.get(key, key + " {}").format(value) for key, value in machine.items()) if isinstance(machine, dict) else str(machine)
+    described = (
+        ", ".join(MACHINE.get(key, key + " {}").format(value) for key, value in machine.items())
+        if isinstance(machine, dict)
+        else str(machine)
+    )
     lines += [
         f"One full run of `make bench`, on a machine with {described or NOT_MEASURED}, against the local stack "
         "(moto and the Snowflake gateway on loopback).",
@@ -229,7 +243,9 @@ def main(argv: list[str]) -> int:
     if argv == ["--check"]:
         if PAGE.exists() and PAGE.read_text() == render(read_results()):
             return 0
-        print(f"{PAGE.relative_to(ROOT)} is not what bench/report.py renders from bench/results.json: run `make perf-doc`.", file=sys.stderr)
+        print(
+            f"{PAGE.relative_to(ROOT)} is not what bench/report.py renders from bench/results.json: run `make perf-doc`.", file=sys.stderr
+        )
         return 1
     if argv:
         print(__doc__, file=sys.stderr)

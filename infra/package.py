@@ -92,11 +92,7 @@ def digest(*paths: Path) -> str:
 
 def shipped_sources() -> list[Path]:
     return sorted(
-        p
-        for p in PACKAGE.rglob("*")
-        if p.is_file()
-        and p.suffix != ".pyc"
-        and not STRIPPED_DIRECTORIES & set(p.relative_to(PACKAGE).parts)
+        p for p in PACKAGE.rglob("*") if p.is_file() and p.suffix != ".pyc" and not STRIPPED_DIRECTORIES & set(p.relative_to(PACKAGE).parts)
     )
 
 
@@ -107,11 +103,40 @@ def dependencies(arch: str, lock_digest: str, connector: Connector = CONNECTORS[
         return layer
     BUILD.mkdir(exist_ok=True)
     requirements = BUILD / f"lambda-requirements-{arch}{connector.suffix}.txt"
-    run([uv(), "export", "--project", str(ROOT), "--frozen", "--no-dev", "--extra", connector.extra, "--no-emit-project", "--no-hashes", "--quiet", "-o", str(requirements)])
+    run(
+        [
+            uv(),
+            "export",
+            "--project",
+            str(ROOT),
+            "--frozen",
+            "--no-dev",
+            "--extra",
+            connector.extra,
+            "--no-emit-project",
+            "--no-hashes",
+            "--quiet",
+            "-o",
+            str(requirements),
+        ]
+    )
     staging = layer.with_name(f"{layer.name}.partial-{os.getpid()}")  # builds running side by side never share one
     install = [
-        uv(), "pip", "install", "--quiet", "--target", str(staging), "--python-version", PYTHON_VERSION,
-        "--python-platform", PLATFORMS[arch].replace("manylinux2014", connector.glibc), "--only-binary", ":all:", "--no-deps", "-r", str(requirements),
+        uv(),
+        "pip",
+        "install",
+        "--quiet",
+        "--target",
+        str(staging),
+        "--python-version",
+        PYTHON_VERSION,
+        "--python-platform",
+        PLATFORMS[arch].replace("manylinux2014", connector.glibc),
+        "--only-binary",
+        ":all:",
+        "--no-deps",
+        "-r",
+        str(requirements),
     ]
     result = subprocess.run(install, capture_output=True, text=True)
     if result.returncode != 0:
@@ -151,7 +176,12 @@ def shipped_files(layer: Path) -> list[tuple[Path, str]]:
     files = []
     for path in sorted(layer.rglob("*")):
         relative = path.relative_to(layer)
-        if path.is_file() and relative.parts[0] != "bin" and not STRIPPED_DIRECTORIES & set(relative.parts) and not unused_botocore_model(relative):
+        if (
+            path.is_file()
+            and relative.parts[0] != "bin"
+            and not STRIPPED_DIRECTORIES & set(relative.parts)
+            and not unused_botocore_model(relative)
+        ):
             files.append((path, relative.as_posix()))
     files += [(path, "widf_loader/" + path.relative_to(PACKAGE).as_posix()) for path in shipped_sources()]
     return files
@@ -190,7 +220,11 @@ def bytecode(files: list[tuple[Path, str]], into: Path) -> list[tuple[Path, str]
         target = f"{folder + '/' if folder else ''}__pycache__/{module[:-3]}.cpython-311.pyc"
         try:
             py_compile.compile(
-                str(path), cfile=str(into / target), dfile=name, doraise=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+                str(path),
+                cfile=str(into / target),
+                dfile=name,
+                doraise=True,
+                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
             )
         except py_compile.PyCompileError:
             continue  # not Python 3.11 source (a template or a test fixture): shipped as is
@@ -255,7 +289,9 @@ def main() -> int:
     )
     parser.add_argument("--dist", type=Path, default=DIST, help="where the zip goes (default: dist/)")
     parser.add_argument("--dependencies-only", action="store_true", help="install only the locked dependencies and print their directory")
-    parser.add_argument("--connector", choices=CONNECTORS, default="4", help="4 (default): the deployed artefact; 5: a build to measure only")
+    parser.add_argument(
+        "--connector", choices=CONNECTORS, default="4", help="4 (default): the deployed artefact; 5: a build to measure only"
+    )
     args = parser.parse_args()
     try:
         if args.dependencies_only:

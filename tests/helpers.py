@@ -5,9 +5,10 @@ stack itself comes from the local stack's pytest plugin, widf_local.pytest_plugi
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote_plus
 
 import orjson
 
@@ -41,22 +42,19 @@ def admin_connections_toml(home: Path, info: StackInfo, name: str = "admin") -> 
 
 
 def function_env(stack: Stack, loader) -> dict[str, str]:
-    """The function's environment and its role's credentials, as the runner gives them."""
-    from widf_local import aws
+    """The function's environment and its role's credentials, as the runner gives them (and the bench uses)."""
+    from widf_cli.local_stack import function_env as deployed_function_env
 
-    credentials = aws.client("sts", stack.info.aws_endpoint).assume_role(
-        RoleArn=loader.resources.role_arn, RoleSessionName=loader.function.name
-    )["Credentials"]
-    return {
-        **loader.function.environment,
-        "AWS_ENDPOINT_URL": stack.info.aws_endpoint,
-        "SNOWFLAKE_WIF_ALLOWED_HOST_SUFFIXES": "localhost",
-        "AWS_REGION": aws.REGION,
-        "AWS_DEFAULT_REGION": aws.REGION,
-        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
-        "AWS_SESSION_TOKEN": credentials["SessionToken"],
-    }
+    return deployed_function_env(stack.info, loader)
+
+
+@cache
+def shipped_pipeline():
+    """The shipped configuration's pipeline, built once, for the tests that load a file in this process."""
+    from widf_loader.pipeline import Pipeline
+    from widf_loader.pipeline_config import load_pipeline_config
+
+    return Pipeline(load_pipeline_config())
 
 
 def sqs_batch(*messages: tuple[str, str]) -> dict:
@@ -80,11 +78,12 @@ def ndjson(events: list[dict]) -> bytes:
 
 
 def notification(ref: FileRef) -> str:
-    """The S3 notification S3 would send for this object version (what a redelivery repeats)."""
-    obj = {"key": quote_plus(ref.key), "size": ref.size, "eTag": ref.etag, "versionId": ref.version_id, "sequencer": "00"}
-    record = {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "eventTime": "2026-11-27T10:00:00.000Z",
-              "s3": {"bucket": {"name": ref.bucket}, "object": obj}}  # fmt: skip
-    return json.dumps({"Records": [record]})
+    """The S3 notification S3 would send for this object version (what a redelivery repeats), written by
+    the tools' own builder; tests/loader/test_events.py reads AWS's documented ones (tests/events/)."""
+    from widf_ops.queues import s3_notification
+
+    sent = {"event_name": "ObjectCreated:Put", "event_time": "2026-11-27T10:00:00.000Z", "sequencer": "00"}
+    return s3_notification(replace(ref, **{name: getattr(ref, name) or value for name, value in sent.items()}))
 
 
 def query(stack: Stack, sql: str, params: tuple = ()) -> list[tuple]:

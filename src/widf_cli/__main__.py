@@ -1,5 +1,3 @@
-import sys
-
 from widf_cli import main
 
-sys.exit(main())
+main()

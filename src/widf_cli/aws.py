@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,9 +27,12 @@ from widf_cli.common import (
     stack_paths,
 )
 from widf_loader.config import ConfigError
+from widf_ops.arns import PARTITION
 from widf_ops.doctor import NO_CREDENTIALS, NO_REGION
 
-aws_app = typer.Typer(help="The function and its AWS resources.\n\nExample: widf-loader aws deploy && widf-loader aws test", no_args_is_help=True)
+aws_app = typer.Typer(
+    help="The function and its AWS resources.\n\nExample: widf-loader aws deploy && widf-loader aws test", no_args_is_help=True
+)
 
 # One set of commands for both targets. Locally they act on the local stack's
 # moto; `--target cloud` acts on the account the standard AWS chain names
@@ -44,7 +47,7 @@ DEFAULT_FUNCTION_NAME = "widf-loader"
 FUNCTION_NAME_PATTERN = r"[a-z][a-z0-9-]{0,38}[a-z0-9]"
 STACK_NAME_PATTERN = r"[A-Za-z][A-Za-z0-9-]{0,127}"
 ACCOUNT_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}"
-TOPIC_ARN_PATTERN = r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}"
+TOPIC_ARN_PATTERN = rf"arn:{PARTITION}:sns:[a-z0-9-]+:\d{{12}}:[A-Za-z0-9_-]{{1,256}}"
 ARCHITECTURES = ("x86_64", "arm64")
 
 
@@ -208,15 +211,21 @@ def sam_deploy_command(stack_name: str, region: str, parameters: dict[str, str])
     # Every value was checked against a pattern without spaces or quotes, so one
     # space-separated Key=Value string is exact; no shell is involved.
     return [
-        "sam", "deploy",
-        "--template-file", str(TEMPLATE),
-        "--stack-name", stack_name,
-        "--region", region,
+        "sam",
+        "deploy",
+        "--template-file",
+        str(TEMPLATE),
+        "--stack-name",
+        stack_name,
+        "--region",
+        region,
         "--resolve-s3",  # SAM's managed bucket receives dist/widf-loader-lambda.zip
-        "--capabilities", "CAPABILITY_NAMED_IAM",  # the role has a fixed name: Snowflake trusts its ARN
+        "--capabilities",
+        "CAPABILITY_NAMED_IAM",  # the role has a fixed name: Snowflake trusts its ARN
         "--no-confirm-changeset",
         "--no-fail-on-empty-changeset",
-        "--parameter-overrides", " ".join(f"{k}={v}" for k, v in parameters.items()),
+        "--parameter-overrides",
+        " ".join(f"{k}={v}" for k, v in parameters.items()),
     ]
 
 
@@ -232,10 +241,14 @@ def deploy_to_cloud(side: AwsSide, arch: str, dry_run: bool) -> None:
     parameters = cloud_parameters(arch)
     package = [sys.executable, str(PACKAGER), "--arch", arch]
     deploy = sam_deploy_command(side.stack_name, region or "<region>", parameters)
-    console.print(f"[bold]aws deploy[/] (cloud): stack [bold]{side.stack_name}[/] in {region or 'no region yet'}, from {TEMPLATE.relative_to(REPOSITORY)}")
+    console.print(
+        f"[bold]aws deploy[/] (cloud): stack [bold]{side.stack_name}[/] in {region or 'no region yet'}, from {TEMPLATE.relative_to(REPOSITORY)}"
+    )
     console.print(f"  1. package  {shlex.join(package)}", highlight=False, markup=False)
     console.print(f"  2. deploy   {shlex.join(deploy)}", highlight=False, markup=False)
-    console.print("  then: `widf-loader snow lambda-wid --role-arn $(widf-loader --target cloud aws role-arn)` lets Snowflake trust the role.")
+    console.print(
+        "  then: `widf-loader snow lambda-wid --role-arn $(widf-loader --target cloud aws role-arn)` lets Snowflake trust the role."
+    )
     if dry_run:
         return
     if not TEMPLATE.exists() or not PACKAGER.exists():
@@ -264,7 +277,9 @@ def deploy_to_cloud(side: AwsSide, arch: str, dry_run: bool) -> None:
 def aws_deploy(
     arch: Annotated[str, typer.Option(help="cloud: Lambda architecture, x86_64 or arm64 (the package is built for it)")] = "x86_64",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="cloud: print what would run, and run nothing")] = False,
-    parameter: Annotated[list[str] | None, typer.Option(help="local: a template parameter, KEY=VALUE (repeatable), e.g. MaximumConcurrency=2")] = None,
+    parameter: Annotated[
+        list[str] | None, typer.Option(help="local: a template parameter, KEY=VALUE (repeatable), e.g. MaximumConcurrency=2")
+    ] = None,
 ) -> None:
     """Deploy infra/template.yaml: the bucket, queues, role, log group, alarm and the function.
 
@@ -323,19 +338,19 @@ def aws_test(count: Annotated[int, typer.Option(min=1, max=10000, help="events i
 
     side = aws_side()
     bucket = deployment(side).bucket
-    key = f"incoming/widf-loader-test-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}.json"
+    key = f"incoming/widf-loader-test-{datetime.now(UTC):%Y%m%dT%H%M%S%f}.json"
     events = samples.sample_events(count, seed=int(time.time()))
     side.client("s3").put_object(Bucket=bucket, Key=key, Body=orjson.dumps(events), ContentType="application/json")
     console.print(f"[green]✓[/] Uploaded s3://{bucket}/{key} ({count} events); `widf-loader aws logs --follow` shows the load.")
 
 
 def duration_seconds(text: str) -> int:
-    """`30m`, `2h`, `1d`, `90s`; a bare number is minutes."""
-    import re
+    """`30m`, `2h`, `1d`, `90s`; a bare number is minutes (widf_ops.durations)."""
+    from widf_ops.durations import parse_duration
 
-    if not (match := re.fullmatch(r"(\d{1,6})([smhd]?)", text.strip())):
+    if (back := parse_duration(text)) is None:
         raise ConfigError(f"--since '{text}' is not a duration such as 30m, 2h or 1d.")
-    return int(match.group(1)) * {"s": 1, "": 60, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+    return int(back.total_seconds())
 
 
 @aws_app.command("logs")
@@ -370,7 +385,7 @@ def aws_logs(
                 if raw:
                     print(event["message"], flush=True)  # not through rich: it would wrap and colour the JSON
                     continue
-                stamp = datetime.fromtimestamp(event["timestamp"] / 1000, timezone.utc)
+                stamp = datetime.fromtimestamp(event["timestamp"] / 1000, UTC)
                 console.print(Text.assemble((f"{stamp:%H:%M:%S} ", "dim"), readable(event["message"])), highlight=False)
             if not (token := page.get("nextToken")):
                 break
@@ -422,18 +437,22 @@ def failed_stack_events(side: AwsSide, limit: int) -> list[tuple]:
         for e in page["StackEvents"]
         if "FAILED" in e["ResourceStatus"]
     ][:limit]
-    return [(f"{e['Timestamp']:%Y-%m-%d %H:%M:%S}", e.get("LogicalResourceId", ""), e["ResourceStatus"], e.get("ResourceStatusReason", "")) for e in failed]
+    return [
+        (f"{e['Timestamp']:%Y-%m-%d %H:%M:%S}", e.get("LogicalResourceId", ""), e["ResourceStatus"], e.get("ResourceStatusReason", ""))
+        for e in failed
+    ]
 
 
 def queue_depths(side: AwsSide, outputs: dict[str, str]) -> list[tuple[str, int, int]]:
     """(queue, waiting, in flight) for the events queue and the dead-letter queue."""
+    from widf_ops.queues import queue_depth
+
     sqs = side.client("sqs")
     depths = []
     for label, output in (("queue", "EventsQueueUrl"), ("dead-letter queue", "DeadLetterQueueUrl")):
         if url := outputs.get(output):
-            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
-            a = attributes["Attributes"]
-            depths.append((label, int(a["ApproximateNumberOfMessages"]), int(a["ApproximateNumberOfMessagesNotVisible"])))
+            depth = queue_depth(sqs, url)
+            depths.append((label, depth.waiting, depth.in_flight))
     return depths
 
 
@@ -461,11 +480,15 @@ def delete_stack(side: AwsSide) -> None:
     bucket = stack_outputs(side).get("LandingBucketName")
     s3 = side.client("s3")
     if bucket and bucket_holds_objects(s3, bucket):
-        raise ConfigError(f"s3://{bucket} still holds objects and CloudFormation deletes only empty buckets: run `widf-loader aws empty-bucket` first.")
+        raise ConfigError(
+            f"s3://{bucket} still holds objects and CloudFormation deletes only empty buckets: run `widf-loader aws empty-bucket` first."
+        )
     cfn = side.client("cloudformation")
     cfn.delete_stack(StackName=side.stack_name)
     try:
-        cfn.get_waiter("stack_delete_complete").wait(StackName=side.stack_name, WaiterConfig={"Delay": 1 if side.local else 10, "MaxAttempts": 180})
+        cfn.get_waiter("stack_delete_complete").wait(
+            StackName=side.stack_name, WaiterConfig={"Delay": 1 if side.local else 10, "MaxAttempts": 180}
+        )
     except WaiterError:
         raise ConfigError(f"Stack {side.stack_name} was not deleted: `widf-loader aws debug` shows why.") from None
 
@@ -532,5 +555,3 @@ def aws_clean(yes: YesOption = False) -> None:
     emptied = empty_bucket(side.client("s3"), bucket)
     delete_stack(side)
     console.print(f"[green]✓[/] Stack {side.stack_name} deleted ({emptied} object versions removed from s3://{bucket}).")
-
-

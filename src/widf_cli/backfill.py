@@ -14,11 +14,16 @@ from rich.filesize import decimal
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn
 from rich.text import Text
 
+from widf_cli.aws import aws_errors, aws_side, deployment
+from widf_cli.common import admin_connection, app, console, fail, friendly_errors, names, print_table
+from widf_loader.events import FileRef
+from widf_loader.outcomes import LoadStatus
 from widf_ops.backfill import (
     Follow,
     Inventory,
     Ledger,
     Outcome,
+    Unfinished,
     parse_s3_url,
     parse_since,
     read_landing_rules,
@@ -26,9 +31,6 @@ from widf_ops.backfill import (
     send_to_queue,
     take_inventory,
 )
-from widf_cli.aws import aws_errors, aws_side, deployment
-from widf_cli.common import admin_connection, app, console, fail, friendly_errors, names, print_table
-from widf_loader.events import FileRef
 from widf_ops.redrive import peek, replay_dead_letters
 
 FIRST_SHOWN = 10  # keys listed by a dry run, reasons listed by a summary
@@ -63,15 +65,15 @@ def max_receive_count(sqs: Any, queue_url: str) -> int | None:
 
 def show_inventory(inventory: Inventory, since: str | None) -> None:
     settled = inventory.settled_by_status
-    rows = [
+    rows: list[tuple[str, object]] = [
         ("objects listed (current versions)", inventory.listed),
         ("not for the function (the bucket's notification rules)", inventory.not_landing),
     ]
     if since:
         rows.append((f"modified before {since}", inventory.older))
     rows += [
-        ("already loaded", settled["LOADED"]),
-        ("already rejected", settled["REJECTED"]),
+        ("already loaded", settled[LoadStatus.LOADED]),
+        ("already rejected", settled[LoadStatus.REJECTED]),
         ("to send", f"{len(inventory.to_send)} ({decimal(inventory.bytes_to_send)})"),
     ]
     print_table(["", inventory.location.url], rows)
@@ -82,19 +84,21 @@ def show_dry_run(inventory: Inventory) -> None:
         console.print(f"  {ref.key}  ({decimal(ref.size or 0)}, version {ref.version_id or 'none'})", highlight=False, markup=False)
     if len(inventory.to_send) > FIRST_SHOWN:
         console.print(f"  ... and {len(inventory.to_send) - FIRST_SHOWN} more")
-    console.print(f"Dry run: would send {len(inventory.to_send)} files ({decimal(inventory.bytes_to_send)}) to the function's queue; sent nothing.")
+    console.print(
+        f"Dry run: would send {len(inventory.to_send)} files ({decimal(inventory.bytes_to_send)}) to the function's queue; sent nothing."
+    )
 
 
 def show_summary(outcomes: Sequence[Outcome], seconds: float) -> None:
     by_status = Counter(o.status for o in outcomes)
-    rows = sum(o.rows_loaded for o in outcomes if o.status == "LOADED")
+    rows = sum(o.rows_loaded for o in outcomes if o.status is LoadStatus.LOADED)
     console.print(
-        f"Backfill finished in {seconds:.1f} s: [green]{by_status['LOADED']} loaded[/] ({rows} rows), "
-        f"{by_status['REJECTED']} rejected, {by_status['SKIPPED']} skipped (object gone), {by_status['FAILED']} failed, "
-        f"{by_status['PENDING'] + by_status['NOT_SENT']} without an outcome.",
+        f"Backfill finished in {seconds:.1f} s: [green]{by_status[LoadStatus.LOADED]} loaded[/] ({rows} rows), "
+        f"{by_status[LoadStatus.REJECTED]} rejected, {by_status[LoadStatus.SKIPPED]} skipped (object gone), {by_status[LoadStatus.FAILED]} failed, "
+        f"{sum(by_status[u] for u in Unfinished)} without an outcome.",
         highlight=False,
     )
-    troubled = [o for o in outcomes if o.status in ("REJECTED", "FAILED")][:FIRST_SHOWN]
+    troubled = [o for o in outcomes if o.status in (LoadStatus.REJECTED, LoadStatus.FAILED)][:FIRST_SHOWN]
     if troubled:
         print_table(["file", "status", "reason"], [(o.ref.key, o.status, o.reason) for o in troubled], title="First reasons")
 
@@ -106,7 +110,7 @@ def nothing_to_send(inventory: Inventory) -> str:
 
 
 def tally_text(counts: Counter) -> str:
-    return f"sent {counts['SENT']}: loaded {counts['LOADED']}, rejected {counts['REJECTED']}, failed {counts['FAILED']}"
+    return f"sent {counts['SENT']}: loaded {counts[LoadStatus.LOADED]}, rejected {counts[LoadStatus.REJECTED]}, failed {counts[LoadStatus.FAILED]}"
 
 
 @app.command("backfill")
@@ -114,7 +118,12 @@ def tally_text(counts: Counter) -> str:
 @aws_errors
 def backfill(
     url: Annotated[str, typer.Argument(help="s3://BUCKET/PREFIX: the objects to load (the landing bucket, or one you name)")],
-    since: Annotated[str | None, typer.Option(help="only objects modified since: 2024-05-01, 2024-05-01T12:00:00Z, or a duration back: 12h, 7d")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="only objects modified since: 2024-05-01, 2024-05-01T12:00:00Z, or a duration back: 12h, 7d (a bare number is minutes)"
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would be sent, and send nothing")] = False,
     concurrency: Annotated[int, typer.Option(min=1, max=1000, help="files sent and not yet finished, at most")] = 100,
     stall_timeout: Annotated[int, typer.Option(min=10, max=86400, help="stop following when no file finished for this many seconds")] = 600,
@@ -130,7 +139,9 @@ def backfill(
     s3, sqs = side.client("s3"), side.client("sqs")
     rules = read_landing_rules(s3, where.bucket, queue_arn(sqs, where.queue_url))
     if location.bucket != where.bucket:
-        console.print(f"[yellow]note[/]: s3://{location.bucket} is not the landing bucket (s3://{where.bucket}); the function's role must be allowed to read it.")
+        console.print(
+            f"[yellow]note[/]: s3://{location.bucket} is not the landing bucket (s3://{where.bucket}); the function's role must be allowed to read it."
+        )
     n = names()
     with admin_connection() as connection:
         ledger = Ledger(connection, f"{n.database}.{n.schema}.LOAD_HISTORY")
@@ -151,7 +162,7 @@ def backfill(
         except KeyboardInterrupt:
             fail("Interrupted: the files already sent still load; run the same backfill again to send the rest.", 130)
     show_summary(outcomes, time.monotonic() - started)
-    if unfinished := [o for o in outcomes if o.status in ("FAILED", "PENDING", "NOT_SENT")]:
+    if unfinished := [o for o in outcomes if o.status in (LoadStatus.FAILED, *Unfinished)]:
         fail(
             f"{len(unfinished)} files did not load: `widf-loader aws logs` shows why; after a fix, `widf-loader replay-dlq` "
             "returns failed messages, and running this backfill again sends only what is still not loaded."
@@ -181,7 +192,9 @@ def follow_with_progress(inventory: Inventory, send: Any, ledger: Ledger, follow
 @friendly_errors
 @aws_errors
 def replay_dlq(
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="count the messages and show the files the first ones name; move nothing")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="count the messages and show the files the first ones name; move nothing")
+    ] = False,
     max_messages: Annotated[int | None, typer.Option("--max", min=1, help="move at most this many messages")] = None,
 ) -> None:
     """Move the dead-letter queue's messages back to the function's queue (after fixing what made them fail).
@@ -209,6 +222,8 @@ def replay_dlq(
             status.update(f"Moving messages from the dead-letter queue... {moved} moved")
 
         replay = replay_dead_letters(sqs, where.dlq_url, where.queue_url, max_messages, on_moved=count)
-    console.print(f"[green]✓[/] Moved {replay.moved} message{'' if replay.moved == 1 else 's'} from the dead-letter queue to the function's queue; `widf-loader aws logs` shows their loads.")
+    console.print(
+        f"[green]✓[/] Moved {replay.moved} message{'' if replay.moved == 1 else 's'} from the dead-letter queue to the function's queue; `widf-loader aws logs` shows their loads."
+    )
     if replay.refused:
         fail(f"The function's queue refused {len(replay.refused)} messages (they stay in the dead-letter queue): {replay.refused[0]}")

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from datetime import date, datetime, time
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,10 +19,8 @@ from rich.console import Console
 from rich.table import Table
 from snowflake.connector.errors import Error as SnowflakeConnectorError
 
-from widf_ops.admin import ADMIN_CONNECTION_OPTIONS, SnowflakeNames
 from widf_loader.config import ConfigError
-
-
+from widf_ops.admin import ADMIN_CONNECTION_OPTIONS, SnowflakeNames
 
 # Columns for tables when the output is not a terminal and COLUMNS does not say: rich would take 80.
 UNTERMINATED_WIDTH = 200
@@ -55,7 +53,7 @@ app = typer.Typer(
 )
 
 
-class Target(str, Enum):
+class Target(StrEnum):
     local = "local"
     cloud = "cloud"
 
@@ -101,8 +99,9 @@ def friendly_errors(command: Callable) -> Callable:
 
 
 def require_local(what: str) -> None:
+    """For commands that act as the local stack's own administrator, whom a cloud account does not have."""
     if ctx.target is Target.cloud:
-        fail(f"`{what}` against the cloud needs the SAM deployment, which this version does not have yet; use the local stack.", 2)
+        fail(f"`{what}` runs on the local stack only: it acts as the local stack's administrator; use --target local.", 2)
 
 
 def admin_connection() -> snowflake.connector.SnowflakeConnection:
@@ -170,4 +169,3 @@ def main_options(
     state_dir: Annotated[Path, typer.Option(envvar="WIDF_STATE_DIR", help="where the local stack keeps its state")] = Path(".local"),
 ) -> None:
     ctx.target, ctx.state_dir = target, state_dir
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC
 from typing import Annotated, Any
 
 import typer
@@ -29,18 +30,12 @@ class WarehouseAndQueues:
     def queues(self) -> Any:
         from widf_cli.aws import deployment
         from widf_ops.dashboard.data import Queues
+        from widf_ops.queues import queue_depth
 
         resources = deployment(self.side)
         sqs = self.side.client("sqs")
-
-        def depth(url: str, attribute: str) -> int:
-            return int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[attribute])["Attributes"][attribute])
-
-        return Queues(
-            waiting=depth(resources.queue_url, "ApproximateNumberOfMessages"),
-            in_flight=depth(resources.queue_url, "ApproximateNumberOfMessagesNotVisible"),
-            dead_letters=depth(resources.dlq_url, "ApproximateNumberOfMessages"),
-        )
+        events = queue_depth(sqs, resources.queue_url)
+        return Queues(waiting=events.waiting, in_flight=events.in_flight, dead_letters=queue_depth(sqs, resources.dlq_url).waiting)
 
     def snapshot(self) -> Any:
         from widf_ops.dashboard.data import Snapshot, read_snapshot
@@ -56,9 +51,9 @@ class WarehouseAndQueues:
 
 
 def _now() -> Any:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @app.command("dashboard")

@@ -14,8 +14,10 @@ from widf_cli.common import (
 )
 from widf_cli.snow import snow_cleanup
 
-demo_app = typer.Typer(help="The two-act demo: `fail` (no trust yet) and `success`.\n\nExample: widf-loader demo fail; widf-loader demo success", no_args_is_help=True)
-
+demo_app = typer.Typer(
+    help="The two-act demo: `fail` (no trust yet) and `success`.\n\nExample: widf-loader demo fail; widf-loader demo success",
+    no_args_is_help=True,
+)
 
 
 @demo_app.command("fail")

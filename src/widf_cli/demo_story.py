@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +27,7 @@ from widf_local import samples
 from widf_local.stack import StackPaths, read_stack
 from widf_ops import admin
 from widf_ops.admin import SnowflakeNames
+from widf_ops.arns import parse_role_arn
 from widf_ops.stack_outputs import WAIT_SECONDS, client, wait_for
 
 UNKNOWN_CALLER = re.compile(r"Unable to find an associated Snowflake user for the verified AWS Caller Identity with ARN '([^']+)'")
@@ -81,7 +82,7 @@ def act_one(console: Console, paths: StackPaths, names: SnowflakeNames) -> bool:
     step(console, f"Snowflake objects ready in {names.database}.{names.schema}; no user trusts the function yet")
     deployment = deploy_to_local_stack(info, paths, names)
     step(console, f"Function [bold]{deployment.function.name}[/] deployed with role {deployment.resources.role_arn}")
-    key = f"incoming/act-1-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}.json"
+    key = f"incoming/act-1-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
     since = int(time.time() * 1000)
     upload(info.aws_endpoint, deployment.resources.bucket, key, samples.sample_events(seed=1))
     uri = f"s3://{deployment.resources.bucket}/{key}"
@@ -91,8 +92,8 @@ def act_one(console: Console, paths: StackPaths, names: SnowflakeNames) -> bool:
         console.print(f"[red]✗ No failure was logged for {uri} within {WAIT_SECONDS}s; see .local/stack.log.")
         return False
     found = UNKNOWN_CALLER.search(message)
-    expected_arn = f"arn:aws:sts::{info.account_id}:assumed-role/{deployment.resources.role_arn.split('/')[-1]}/{deployment.function.name}"
-    if not found or found.group(1) != expected_arn:
+    role = parse_role_arn(deployment.resources.role_arn)
+    if not found or role is None or found.group(1) != role.session_arn(deployment.function.name):
         console.print(f"[red]✗ The load failed, but not with Snowflake's unknown-identity error:[/] {message}")
         return False
     console.print(f"[bold red]✗ Load failed, as it should:[/] {found.group(0)}")
@@ -112,11 +113,11 @@ def act_two(console: Console, paths: StackPaths, names: SnowflakeNames) -> bool:
             console.print(f"  [dim]{statement}[/] → {answer}")
         step(console, f"Service user {names.user} trusts {role_arn}")
         events = samples.sample_events(seed=2)
-        key = f"incoming/act-2-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}.json"
+        key = f"incoming/act-2-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
         uri = f"s3://{deployment.resources.bucket}/{key}"
         upload(info.aws_endpoint, deployment.resources.bucket, key, events)
         step(console, f"Uploaded {uri} ({len(events)} events); the function runs...")
-        rows = wait_for(lambda: (r if len(r := rows_for(connection, names, uri)) >= len(events) else None))
+        rows = wait_for(lambda: r if len(r := rows_for(connection, names, uri)) >= len(events) else None)
         if rows is None or len(rows) != len(events):
             console.print(f"[red]✗ RAW_DATA did not receive the {len(events)} events of {uri} within {WAIT_SECONDS}s.")
             return False
@@ -124,13 +125,17 @@ def act_two(console: Console, paths: StackPaths, names: SnowflakeNames) -> bool:
             console.print(f"[red]✗ Rows were loaded by {sorted({r[1] for r in rows})}, not {names.user}.")
             return False
         console.print(f"[bold green]✓ Loaded {len(rows)} events as {names.user} — no password, no key.")
-        show(console, f"RAW_DATA rows of {key} (first 10)", *admin.fetch(
-            connection,
-            "SELECT RECORD_INDEX AS \"#\", PAYLOAD:action::STRING AS ACTION, PAYLOAD:user_id::STRING AS USER_ID, "
-            "PAYLOAD:amount::NUMBER(18, 2) AS AMOUNT, LOADED_BY, SOURCE_VERSION_ID "
-            f"FROM {names.database}.{names.schema}.RAW_DATA WHERE SOURCE_FILE = %s ORDER BY RECORD_INDEX LIMIT 10",
-            (uri,),
-        ))
+        show(
+            console,
+            f"RAW_DATA rows of {key} (first 10)",
+            *admin.fetch(
+                connection,
+                'SELECT RECORD_INDEX AS "#", PAYLOAD:action::STRING AS ACTION, PAYLOAD:user_id::STRING AS USER_ID, '
+                "PAYLOAD:amount::NUMBER(18, 2) AS AMOUNT, LOADED_BY, SOURCE_VERSION_ID "
+                f"FROM {names.database}.{names.schema}.RAW_DATA WHERE SOURCE_FILE = %s ORDER BY RECORD_INDEX LIMIT 10",
+                (uri,),
+            ),
+        )
         # DAILY_SUMMARY is a dynamic table: current within its TARGET_LAG. Refresh it now, as in Snowflake, so it matches.
         admin.refresh_daily_summary(connection, names)
         columns, summary = admin.daily_summary(connection, names)

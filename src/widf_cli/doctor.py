@@ -62,8 +62,8 @@ def diagnose() -> list[Check]:
 def doctor_sources(cli: str) -> Sources:
     """The same clients and connection the other commands use, for either target."""
     from widf_cli.aws import aws_side, cloud_function_name, deployment
-    from widf_local.stack import StackError
     from widf_loader.pipeline_config import load_pipeline_config
+    from widf_local.stack import StackError
 
     try:
         side = aws_side()
@@ -85,7 +85,9 @@ def doctor_sources(cli: str) -> Sources:
         tables=("RAW_DATA", "LOAD_HISTORY", "REJECTED_RECORDS", *config.tables, config.rejected_records_table),
         function_name=local_function_name() if side.local else cloud_function_name(),
         cli=cli,
-        admin_fix=f"`{cli} local up`" if side.local else "SNOWFLAKE_CONNECTION_NAME must name an administrator connection in your connections.toml that can log in",
+        admin_fix=f"`{cli} local up`"
+        if side.local
+        else "SNOWFLAKE_CONNECTION_NAME must name an administrator connection in your connections.toml that can log in",
     )
 
 
@@ -100,7 +102,9 @@ def print_checks(checks: list[Check]) -> None:
     width = max(len(c.name) for c in checks)
     for check in checks:
         mark, style = MARKS[check.status]
-        console.print(Text.assemble((mark, style), " ", (check.name.ljust(width), "bold"), "  ", check.detail), highlight=False, soft_wrap=True)
+        console.print(
+            Text.assemble((mark, style), " ", (check.name.ljust(width), "bold"), "  ", check.detail), highlight=False, soft_wrap=True
+        )
         if check.fix:
             console.print(Text.assemble(" " * (width + 4), ("fix: ", style), check.fix), highlight=False, soft_wrap=True)
     failed = sum(c.status is Status.FAIL for c in checks)

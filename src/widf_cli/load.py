@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from widf_ops import admin
 from widf_cli.common import (
     JsonOption,
     Target,
@@ -23,7 +22,7 @@ from widf_cli.common import (
     stack_paths,
 )
 from widf_loader.config import ConfigError, LoaderSettings
-
+from widf_ops import admin
 
 SHOWN_REJECTIONS = 20
 
@@ -60,7 +59,9 @@ def config(as_json: JsonOption = False) -> None:
 @friendly_errors
 def load(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="a JSON array or NDJSON file, gzipped or not")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would load where, and what would be rejected, without loading")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="show what would load where, and what would be rejected, without loading")
+    ] = False,
     key: Annotated[str | None, typer.Option(help="the S3 key it would have (routes may match on it); default incoming/<file name>")] = None,
 ) -> None:
     """Run a local file through routes, contracts, gates and enrichment.
@@ -84,7 +85,11 @@ def load(
     if tally.rejections:
         listed = tally.rejections[:SHOWN_REJECTIONS]  # the pipeline keeps the first 100
         print_table(["record", "route", "reason"], listed, title=shown(len(listed), tally.rejected, "Would quarantine"))
-    verdict = f"[green]file would load[/]: {tally.loaded} of {tally.records} records" if gate.passed else f"[red]file would be REJECTED[/]: {gate.reason}"
+    verdict = (
+        f"[green]file would load[/]: {tally.loaded} of {tally.records} records"
+        if gate.passed
+        else f"[red]file would be REJECTED[/]: {gate.reason}"
+    )
     console.print(verdict, highlight=False)
 
 
@@ -92,6 +97,9 @@ def load_through_the_function(file: Path, key: str) -> None:
     """Upload to the landing bucket and report the function's outcome for that object version."""
     require_local("load")
     from widf_cli.local_stack import admin_connection, deployed
+    from widf_loader.events import FileRef
+    from widf_loader.outcomes import LoadStatus
+    from widf_loader.warehouse import file_id
     from widf_local import aws
     from widf_local.stack import read_stack
     from widf_ops.stack_outputs import wait_for
@@ -101,17 +109,17 @@ def load_through_the_function(file: Path, key: str) -> None:
         raise ConfigError("No function is deployed: run `widf-loader aws deploy` first (or use --dry-run).")
     version = aws.client("s3", info.aws_endpoint).put_object(Bucket=spec.resources.bucket, Key=key, Body=file.read_bytes())["VersionId"]
     console.print(f"Uploaded s3://{spec.resources.bucket}/{key} (version {version}); waiting for the function...")
-    file_id = f"{spec.resources.bucket}/{key}#{version}"
+    uploaded = file_id(FileRef(bucket=spec.resources.bucket, key=key, version_id=version))
     n = names()
     with admin_connection(info) as connection:
         ledger = f"{n.database}.{n.schema}.LOAD_HISTORY"
-        query = f"SELECT STATUS, ROWS_LOADED, ROWS_REJECTED, REASON, LOAD_ID FROM {ledger} WHERE FILE_ID = %s AND STATUS <> 'FAILED'"
-        row = wait_for(lambda: connection.cursor().execute(query, (file_id,)).fetchone(), seconds=120)
+        query = f"SELECT STATUS, ROWS_LOADED, ROWS_REJECTED, REASON, LOAD_ID FROM {ledger} WHERE FILE_ID = %s AND STATUS <> '{LoadStatus.FAILED}'"
+        row = wait_for(lambda: connection.cursor().execute(query, (uploaded,)).fetchone(), seconds=120)
         if row is None:
             raise ConfigError(f"No outcome for {key} within 120 s: see `widf-loader aws logs`.")
         print_table(["status", "rows loaded", "rows rejected", "reason", "load id"], [row], title="LOAD_HISTORY")
         _, rejected = admin.rejected_records(connection, n, SHOWN_REJECTIONS, load_id=row[4])
         if rejected:
-            print_table(["record", "route", "reason"], [(i, route, why) for _, _, i, route, why, *_ in rejected], title=shown(len(rejected), row[2]))
-
-
+            print_table(
+                ["record", "route", "reason"], [(i, route, why) for _, _, i, route, why, *_ in rejected], title=shown(len(rejected), row[2])
+            )

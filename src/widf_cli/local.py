@@ -26,7 +26,9 @@ def function_runtime():
     arch = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
     found = subprocess.run([sys.executable, str(PACKAGER), "--dependencies-only", "--arch", arch], capture_output=True, text=True)
     if found.returncode != 0:
-        raise ConfigError(f"The function's dependencies could not be installed: {(found.stderr.strip().splitlines() or ['no output'])[-1].removeprefix('error: ')}")
+        raise ConfigError(
+            f"The function's dependencies could not be installed: {(found.stderr.strip().splitlines() or ['no output'])[-1].removeprefix('error: ')}"
+        )
     return FunctionRuntime(python=sys.executable, package=Path(widf_loader.__file__).parent, dependencies=Path(found.stdout.strip()))
 
 
@@ -41,7 +43,9 @@ def local_up() -> None:
 
     with console.status("Starting the local stack..."):
         info = stack.start(stack_paths(), function_runtime())
-    console.print(f"[green]✓[/] Local stack running (pid {info.pid}): AWS {info.aws_endpoint}, Snowflake http://{info.snowflake_host}:{info.snowflake_port}")
+    console.print(
+        f"[green]✓[/] Local stack running (pid {info.pid}): AWS {info.aws_endpoint}, Snowflake http://{info.snowflake_host}:{info.snowflake_port}"
+    )
     console.print(f"  Details in {stack_paths().stack_json}")
 
 
@@ -77,8 +81,6 @@ def local_status(as_json: JsonOption = False) -> None:
     if spec := deployed(stack_paths()):
         rows += [("function", spec.function.name), ("bucket", spec.resources.bucket), ("queue", spec.resources.queue_url)]
     print_settings(rows, "local stack", as_json)
-
-
 
 
 @local_app.command("faults")

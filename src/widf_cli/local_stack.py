@@ -46,7 +46,9 @@ def local_function(deployment: deploy.LocalDeployment) -> LocalFunction:
     return LocalFunction(function=deployment.function, resources=Deployment.from_stack_outputs(deployment.outputs))
 
 
-def deploy_to_local_stack(info: StackInfo, paths: StackPaths, names: SnowflakeNames, overrides: Mapping[str, str] | None = None) -> LocalFunction:
+def deploy_to_local_stack(
+    info: StackInfo, paths: StackPaths, names: SnowflakeNames, overrides: Mapping[str, str] | None = None
+) -> LocalFunction:
     """`aws deploy` on the local stack; `overrides` (template parameters) win over everything else."""
     return local_function(deploy.deploy(info, paths, template_parameters(names) | dict(overrides or {})))
 
@@ -67,3 +69,23 @@ def admin_connection(info: StackInfo, **kwargs) -> snowflake.connector.Snowflake
         role="ACCOUNTADMIN",
         **ADMIN_CONNECTION_OPTIONS | kwargs,
     )
+
+
+def function_env(info: StackInfo, function: LocalFunction) -> dict[str, str]:
+    """The deployed function's environment with a fresh session of its role, as the runner gives them, for
+    running the loader outside the runner: the tests in their own process, the benchmark in a fresh one."""
+    from widf_local import aws
+
+    credentials = aws.client("sts", info.aws_endpoint).assume_role(
+        RoleArn=function.resources.role_arn, RoleSessionName=function.function.name
+    )["Credentials"]
+    return {
+        **function.function.environment,
+        "AWS_ENDPOINT_URL": info.aws_endpoint,
+        "SNOWFLAKE_WIF_ALLOWED_HOST_SUFFIXES": "localhost",
+        "AWS_REGION": aws.REGION,
+        "AWS_DEFAULT_REGION": aws.REGION,
+        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": credentials["SessionToken"],
+    }

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
 
-from widf_ops import admin
 from widf_cli.common import (
     JsonOption,
     admin_connection,
@@ -15,6 +15,7 @@ from widf_cli.common import (
     names,
     print_rows,
 )
+from widf_ops import admin
 
 snow_app = typer.Typer(
     help="Snowflake objects, the service user, and queries.\n\nExample: widf-loader snow setup && widf-loader snow lambda-wid",
@@ -22,8 +23,7 @@ snow_app = typer.Typer(
 )
 
 
-
-def run_admin_script(name: str, variables: dict[str, str], then: list[str] = ()) -> None:
+def run_admin_script(name: str, variables: dict[str, str], then: Sequence[str] = ()) -> None:
     """Run a shipped script, then the statements the pipeline configuration adds."""
     with admin_connection() as connection:
         for statement, answer in admin.run_script(connection, name, variables):
@@ -87,7 +87,9 @@ def snow_cleanup() -> None:
 @friendly_errors
 def snow_query(
     limit: Annotated[int, typer.Option(min=1, max=10000, help="rows to show, newest first")] = 20,
-    rejected: Annotated[bool, typer.Option("--rejected", help="REJECTED_RECORDS instead: each quarantined record, its route and reason")] = False,
+    rejected: Annotated[
+        bool, typer.Option("--rejected", help="REJECTED_RECORDS instead: each quarantined record, its route and reason")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Show the latest RAW_DATA rows with their event context, or with --rejected the quarantined records.
@@ -104,7 +106,9 @@ def snow_query(
 @snow_app.command("query-summary")
 @friendly_errors
 def snow_query_summary(
-    refresh: Annotated[bool, typer.Option("--refresh", help="ALTER DYNAMIC TABLE ... REFRESH first, instead of showing it as of its last refresh")] = False,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="ALTER DYNAMIC TABLE ... REFRESH first, instead of showing it as of its last refresh")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Show DAILY_SUMMARY by date and action (a dynamic table: current within its target lag).
@@ -115,5 +119,3 @@ def snow_query_summary(
         if refresh:
             admin.refresh_daily_summary(connection, names())
         print_rows(*admin.daily_summary(connection, names()), title="DAILY_SUMMARY", as_json=as_json)
-
-

@@ -77,6 +77,7 @@ class ContractBook:
         if names is None:
             return lambda records: list(map(is_valid, records))
         one_by_one = self.check(route)
+        assert one_by_one is not None  # the route has a validator
         positional = self._by_position.get(route.name)
         if positional is None:
             return lambda records: list(map(one_by_one, records))
@@ -87,10 +88,7 @@ class ContractBook:
             try:
                 rows = list(map(values, records))
             except (KeyError, TypeError):  # a record lacks a named property, or is no object: sort them out
-                return [
-                    is_valid_by_position(values(r)) if type(r) is dict and every_name <= r.keys() else one_by_one(r)
-                    for r in records
-                ]
+                return [is_valid_by_position(values(r)) if type(r) is dict and every_name <= r.keys() else one_by_one(r) for r in records]
             return list(map(is_valid_by_position, rows))
 
         return check_all
@@ -128,6 +126,8 @@ def by_position(contract: Any, names: tuple[str, ...] | None) -> dict[str, Any] 
     the contract resolve as before; `type` must let an object through, and the draft must know
     prefixItems (2020-12, also the default).
     """
+    if not names:
+        return None
     draft = contract.get("$schema", DRAFT_2020_12) if names else None
     if not isinstance(draft, str) or draft.rstrip("#") != DRAFT_2020_12:
         return None
@@ -163,4 +163,3 @@ def judge_file(gates: Gates, name: str, records: int, rejected: int, first_reaso
             f"{gates.max_reject_ratio:.0%} gate (gates.max_reject_ratio); first: {first_reason}",
         )
     return GateDecision(True)
-

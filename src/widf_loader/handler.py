@@ -15,7 +15,7 @@ import gc
 gc.disable()
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
@@ -68,7 +68,7 @@ def runtime() -> Runtime:
 
 
 @observe.instrumented
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: Any) -> Mapping[str, object]:
     def seconds_left() -> float:
         return context.get_remaining_time_in_millis() / 1000
 
@@ -78,6 +78,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             for ref in events.file_refs_from_sqs_body(record.body):
                 runtime().load(ref, seconds_left)
 
-        return process_partial_response(event=event, record_handler=load_message, processor=BatchProcessor(event_type=EventType.SQS), context=context)
+        return process_partial_response(
+            event=event, record_handler=load_message, processor=BatchProcessor(event_type=EventType.SQS), context=context
+        )
     outcomes = [runtime().load(ref, seconds_left) for ref in events.file_refs_from_event(event)]
     return {"files": len(outcomes), "rows_loaded": sum(o.rows_loaded for o in outcomes)}

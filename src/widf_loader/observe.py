@@ -16,7 +16,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial, wraps
 from typing import Any
 
@@ -25,6 +25,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 
 from widf_loader.events import FileRef
+from widf_loader.outcomes import FINAL_STATUSES, LoadStatus
 from widf_loader.pipeline import FileOutcome
 from widf_loader.warehouse import file_id
 
@@ -86,8 +87,8 @@ def latency_ms(event_time: str | None, now: datetime | None = None) -> float | N
     except ValueError:
         return None
     if arrived.tzinfo is None:
-        arrived = arrived.replace(tzinfo=timezone.utc)
-    return max(0.0, ((now or datetime.now(timezone.utc)) - arrived).total_seconds() * 1000)
+        arrived = arrived.replace(tzinfo=UTC)
+    return max(0.0, ((now or datetime.now(UTC)) - arrived).total_seconds() * 1000)
 
 
 def file_settled(outcome: FileOutcome) -> None:
@@ -95,11 +96,16 @@ def file_settled(outcome: FileOutcome) -> None:
     ref = outcome.ref
     logger.info(
         f"{outcome.status} {ref.uri}" + (f": {outcome.reason}" if outcome.reason else ""),
-        extra={"status": outcome.status, "rows_loaded": outcome.rows_loaded, "rows_rejected": outcome.rows_rejected, "load_id": outcome.load_id},
+        extra={
+            "status": outcome.status,
+            "rows_loaded": outcome.rows_loaded,
+            "rows_rejected": outcome.rows_rejected,
+            "load_id": outcome.load_id,
+        },
     )
-    metric = {"LOADED": "FilesLoaded", "REJECTED": "FilesRejected"}.get(outcome.status, "FilesSkipped")
+    metric = {LoadStatus.LOADED: "FilesLoaded", LoadStatus.REJECTED: "FilesRejected"}.get(outcome.status, "FilesSkipped")
     metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
-    if outcome.status not in ("LOADED", "REJECTED"):
+    if outcome.status not in FINAL_STATUSES:
         return  # a duplicate or a vanished object moved nothing
     metrics.add_metric(name="RowsLoaded", unit=MetricUnit.Count, value=outcome.rows_loaded)
     metrics.add_metric(name="RowsRejected", unit=MetricUnit.Count, value=outcome.rows_rejected)
@@ -110,7 +116,10 @@ def file_settled(outcome: FileOutcome) -> None:
 
 
 def file_failed(ref: FileRef, error: BaseException) -> None:
-    logger.error(f"FAILED {ref.uri}: {' '.join(str(error).split())}", extra={"status": "FAILED", "error_type": type(error).__name__})
+    logger.error(
+        f"{LoadStatus.FAILED} {ref.uri}: {' '.join(str(error).split())}",
+        extra={"status": LoadStatus.FAILED, "error_type": type(error).__name__},
+    )
     metrics.add_metric(name="FilesFailed", unit=MetricUnit.Count, value=1)
 
 

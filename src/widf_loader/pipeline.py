@@ -1,8 +1,7 @@
 """One file, one pass: records -> route -> contract -> enrichment -> rows -> load -> ledger.
 
-Every attempt ends with exactly one LOAD_HISTORY row: LOADED or REJECTED
-(which settle the file), SKIPPED_DUPLICATE, SKIPPED (object gone), or FAILED
-(then the error propagates, so the event is retried). The same code runs in
+Every attempt ends with exactly one LOAD_HISTORY row, its status a LoadStatus;
+on FAILED the error propagates, so the event is retried. The same code runs in
 Lambda, in the local stack and in `widf-loader load`.
 """
 
@@ -13,8 +12,8 @@ import uuid
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from functools import cache, partial
+from datetime import UTC, datetime
+from functools import partial
 from itertools import accumulate, count
 from operator import add
 from typing import Any
@@ -25,10 +24,11 @@ from widf_loader.config import LoaderSettings, ReadLimits
 from widf_loader.contract import ContractBook, GateDecision, judge_file
 from widf_loader.enrich import Enricher, RecordRejectedByHook, load_hooks
 from widf_loader.events import FileRef
-from widf_loader.pipeline_config import PipelineConfig, Route, load_pipeline_config
+from widf_loader.outcomes import LoadStatus
+from widf_loader.pipeline_config import PipelineConfig, Route
 from widf_loader.reader import LimitExceeded, ObjectGone, UnreadableFile, check_record, iter_records, open_object, record_chunks
 from widf_loader.routing import by_one_field, field_or_none, routes_for_file
-from widf_loader.warehouse import LedgerEntry, Warehouse, RecordArrayJson, insert_rows_statement, reject_statement
+from widf_loader.warehouse import LedgerEntry, RecordArrayJson, Warehouse, insert_rows_statement, reject_statement
 
 log = logging.getLogger(__name__)
 RAW_RECORD_MAX_BYTES = 64 * 1024
@@ -47,7 +47,7 @@ _ALL_BUT_BRACKETS_AND_NEWLINES = bytes(b for b in range(256) if b not in b"[{\n"
 @dataclass(frozen=True)
 class FileOutcome:
     ref: FileRef
-    status: str  # LOADED | REJECTED | SKIPPED_DUPLICATE | SKIPPED
+    status: LoadStatus  # any but FAILED, which raises instead
     rows_loaded: int
     load_id: str
     reason: str | None = None
@@ -115,7 +115,9 @@ class Pipeline:
         self.tables = {self.statements[t.name]: t.table for t in config.targets}
         self.reject_statement = reject_statement(config.rejected_records_table)
 
-    def batches(self, ref: FileRef, records: Iterable[Any], load_id: str, limits: ReadLimits, batch_rows: int, tally: Tally) -> Iterator[tuple[str, list[tuple]]]:
+    def batches(
+        self, ref: FileRef, records: Iterable[Any], load_id: str, limits: ReadLimits, batch_rows: int, tally: Tally
+    ) -> Iterator[tuple[str, list[tuple]]]:
         """(statement, rows) batches for every target table and the quarantine, filled as records stream by.
 
         A target table's batch is one row: the file's event context and its records as one JSON
@@ -130,7 +132,8 @@ class Pipeline:
             field, positions, fallback = table
         enrich = Enricher(self.hooks, ref, self.config.enrichment.time_budget_seconds) if self.hooks else None
         context = (ref.uri, ref.bucket, ref.key, ref.version_id, ref.etag, ref.size, ref.event_time, ref.principal, ref.source_ip, load_id)
-        uri, pending, rejected, dumps, statements = ref.uri, {}, _RecordArray(), orjson.dumps, self.statements
+        pending: dict[str, _RecordArray] = {}
+        uri, rejected, dumps, statements = ref.uri, _RecordArray(), orjson.dumps, self.statements
         reject_context = (ref.uri, ref.key, load_id)
         # Records this short cannot break the size or depth limits: skip the check for them.
         unchecked_bytes = min(limits.max_record_bytes, 2 * limits.max_depth)
@@ -194,7 +197,7 @@ class Pipeline:
                     groups = {statement_at[0]: (elements, sizes)}
                 else:
                     groups = {}
-                    for element, size, w in zip(elements, sizes, where):
+                    for element, size, w in zip(elements, sizes, where, strict=True):
                         group = groups.setdefault(statement_at[w], ([], []))
                         group[0].append(element)
                         group[1].append(size)
@@ -271,11 +274,13 @@ class Pipeline:
                 offsets = range(len(chunk)) if where is None else [o for o, w in enumerate(where) if w == position]
                 verdicts = check_all(chunk if where is None else [chunk[o] for o in offsets])
                 if not all(verdicts):
-                    failed += [o for o, verdict in zip(offsets, verdicts) if not verdict]
+                    failed += [o for o, verdict in zip(offsets, verdicts, strict=True) if not verdict]
         return where, sorted(failed)
 
     @staticmethod
-    def chunk_elements(chunk: list[Any], first: int, name: str, limits: ReadLimits, unchecked_bytes: int) -> tuple[list[bytes], list[int]] | None:
+    def chunk_elements(
+        chunk: list[Any], first: int, name: str, limits: ReadLimits, unchecked_bytes: int
+    ) -> tuple[list[bytes], list[int]] | None:
         """The chunk's batch elements, `[index, record]`, and their sizes, its records checked against the size and depth limits.
 
         None when a record cannot be serialised: the chunk then goes one record at a time, which
@@ -293,12 +298,21 @@ class Pipeline:
         brackets = list(map(len, b"\n".join(elements).translate(None, _ALL_BUT_BRACKETS_AND_NEWLINES).split(b"\n")))
         if max(sizes) <= limits.max_record_bytes and max(brackets) <= limits.max_depth:
             return elements, sizes
-        for offset, (size, bracket_count) in enumerate(zip(sizes, brackets)):
+        for offset, (size, bracket_count) in enumerate(zip(sizes, brackets, strict=True)):
             if size > unchecked_bytes and (size > limits.max_record_bytes or bracket_count > limits.max_depth):
                 check_record(chunk[offset], record_json(elements[offset]), first + offset, name, limits)  # raises if it breaks a limit
         return elements, sizes
 
-    def filled(self, statement: str, elements: list[bytes], sizes: list[int], pending: dict[str, _RecordArray], context: tuple, batch_rows: int, tally: Tally) -> Iterator[tuple[str, list[tuple]]]:
+    def filled(
+        self,
+        statement: str,
+        elements: list[bytes],
+        sizes: list[int],
+        pending: dict[str, _RecordArray],
+        context: tuple,
+        batch_rows: int,
+        tally: Tally,
+    ) -> Iterator[tuple[str, list[tuple]]]:
         """Append elements (of these sizes) to the statement's pending batch, yielding the batches that fill.
 
         The same rule as for one element at a time (a batch takes an element while under batch_rows
@@ -316,7 +330,9 @@ class Pipeline:
                 batch = pending[statement] = _RecordArray()
             # Element `position` goes in regardless; those after it while they fit.
             before = ends[position - 1] if position else 0
-            end = bisect_right(ends, BATCH_BYTES - batch.size + before + 1, position + 1, min(len(elements), position + batch_rows - len(batch.elements)))
+            end = bisect_right(
+                ends, BATCH_BYTES - batch.size + before + 1, position + 1, min(len(elements), position + batch_rows - len(batch.elements))
+            )
             batch.elements += elements[position:end]
             batch.size += ends[end - 1] - before
             position = end
@@ -332,49 +348,51 @@ class Pipeline:
             tally.per_table[table] = tally.per_table.get(table, 0) + records
         return statement, rows
 
-    def load_file(self, ref: FileRef, *, s3: Any, warehouse: Warehouse, settings: LoaderSettings, load_id: str | None = None) -> FileOutcome:
+    def load_file(
+        self, ref: FileRef, *, s3: Any, warehouse: Warehouse, settings: LoaderSettings, load_id: str | None = None
+    ) -> FileOutcome:
         load_id = load_id or str(uuid.uuid4())  # the handler passes its own, so its logs and query tag name the same attempt
-        entry = partial(LedgerEntry, ref=ref, load_id=load_id, started_at=datetime.now(timezone.utc).isoformat())
+        entry = partial(LedgerEntry, ref=ref, load_id=load_id, started_at=datetime.now(UTC).isoformat())
 
-        def outcome(status: str, rows: int = 0, reason: str | None = None, rejected: int = 0) -> FileOutcome:
+        def outcome(status: LoadStatus, rows: int = 0, reason: str | None = None, rejected: int = 0) -> FileOutcome:
             return FileOutcome(ref, status, rows, load_id, reason, rejected)
 
         if earlier := warehouse.settled_load(ref):
             reason = f"already settled by load {earlier}"
-            warehouse.record(entry(status="SKIPPED_DUPLICATE", reason=reason))
-            return outcome("SKIPPED_DUPLICATE", reason=reason)
+            warehouse.record(entry(status=LoadStatus.SKIPPED_DUPLICATE, reason=reason))
+            return outcome(LoadStatus.SKIPPED_DUPLICATE, reason=reason)
         tally = Tally()
 
         def settle() -> LedgerEntry:
             gate = judge_file(self.config.gates, ref.uri, tally.records, tally.rejected, tally.first_rejection)
             if not gate.passed:
-                return entry(status="REJECTED", reason=gate.reason, rows_rejected=tally.rejected)
-            return entry(status="LOADED", rows_loaded=tally.loaded, rows_rejected=tally.rejected)
+                return entry(status=LoadStatus.REJECTED, reason=gate.reason, rows_rejected=tally.rejected)
+            return entry(status=LoadStatus.LOADED, rows_loaded=tally.loaded, rows_rejected=tally.rejected)
 
         try:
             stream = open_object(s3, ref, settings.limits)
             records = iter_records(stream, ref.uri, settings.limits, compressed_size=ref.size)
             batches = self.batches(ref, records, load_id, settings.limits, settings.batch_rows, tally)
             claimed, settled = warehouse.load_and_claim(batches, settle)
-            if settled.status == "REJECTED":
+            if settled.status is LoadStatus.REJECTED:
                 claimed = warehouse.claim_rejection(settled, self.quarantined(s3, ref, load_id, settings))
         except ObjectGone as e:
-            warehouse.record(entry(status="SKIPPED", reason=str(e)))
-            return outcome("SKIPPED", reason=str(e))
+            warehouse.record(entry(status=LoadStatus.SKIPPED, reason=str(e)))
+            return outcome(LoadStatus.SKIPPED, reason=str(e))
         except UnreadableFile as e:
-            settled = entry(status="REJECTED", reason=str(e))
+            settled = entry(status=LoadStatus.REJECTED, reason=str(e))
             claimed = warehouse.claim_rejection(settled)
         except Exception as e:
-            record_failure(warehouse, entry(status="FAILED", reason=f"{type(e).__name__}: {e}"))
+            record_failure(warehouse, entry(status=LoadStatus.FAILED, reason=f"{type(e).__name__}: {e}"))
             raise
         if not claimed:
             reason = "settled by a concurrent delivery of the same file"
-            warehouse.record(entry(status="SKIPPED_DUPLICATE", reason=reason))
-            return outcome("SKIPPED_DUPLICATE", reason=reason)
-        if settled.status == "REJECTED":
+            warehouse.record(entry(status=LoadStatus.SKIPPED_DUPLICATE, reason=reason))
+            return outcome(LoadStatus.SKIPPED_DUPLICATE, reason=reason)
+        if settled.status is LoadStatus.REJECTED:
             self.quarantine(s3, ref)
-            return outcome("REJECTED", reason=settled.reason, rejected=settled.rows_rejected)
-        return outcome("LOADED", settled.rows_loaded, rejected=settled.rows_rejected)
+            return outcome(LoadStatus.REJECTED, reason=settled.reason, rejected=settled.rows_rejected)
+        return outcome(LoadStatus.LOADED, settled.rows_loaded, rejected=settled.rows_rejected)
 
     def quarantined(self, s3: Any, ref: FileRef, load_id: str, settings: LoaderSettings) -> Iterator[tuple[str, list[tuple]]]:
         """A gated file's rejected records, as REJECTED_RECORDS batches, from a second pass over the object.
@@ -406,15 +424,6 @@ class Pipeline:
             s3.copy_object(CopySource=source, Bucket=ref.bucket, Key=f"{prefix}{ref.key}")
         except Exception:  # noqa: BLE001 - the REJECTED outcome is recorded either way; the copy is a convenience
             log.warning("could not copy rejected %s to %s", ref.uri, prefix, exc_info=True)
-
-
-@cache
-def default_pipeline() -> Pipeline:
-    return Pipeline(load_pipeline_config())
-
-
-def load_file(ref: FileRef, *, s3: Any, warehouse: Warehouse, settings: LoaderSettings, pipeline: Pipeline | None = None) -> FileOutcome:
-    return (pipeline or default_pipeline()).load_file(ref, s3=s3, warehouse=warehouse, settings=settings)
 
 
 def record_failure(warehouse: Warehouse, entry: LedgerEntry) -> None:

@@ -141,7 +141,10 @@ class _Parser:
         if not routes:
             raise self.fail("no [[routes]] are defined")
         if routes[-1].when != Condition():
-            raise self.fail(f"the last route ('{routes[-1].name}') must have no 'when': it is the default for records no other route takes", f"'{routes[-1].name}'")
+            raise self.fail(
+                f"the last route ('{routes[-1].name}') must have no 'when': it is the default for records no other route takes",
+                f"'{routes[-1].name}'",
+            )
         return PipelineConfig(
             routes=routes,
             gates=self.gates(doc.get("gates") or {}),
@@ -158,11 +161,14 @@ class _Parser:
         columns = []
         for column, definition in (spec.get("columns") or {}).items():
             if not isinstance(definition, Mapping) or set(definition) != {"field", "type"}:
-                raise self.fail(f"column {column} of [targets.{name}] must be {{ field = \"...\", type = \"...\" }}", column)
+                raise self.fail(f'column {column} of [targets.{name}] must be {{ field = "...", type = "..." }}', column)
             if not _FIELD_PATH.match(str(definition["field"])):
                 raise self.fail(f"'{definition['field']}' is not a field path (name or name.name)", str(definition["field"]))
             if not _COLUMN_TYPE.match(str(definition["type"])):
-                raise self.fail(f"'{definition['type']}' is not a column type this loader writes (VARCHAR, NUMBER(p,s), FLOAT, BOOLEAN, DATE, TIMESTAMP_*, VARIANT)", str(definition["type"]))
+                raise self.fail(
+                    f"'{definition['type']}' is not a column type this loader writes (VARCHAR, NUMBER(p,s), FLOAT, BOOLEAN, DATE, TIMESTAMP_*, VARIANT)",
+                    str(definition["type"]),
+                )
             columns.append(TypedColumn(self.identifier(column, "column"), str(definition["field"]), str(definition["type"]).upper()))
         return Target(name=name, table=self.identifier(spec["table"], f"table of [targets.{name}]"), columns=tuple(columns))
 
@@ -173,7 +179,13 @@ class _Parser:
         if target_name not in targets:
             raise self.fail(f"route '{name}' goes to unknown target '{target_name}' (defined: {', '.join(targets)})", f"{target_name}")
         contract, contract_path = self.contract(spec.get("contract"), name)
-        return Route(name=name, target=targets[target_name], when=self.condition(spec.get("when") or {}, name), contract=contract, contract_path=contract_path)
+        return Route(
+            name=name,
+            target=targets[str(target_name)],
+            when=self.condition(spec.get("when") or {}, name),
+            contract=contract,
+            contract_path=contract_path,
+        )
 
     def condition(self, when: Mapping[str, Any], route: str) -> Condition:
         self.known_keys(when, {"key_prefix", "filename", "field", "equals", "in"}, f"the 'when' of route '{route}'")
@@ -206,7 +218,9 @@ class _Parser:
         try:
             jsonschema_rs.validator_for(schema, validate_formats=True)
         except Exception as e:  # noqa: BLE001 - the validator's own schema errors have no common base we can name
-            raise self.fail(f"route '{route}': contract {reference} does not compile: {' '.join(str(e).split())[:300]}", str(reference)) from None
+            raise self.fail(
+                f"route '{route}': contract {reference} does not compile: {' '.join(str(e).split())[:300]}", str(reference)
+            ) from None
         return schema, str(reference)
 
     def gates(self, spec: Mapping[str, Any]) -> Gates:
@@ -230,8 +244,12 @@ class _Parser:
         self.known_keys(spec, {"rejected_records_table", "copy_rejected_files_to"}, "[quarantine]")
         prefix = spec.get("copy_rejected_files_to") or None
         if prefix is not None and (not str(prefix).endswith("/") or str(prefix).startswith("/")):
-            raise self.fail(f"quarantine.copy_rejected_files_to must be a key prefix like 'quarantine/', not {prefix!r}", "copy_rejected_files_to")
+            raise self.fail(
+                f"quarantine.copy_rejected_files_to must be a key prefix like 'quarantine/', not {prefix!r}", "copy_rejected_files_to"
+            )
         return {
-            "rejected_records_table": self.identifier(spec.get("rejected_records_table", "REJECTED_RECORDS"), "quarantine.rejected_records_table"),
+            "rejected_records_table": self.identifier(
+                spec.get("rejected_records_table", "REJECTED_RECORDS"), "quarantine.rejected_records_table"
+            ),
             "quarantine_prefix": prefix,
         }

@@ -24,6 +24,7 @@ from widf_loader.config import ReadLimits
 from widf_loader.events import FileRef
 
 GZIP_MAGIC = b"\x1f\x8b"
+DEFAULT_LIMITS = ReadLimits()
 UTF8_BOM = b"\xef\xbb\xbf"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 # More than this many times its compressed size is not JSON, it is a gzip bomb (JSON compresses ~10-50x).
@@ -111,8 +112,8 @@ def decompressed(stream: io.BufferedReader, name: str, limits: ReadLimits, compr
         limit = limits.max_decompressed_bytes
         if compressed_size:
             limit = min(limit, max(compressed_size * MAX_COMPRESSION_RATIO, MIN_DECOMPRESSED_ALLOWANCE))
-        gunzip = gzip.GzipFile(fileobj=stream)  # type: ignore[arg-type]
-        return io.BufferedReader(_Bounded(gunzip, limit, name), CHUNK)  # type: ignore[arg-type]
+        gunzip = gzip.GzipFile(fileobj=stream)
+        return io.BufferedReader(_Bounded(gunzip, limit, name), CHUNK)
     return stream
 
 
@@ -156,13 +157,13 @@ def record_chunks(records: Iterable[Any], size: int = RECORDS_PER_CHUNK) -> Iter
     return iter(lambda: list(islice(iterator, size)), [])
 
 
-def iter_records(stream: io.BufferedIOBase, name: str, limits: ReadLimits = ReadLimits(), compressed_size: int | None = None) -> Records:
+def iter_records(stream: io.BufferedIOBase, name: str, limits: ReadLimits = DEFAULT_LIMITS, compressed_size: int | None = None) -> Records:
     """Records of a (possibly gzipped) JSON array or NDJSON stream."""
     return Records(_chunks(stream, name, limits, compressed_size))
 
 
 def _chunks(stream: io.BufferedIOBase, name: str, limits: ReadLimits, compressed_size: int | None) -> Iterator[list[Any]]:
-    buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream, CHUNK)  # type: ignore[arg-type]
+    buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream, CHUNK)
     try:
         text = decompressed(buffered, name, limits, compressed_size)
         first = _skip_to_first_significant_byte(text, name)
@@ -212,7 +213,9 @@ def _ndjson_chunks(stream: io.BufferedReader, name: str, limits: ReadLimits) -> 
         carry = text[end:]
         if len(carry) > limit:
             complete_lines = text.count(b"\n")
-            raise LimitExceeded(f"{name} line {line_number + complete_lines + 1}: record is over the {limit}-byte limit (WIDF_MAX_RECORD_BYTES)")
+            raise LimitExceeded(
+                f"{name} line {line_number + complete_lines + 1}: record is over the {limit}-byte limit (WIDF_MAX_RECORD_BYTES)"
+            )
         may_be_too_long = end > limit
         may_overflow = _FOUR_DIGITS in text[::5].translate(_DIGITS_AS_ZERO) and _TWENTY_DIGITS in text.translate(_DIGITS_AS_ZERO)
         lines = io.BytesIO(text[:end])
@@ -286,7 +289,9 @@ def _refuse_overflowing_integers(text: bytes, name: str, where: str) -> None:
 def check_record(record: Any, payload: bytes, index: int, name: str, limits: ReadLimits) -> None:
     """Size and nesting limits on one record and its serialised form."""
     if len(payload) > limits.max_record_bytes:
-        raise LimitExceeded(f"{name} record {index}: {len(payload)} bytes, over the {limits.max_record_bytes}-byte limit (WIDF_MAX_RECORD_BYTES)")
+        raise LimitExceeded(
+            f"{name} record {index}: {len(payload)} bytes, over the {limits.max_record_bytes}-byte limit (WIDF_MAX_RECORD_BYTES)"
+        )
     # Each level of nesting costs at least two bytes, and counting brackets is C-fast and bounds the
     # depth from above: walk the record only when it could really be too deep.
     if (

@@ -8,13 +8,23 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, ReadTimeoutError
+from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from snowflake.connector.errors import DatabaseError, InterfaceError, OperationalError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-TRANSIENT_S3_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling", "ThrottlingException", "503", "500"}
+TRANSIENT_S3_CODES = {
+    "SlowDown",
+    "ServiceUnavailable",
+    "InternalError",
+    "RequestTimeout",
+    "Throttling",
+    "ThrottlingException",
+    "503",
+    "500",
+}
 # Snowflake: lock wait timeout / too many lock waiters, and a session that expired under us.
 TRANSIENT_SNOWFLAKE_ERRNOS = {625, 390112, 390114}
 

@@ -66,13 +66,14 @@ def by_one_field(candidates: list[tuple[RecordTest | None, Route]]) -> tuple[str
     for (one of) some scalar values. A dict lookup finds a value by hash and ==, as the tests
     compare by ==, and the first route to name a value keeps it.
     """
-    field, positions = None, {}
+    field: str | None = None
+    positions: dict[Any, int] = {}
     for position, (test, route) in enumerate(candidates):
         if test is None:
             return (field, positions, position) if field is not None else None
         when = route.when
         values = when.one_of if when.one_of is not None else (when.equals,)
-        if "." in when.field or field not in (None, when.field) or not all(type(v) in _SCALARS for v in values):
+        if when.field is None or "." in when.field or field not in (None, when.field) or not all(type(v) in _SCALARS for v in values):
             return None
         field = when.field
         for value in values:

@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import cramjam
@@ -23,26 +23,34 @@ from snowflake.connector.errors import DatabaseError
 
 from widf_loader.config import LoaderSettings
 from widf_loader.events import FileRef
+from widf_loader.outcomes import FINAL_STATUSES, LoadStatus
 from widf_loader.pipeline_config import TypedColumn
 
 log = logging.getLogger(__name__)
 
 RECORDS_COMPRESSION = "SNAPPY"  # a method of Snowflake's COMPRESS / DECOMPRESS_STRING
 LOCK_WAIT_TIMEOUT = 625  # Snowflake: the statement waited LOCK_TIMEOUT for a table lock
-RAW_DATA_COLUMNS = (
-    "SOURCE_FILE",
-    "PAYLOAD",
-    "SOURCE_BUCKET",
-    "SOURCE_KEY",
-    "SOURCE_VERSION_ID",
-    "SOURCE_ETAG",
-    "SOURCE_SIZE",
-    "SOURCE_EVENT_TIME",
-    "SOURCE_PRINCIPAL",
-    "SOURCE_IP",
-    "RECORD_INDEX",
-    "LOAD_ID",
+# RAW_DATA's columns and types, as sql/setup.sql creates them (a test holds the two together); every target
+# table begins with them (widf_ops.ddl). The loader binds the RAW_DATA_COLUMNS; Snowflake fills ID and
+# LOADED_AT, and the insert LOADED_BY (CURRENT_USER()).
+RAW_DATA_TABLE = (
+    ("ID", "NUMBER AUTOINCREMENT"),
+    ("SOURCE_FILE", "VARCHAR"),
+    ("PAYLOAD", "VARIANT"),
+    ("LOADED_AT", "TIMESTAMP_LTZ DEFAULT CURRENT_TIMESTAMP()"),
+    ("LOADED_BY", "VARCHAR"),
+    ("SOURCE_BUCKET", "VARCHAR"),
+    ("SOURCE_KEY", "VARCHAR"),
+    ("SOURCE_VERSION_ID", "VARCHAR"),
+    ("SOURCE_ETAG", "VARCHAR"),
+    ("SOURCE_SIZE", "NUMBER"),
+    ("SOURCE_EVENT_TIME", "VARCHAR"),
+    ("SOURCE_PRINCIPAL", "VARCHAR"),
+    ("SOURCE_IP", "VARCHAR"),
+    ("RECORD_INDEX", "NUMBER"),
+    ("LOAD_ID", "VARCHAR"),
 )
+RAW_DATA_COLUMNS = tuple(name for name, _ in RAW_DATA_TABLE if name not in ("ID", "LOADED_AT", "LOADED_BY"))
 LEDGER_COLUMNS = (
     "FILE_ID",
     "SOURCE_FILE",
@@ -60,8 +68,6 @@ LEDGER_COLUMNS = (
     "LOAD_ID",
     "STARTED_AT",
 )
-# Outcomes that settle a file: a later delivery of it is a duplicate.
-FINAL_STATUSES = ("LOADED", "REJECTED")
 REASON_MAX_CHARS = 2000
 
 
@@ -74,7 +80,7 @@ class LedgerEntry:
     """One row of LOAD_HISTORY: the outcome of one attempt at one file."""
 
     ref: FileRef
-    status: str  # LOADED | REJECTED | SKIPPED_DUPLICATE | SKIPPED | FAILED
+    status: LoadStatus
     load_id: str
     started_at: str  # ISO timestamp, when the attempt began
     rows_loaded: int = 0
@@ -84,9 +90,10 @@ class LedgerEntry:
     def values(self) -> tuple:
         ref = self.ref
         reason = self.reason[:REASON_MAX_CHARS] if self.reason else None
+        # The status's plain string: the connector maps a bound value by its exact type, and refuses a str subclass.
         return (
             file_id(ref), ref.uri, ref.bucket, ref.key, ref.version_id, ref.etag, ref.size, ref.sequencer, ref.event_time,
-            self.status, self.rows_loaded, self.rows_rejected, reason, self.load_id, self.started_at,
+            self.status.value, self.rows_loaded, self.rows_rejected, reason, self.load_id, self.started_at,
         )  # fmt: skip
 
 
@@ -95,7 +102,19 @@ def file_id(ref: FileRef) -> str:
     return f"{ref.bucket}/{ref.key}#{ref.version_id or ref.etag or 'unversioned'}"
 
 
-REJECTED_COLUMNS = ("SOURCE_FILE", "SOURCE_KEY", "RECORD_INDEX", "ROUTE", "REASON", "RAW_RECORD", "LOAD_ID")
+# REJECTED_RECORDS (the quarantine), likewise: the loader binds the REJECTED_COLUMNS, and REJECTED_BY.
+REJECTED_RECORDS_TABLE = (
+    ("SOURCE_FILE", "VARCHAR"),
+    ("SOURCE_KEY", "VARCHAR"),
+    ("RECORD_INDEX", "NUMBER"),
+    ("ROUTE", "VARCHAR"),
+    ("REASON", "VARCHAR"),
+    ("RAW_RECORD", "VARCHAR"),
+    ("LOAD_ID", "VARCHAR"),
+    ("REJECTED_AT", "TIMESTAMP_LTZ DEFAULT CURRENT_TIMESTAMP()"),
+    ("REJECTED_BY", "VARCHAR"),
+)
+REJECTED_COLUMNS = tuple(name for name, _ in REJECTED_RECORDS_TABLE if name not in ("REJECTED_AT", "REJECTED_BY"))
 
 
 def insert_rows_statement(table: str, typed_columns: Sequence[TypedColumn] = ()) -> str:
@@ -149,7 +168,12 @@ def bound_rows(rows: Sequence[Sequence[Any]]) -> list[tuple]:
 def reject_statement(table: str) -> str:
     """Rejected records for the quarantine table, bound as the target tables' are: the file's context once,
     the records as one packed JSON array of `[record index, route, reason, raw record]` elements."""
-    per_record = {"RECORD_INDEX": "r.value[0]", "ROUTE": "r.value[1]::VARCHAR", "REASON": "r.value[2]::VARCHAR", "RAW_RECORD": "r.value[3]::VARCHAR"}
+    per_record = {
+        "RECORD_INDEX": "r.value[0]",
+        "ROUTE": "r.value[1]::VARCHAR",
+        "REASON": "r.value[2]::VARCHAR",
+        "RAW_RECORD": "r.value[3]::VARCHAR",
+    }
     values = ", ".join(per_record.get(c, "?") for c in REJECTED_COLUMNS)
     return (
         f"INSERT INTO {table} ({', '.join(REJECTED_COLUMNS)}, REJECTED_BY) SELECT {values}, CURRENT_USER() "
@@ -201,8 +225,7 @@ def connect(settings: LoaderSettings) -> snowflake.connector.SnowflakeConnection
     except DatabaseError as e:
         if "Unable to find an associated Snowflake user" in str(e):
             raise IdentityNotTrusted(
-                f"{e.msg} - no Snowflake service user trusts this function's IAM role; "
-                "run `widf-loader snow lambda-wid` to create one."
+                f"{e.msg} - no Snowflake service user trusts this function's IAM role; run `widf-loader snow lambda-wid` to create one."
             ) from None
         raise
 
@@ -254,7 +277,9 @@ class Warehouse:
             row = cursor.execute(settled_statement(self.ledger), (file_id(ref),), _statement_params=self._statement_params).fetchone()
         return row[1] if row else None
 
-    def load_and_claim(self, batches: Iterable[tuple[str, Sequence[Sequence[Any]]]], settle: Callable[[], LedgerEntry]) -> tuple[bool, LedgerEntry]:
+    def load_and_claim(
+        self, batches: Iterable[tuple[str, Sequence[Sequence[Any]]]], settle: Callable[[], LedgerEntry]
+    ) -> tuple[bool, LedgerEntry]:
         """Run every (statement, rows) batch, then settle the file, in one transaction.
 
         `settle()` judges the file once all its rows are in. LOADED: the file is
@@ -266,7 +291,7 @@ class Warehouse:
         with self.transaction(), self.connection.cursor() as cursor:
             self.send_while_building(cursor, batches)
             entry = settle()
-            if entry.status != "LOADED":
+            if entry.status is not LoadStatus.LOADED:
                 self.end_transaction("ROLLBACK")
                 return False, entry
             cursor.execute(claim_statement(self.ledger), entry.values(), _statement_params=self._statement_params)
@@ -331,16 +356,18 @@ class Warehouse:
         aborted = []
         with self.connection.cursor() as cursor:
             rows = cursor.execute("SHOW TRANSACTIONS", _statement_params=self._statement_params).fetchall()
-            columns = [d[0].lower() for d in cursor.description]
-            now = datetime.now(timezone.utc)
+            columns = [d[0].lower() for d in cursor.description or ()]
+            now = datetime.now(UTC)
             for row in rows:
-                transaction = dict(zip(columns, row))
+                transaction = dict(zip(columns, row, strict=True))
                 started = transaction["started_on"]
-                started = started if started.tzinfo else started.replace(tzinfo=timezone.utc)
+                started = started if started.tzinfo else started.replace(tzinfo=UTC)
                 if str(transaction["session"]) == str(self.connection.session_id) or transaction["state"] != "running":
                     continue
                 if (now - started).total_seconds() > self.settings.function_timeout_seconds:
-                    cursor.execute("SELECT SYSTEM$ABORT_TRANSACTION(?)", (int(transaction["id"]),), _statement_params=self._statement_params)
+                    cursor.execute(
+                        "SELECT SYSTEM$ABORT_TRANSACTION(?)", (int(transaction["id"]),), _statement_params=self._statement_params
+                    )
                     aborted.append(str(transaction["id"]))
         if aborted:
             log.warning("aborted %d detached transaction(s) of killed invocations: %s", len(aborted), ", ".join(aborted))

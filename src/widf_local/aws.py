@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -93,7 +93,7 @@ def atomic_sqs_receives() -> None:
             lock.acquire()
 
     receive_message.atomic = True  # type: ignore[attr-defined]
-    SQSBackend.receive_message, Queue.wait_for_messages = receive_message, wait_for_messages
+    SQSBackend.receive_message, Queue.wait_for_messages = receive_message, wait_for_messages  # type: ignore[method-assign]
 
 
 def start_moto(port: int, faults: Any = None) -> Any:
@@ -132,7 +132,7 @@ def issued_secret(access_key_id: str) -> str | None:
     from moto.iam.models import iam_backends
     from moto.sts.models import sts_backends
 
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     for account_backends in list(sts_backends.values()):
         for backend in list(account_backends.values()):
             role = backend.get_assumed_role_from_access_key(access_key_id)
@@ -141,8 +141,8 @@ def issued_secret(access_key_id: str) -> str | None:
     # An IAM user's long-term key is genuine too; STS then names a user, which no
     # Snowflake user can trust, and the refusal says so.
     for account in list(iam_backends.values()):
-        for backend in list(account.values()):
-            key = backend.access_keys.get(access_key_id)
+        for iam in list(account.values()):
+            key = iam.access_keys.get(access_key_id)
             if key is not None and key.status == "Active":
                 return key.secret_access_key
     return None
@@ -260,7 +260,9 @@ def resource_attribute(endpoint: str, resource_type: str, physical_id: str, attr
         case "AWS::Logs::LogGroup", "Arn":
             groups = client("logs", endpoint).describe_log_groups(logGroupNamePrefix=physical_id)["logGroups"]
             return next(g["arn"] for g in groups if g["logGroupName"] == physical_id)
-    raise DeployError(f"The local deploy cannot resolve Fn::GetAtt {attribute} of {resource_type}: teach widf_local/aws.py::resource_attribute.")
+    raise DeployError(
+        f"The local deploy cannot resolve Fn::GetAtt {attribute} of {resource_type}: teach widf_local/aws.py::resource_attribute."
+    )
 
 
 # -- what moto's CloudFormation skips or garbles (moto 5.2), applied from the resolved template --
@@ -291,7 +293,11 @@ def notification_request(logical_id: str, configuration: Mapping[str, Any]) -> d
     request: dict[str, Any] = {}
     for kind, (target, arn_key) in _NOTIFICATION_TARGETS.items():
         for index, rule in enumerate(configuration.get(kind, []), start=1):
-            entry: dict[str, Any] = {"Id": f"{logical_id}-{kind.removesuffix('Configurations').lower()}-{index}", arn_key: rule[target], "Events": [rule["Event"]]}
+            entry: dict[str, Any] = {
+                "Id": f"{logical_id}-{kind.removesuffix('Configurations').lower()}-{index}",
+                arn_key: rule[target],
+                "Events": [rule["Event"]],
+            }
             if rules := rule.get("Filter", {}).get("S3Key", {}).get("Rules"):
                 entry["Filter"] = {"Key": {"FilterRules": rules}}
             request.setdefault(kind, []).append(entry)
@@ -346,7 +352,9 @@ _SKIPPED_BY_MOTO = {
 }
 
 
-def apply_what_cloudformation_skipped(endpoint: str, resources: Mapping[str, Mapping[str, Any]], physical_ids: Mapping[str, str]) -> list[str]:
+def apply_what_cloudformation_skipped(
+    endpoint: str, resources: Mapping[str, Mapping[str, Any]], physical_ids: Mapping[str, str]
+) -> list[str]:
     """Apply, from the resolved template, what moto's CloudFormation leaves out; return the logical ids touched."""
     applied = []
     for logical_id, resource in resources.items():

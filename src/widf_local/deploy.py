@@ -107,7 +107,9 @@ def parameter_values(template: Mapping[str, Any], given: Mapping[str, str]) -> d
         if allowed and value not in allowed:
             raise DeployError(f"Template parameter {name} is '{value}'; allowed: {', '.join(allowed)}.")
         if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], value):
-            raise DeployError(f"Template parameter {name} is '{value}': {spec.get('ConstraintDescription', 'it must match ' + spec['AllowedPattern'])}.")
+            raise DeployError(
+                f"Template parameter {name} is '{value}': {spec.get('ConstraintDescription', 'it must match ' + spec['AllowedPattern'])}."
+            )
         if spec.get("Type") == "Number":
             try:
                 number = float(value)
@@ -135,7 +137,7 @@ class Resolver:
         return self._truth(self.template["Conditions"][name])
 
     def _truth(self, expression: Any) -> bool:
-        (function, argument), = expression.items()
+        ((function, argument),) = expression.items()
         match function:
             case "Fn::Equals":
                 return self.resolve(argument[0]) == self.resolve(argument[1])
@@ -155,7 +157,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, argument), = value.items()
+            ((key, argument),) = value.items()
             if key == "Ref" or key.startswith("Fn::"):
                 return self._function(key, argument)
         return {k: r for k, v in value.items() if (r := self.resolve(v)) is not NO_VALUE}
@@ -264,7 +266,9 @@ def sqs_triggered_function(template: Mapping[str, Any]) -> tuple[str, str]:
     functions = [k for k, v in resources.items() if v["Type"] == FUNCTION_TYPE]
     mappings = [k for k, v in resources.items() if v["Type"] == EVENT_SOURCE_TYPE]
     if len(functions) != 1 or len(mappings) != 1:
-        raise DeployError(f"The local runner runs one function with one SQS event source; the template has {len(functions)} and {len(mappings)}.")
+        raise DeployError(
+            f"The local runner runs one function with one SQS event source; the template has {len(functions)} and {len(mappings)}."
+        )
     mapping = resources[mappings[0]]["Properties"]
     if references(mapping["FunctionName"]) != {functions[0]}:
         raise DeployError(f"Event source {mappings[0]} does not trigger {functions[0]}.")
@@ -327,11 +331,15 @@ def deployed(paths: StackPaths) -> LocalDeployment | None:
     return LocalDeployment(function=spec, outputs=outputs)
 
 
-def update_function_configuration(paths: StackPaths, *, timeout_seconds: int, environment: dict[str, str] | None = None) -> aws.FunctionSpec:
+def update_function_configuration(
+    paths: StackPaths, *, timeout_seconds: int, environment: dict[str, str] | None = None
+) -> aws.FunctionSpec:
     """What `aws lambda update-function-configuration --timeout [--environment]` does: the next invocation runs with it."""
     if (current := deployed(paths)) is None:
         raise DeployError("No function is deployed: run `widf-loader aws deploy` first.")
-    spec = replace(current.function, timeout_seconds=timeout_seconds, environment=current.function.environment if environment is None else environment)
+    spec = replace(
+        current.function, timeout_seconds=timeout_seconds, environment=current.function.environment if environment is None else environment
+    )
     paths.function_spec.write_text(spec.to_json())
     return spec
 

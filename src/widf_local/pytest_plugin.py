@@ -27,7 +27,9 @@ MARKER = "stack"
 MARKER_HELP = f"{MARKER}: starts a local stack (or is as slow as one); `make test-fast` leaves these out"
 
 
-def cli(state_dir: Path, *args: str, check: bool = True, timeout: float = 180, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def cli(
+    state_dir: Path, *args: str, check: bool = True, timeout: float = 180, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """`widf-loader --state-dir STATE_DIR ARGS...`, run as a command from this interpreter's environment."""
     result = subprocess.run(
         [sys.executable, "-m", "widf_cli", "--state-dir", str(state_dir), *args],

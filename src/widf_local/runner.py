@@ -19,12 +19,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from widf_local.aws import ACCOUNT_ID, REGION, FunctionSpec, client
 from widf_local import worker
+from widf_local.aws import ACCOUNT_ID, REGION, FunctionSpec, client
 from widf_local.faults import FaultInjector
 from widf_local.worker import END_OF_OUTPUT
 
@@ -170,7 +170,7 @@ class Container:
                 self.sink.write(line)
 
     def usable_for(self, spec: FunctionSpec) -> bool:
-        remaining = (self.credentials.expiration - datetime.now(timezone.utc)).total_seconds()
+        remaining = (self.credentials.expiration - datetime.now(UTC)).total_seconds()
         return self.process.poll() is None and spec == self.spec and remaining > CREDENTIAL_REFRESH_MARGIN_SECONDS
 
     def invoke(self, event: dict) -> Invocation:
@@ -196,7 +196,7 @@ class Container:
             timed_out = not ready
             self.stop()
             message = f"Task timed out after {self.spec.timeout_seconds:.2f} seconds" if timed_out else "Runtime exited"
-            self.sink.write(f"{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%S.%fZ} {request_id} {message}")
+            self.sink.write(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%fZ} {request_id} {message}")
             return Invocation(ok=False, error=message, timed_out=timed_out)
         reply = json.loads(line)
         self.output_shipped.wait(OUTPUT_DRAIN_SECONDS)
@@ -243,7 +243,7 @@ class LambdaRunner:
         if container is None or not container.usable_for(spec):
             if container is not None:
                 container.stop()
-            stream = f"{datetime.now(timezone.utc):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+            stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
             sink = CloudWatchLogSink(self.aws_endpoint, f"/aws/lambda/{spec.name}", stream)
             container = Container(spec, self.assume_role(spec), self.runtime, sink, self.function_python, self.faults)
         return container

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +18,7 @@ ACTIONS = ("page_view", "button_click", "purchase")
 
 def sample_events(count: int = 20, *, seed: int = 7, users: int = 5) -> list[dict[str, Any]]:
     rng = random.Random(seed)
-    start = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
     events = []
     purchases = 0
     for i in range(count):

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from widf_loader.config import ConfigError, LoaderSettings, identifier
 from widf_ops.arns import is_session_arn, parse_role_arn
-from widf_loader.config import ConfigError, identifier
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 if not SQL_DIR.is_dir():  # an editable install: the scripts live at the repository root
@@ -42,10 +42,13 @@ def iam_role_arn(arn: str) -> str:
 
 @dataclass(frozen=True)
 class SnowflakeNames:
-    database: str = "WIDF_DEMO_DB"
-    schema: str = "PUBLIC"
-    role: str = "WIDF_DEMO_ROLE"
-    warehouse: str = "COMPUTE_WH"
+    """The objects the administrator sets up for the loader: by default the loader's own defaults, so that
+    with nothing configured both sides name the same objects."""
+
+    database: str = LoaderSettings.database
+    schema: str = LoaderSettings.schema
+    role: str = LoaderSettings.role
+    warehouse: str = LoaderSettings.warehouse
     user: str = "LAMBDA_LOADER_BOT"
 
     @classmethod
@@ -102,7 +105,9 @@ def recent_raw_data(connection: Any, names: SnowflakeNames, limit: int = 20) -> 
 
 def rejected_records(connection: Any, names: SnowflakeNames, limit: int = 20, load_id: str | None = None) -> tuple[list[str], list[tuple]]:
     """REJECTED_RECORDS, newest first, or one load's in file order: what the CLI and the dashboard show."""
-    where, order, params = ("WHERE LOAD_ID = %s ", "RECORD_INDEX", (load_id,)) if load_id else ("", "REJECTED_AT DESC, SOURCE_FILE, RECORD_INDEX", ())
+    where, order, params = (
+        ("WHERE LOAD_ID = %s ", "RECORD_INDEX", (load_id,)) if load_id else ("", "REJECTED_AT DESC, SOURCE_FILE, RECORD_INDEX", ())
+    )
     return fetch(
         connection,
         "SELECT REJECTED_AT, SOURCE_FILE, RECORD_INDEX, ROUTE, REASON, RAW_RECORD, LOAD_ID "

@@ -14,10 +14,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# aws, aws-cn, aws-us-gov, ...
+PARTITION = r"aws[a-z-]*"
 # IAM's own character set for role names and session names.
 _NAME = r"[\w+=,.@-]{1,64}"
-_ASSUMED_ROLE = re.compile(rf"^arn:(?P<partition>aws[a-z-]*):sts::(?P<account>\d{{12}}):assumed-role/(?P<name>{_NAME})/(?P<session>{_NAME})$")
-_IAM_ROLE = re.compile(rf"^arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{{12}}):role(?P<path>/(?:[\w+=,.@-]+/)*)(?P<name>{_NAME})$")
+_ASSUMED_ROLE = re.compile(
+    rf"^arn:(?P<partition>{PARTITION}):sts::(?P<account>\d{{12}}):assumed-role/(?P<name>{_NAME})/(?P<session>{_NAME})$"
+)
+_IAM_ROLE = re.compile(rf"^arn:(?P<partition>{PARTITION}):iam::(?P<account>\d{{12}}):role(?P<path>/(?:[\w+=,.@-]+/)*)(?P<name>{_NAME})$")
 
 
 @dataclass(frozen=True)
@@ -62,3 +66,12 @@ def role_of_session(sts_arn: str) -> RoleRef:
 def iam_role_arn_of_session(sts_arn: str) -> str:
     """arn:aws:sts::ACCT:assumed-role/ROLE/SESSION -> arn:aws:iam::ACCT:role/ROLE."""
     return role_of_session(sts_arn).arn
+
+
+def iam_user_arn(partition: str, account: str, name: str) -> str:
+    return f"arn:{partition}:iam::{account}:user/{name}"
+
+
+def bucket_arn(bucket: str, partition: str = "aws") -> str:
+    """An S3 bucket's ARN: no region or account, bucket names being global within a partition."""
+    return f"arn:{partition}:s3:::{bucket}"

@@ -17,19 +17,21 @@ exactly-once and resumable:
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
-from urllib.parse import quote_plus
 
 from widf_loader.config import ConfigError
 from widf_loader.events import FileRef
-from widf_loader.warehouse import FINAL_STATUSES, file_id
+from widf_loader.outcomes import FINAL_STATUSES, LoadStatus
+from widf_loader.warehouse import file_id
+from widf_ops.durations import parse_duration
+from widf_ops.queues import KeyRule, landing_rules, s3_notification
 
 # A distinct event name: an S3 name would claim S3 sent it, and the loader
 # accepts every `ObjectCreated:*` record, so no change to events.py is needed.
@@ -64,39 +66,20 @@ def parse_s3_url(text: str) -> S3Location:
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
-    """An ISO date or time (UTC unless it says otherwise), or a duration back from now: 30m, 12h, 7d."""
-    now = now or datetime.now(timezone.utc)
-    if match := re.fullmatch(r"(\d{1,6})([smhd])", text.strip()):
-        return now - timedelta(seconds=int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)])
+    """An ISO date or time (UTC unless it says otherwise), or a duration back from now (see durations)."""
+    now = now or datetime.now(UTC)
+    if (back := parse_duration(text)) is not None:
+        return now - back
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise BackfillError(f"--since '{text}' is neither a date (2024-05-01, 2024-05-01T12:00:00+02:00) nor a duration (30m, 12h, 7d).") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        raise BackfillError(
+            f"--since '{text}' is neither a date (2024-05-01, 2024-05-01T12:00:00+02:00) nor a duration (30m, 12h, 7d; a bare number is minutes)."
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # -- which keys the function loads: the bucket's notification rules ------------
-
-
-@dataclass(frozen=True)
-class KeyRule:
-    prefix: str = ""
-    suffix: str = ""
-
-    def matches(self, key: str) -> bool:
-        return key.startswith(self.prefix) and key.endswith(self.suffix)
-
-
-def landing_rules(notification: Mapping[str, Any], queue_arn: str) -> list[KeyRule]:
-    """The key filters of the bucket's ObjectCreated notifications to this queue."""
-    rules = []
-    for configuration in notification.get("QueueConfigurations", []):
-        creates = any(e.startswith("s3:ObjectCreated:") for e in configuration.get("Events", []))
-        if configuration.get("QueueArn") != queue_arn or not creates:
-            continue
-        filters = {r["Name"].lower(): r["Value"] for r in configuration.get("Filter", {}).get("Key", {}).get("FilterRules", [])}
-        rules.append(KeyRule(prefix=filters.get("prefix", ""), suffix=filters.get("suffix", "")))
-    return rules
 
 
 def read_landing_rules(s3: Any, bucket: str, queue_arn: str) -> list[KeyRule]:
@@ -130,7 +113,7 @@ def file_ref(bucket: str, version: Mapping[str, Any]) -> FileRef:
         version_id=None if version_id in (None, "null") else version_id,
         etag=str(version.get("ETag", "")).strip('"') or None,
         size=int(version.get("Size", 0)),
-        event_time=modified.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{modified.microsecond // 1000:03d}Z",
+        event_time=modified.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{modified.microsecond // 1000:03d}Z",
         event_name=BACKFILL_EVENT_NAME,
     )
 
@@ -143,7 +126,7 @@ class Inventory:
     listed: int = 0
     not_landing: int = 0  # keys the notification rules never send to the function
     older: int = 0  # last modified before --since
-    settled: list[FileRef] = field(default_factory=list)  # LOADED or REJECTED already
+    settled: list[FileRef] = field(default_factory=list)  # with a FINAL_STATUSES row already
     to_send: list[FileRef] = field(default_factory=list)
     earlier_attempts: Counter = field(default_factory=Counter)  # (file id, status) -> rows already in LOAD_HISTORY
 
@@ -153,7 +136,7 @@ class Inventory:
 
     @property
     def settled_by_status(self) -> Counter:
-        """Files already settled, by their outcome (LOADED, REJECTED)."""
+        """Files already settled, by their final status."""
         return Counter(status for (_, status), rows in self.earlier_attempts.items() if rows and status in FINAL_STATUSES)
 
 
@@ -181,7 +164,7 @@ def take_inventory(s3: Any, location: S3Location, rules: Sequence[KeyRule], sinc
 @dataclass(frozen=True)
 class LedgerRow:
     file_id: str
-    status: str
+    status: LoadStatus
     rows_loaded: int
     reason: str | None
 
@@ -200,7 +183,7 @@ class Ledger:
             sql = f"SELECT FILE_ID, STATUS, ROWS_LOADED, REASON FROM {self.table} WHERE FILE_ID IN ({placeholders}) ORDER BY FINISHED_AT"
             with self.connection.cursor() as cursor:
                 for row in cursor.execute(sql, tuple(chunk)).fetchall():
-                    yield LedgerRow(row[0], row[1], int(row[2] or 0), row[3])
+                    yield LedgerRow(row[0], LoadStatus(row[1]), int(row[2] or 0), row[3])
 
     def attempts(self, file_ids: Sequence[str]) -> Counter:
         return Counter((row.file_id, row.status) for row in self.rows(file_ids))
@@ -210,23 +193,12 @@ class Ledger:
 
 
 def notification_body(ref: FileRef, principal: str) -> str:
-    """The S3 event notification S3 would have sent for this object version.
+    """The S3 event notification S3 would have sent for this object version (see file_ref).
 
     The sequencer and source IP are left out: only S3 can assign a sequencer,
     and no request to attribute remains. The principal names who ran the backfill.
     """
-    obj = {"key": quote_plus(ref.key), "size": ref.size, "eTag": ref.etag}
-    if ref.version_id:
-        obj["versionId"] = ref.version_id
-    record = {
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "eventTime": ref.event_time,
-        "eventName": BACKFILL_EVENT_NAME,
-        "userIdentity": {"principalId": principal},
-        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": ref.bucket, "arn": f"arn:aws:s3:::{ref.bucket}"}, "object": obj},
-    }
-    return json.dumps({"Records": [record]})
+    return s3_notification(replace(ref, event_name=BACKFILL_EVENT_NAME, sequencer=None, source_ip=None, principal=principal))
 
 
 def send_to_queue(sqs: Any, queue_url: str, refs: Sequence[FileRef], principal: str) -> None:
@@ -235,17 +207,25 @@ def send_to_queue(sqs: Any, queue_url: str, refs: Sequence[FileRef], principal: 
         entries = [{"Id": str(i), "MessageBody": notification_body(ref, principal)} for i, ref in enumerate(batch)]
         if failed := sqs.send_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed"):
             first = failed[0]
-            raise BackfillError(f"The queue refused {len(failed)} message(s), first {batch[int(first['Id'])].uri}: {first.get('Message', first.get('Code'))}.")
+            raise BackfillError(
+                f"The queue refused {len(failed)} message(s), first {batch[int(first['Id'])].uri}: {first.get('Message', first.get('Code'))}."
+            )
 
 
 # -- following each file to its outcome ------------------------------------------
 
 
+class Unfinished(StrEnum):
+    """A backfilled file with no outcome in LOAD_HISTORY when the backfill stopped following it."""
+
+    PENDING = "PENDING"  # sent, and no outcome in time
+    NOT_SENT = "NOT_SENT"
+
+
 @dataclass(frozen=True)
 class Outcome:
     ref: FileRef
-    # LOADED | REJECTED | SKIPPED (object gone) | FAILED (retries used up) | PENDING (sent, no outcome in time) | NOT_SENT
-    status: str
+    status: LoadStatus | Unfinished  # a final status, SKIPPED, or FAILED once its retries are used up
     rows_loaded: int = 0
     reason: str | None = None
 
@@ -258,14 +238,14 @@ def outcome_of(ref: FileRef, rows: Iterable[LedgerRow], earlier: Counter, failur
         new[row.status] += 1
         if row.status in FINAL_STATUSES:
             return Outcome(ref, row.status, row.rows_loaded, row.reason)
-        if row.status == "FAILED":
+        if row.status == LoadStatus.FAILED:
             last_failure = row.reason
     fid = file_id(ref)
-    if new["SKIPPED"] > earlier[(fid, "SKIPPED")]:
-        return Outcome(ref, "SKIPPED", reason="the object version no longer exists")
-    failures = new["FAILED"] - earlier[(fid, "FAILED")]
+    if new[LoadStatus.SKIPPED] > earlier[(fid, LoadStatus.SKIPPED)]:
+        return Outcome(ref, LoadStatus.SKIPPED, reason="the object version no longer exists")
+    failures = new[LoadStatus.FAILED] - earlier[(fid, LoadStatus.FAILED)]
     if failures_until_dead is not None and failures >= failures_until_dead:
-        return Outcome(ref, "FAILED", reason=last_failure)
+        return Outcome(ref, LoadStatus.FAILED, reason=last_failure)
     return None
 
 
@@ -302,7 +282,11 @@ def run_backfill(
         rows: dict[str, list[LedgerRow]] = {}
         for row in ledger.rows(list(in_flight)):
             rows.setdefault(row.file_id, []).append(row)
-        finished = [o for fid, ref in in_flight.items() if (o := outcome_of(ref, rows.get(fid, []), inventory.earlier_attempts, follow.failures_until_dead))]
+        finished = [
+            o
+            for fid, ref in in_flight.items()
+            if (o := outcome_of(ref, rows.get(fid, []), inventory.earlier_attempts, follow.failures_until_dead))
+        ]
         for outcome in finished:
             del in_flight[file_id(outcome.ref)]
             outcomes.append(outcome)
@@ -315,5 +299,5 @@ def run_backfill(
             time.sleep(follow.poll_seconds)  # LOAD_HISTORY cannot push; poll it, as `aws logs --follow` polls
     unfinished = [*in_flight.values(), *reversed(waiting)]
     for ref in unfinished:
-        outcomes.append(Outcome(ref, "PENDING" if file_id(ref) in in_flight else "NOT_SENT"))
+        outcomes.append(Outcome(ref, Unfinished.PENDING if file_id(ref) in in_flight else Unfinished.NOT_SENT))
     return outcomes

@@ -1,50 +1,20 @@
 """Tables the pipeline configuration adds, created by the administrator.
 
 `widf-loader snow setup` creates every target table the configuration names
-(beyond the shipped RAW_DATA), and `snow lambda-wid` grants the loader's role
-exactly INSERT and SELECT on them: the loader itself never creates anything.
+(beyond the shipped RAW_DATA; each begins with RAW_DATA's columns), and `snow
+lambda-wid` grants the loader's role exactly INSERT and SELECT on them: the
+loader itself never creates anything.
 Every name here is a validated identifier and every type one of an allowed
 few (see pipeline_config), so the text below is safe to run.
 """
 
 from __future__ import annotations
 
-from widf_ops.admin import SnowflakeNames
 from widf_loader.pipeline_config import PipelineConfig
+from widf_loader.warehouse import RAW_DATA_TABLE, REJECTED_RECORDS_TABLE
+from widf_ops.admin import SnowflakeNames
 
 SHIPPED_TABLES = ("RAW_DATA", "LOAD_HISTORY", "REJECTED_RECORDS")
-# The columns every target table shares with RAW_DATA (sql/setup.sql).
-BASE_COLUMNS = (
-    ("ID", "NUMBER AUTOINCREMENT"),
-    ("SOURCE_FILE", "VARCHAR"),
-    ("PAYLOAD", "VARIANT"),
-    ("LOADED_AT", "TIMESTAMP_LTZ DEFAULT CURRENT_TIMESTAMP()"),
-    ("LOADED_BY", "VARCHAR"),
-    ("SOURCE_BUCKET", "VARCHAR"),
-    ("SOURCE_KEY", "VARCHAR"),
-    ("SOURCE_VERSION_ID", "VARCHAR"),
-    ("SOURCE_ETAG", "VARCHAR"),
-    ("SOURCE_SIZE", "NUMBER"),
-    ("SOURCE_EVENT_TIME", "VARCHAR"),
-    ("SOURCE_PRINCIPAL", "VARCHAR"),
-    ("SOURCE_IP", "VARCHAR"),
-    ("RECORD_INDEX", "NUMBER"),
-    ("LOAD_ID", "VARCHAR"),
-)
-
-
-# The columns of REJECTED_RECORDS (sql/setup.sql), for a quarantine table of another name.
-REJECTED_COLUMNS = (
-    ("SOURCE_FILE", "VARCHAR"),
-    ("SOURCE_KEY", "VARCHAR"),
-    ("RECORD_INDEX", "NUMBER"),
-    ("ROUTE", "VARCHAR"),
-    ("REASON", "VARCHAR"),
-    ("RAW_RECORD", "VARCHAR"),
-    ("LOAD_ID", "VARCHAR"),
-    ("REJECTED_AT", "TIMESTAMP_LTZ DEFAULT CURRENT_TIMESTAMP()"),
-    ("REJECTED_BY", "VARCHAR"),
-)
 
 
 def _create(names: SnowflakeNames, table: str, columns: list[str]) -> str:
@@ -56,10 +26,10 @@ def create_target_tables(config: PipelineConfig, names: SnowflakeNames) -> list[
     for target in config.targets:
         if target.table not in seen:
             seen.add(target.table)
-            columns = [f"{n} {t}" for n, t in BASE_COLUMNS] + [f"{c.name} {c.type}" for c in target.columns]
+            columns = [f"{n} {t}" for n, t in RAW_DATA_TABLE] + [f"{c.name} {c.type}" for c in target.columns]
             statements.append(_create(names, target.table, columns))
     if config.rejected_records_table not in seen:
-        statements.append(_create(names, config.rejected_records_table, [f"{n} {t}" for n, t in REJECTED_COLUMNS]))
+        statements.append(_create(names, config.rejected_records_table, [f"{n} {t}" for n, t in REJECTED_RECORDS_TABLE]))
     return statements
 
 

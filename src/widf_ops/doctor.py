@@ -19,18 +19,19 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
-from widf_ops.admin import SnowflakeNames
-from widf_ops.arns import RoleRef, is_session_arn, parse_role_arn, role_of_session
 from widf_loader.config import ConfigError
+from widf_ops.admin import SnowflakeNames
+from widf_ops.arns import RoleRef, bucket_arn, iam_user_arn, is_session_arn, parse_role_arn, role_of_session
+from widf_ops.queues import landing_rules, queue_depth
 
 NO_REGION = "No AWS region: set AWS_DEFAULT_REGION, or a region in your AWS profile (AWS_PROFILE)."
 NO_CREDENTIALS = "No AWS credentials: sign in (`aws sso login`, `aws configure`) or choose a profile with AWS_PROFILE."
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     OK = "ok"
     WARN = "warn"
     FAIL = "fail"
@@ -84,7 +85,11 @@ def aws_failure(name: str, error: Exception, cli: str) -> Check:
         return fail(name, one_line(error), f"check AWS_ENDPOINT_URL and your network; locally, `{cli} local status`")
     if isinstance(error, ClientError):
         e = error.response.get("Error", {})
-        return fail(name, f"AWS {e.get('Code', 'error')}: {e.get('Message', '')}", f"check what your AWS credentials may do; `{cli} aws debug` shows the stack")
+        return fail(
+            name,
+            f"AWS {e.get('Code', 'error')}: {e.get('Message', '')}",
+            f"check what your AWS credentials may do; `{cli} aws debug` shows the stack",
+        )
     return fail(name, one_line(error), f"see `{cli} aws debug`")
 
 
@@ -107,7 +112,15 @@ def check_function_role(find_deployment: Callable[[], Any], cli: str) -> tuple[C
     except ConfigError as e:
         return fail("function role", str(e), f"`{cli} aws deploy`"), None, None
     if (role := parse_role_arn(deployment.role_arn)) is None:
-        return fail("function role", f"the stack's FunctionRoleArn '{deployment.role_arn}' is not an IAM role ARN", f"redeploy from infra/template.yaml: `{cli} aws deploy`"), deployment, None
+        return (
+            fail(
+                "function role",
+                f"the stack's FunctionRoleArn '{deployment.role_arn}' is not an IAM role ARN",
+                f"redeploy from infra/template.yaml: `{cli} aws deploy`",
+            ),
+            deployment,
+            None,
+        )
     return ok("function role", deployment.role_arn), deployment, role
 
 
@@ -135,7 +148,11 @@ def check_presented_identity(sts: Any, role: RoleRef, session: str, account: str
     presented = role_of_session(sts_arn)
     how = "" if assumed else " (derived: only Lambda may assume the role)"
     if not presented.same_role(role):
-        return fail(name, f"{sts_arn} maps to {presented.arn}, not the function's role {role.arn}", f"redeploy the function with its own role: `{cli} aws deploy`"), None
+        return fail(
+            name,
+            f"{sts_arn} maps to {presented.arn}, not the function's role {role.arn}",
+            f"redeploy the function with its own role: `{cli} aws deploy`",
+        ), None
     detail = f"{sts_arn} -> {presented.arn}{how}"
     if role.path != "/":
         detail += f"; the role's path {role.path} is not in the session ARN: Snowflake matches account and role name"
@@ -150,23 +167,22 @@ def check_bucket_notification(s3: Any, sqs: Any, deployment: Any, cli: str) -> C
     attributes = sqs.get_queue_attributes(QueueUrl=deployment.queue_url, AttributeNames=["QueueArn", "Policy"])["Attributes"]
     queue_arn = attributes["QueueArn"]
     queue = queue_arn.rsplit(":", 1)[-1]
-    configuration = s3.get_bucket_notification_configuration(Bucket=deployment.bucket)
-    rules = [
-        q for q in configuration.get("QueueConfigurations", [])
-        if q.get("QueueArn") == queue_arn and any(e.startswith("s3:ObjectCreated") for e in q.get("Events", []))
-    ]  # fmt: skip
+    rules = landing_rules(s3.get_bucket_notification_configuration(Bucket=deployment.bucket), queue_arn)
     if not rules:
-        return fail(name, f"s3://{deployment.bucket} sends no ObjectCreated events to queue {queue}: uploads never reach the function", f"`{cli} aws deploy` puts the notification back")
+        return fail(
+            name,
+            f"s3://{deployment.bucket} sends no ObjectCreated events to queue {queue}: uploads never reach the function",
+            f"`{cli} aws deploy` puts the notification back",
+        )
     partition = queue_arn.split(":")[1]
-    if not queue_policy_lets_bucket_send(attributes.get("Policy"), f"arn:{partition}:s3:::{deployment.bucket}"):
-        return fail(name, f"the policy of queue {queue} does not let s3://{deployment.bucket} send to it", f"`{cli} aws deploy` puts the queue policy back")
-    filters = sorted({filter_text(rule) for rule in rules})
+    if not queue_policy_lets_bucket_send(attributes.get("Policy"), bucket_arn(deployment.bucket, partition)):
+        return fail(
+            name,
+            f"the policy of queue {queue} does not let s3://{deployment.bucket} send to it",
+            f"`{cli} aws deploy` puts the queue policy back",
+        )
+    filters = sorted({rule.pattern for rule in rules})
     return ok(name, f"s3://{deployment.bucket} {', '.join(filters)} -> {queue}; the queue policy lets the bucket send")
-
-
-def filter_text(rule: dict) -> str:
-    values = {r["Name"].lower(): r["Value"] for r in rule.get("Filter", {}).get("Key", {}).get("FilterRules", [])}
-    return f"{values.get('prefix', '')}*{values.get('suffix', '')}"
 
 
 def queue_policy_lets_bucket_send(policy_text: str | None, bucket_arn: str) -> bool:
@@ -199,9 +215,13 @@ def statement_lets_bucket_send(statement: dict[str, Any], bucket_arn: str) -> bo
 def check_dead_letter_queue(sqs: Any, dlq_url: str, cli: str) -> Check:
     name = "dead-letter queue"
     queue = dlq_url.rstrip("/").rsplit("/", 1)[-1]
-    waiting = int(sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"])
+    waiting = queue_depth(sqs, dlq_url).waiting
     if waiting:
-        return warn(name, f"{waiting} message(s) in {queue}: files that failed every delivery", f"find the cause with `{cli} aws logs`, fix it, then `{cli} replay-dlq`")
+        return warn(
+            name,
+            f"{waiting} message(s) in {queue}: files that failed every delivery",
+            f"find the cause with `{cli} aws logs`, fix it, then `{cli} replay-dlq`",
+        )
     return ok(name, f"{queue} is empty")
 
 
@@ -251,13 +271,13 @@ class Trust:
         kind = str(info.get("type", "")).upper()
         partition, account = info.get("awsPartition", "aws"), str(info.get("awsAccount", ""))
         name = info.get("iamRole") or info.get("iamUser") or ""
-        arn = info.get("arn") or (f"arn:{partition}:iam::{account}:{'user' if kind == 'IAM_USER' else 'role'}/{name}")
+        arn = info.get("arn") or (iam_user_arn(partition, account, name) if kind == "IAM_USER" else RoleRef(partition, account, name).arn)
         if is_session_arn(arn):
             kind = "ASSUMED_ROLE"
         return cls(user, kind, partition, account, name, arn)
 
     def matches(self, role: RoleRef) -> bool:
-        return self.kind == "IAM_ROLE" and (self.partition, self.account, self.name) == (role.partition, role.account, role.name)
+        return self.kind == "IAM_ROLE" and RoleRef(self.partition, self.account, self.name).same_role(role)
 
 
 def trusts_of(connection: Any, users: list[dict[str, Any]]) -> list[Trust]:
@@ -290,7 +310,11 @@ def check_service_user(connection: Any, names: SnowflakeNames, role: RoleRef, cl
     if configured and any(t.user == names.user and t.matches(role) for t in trusts):
         return check_trusting_user(configured, role, fix)
     if others := [t.user for t in trusts if t.matches(role) and str(users[t.user].get("type", "")).upper() == "SERVICE"]:
-        return warn(USER_CHECK, f"{others[0]} trusts {role.arn}, not {names.user}: the function logs in as {others[0]}", f"set WIDF_SERVICE_USER={others[0]}, or {fix}")
+        return warn(
+            USER_CHECK,
+            f"{others[0]} trusts {role.arn}, not {names.user}: the function logs in as {others[0]}",
+            f"set WIDF_SERVICE_USER={others[0]}, or {fix}",
+        )
     return fail(USER_CHECK, why_nobody_trusts(names.user, configured is not None, trusts, role), fix)
 
 
@@ -301,7 +325,11 @@ def check_trusting_user(user: dict[str, Any], role: RoleRef, fix: str) -> Check:
     """The user trusts the role; Snowflake still logs it in only as an enabled TYPE = SERVICE user."""
     name, kind = user["name"], str(user.get("type") or "PERSON").upper()
     if kind != "SERVICE":
-        return fail(USER_CHECK, f"{name} trusts {role.arn} but is TYPE = {kind}: only TYPE = SERVICE users log in with workload identity", f"ALTER USER {name} SET TYPE = SERVICE (or {fix})")
+        return fail(
+            USER_CHECK,
+            f"{name} trusts {role.arn} but is TYPE = {kind}: only TYPE = SERVICE users log in with workload identity",
+            f"ALTER USER {name} SET TYPE = SERVICE (or {fix})",
+        )
     if str(user.get("disabled", "false")).lower() == "true":
         return fail(USER_CHECK, f"{name} trusts {role.arn} but is disabled", f"ALTER USER {name} SET DISABLED = FALSE")
     return ok(USER_CHECK, f"{name} (TYPE = SERVICE) trusts {role.arn}")
@@ -367,8 +395,15 @@ def check_loader_grants(connection: Any, names: SnowflakeNames, tables: Iterable
         return fail(name, f"{names.user} is not granted {names.role}", f"GRANT ROLE {names.role} TO USER {names.user}")
     if excess := more_than_loading(granted):
         privilege, kind, on = excess[0]
-        return warn(name, f"{names.role} holds more than loading needs: {', '.join(f'{p} on {o}' for p, _, o in excess)}", f"REVOKE {privilege} ON {kind} {on} FROM ROLE {names.role}")
-    return ok(name, f"{names.role}: USAGE on {names.warehouse}, {names.database}, {names.database}.{names.schema}; SELECT, INSERT on {', '.join(tables)}")
+        return warn(
+            name,
+            f"{names.role} holds more than loading needs: {', '.join(f'{p} on {o}' for p, _, o in excess)}",
+            f"REVOKE {privilege} ON {kind} {on} FROM ROLE {names.role}",
+        )
+    return ok(
+        name,
+        f"{names.role}: USAGE on {names.warehouse}, {names.database}, {names.database}.{names.schema}; SELECT, INSERT on {', '.join(tables)}",
+    )
 
 
 def more_than_loading(granted: set[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
@@ -399,7 +434,16 @@ def run_checks(sources: Sources) -> list[Check]:
     return sorted([*aws, *snowflake_checks(sources, presented)], key=lambda c: ORDER.index(c.name))
 
 
-ORDER = ("aws credentials", "function role", "presented identity", "snowflake admin", "snowflake user", "loader grants", "bucket notification", "dead-letter queue")
+ORDER = (
+    "aws credentials",
+    "function role",
+    "presented identity",
+    "snowflake admin",
+    "snowflake user",
+    "loader grants",
+    "bucket notification",
+    "dead-letter queue",
+)
 AWS_AFTER_CREDENTIALS = ("function role", "presented identity", "bucket notification", "dead-letter queue")
 
 
@@ -442,11 +486,24 @@ def snowflake_checks(sources: Sources, role: RoleRef | None) -> list[Check]:
     checks = [admin]
     with connection:
         for name, run in (
-            ("snowflake user", lambda: check_service_user(connection, sources.names, role, sources.cli) if role else skipped("snowflake user", "the identity the function presents")),
+            (
+                "snowflake user",
+                lambda: (
+                    check_service_user(connection, sources.names, role, sources.cli)
+                    if role
+                    else skipped("snowflake user", "the identity the function presents")
+                ),
+            ),
             ("loader grants", lambda: check_loader_grants(connection, sources.names, sources.tables, sources.cli)),
         ):
             try:
                 checks.append(run())
             except SnowflakeError as e:
-                checks.append(fail(name, f"Snowflake: {one_line(e)}", "use an administrator connection whose role sees users and grants (USERADMIN, SECURITYADMIN)"))
+                checks.append(
+                    fail(
+                        name,
+                        f"Snowflake: {one_line(e)}",
+                        "use an administrator connection whose role sees users and grants (USERADMIN, SECURITYADMIN)",
+                    )
+                )
     return checks

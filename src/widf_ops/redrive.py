@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from widf_loader.events import MalformedEvent, file_refs_from_sqs_body
+from widf_ops.queues import queue_depth
 
 RECEIVE_LIMIT = 10  # ReceiveMessage and SendMessageBatch take at most ten
 # While a message is being moved it is hidden from other DLQ readers; if the
@@ -51,7 +52,9 @@ def move_batch(sqs: Any, source_url: str, target_url: str, messages: list[dict[s
     replay.refused += [f"{f.get('Code')}: {f.get('Message', '')}".strip() for f in answer.get("Failed", [])]
     sent = [messages[int(s["Id"])] for s in answer.get("Successful", [])]
     if sent:
-        sqs.delete_message_batch(QueueUrl=source_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(sent)])
+        sqs.delete_message_batch(
+            QueueUrl=source_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(sent)]
+        )
     return len(sent)
 
 
@@ -93,9 +96,9 @@ def peek(sqs: Any, dlq_url: str) -> Peek:
     they are at once visible again (their receive count grows; a DLQ has no
     redrive of its own, so nothing follows from that).
     """
-    attributes = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
-    counts = attributes["Attributes"]
-    messages = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=RECEIVE_LIMIT, WaitTimeSeconds=1, VisibilityTimeout=0).get("Messages", [])
+    depth = queue_depth(sqs, dlq_url)
+    messages = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=RECEIVE_LIMIT, WaitTimeSeconds=1, VisibilityTimeout=0).get(
+        "Messages", []
+    )
     files = [uri for m in messages for uri in files_named(m["Body"])]
-    return Peek(int(counts["ApproximateNumberOfMessages"]), int(counts["ApproximateNumberOfMessagesNotVisible"]), files)
-
+    return Peek(depth.waiting, depth.in_flight, files)

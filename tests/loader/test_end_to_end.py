@@ -17,6 +17,7 @@ from test_observability import function_processes, log_streams
 from widf_cli.demo_story import rows_for
 from widf_cli.local_stack import admin_connection, deployed
 from widf_local import aws, samples
+from widf_ops.queues import queue_depth
 from widf_ops.stack_outputs import wait_for
 
 
@@ -80,10 +81,7 @@ def test_the_failure_is_logged_as_json_naming_its_file_and_counted_in_the_metric
 
 def test_the_failed_file_waits_in_the_queue_for_redelivery(stack, acts):
     queue_url = deployed(stack.paths).resources.queue_url
-    attributes = aws.client("sqs", stack.info.aws_endpoint).get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]
-    assert int(attributes["ApproximateNumberOfMessagesNotVisible"]) >= 1
+    assert queue_depth(aws.client("sqs", stack.info.aws_endpoint), queue_url).in_flight >= 1
 
 
 def test_act_two_loads_as_the_service_user_and_summarises(acts):

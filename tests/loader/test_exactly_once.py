@@ -11,14 +11,13 @@ import threading
 import orjson
 import pytest
 
-from helpers import UNNOTIFIED, ndjson, notification, put, query, sqs_batch
+from helpers import UNNOTIFIED, ndjson, notification, put, query, shipped_pipeline, sqs_batch
 from widf_local.pytest_plugin import gateway_stats
 from widf_loader.config import LoaderSettings
 from widf_loader.handler import lambda_handler, runtime
 from widf_local import aws, samples
 from widf_local.stack import fault_plan
 from widf_local.worker import LambdaContext
-from widf_loader.pipeline import load_file
 from widf_loader.warehouse import Warehouse
 from widf_ops.stack_outputs import wait_for
 
@@ -73,7 +72,7 @@ def test_concurrent_deliveries_of_one_file_load_it_once(stack, loader, as_functi
 
         def deliver(warehouse: Warehouse) -> None:
             start.wait()
-            results.append(load_file(ref, s3=s3, warehouse=warehouse, settings=small_batches).status)
+            results.append(shipped_pipeline().load_file(ref, s3=s3, warehouse=warehouse, settings=small_batches).status)
 
         threads = [threading.Thread(target=deliver, args=(w,)) for w in warehouses]
         for t in threads:
@@ -89,12 +88,13 @@ KILLABLE_LOAD = """
 import sys
 from widf_loader.config import LoaderSettings
 from widf_loader.events import FileRef
-from widf_loader.pipeline import load_file
+from widf_loader.pipeline import Pipeline
+from widf_loader.pipeline_config import load_pipeline_config
 from widf_loader.warehouse import Warehouse
 import boto3
 settings = LoaderSettings.from_env()
 ref = FileRef(bucket=sys.argv[1], key=sys.argv[2], version_id=sys.argv[3])
-load_file(ref, s3=boto3.client("s3"), warehouse=Warehouse(settings), settings=settings)
+Pipeline(load_pipeline_config()).load_file(ref, s3=boto3.client("s3"), warehouse=Warehouse(settings), settings=settings)
 """
 
 
@@ -117,7 +117,7 @@ def test_a_runner_killed_mid_file_leaves_nothing_and_the_retry_loads_everything(
     assert outcomes(stack, "incoming/killed/") == []
 
     settings = LoaderSettings.from_env()
-    outcome = load_file(ref, s3=aws.client("s3", stack.info.aws_endpoint), warehouse=Warehouse(settings), settings=settings)
+    outcome = shipped_pipeline().load_file(ref, s3=aws.client("s3", stack.info.aws_endpoint), warehouse=Warehouse(settings), settings=settings)
     assert (outcome.status, outcome.rows_loaded) == ("LOADED", len(events))
     assert rows_loaded(stack, "incoming/killed/") == len(events)
 
@@ -147,7 +147,7 @@ def test_a_file_that_breaks_after_batches_went_out_loads_nothing(stack, loader, 
     before = gateway_stats(stack)["statements"]
     fault_plan(stack.info, {"snowflake_stall": 1.0, "stall_only": "INSERT", "stall_seconds": 0.5})
     try:
-        outcome = load_file(ref, s3=aws.client("s3", stack.info.aws_endpoint), warehouse=Warehouse(settings), settings=settings)
+        outcome = shipped_pipeline().load_file(ref, s3=aws.client("s3", stack.info.aws_endpoint), warehouse=Warehouse(settings), settings=settings)
     finally:
         fault_plan(stack.info, {})
     assert outcome.status == "REJECTED" and f"{ref.uri} line 61: not valid JSON" in outcome.reason
@@ -162,7 +162,7 @@ def test_an_object_deleted_before_it_is_read_is_recorded_as_skipped(stack, loade
     ref = put(stack, loader, f"incoming/gone/deleted{UNNOTIFIED}", b"[]")
     aws.client("s3", stack.info.aws_endpoint).delete_object(Bucket=ref.bucket, Key=ref.key, VersionId=ref.version_id)
     settings = LoaderSettings.from_env()
-    outcome = load_file(ref, s3=aws.client("s3", stack.info.aws_endpoint), warehouse=Warehouse(settings), settings=settings)
+    outcome = shipped_pipeline().load_file(ref, s3=aws.client("s3", stack.info.aws_endpoint), warehouse=Warehouse(settings), settings=settings)
     assert outcome.status == "SKIPPED"
     [(_, status, _, reason)] = outcomes(stack, "incoming/gone/")
     assert status == "SKIPPED" and "no longer exists" in reason

@@ -10,22 +10,24 @@ import orjson
 from helpers import TESTS
 from test_preload import with_bad_purchases
 from widf_cli.local_stack import admin_connection
+from widf_loader.events import FileRef
+from widf_loader.warehouse import file_id
 from widf_local import aws, samples
 from widf_ops.stack_outputs import wait_for
 
 DB = "WIDF_DEMO_DB.PUBLIC"
 
 
-def upload(stack, loader, key: str, events: list) -> str:
+def upload(stack, loader, key: str, events: list) -> FileRef:
     response = aws.client("s3", stack.info.aws_endpoint).put_object(Bucket=loader.resources.bucket, Key=key, Body=orjson.dumps(events))
-    return f"{loader.resources.bucket}/{key}#{response['VersionId']}"
+    return FileRef(bucket=loader.resources.bucket, key=key, version_id=response["VersionId"])
 
 
-def outcome(stack, file_id: str) -> tuple | None:
+def outcome(stack, ref: FileRef) -> tuple | None:
     def settled():
         with admin_connection(stack.info) as connection:
             return connection.cursor().execute(
-                f"SELECT STATUS, ROWS_LOADED, ROWS_REJECTED, REASON, LOAD_ID FROM {DB}.LOAD_HISTORY WHERE FILE_ID = %s", (file_id,)
+                f"SELECT STATUS, ROWS_LOADED, ROWS_REJECTED, REASON, LOAD_ID FROM {DB}.LOAD_HISTORY WHERE FILE_ID = %s", (file_id(ref),)
             ).fetchone()
 
     return wait_for(settled, seconds=90)
@@ -74,8 +76,8 @@ def test_a_gated_files_bad_records_are_in_rejected_records_once_however_often_it
     for index in (2, 7):
         del events[index]["user_id"]
     key = "incoming/contracts/gated-twice.json"
-    file_id = upload(stack, loader, key, events)
-    status, loaded, rejected, reason, load_id = outcome(stack, file_id)
+    ref = upload(stack, loader, key, events)
+    status, loaded, rejected, reason, load_id = outcome(stack, ref)
     assert (status, loaded, rejected) == ("REJECTED", 0, 2) and "over the 10% gate" in reason
     quarantined = query(stack, f"SELECT SOURCE_FILE, RECORD_INDEX, ROUTE, REASON, RAW_RECORD FROM {DB}.REJECTED_RECORDS WHERE LOAD_ID = %s ORDER BY 2", (load_id,))
     routes = {i: "purchases" if events[i]["action"] == "purchase" else "events" for i in (2, 7)}
@@ -83,25 +85,21 @@ def test_a_gated_files_bad_records_are_in_rejected_records_once_however_often_it
     assert all('"user_id" is a required property' in why for *_, why, _ in quarantined)
     assert [orjson.loads(raw) for *_, raw in quarantined] == [events[2], events[7]]
 
-    bucket, version = file_id.split("/", 1)[0], file_id.rsplit("#", 1)[1]
     from helpers import notification
-    from widf_loader.events import FileRef
 
-    ref = FileRef(bucket=bucket, key=key, version_id=version, etag="", size=0)
     aws.client("sqs", stack.info.aws_endpoint).send_message(QueueUrl=loader.resources.queue_url, MessageBody=notification(ref))
     duplicate = wait_for(
-        lambda: query(stack, f"SELECT REASON FROM {DB}.LOAD_HISTORY WHERE FILE_ID = %s AND STATUS = 'SKIPPED_DUPLICATE'", (file_id,)) or None
+        lambda: query(stack, f"SELECT REASON FROM {DB}.LOAD_HISTORY WHERE FILE_ID = %s AND STATUS = 'SKIPPED_DUPLICATE'", (file_id(ref),)) or None
     )
     assert duplicate and load_id in duplicate[0][0]
-    assert query(stack, f"SELECT COUNT(*) FROM {DB}.REJECTED_RECORDS WHERE SOURCE_FILE = %s", (f"s3://{bucket}/{key}",)) == [(2,)]
+    assert query(stack, f"SELECT COUNT(*) FROM {DB}.REJECTED_RECORDS WHERE SOURCE_FILE = %s", (ref.uri,)) == [(2,)]
 
 
 def test_concurrent_deliveries_of_a_gated_file_write_its_rejections_once(stack, loader, as_function):
     import threading
 
-    from helpers import UNNOTIFIED, put
+    from helpers import UNNOTIFIED, put, shipped_pipeline
     from widf_loader.config import LoaderSettings
-    from widf_loader.pipeline import load_file
     from widf_loader.warehouse import Warehouse
 
     events = samples.sample_events(300, seed=23)
@@ -115,7 +113,7 @@ def test_concurrent_deliveries_of_a_gated_file_write_its_rejections_once(stack, 
 
     def deliver(warehouse: Warehouse) -> None:
         start.wait()
-        results.append(load_file(ref, s3=s3, warehouse=warehouse, settings=settings))
+        results.append(shipped_pipeline().load_file(ref, s3=s3, warehouse=warehouse, settings=settings))
 
     threads = [threading.Thread(target=deliver, args=(Warehouse(settings),)) for _ in range(2)]
     for thread in threads:

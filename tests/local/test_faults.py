@@ -8,19 +8,21 @@ or it sits in the dead-letter queue with a FAILED reason.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from dataclasses import dataclass, field
-from urllib.parse import unquote_plus
 
 import orjson
 import pytest
 
+from helpers import notification
 from widf_cli.local_stack import admin_connection, deployed
+from widf_loader.events import FileRef, file_refs_from_sqs_body
+from widf_loader.warehouse import file_id
 from widf_local import aws, samples
 from widf_local.deploy import update_function_configuration
 from widf_local.stack import fault_plan
+from widf_ops.queues import queue_depth
 from widf_ops.stack_outputs import wait_for
 
 LEDGER = "WIDF_DEMO_DB.PUBLIC.LOAD_HISTORY"
@@ -65,16 +67,14 @@ def upload(stack, function, prefix: str, files: int, seed: int, redeliver: float
     batch = Batch(prefix)
     for i in range(files):
         if i and i % UPLOAD_WAVE == 0:  # moto's SQS scans every message per call: keep its queue short
-            assert wait_for(lambda: queue_depth(stack, function.resources.queue_url) < UPLOAD_WAVE or None, seconds=600)
+            assert wait_for(lambda: messages_in(stack, function.resources.queue_url) < UPLOAD_WAVE or None, seconds=600)
         events = samples.sample_events(1 + chance.randrange(30), seed=seed * 100_000 + i)
         key = f"{prefix}{i:05d}.json"
         version = s3.put_object(Bucket=function.resources.bucket, Key=key, Body=orjson.dumps(events))["VersionId"]
-        batch.records[f"{function.resources.bucket}/{key}#{version}"] = len(events)
+        ref = FileRef(function.resources.bucket, key, version_id=version, size=0)
+        batch.records[file_id(ref)] = len(events)
         if chance.random() < redeliver:  # the queue delivers a message twice, as SQS may
-            body = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "eventTime": "2026-11-27T10:00:00.000Z",
-                                 "s3": {"bucket": {"name": function.resources.bucket},
-                                        "object": {"key": key, "versionId": version, "size": 0, "sequencer": "00"}}}]}  # fmt: skip
-            sqs.send_message(QueueUrl=function.resources.queue_url, MessageBody=json.dumps(body))
+            sqs.send_message(QueueUrl=function.resources.queue_url, MessageBody=notification(ref))
             batch.redelivered += 1
     return batch
 
@@ -84,11 +84,8 @@ def query(stack, sql: str, params: tuple = ()) -> list[tuple]:
         return connection.cursor().execute(sql, params).fetchall()
 
 
-def queue_depth(stack, url: str) -> int:
-    attributes = aws.client("sqs", stack.info.aws_endpoint).get_queue_attributes(
-        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+def messages_in(stack, url: str) -> int:
+    return queue_depth(aws.client("sqs", stack.info.aws_endpoint), url).total
 
 
 def dead_letters(stack, function, prefix: str) -> set[str]:
@@ -97,10 +94,7 @@ def dead_letters(stack, function, prefix: str) -> set[str]:
     found: set[str] = set()
     while messages := sqs.receive_message(QueueUrl=function.resources.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=5).get("Messages", []):
         for message in messages:
-            for record in json.loads(message["Body"]).get("Records", []):
-                obj, key = record["s3"]["object"], unquote_plus(record["s3"]["object"]["key"])
-                if key.startswith(prefix):
-                    found.add(f"{record['s3']['bucket']['name']}/{key}#{obj.get('versionId')}")
+            found |= {file_id(ref) for ref in file_refs_from_sqs_body(message["Body"]) if ref.key.startswith(prefix)}
     return found
 
 
@@ -117,22 +111,23 @@ def settle(stack, function, batch: Batch, seconds: float = 300) -> Outcome:
     """Wait until the queue is empty and every file is loaded or dead-lettered; then read the outcome."""
 
     def done():
-        if queue_depth(stack, function.resources.queue_url):
+        if messages_in(stack, function.resources.queue_url):
             return None
         loaded = query(stack, f"SELECT COUNT(DISTINCT FILE_ID) FROM {LEDGER} WHERE SOURCE_KEY LIKE %s AND STATUS = 'LOADED'", (f"{batch.prefix}%",))
-        return True if loaded[0][0] + queue_depth(stack, function.resources.dlq_url) >= len(batch.records) else None
+        return True if loaded[0][0] + messages_in(stack, function.resources.dlq_url) >= len(batch.records) else None
 
     assert wait_for(done, seconds=seconds), f"{batch.prefix}: not settled within {seconds} s"
     like = (f"{batch.prefix}%",)
     ledger = query(stack, f"SELECT FILE_ID, STATUS, REASON FROM {LEDGER} WHERE SOURCE_KEY LIKE %s", like)
     loaded: dict[str, int] = {}
     failed: dict[str, str] = {}
-    for file_id, status, reason in ledger:
+    for fid, status, reason in ledger:
         if status == "LOADED":
-            loaded[file_id] = loaded.get(file_id, 0) + 1
+            loaded[fid] = loaded.get(fid, 0) + 1
         elif status == "FAILED":
-            failed[file_id] = reason
-    rows = dict(query(stack, f"SELECT SOURCE_BUCKET || '/' || SOURCE_KEY || '#' || SOURCE_VERSION_ID, COUNT(*) FROM {RAW_DATA} WHERE SOURCE_KEY LIKE %s GROUP BY 1", like))
+            failed[fid] = reason
+    per_version = query(stack, f"SELECT SOURCE_BUCKET, SOURCE_KEY, SOURCE_VERSION_ID, COUNT(*) FROM {RAW_DATA} WHERE SOURCE_KEY LIKE %s GROUP BY 1, 2, 3", like)
+    rows = {file_id(FileRef(bucket, key, version_id=version)): count for bucket, key, version, count in per_version}
     doubled = query(
         stack,
         f"SELECT COUNT(*) FROM (SELECT SOURCE_FILE, RECORD_INDEX FROM {RAW_DATA} WHERE SOURCE_KEY LIKE %s GROUP BY 1, 2 HAVING COUNT(*) > 1)",

@@ -3,21 +3,23 @@ exactly once, through the function; `replay-dlq` returns dead letters to the fun
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from urllib.parse import quote_plus
 
 import orjson
 
-from helpers import admin_connections_toml
+from helpers import admin_connections_toml, notification
 from widf_cli.local_stack import admin_connection
+from widf_loader.events import FileRef
+from widf_loader.warehouse import file_id
 from widf_local import aws, samples
+from widf_ops.queues import queue_depth
 from widf_ops.stack_outputs import wait_for
 
 LEDGER = "WIDF_DEMO_DB.PUBLIC.LOAD_HISTORY"
@@ -37,9 +39,7 @@ def raw_rows(stack, prefix: str) -> int:
 
 
 def messages_in(stack, queue_url: str) -> int:
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    counts = aws.client("sqs", stack.info.aws_endpoint).get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
-    return sum(int(counts[n]) for n in names)
+    return queue_depth(aws.client("sqs", stack.info.aws_endpoint), queue_url).total
 
 
 @contextmanager
@@ -56,15 +56,16 @@ def events_off(stack, loader) -> Iterator[None]:
         assert wait_for(lambda: True if messages_in(stack, loader.resources.queue_url) == 0 else None, seconds=60)
 
 
-def put_files(stack, bucket: str, prefix: str, count: int, records: int = 2, seed: int = 0) -> dict[str, str]:
-    """`count` small NDJSON files; returns FILE_ID -> key."""
+def put_files(stack, bucket: str, prefix: str, count: int, records: int = 2, seed: int = 0) -> dict[str, FileRef]:
+    """`count` small NDJSON files; returns FILE_ID -> the object version."""
     s3 = aws.client("s3", stack.info.aws_endpoint)
     files = {}
     for i in range(count):
         key = f"{prefix}file {i:04d}.ndjson"
         body = b"\n".join(orjson.dumps(e) for e in samples.sample_events(records, seed=seed + i))
         version = s3.put_object(Bucket=bucket, Key=key, Body=body)["VersionId"]
-        files[f"{bucket}/{key}#{version}"] = key
+        ref = FileRef(bucket, key, version_id=version)
+        files[file_id(ref)] = ref
     return files
 
 
@@ -86,7 +87,7 @@ def test_backfill_loads_preexisting_files_once_and_a_rerun_sends_nothing(stack, 
     # One LOADED row per file. SQS delivers at least once (and moto's ReceiveMessage is not atomic across
     # concurrent pollers), so a file may also have a SKIPPED_DUPLICATE row: a second delivery, settled by the ledger.
     history = ledger_rows(stack, prefix)
-    assert sorted(file_id for file_id, status in history if status == "LOADED") == sorted(files)
+    assert sorted(fid for fid, status in history if status == "LOADED") == sorted(files)
     assert {status for _, status in history} <= {"LOADED", "SKIPPED_DUPLICATE"}
     assert raw_rows(stack, prefix) == count * records
     principals = query(stack, "SELECT DISTINCT SOURCE_PRINCIPAL FROM WIDF_DEMO_DB.PUBLIC.RAW_DATA WHERE SOURCE_KEY LIKE %s", (f"{prefix}%",))
@@ -112,7 +113,7 @@ def test_backfill_since_sends_only_files_modified_since(stack, loader):
     result = backfill(stack, f"s3://{bucket}/{prefix}", "--since", since.isoformat())
     assert re.search(r"modified before .*│\s*3 ", result.stdout), result.stdout
     assert "2 loaded" in result.stdout
-    assert ledger_rows(stack, prefix) == sorted((file_id, "LOADED") for file_id in recent)
+    assert ledger_rows(stack, prefix) == sorted((fid, "LOADED") for fid in recent)
 
 
 def test_backfill_dry_run_lists_what_it_would_send_and_sends_nothing(stack, loader):
@@ -123,7 +124,7 @@ def test_backfill_dry_run_lists_what_it_would_send_and_sends_nothing(stack, load
 
     dry = backfill(stack, f"s3://{bucket}/{prefix}", "--dry-run")
     assert "Dry run: would send 4 files" in dry.stdout and "sent nothing" in dry.stdout
-    assert all(key in dry.stdout for key in files.values())
+    assert all(ref.key in dry.stdout for ref in files.values())
     assert messages_in(stack, loader.resources.queue_url) == 0 and ledger_rows(stack, prefix) == []
     # Had the dry run sent anything, this run would find those files already settled.
     real = backfill(stack, f"s3://{bucket}/{prefix}")
@@ -163,15 +164,7 @@ def test_backfill_works_against_the_cloud_target(stack, loader, tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 loaded" in result.stdout
-    assert ledger_rows(stack, prefix) == sorted((file_id, "LOADED") for file_id in files)
-
-
-def notification(bucket: str, key: str, version: str) -> str:
-    """What S3 sent for the object, as it waits in the dead-letter queue."""
-    obj = {"key": quote_plus(key), "size": 1, "eTag": "e", "versionId": version, "sequencer": "00"}
-    record = {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "eventTime": "2026-11-27T10:00:00.000Z",
-              "s3": {"bucket": {"name": bucket}, "object": obj}}  # fmt: skip
-    return json.dumps({"Records": [record]})
+    assert ledger_rows(stack, prefix) == sorted((fid, "LOADED") for fid in files)
 
 
 def test_replay_dlq_returns_dead_letters_to_the_queue_where_they_load(stack, loader):
@@ -179,19 +172,19 @@ def test_replay_dlq_returns_dead_letters_to_the_queue_where_they_load(stack, loa
     with events_off(stack, loader):
         files = put_files(stack, bucket, prefix, 3)
     sqs, dlq = aws.client("sqs", stack.info.aws_endpoint), loader.resources.dlq_url
-    for file_id, key in files.items():
-        sqs.send_message(QueueUrl=dlq, MessageBody=notification(bucket, key, file_id.rsplit("#", 1)[1]))
+    for ref in files.values():  # what S3 sent for the object, as it waits in the dead-letter queue
+        sqs.send_message(QueueUrl=dlq, MessageBody=notification(replace(ref, size=1, etag="e")))
 
     peek = stack.cli("replay-dlq", "--dry-run")
     assert "holds about 3 messages" in peek.stdout and "moved nothing" in peek.stdout
-    assert all(f"s3://{bucket}/{key}" in peek.stdout for key in files.values())
+    assert all(ref.uri in peek.stdout for ref in files.values())
     assert ledger_rows(stack, prefix) == []
 
     assert "Moved 2 messages" in stack.cli("replay-dlq", "--max", "2").stdout
     assert "Moved 1 message from" in stack.cli("replay-dlq").stdout
     assert messages_in(stack, dlq) == 0
     history = wait_for(lambda: r if len(r := ledger_rows(stack, prefix)) == len(files) else None, seconds=120)
-    assert history == sorted((file_id, "LOADED") for file_id in files)
+    assert history == sorted((fid, "LOADED") for fid in files)
     # The loads came from the very messages that waited: their event time and sequencer, not new ones.
     context = query(stack, f"SELECT DISTINCT SOURCE_EVENT_TIME, SOURCE_SEQUENCER FROM {LEDGER} WHERE SOURCE_KEY LIKE %s", (f"{prefix}%",))
     assert context == [("2026-11-27T10:00:00.000Z", "00")]
@@ -204,7 +197,6 @@ def test_replay_dlq_returns_dead_letters_to_the_queue_where_they_load(stack, loa
 def test_a_backfill_message_names_the_same_file_as_the_s3_event_would():
     from widf_ops.backfill import file_ref, notification_body
     from widf_loader.events import file_refs_from_sqs_body
-    from widf_loader.warehouse import file_id
 
     listed = {"Key": "incoming/a b+c/ü.json", "VersionId": "v1", "ETag": '"abc"', "Size": 12, "IsLatest": True,
               "LastModified": datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)}  # fmt: skip
@@ -219,7 +211,7 @@ def test_a_backfill_message_names_the_same_file_as_the_s3_event_would():
 
 
 def test_only_keys_the_notification_rules_send_to_the_queue_are_landing_keys():
-    from widf_ops.backfill import landing_rules
+    from widf_ops.queues import landing_rules
 
     queue = "arn:aws:sqs:us-east-1:1:events"
     rule = lambda arn, suffix, events=("s3:ObjectCreated:*",): {  # noqa: E731

@@ -17,7 +17,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from widf_local.gateway.aws_principals import IamRole, role_in_arn
@@ -38,7 +38,7 @@ _SESSION_ARN = re.compile(r"^arn:(?P<partition>aws[a-z-]*):sts::(?P<account>\d{1
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Catalog(Protocol):
@@ -74,7 +74,14 @@ class WorkloadIdentity:
             return json.dumps(info | ({"issuer": self.issuer} if self.issuer else {}))
         if self.type == "AWS" and self.arn and (m := _SESSION_ARN.match(self.arn)):
             # A session ARN is stored as given; no login ever presents it as a role, so it never matches.
-            info = {"awsPartition": m["partition"], "awsAccount": m["account"], "type": "ASSUMED_ROLE", "iamRole": m["name"], "sessionName": m["session"], "arn": self.arn}
+            info = {
+                "awsPartition": m["partition"],
+                "awsAccount": m["account"],
+                "type": "ASSUMED_ROLE",
+                "iamRole": m["name"],
+                "sessionName": m["session"],
+                "arn": self.arn,
+            }
             return json.dumps(info)
         return json.dumps({k: v for k, v in (("arn", self.arn), ("issuer", self.issuer)) if v})
 
@@ -101,10 +108,6 @@ class User:
     owner: str | None = None
     created_on: datetime = field(default_factory=now)
     last_success_login: datetime | None = None
-
-    @property
-    def workload_identity_arn(self) -> str | None:
-        return default.arn if (default := self.identities.get("DEFAULT")) else None
 
 
 @dataclass
@@ -258,10 +261,14 @@ def workload_identity(name: str, text: str) -> WorkloadIdentity:
     props = parse_properties(text[1:-1] if text.startswith("(") else text)
     kind = props.get("TYPE", "").upper()
     if kind != "AWS" or "ARN" not in props:
-        raise SnowflakeError(2029, "SQL compilation error:\nThe local gateway verifies AWS workload identities: use TYPE = AWS ARN = '<IAM role ARN>'.")
+        raise SnowflakeError(
+            2029, "SQL compilation error:\nThe local gateway verifies AWS workload identities: use TYPE = AWS ARN = '<IAM role ARN>'."
+        )
     arn = unquote_literal(props["ARN"])
     if not (_ARN.match(arn) or _SESSION_ARN.match(arn)):
-        raise SnowflakeError(2029, f"SQL compilation error:\ninvalid value '{arn}' for property 'ARN': an IAM role or user ARN is expected.")
+        raise SnowflakeError(
+            2029, f"SQL compilation error:\ninvalid value '{arn}' for property 'ARN': an IAM role or user ARN is expected."
+        )
     issuer = unquote_literal(props["ISSUER"]) if "ISSUER" in props else None
     return WorkloadIdentity(name=name, type=kind, arn=arn, issuer=issuer)
 
@@ -281,7 +288,9 @@ def apply_user_properties(user: User, props: dict[str, str]) -> None:
         elif key == "DISABLED":
             user.disabled = boolean(value)
         elif key in _USER_SECRETS:
-            raise SnowflakeError(2029, f"SQL compilation error:\nThe local gateway keeps no passwords or keys for users ({key}): use WORKLOAD_IDENTITY.")
+            raise SnowflakeError(
+                2029, f"SQL compilation error:\nThe local gateway keeps no passwords or keys for users ({key}): use WORKLOAD_IDENTITY."
+            )
         elif key not in _USER_IGNORED:
             raise SnowflakeError(2029, f"SQL compilation error:\ninvalid property '{key}' for 'USER'")
 
@@ -333,7 +342,10 @@ def alter_user_add_workload_identity(ctx: Context, m: re.Match) -> Rows:
         return success()
     name = normalise(m["identity"])
     if name == "DEFAULT":
-        raise SnowflakeError(2029, "SQL compilation error:\nThe workload identity name DEFAULT is reserved for the WORKLOAD_IDENTITY property: use ALTER USER ... SET WORKLOAD_IDENTITY.")
+        raise SnowflakeError(
+            2029,
+            "SQL compilation error:\nThe workload identity name DEFAULT is reserved for the WORKLOAD_IDENTITY property: use ALTER USER ... SET WORKLOAD_IDENTITY.",
+        )
     if name in user.identities:
         raise already_exists(name)
     user.identities[name] = workload_identity(name, m["rest"])
@@ -347,7 +359,9 @@ def alter_user_remove_workload_identity(ctx: Context, m: re.Match) -> Rows:
         return success()
     name = normalise(m["identity"])
     if name == "DEFAULT":
-        raise SnowflakeError(2029, "SQL compilation error:\nThe DEFAULT workload identity cannot be removed: use ALTER USER ... UNSET WORKLOAD_IDENTITY.")
+        raise SnowflakeError(
+            2029, "SQL compilation error:\nThe DEFAULT workload identity cannot be removed: use ALTER USER ... UNSET WORKLOAD_IDENTITY."
+        )
     if user.identities.pop(name, None) is None:
         raise does_not_exist(name)
     return success()
@@ -400,7 +414,22 @@ SHOW_USERS_COLUMNS = [
     "mins_to_bypass_mfa", "owner", "last_success_login", "expires_at_time", "locked_until_time", "has_password",
     "has_rsa_public_key", "type", "has_mfa", "has_pat", "has_workload_identity", "is_from_organization_user",
 ]  # fmt: skip
-SHOW_USERS_TERSE = ["name", "created_on", "display_name", "first_name", "last_name", "email", "comment", "has_password", "has_rsa_public_key", "type", "has_mfa", "has_pat", "has_workload_identity", "is_from_organization_user"]
+SHOW_USERS_TERSE = [
+    "name",
+    "created_on",
+    "display_name",
+    "first_name",
+    "last_name",
+    "email",
+    "comment",
+    "has_password",
+    "has_rsa_public_key",
+    "type",
+    "has_mfa",
+    "has_pat",
+    "has_workload_identity",
+    "is_from_organization_user",
+]
 
 
 def show_users(ctx: Context, m: re.Match) -> Rows:
@@ -508,7 +537,19 @@ def revoke_role(ctx: Context, m: re.Match) -> Rows:
 
 def show_roles(ctx: Context, m: re.Match) -> Rows:
     account, pattern = ctx.account, like(m["like"])
-    columns = ["created_on", "name", "is_default", "is_current", "is_inherited", "assigned_to_users", "granted_to_roles", "granted_roles", "owner", "comment", "owner_role_type"]
+    columns = [
+        "created_on",
+        "name",
+        "is_default",
+        "is_current",
+        "is_inherited",
+        "assigned_to_users",
+        "granted_to_roles",
+        "granted_roles",
+        "owner",
+        "comment",
+        "owner_role_type",
+    ]
     rows = []
     for role in sorted(account.roles.values(), key=lambda r: r.name):
         if pattern and not pattern.fullmatch(role.name):
@@ -651,7 +692,11 @@ def securable(ctx: Context, kind_text: str, name: str | None) -> Securable:
     else:
         raise unsupported(f"GRANT ... ON {kind}")
     if on.name.count(".") != {"DATABASE": 0, "SCHEMA": 1, "TABLE": 2}[on.kind]:
-        raise SnowflakeError(90105, "Cannot perform GRANT. This session does not have a current database. Call 'USE DATABASE', or use a qualified name.", "22000")
+        raise SnowflakeError(
+            90105,
+            "Cannot perform GRANT. This session does not have a current database. Call 'USE DATABASE', or use a qualified name.",
+            "22000",
+        )
     if not ctx.account.catalog.exists(on):
         raise does_not_exist(on.name)
     return on
@@ -737,14 +782,18 @@ def show_grants(ctx: Context, m: re.Match) -> Rows:
     account, privileges = ctx.account, ctx.account.privileges
     if m["to_role"]:
         role = existing_role(account, m["to_role"])
-        inherited = [(account.roles[r].created_on, "USAGE", "ROLE", r, "ROLE", role, "false", "") for r in sorted(account.role_grants.get(role, ()))]
+        inherited = [
+            (account.roles[r].created_on, "USAGE", "ROLE", r, "ROLE", role, "false", "") for r in sorted(account.role_grants.get(role, ()))
+        ]
         return GRANT_COLUMNS, _grant_rows(privileges.of_role(role), inherited)
     if m["to_user"] or m["of_role"]:
         columns = ["created_on", "role", "granted_to", "grantee_name", "granted_by"]
         if m["to_user"]:
             user = existing_user(account, m["to_user"])
             assert user is not None
-            return columns, [(user.created_on, r, "USER", user.name, "") for r in sorted(account.user_roles.get(user.name, ())) if r != "PUBLIC"]
+            return columns, [
+                (user.created_on, r, "USER", user.name, "") for r in sorted(account.user_roles.get(user.name, ())) if r != "PUBLIC"
+            ]
         role = existing_role(account, m["of_role"])
         users = [(account.roles[role].created_on, role, "USER", u, "") for u, rs in sorted(account.user_roles.items()) if role in rs]
         roles = [(account.roles[role].created_on, role, "ROLE", r, "") for r, rs in sorted(account.role_grants.items()) if role in rs]
@@ -777,12 +826,21 @@ _TARGET = rf"(?:{_BULK}|{_KIND}(?:\s+(?P<object>{_N}))?)"
 
 STATEMENTS: list[tuple[str, Handler]] = [
     (rf"CREATE\s+{_REPLACE}USER\s+{_IFNOT}(?P<name>{_N})(?P<rest>.*)", create_user),
-    (rf"ALTER\s+USER\s+{_IFEXISTS}(?:(?P<name>{_N})\s+)?ADD\s+WORKLOAD\s+IDENTITY\s+(?P<identity>{_N})\s+(?P<rest>TYPE\s*=.*)", alter_user_add_workload_identity),
-    (rf"ALTER\s+USER\s+{_IFEXISTS}(?:(?P<name>{_N})\s+)?REMOVE\s+WORKLOAD\s+IDENTITY\s+(?P<identity>{_N})", alter_user_remove_workload_identity),
+    (
+        rf"ALTER\s+USER\s+{_IFEXISTS}(?:(?P<name>{_N})\s+)?ADD\s+WORKLOAD\s+IDENTITY\s+(?P<identity>{_N})\s+(?P<rest>TYPE\s*=.*)",
+        alter_user_add_workload_identity,
+    ),
+    (
+        rf"ALTER\s+USER\s+{_IFEXISTS}(?:(?P<name>{_N})\s+)?REMOVE\s+WORKLOAD\s+IDENTITY\s+(?P<identity>{_N})",
+        alter_user_remove_workload_identity,
+    ),
     (rf"ALTER\s+USER\s+{_IFEXISTS}(?P<name>{_N})\s+(?P<action>SET|UNSET)\s+(?P<rest>.*)", alter_user_set),
     (rf"DROP\s+USER\s+{_IFEXISTS}(?P<name>{_N})", drop_user),
     (rf"(?:DESC|DESCRIBE)\s+USER\s+(?P<name>{_N})", describe_user),
-    (rf"SHOW\s+(?P<terse>TERSE\s+)?USERS{_LIKE}(?:\s+STARTS\s+WITH\s+(?P<starts>'(?:[^']|'')*'))?(?:\s+LIMIT\s+(?P<limit>\d+))?", show_users),
+    (
+        rf"SHOW\s+(?P<terse>TERSE\s+)?USERS{_LIKE}(?:\s+STARTS\s+WITH\s+(?P<starts>'(?:[^']|'')*'))?(?:\s+LIMIT\s+(?P<limit>\d+))?",
+        show_users,
+    ),
     (rf"SHOW\s+USER\s+WORKLOAD\s+IDENTITY\s+AUTHENTICATION\s+METHODS(?:\s+FOR\s+USER\s+(?P<name>{_N}))?", show_workload_identity_methods),
     (rf"CREATE\s+{_REPLACE}ROLE\s+{_IFNOT}(?P<name>{_N})(?P<rest>.*)", create_role),
     (rf"DROP\s+ROLE\s+{_IFEXISTS}(?P<name>{_N})", drop_role),
@@ -795,10 +853,22 @@ STATEMENTS: list[tuple[str, Handler]] = [
     (rf"DROP\s+WAREHOUSE\s+{_IFEXISTS}(?P<name>{_N})", drop_warehouse),
     (rf"USE\s+WAREHOUSE\s+(?P<name>{_N})", use_warehouse),
     (rf"SHOW\s+WAREHOUSES{_LIKE}", show_warehouses),
-    (rf"GRANT\s+OWNERSHIP\s+ON\s+{_TARGET}\s+TO\s+ROLE\s+(?P<role>{_N})(?:\s+(?P<current>(?:COPY|REVOKE)\s+CURRENT\s+GRANTS))?", grant_ownership),
-    (rf"GRANT\s+(?P<privileges>[A-Z ,]+?)\s+ON\s+{_TARGET}\s+TO\s+ROLE\s+(?P<role>{_N})(?P<option>\s+WITH\s+GRANT\s+OPTION)?", grant_privileges),
-    (rf"REVOKE\s+(?:GRANT\s+OPTION\s+FOR\s+)?(?P<privileges>[A-Z ,]+?)\s+ON\s+{_TARGET}\s+FROM\s+ROLE\s+(?P<role>{_N})(?:\s+(?:CASCADE|RESTRICT))?", revoke_privileges),
-    (rf"SHOW\s+GRANTS\s+(?:TO\s+ROLE\s+(?P<to_role>{_N})|TO\s+USER\s+(?P<to_user>{_N})|OF\s+ROLE\s+(?P<of_role>{_N})|ON\s+{_KIND}(?:\s+(?P<object>{_N}))?)", show_grants),
+    (
+        rf"GRANT\s+OWNERSHIP\s+ON\s+{_TARGET}\s+TO\s+ROLE\s+(?P<role>{_N})(?:\s+(?P<current>(?:COPY|REVOKE)\s+CURRENT\s+GRANTS))?",
+        grant_ownership,
+    ),
+    (
+        rf"GRANT\s+(?P<privileges>[A-Z ,]+?)\s+ON\s+{_TARGET}\s+TO\s+ROLE\s+(?P<role>{_N})(?P<option>\s+WITH\s+GRANT\s+OPTION)?",
+        grant_privileges,
+    ),
+    (
+        rf"REVOKE\s+(?:GRANT\s+OPTION\s+FOR\s+)?(?P<privileges>[A-Z ,]+?)\s+ON\s+{_TARGET}\s+FROM\s+ROLE\s+(?P<role>{_N})(?:\s+(?:CASCADE|RESTRICT))?",
+        revoke_privileges,
+    ),
+    (
+        rf"SHOW\s+GRANTS\s+(?:TO\s+ROLE\s+(?P<to_role>{_N})|TO\s+USER\s+(?P<to_user>{_N})|OF\s+ROLE\s+(?P<of_role>{_N})|ON\s+{_KIND}(?:\s+(?P<object>{_N}))?)",
+        show_grants,
+    ),
     (rf"SHOW\s+FUTURE\s+GRANTS\s+IN\s+(?P<container>SCHEMA|DATABASE)\s+(?P<container_name>{_N})", show_future_grants),
 ]
 COMPILED = [(re.compile(rf"^\s*{pattern}\s*;?\s*$", re.I | re.S), handler) for pattern, handler in STATEMENTS]
@@ -810,7 +880,9 @@ ACCOUNT_STATEMENT = re.compile(
 )
 
 
-def execute_account_statement(account: Account, session: Session, sql: str, database: str | None = None, schema: str | None = None) -> Rows | None:
+def execute_account_statement(
+    account: Account, session: Session, sql: str, database: str | None = None, schema: str | None = None
+) -> Rows | None:
     """Run sql if it is an account statement; None means it is for the SQL engine."""
     for pattern, handler in COMPILED:
         if m := pattern.match(sql):

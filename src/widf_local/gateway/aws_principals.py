@@ -22,7 +22,9 @@ import re
 from dataclasses import dataclass
 
 _ROLE_NAME = r"[\w+=,.@-]{1,64}"  # re.ASCII: IAM's \w is ASCII letters, digits and _
-_SESSION = re.compile(rf"arn:(?P<partition>aws[a-z-]*):sts::(?P<account>\d{{12}}):assumed-role/(?P<role>{_ROLE_NAME})/[\w+=,.@-]+", re.ASCII)
+_SESSION = re.compile(
+    rf"arn:(?P<partition>aws[a-z-]*):sts::(?P<account>\d{{12}}):assumed-role/(?P<role>{_ROLE_NAME})/[\w+=,.@-]+", re.ASCII
+)
 _ROLE = re.compile(rf"arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{{12}}):role/(?:[\x21-\x7f]+/)?(?P<role>{_ROLE_NAME})", re.ASCII)
 
 

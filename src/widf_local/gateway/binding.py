@@ -31,7 +31,9 @@ Bindings = dict[str, dict[str, Any]]
 
 
 def is_array_binding(bindings: Bindings | None) -> bool:
-    return bool(bindings) and all(k.isdigit() for k in bindings) and any(isinstance(b.get("value"), list) for b in bindings.values())
+    if not bindings:
+        return False
+    return all(k.isdigit() for k in bindings) and any(isinstance(b.get("value"), list) for b in bindings.values())
 
 
 def batch_table(bindings: Bindings) -> pa.Table:

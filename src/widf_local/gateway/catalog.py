@@ -40,9 +40,7 @@ class EngineCatalog:
         if on.kind == "SCHEMA":
             return bool(self._rows("SELECT 1 FROM information_schema.schemata WHERE catalog_name = ? AND schema_name = ?", names))
         return bool(
-            self._rows(
-                "SELECT 1 FROM information_schema.tables WHERE table_catalog = ? AND table_schema = ? AND table_name = ?", names
-            )
+            self._rows("SELECT 1 FROM information_schema.tables WHERE table_catalog = ? AND table_schema = ? AND table_name = ?", names)
         )
 
     def tables_in(self, container: Securable) -> list[str]:
@@ -71,7 +69,7 @@ class EngineCatalog:
             try:
                 for statement in statements:
                     cursor.execute(statement)
-                rows = cursor.fetchall()
+                rows: list[tuple] = cursor.fetchall()  # type: ignore[assignment] # a plain cursor: tuples, not dicts
                 if atomic:
                     cursor.execute("COMMIT")
             except BaseException:

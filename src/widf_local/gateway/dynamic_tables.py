@@ -21,7 +21,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlglot import exp
@@ -37,7 +37,10 @@ SNOWFLAKE_MINIMUM_LAG_SECONDS = 60
 _LAG = re.compile(r"^\s*(?P<n>\d+)\s*(?P<unit>seconds?|minutes?|hours?|days?)\s*$", re.I)
 _UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _NAME = r"(?:\"(?:[^\"]|\"\")+\"|[A-Za-z_][A-Za-z0-9_$]*)(?:\.(?:\"(?:[^\"]|\"\")+\"|[A-Za-z_][A-Za-z0-9_$]*))*"
-ALTER = re.compile(rf"^\s*ALTER\s+DYNAMIC\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?P<name>{_NAME})\s+(?P<action>REFRESH|SUSPEND|RESUME|SET\s+TARGET_LAG\s*=\s*(?P<lag>'[^']*'|DOWNSTREAM))\s*;?\s*$", re.I)
+ALTER = re.compile(
+    rf"^\s*ALTER\s+DYNAMIC\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?P<name>{_NAME})\s+(?P<action>REFRESH|SUSPEND|RESUME|SET\s+TARGET_LAG\s*=\s*(?P<lag>'[^']*'|DOWNSTREAM))\s*;?\s*$",
+    re.I,
+)
 SHOW = re.compile(
     rf"^\s*SHOW\s+DYNAMIC\s+TABLES(?:\s+LIKE\s+(?P<like>'(?:[^']|'')*'))?"
     rf"(?:\s+IN\s+(?:(?P<account>ACCOUNT)|(?P<kind>DATABASE|SCHEMA)(?:\s+(?P<scope>{_NAME}))?|(?P<bare>{_NAME})))?"
@@ -55,7 +58,7 @@ SHOW_COLUMNS = [
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def target_lag_seconds(text: str) -> float | None:
@@ -64,10 +67,15 @@ def target_lag_seconds(text: str) -> float | None:
     if value.upper() == "DOWNSTREAM":
         return None
     if not (m := _LAG.match(value)):
-        raise SnowflakeError(2029, f"SQL compilation error:\ninvalid value '{value}' for property 'TARGET_LAG': use '<number> {{seconds|minutes|hours|days}}' or DOWNSTREAM.")
+        raise SnowflakeError(
+            2029,
+            f"SQL compilation error:\ninvalid value '{value}' for property 'TARGET_LAG': use '<number> {{seconds|minutes|hours|days}}' or DOWNSTREAM.",
+        )
     seconds = int(m["n"]) * _UNIT_SECONDS[m["unit"].lower().rstrip("s")]
     if seconds < 1:
-        raise SnowflakeError(2029, "SQL compilation error:\nTARGET_LAG must be at least 1 second locally (Snowflake's minimum is 1 minute).")
+        raise SnowflakeError(
+            2029, "SQL compilation error:\nTARGET_LAG must be at least 1 second locally (Snowflake's minimum is 1 minute)."
+        )
     return float(seconds)
 
 
@@ -181,13 +189,14 @@ class DynamicTables:
         """CREATE [OR REPLACE] DYNAMIC TABLE [IF NOT EXISTS] ...; the status Snowflake answers with."""
         target = create.this.this if isinstance(create.this, exp.Schema) else create.this
         if not isinstance(target, exp.Table) or not (name := table_key(target, database, schema)):
-            raise SnowflakeError(90105, "Cannot perform CREATE DYNAMIC TABLE. This session does not have a current database. Call 'USE DATABASE', or use a qualified name.", "22000")
-        properties = {
-            p.name.upper(): p.args.get("value")
-            for p in (create.args.get("properties").expressions if create.args.get("properties") else [])
-            if isinstance(p, exp.Property)
-        }
-        comment = next((p for p in create.args["properties"].expressions if isinstance(p, exp.SchemaCommentProperty)), None)
+            raise SnowflakeError(
+                90105,
+                "Cannot perform CREATE DYNAMIC TABLE. This session does not have a current database. Call 'USE DATABASE', or use a qualified name.",
+                "22000",
+            )
+        declared = create.args["properties"].expressions if create.args.get("properties") else []
+        properties: dict[str, Any] = {p.name.upper(): p.args.get("value") for p in declared if isinstance(p, exp.Property)}
+        comment = next((p for p in declared if isinstance(p, exp.SchemaCommentProperty)), None)
         if "TARGET_LAG" not in properties or "WAREHOUSE" not in properties:
             raise SnowflakeError(1003, "SQL compilation error:\nA dynamic table needs TARGET_LAG and WAREHOUSE.")
         if create.expression is None:
@@ -312,4 +321,3 @@ class DynamicTables:
 
 def is_dynamic_table_statement(sql: str) -> bool:
     return bool(ANY_DYNAMIC.match(sql))
-

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlglot
 from sqlglot import exp
@@ -62,7 +62,7 @@ class Grant:
     role: str
     grant_option: bool = False
     granted_by: str = ""
-    created_on: datetime = field(default_factory=lambda: datetime.now(timezone.utc), compare=False)
+    created_on: datetime = field(default_factory=lambda: datetime.now(UTC), compare=False)
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,11 @@ class Privileges:
         self.future.add(FutureGrant(privilege, container, role))
 
     def revoke_future(self, privilege: str, container: Securable, role: str) -> None:
-        self.future = {f for f in self.future if not (f.container == container and f.role == role and privilege in (f.privilege, "ALL", "ALL PRIVILEGES"))}
+        self.future = {
+            f
+            for f in self.future
+            if not (f.container == container and f.role == role and privilege in (f.privilege, "ALL", "ALL PRIVILEGES"))
+        }
 
     def owner_of(self, on: Securable) -> str | None:
         return self.owners.get(on)

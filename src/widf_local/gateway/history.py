@@ -29,7 +29,9 @@ QUERY_HISTORY_CALL = re.compile(
 )
 RESULT_LIMIT = re.compile(r"RESULT_LIMIT\s*=>\s*(\d+)", re.IGNORECASE)
 DEFAULT_RESULT_LIMIT = 100  # Snowflake's default for the table function
-ALTER_SESSION_QUERY_TAG = re.compile(r"^\s*ALTER\s+SESSION\s+(?:SET\s+QUERY_TAG\s*=\s*'(?P<tag>(?:[^']|'')*)'|UNSET\s+QUERY_TAG)\s*;?\s*$", re.IGNORECASE)
+ALTER_SESSION_QUERY_TAG = re.compile(
+    r"^\s*ALTER\s+SESSION\s+(?:SET\s+QUERY_TAG\s*=\s*'(?P<tag>(?:[^']|'')*)'|UNSET\s+QUERY_TAG)\s*;?\s*$", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,19 @@ class QueryHistory:
         return [r for r in reversed(records) if admin or r.USER_NAME == session.user.name]
 
     def as_table(self, records: list[QueryRecord]) -> pa.Table:
-        schema = pa.schema([(c, pa.timestamp("us", tz="UTC") if c in ("START_TIME", "END_TIME") else pa.int64() if c == "TOTAL_ELAPSED_TIME" else pa.string()) for c in COLUMNS])
+        schema = pa.schema(
+            [
+                (
+                    c,
+                    pa.timestamp("us", tz="UTC")
+                    if c in ("START_TIME", "END_TIME")
+                    else pa.int64()
+                    if c == "TOTAL_ELAPSED_TIME"
+                    else pa.string(),
+                )
+                for c in COLUMNS
+            ]
+        )
         return pa.table({c: [getattr(r, c) for r in records] for c in COLUMNS}, schema=schema)
 
 

@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from widf_local.gateway.aws_principals import role_of_session
@@ -89,7 +89,7 @@ def check_request_shape(request: SignedRequest, sts_authority: str) -> None:
 
 def check_freshness(request: SignedRequest, now: datetime) -> datetime:
     try:
-        signed_at = datetime.strptime(request.headers["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+        signed_at = datetime.strptime(request.headers["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     except (KeyError, ValueError):
         raise AttestationRejected("the attestation has no valid X-Amz-Date") from None
     if abs(now - signed_at) > MAX_CLOCK_SKEW:
@@ -137,9 +137,7 @@ def check_signature(request: SignedRequest, lookup_secret: Callable[[str], str |
         raise AttestationRejected(f"the attestation signs headers it does not carry: {', '.join(missing)}")
     if not (secret := lookup_secret(auth["akid"])):
         raise AttestationRejected("the attestation is signed with credentials the trusted STS never issued")
-    expected = expected_signature(
-        request, secret, date=auth["date"], region=auth["region"], signed_headers=signed_headers
-    )
+    expected = expected_signature(request, secret, date=auth["date"], region=auth["region"], signed_headers=signed_headers)
     if not hmac.compare_digest(expected, auth["signature"]):
         raise AttestationRejected("the attestation's signature does not match")
 
@@ -171,7 +169,7 @@ def verify_aws_attestation(
 ) -> VerifiedCaller:
     request = decode_attestation(token)
     check_request_shape(request, urlsplit(sts_endpoint).netloc)
-    check_freshness(request, now or datetime.now(timezone.utc))
+    check_freshness(request, now or datetime.now(UTC))
     check_signature(request, lookup_secret)
     sts_arn = ask_sts_who_signed(request, sts_endpoint)
     return VerifiedCaller(sts_arn=sts_arn, role_arn=role_arn_of(sts_arn))

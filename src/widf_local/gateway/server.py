@@ -23,7 +23,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -143,9 +143,7 @@ class Gateway:
         if str(data.get("PROVIDER", "")).upper() != "AWS":
             raise SnowflakeError(390144, "The local gateway verifies AWS workload identities only.", "08004")
         try:
-            caller = verify_aws_attestation(
-                str(data.get("TOKEN", "")), sts_endpoint=self.sts_endpoint, lookup_secret=self.lookup_secret
-            )
+            caller = verify_aws_attestation(str(data.get("TOKEN", "")), sts_endpoint=self.sts_endpoint, lookup_secret=self.lookup_secret)
         except AttestationRejected as e:
             log.warning("workload identity rejected: %s", e)
             raise SnowflakeError(390144, f"Invalid AWS workload identity attestation: {e}.", "08004") from None
@@ -210,7 +208,9 @@ class Gateway:
         # Failures carry `"data": null`: 5.x parses any `data` object here as the renewed tokens
         # ("missing field `sessionToken`") and would hide the code (390114: log in again).
         if not token or (session := self.sessions.get(token)) is None or body.get("oldSessionToken") not in (None, token):
-            return failure(SnowflakeError(390114, "Authentication token has expired.  The user must authenticate again.", "08001"), data=False)
+            return failure(
+                SnowflakeError(390114, "Authentication token has expired.  The user must authenticate again.", "08001"), data=False
+            )
         request_type = str(body.get("requestType") or "RENEW").upper()
         if request_type not in ("RENEW", "ISSUE"):
             return failure(SnowflakeError(390101, f"Unsupported token request type {request_type}.", "08004"), data=False)
@@ -270,7 +270,9 @@ class Gateway:
         fake = fakesnow_server.sessions[token]
         if not (database := source.database or fake.database):
             raise SnowflakeError(
-                90105, "Cannot perform SELECT. This session does not have a current database. Call 'USE DATABASE', or use a qualified name.", "22000"
+                90105,
+                "Cannot perform SELECT. This session does not have a current database. Call 'USE DATABASE', or use a qualified name.",
+                "22000",
             )
         if not self.catalog.exists(Securable("DATABASE", database)):
             raise does_not_exist(database)
@@ -291,7 +293,9 @@ class Gateway:
             return failure(SnowflakeError(390104, "User must login again to access the service.", "08001"), 401)
         request_id = request.query_params.get("requestId") or ""
         if answer := self.answers.get((token, request_id)):
-            log.info("request %s resent (retry %s): answered with its first run's result", request_id, request.query_params.get("retryCount"))
+            log.info(
+                "request %s resent (retry %s): answered with its first run's result", request_id, request.query_params.get("retryCount")
+            )
             return Response(answer[1], status_code=answer[0], media_type=answer[2])
         if self.faults.fires("snowflake_unavailable"):
             return unavailable()
@@ -301,13 +305,13 @@ class Gateway:
             # The injected fault itself: a statement that takes this long. Like Snowflake,
             # it still runs if its client has gone meanwhile.
             await asyncio.sleep(self.faults.plan.stall_seconds)
-        started, clock = datetime.now(timezone.utc), time.monotonic()
+        started, clock = datetime.now(UTC), time.monotonic()
         response = await self.run_statement(request, token, session, body)
         self.history.record(
             QueryRecord(
                 QUERY_ID=str(uuid.uuid4()), QUERY_TEXT=sql, USER_NAME=session.user.name, ROLE_NAME=session.role, QUERY_TAG=tag,
                 EXECUTION_STATUS="FAILED_WITH_ERROR" if b'"success":false' in response.body else "SUCCESS",
-                START_TIME=started, END_TIME=datetime.now(timezone.utc), TOTAL_ELAPSED_TIME=int((time.monotonic() - clock) * 1000),
+                START_TIME=started, END_TIME=datetime.now(UTC), TOTAL_ELAPSED_TIME=int((time.monotonic() - clock) * 1000),
             )
         )  # fmt: skip
         self.remember(token, request_id, response)
@@ -347,7 +351,11 @@ class Gateway:
             return failure(e)
         except Exception as e:  # noqa: BLE001 - a gateway bug must surface as an error, not a 500 the connector retries for minutes
             log.exception("gateway failed on %s", sql)
-            return failure(SnowflakeError(2, f"Internal error in the local gateway ({type(e).__name__}: {e}) on: {' '.join(sql.split())[:120]}", "XX000"))
+            return failure(
+                SnowflakeError(
+                    2, f"Internal error in the local gateway ({type(e).__name__}: {e}) on: {' '.join(sql.split())[:120]}", "XX000"
+                )
+            )
         try:
             response = await fakesnow_server.query_request(with_json_body(request, body))
         finally:
@@ -366,10 +374,10 @@ class Gateway:
 
     async def transactional_sql(self, token: str, session: Session, sql: str, bindings: dict | None) -> str:
         """Track the session's transaction, take table locks, and give MERGE read-committed semantics."""
-        word = (m.group(1).upper() if (m := _FIRST_WORD.match(sql)) else "")
+        word = m.group(1).upper() if (m := _FIRST_WORD.match(sql)) else ""
         if (word in _TRANSACTION_STARTS or (word in _DML and not session.autocommit)) and not session.in_transaction:
             session.in_transaction = True
-            session.transaction_id, session.transaction_started = next(self.ids), datetime.now(timezone.utc)
+            session.transaction_id, session.transaction_started = next(self.ids), datetime.now(UTC)
         if word not in ("MERGE", "UPDATE", "DELETE") or not (statement := parse(sql)):
             return self.engine_sql(sql, session)
         fake = fakesnow_server.sessions[token]
@@ -412,7 +420,8 @@ class Gateway:
         if _SHOW_TRANSACTIONS.match(sql):
             open_ones = [(t, s) for t, s in list(self.sessions.items()) if s.user is session.user and s.in_transaction]
             return ["id", "user", "session", "name", "started_on", "state", "scope"], [
-                (s.transaction_id, s.user.name, s.session_id, f"txn_{s.transaction_id}", s.transaction_started, "running", 0) for _, s in open_ones
+                (s.transaction_id, s.user.name, s.session_id, f"txn_{s.transaction_id}", s.transaction_started, "running", 0)
+                for _, s in open_ones
             ]
         if not (m := _ABORT_TRANSACTION.match(sql)):
             return None
@@ -439,7 +448,7 @@ class Gateway:
         log.warning("aborted transaction %s of session %s (%s)", session.transaction_id, session.session_id, session.user.name)
 
     def end_of_statement(self, token: str, session: Session, sql: str) -> None:
-        word = (m.group(1).upper() if (m := _FIRST_WORD.match(sql)) else "")
+        word = m.group(1).upper() if (m := _FIRST_WORD.match(sql)) else ""
         if word in _TRANSACTION_ENDS or word in _DDL:  # DDL commits the open transaction in Snowflake
             session.in_transaction = False
         if not session.in_transaction:
@@ -458,9 +467,7 @@ class Gateway:
             connection.close()
 
     async def stats(self, request: Request) -> Response:
-        return JSONResponse(
-            {"logins": self.login_count, "statements": self.statement_count, "refresher_passes": self.dynamic_tables.ticks}
-        )
+        return JSONResponse({"logins": self.login_count, "statements": self.statement_count, "refresher_passes": self.dynamic_tables.ticks})
 
     async def fault_plan(self, request: Request) -> Response:
         """GET: the plan and the faults injected so far; PUT: a new plan (JSON), counts kept."""
@@ -562,6 +569,11 @@ def failure(error: SnowflakeError, status_code: int = 200, *, data: bool = True)
     """Snowflake's error envelope. `code` is a string: 5.x rejects an integer ("expected a string")."""
     code = f"{error.code:06d}"
     return JSONResponse(
-        {"data": {"errorCode": code, "sqlState": error.sqlstate} if data else None, "code": code, "message": error.message, "success": False},
+        {
+            "data": {"errorCode": code, "sqlState": error.sqlstate} if data else None,
+            "code": code,
+            "message": error.message,
+            "success": False,
+        },
         status_code=status_code,
     )

@@ -76,8 +76,8 @@ class LocalStatements:
             self.require_warehouse(roles, statement)
             message = self.dynamic_tables.create(statement, sql, database=database, schema=schema, role=session.role)
             if message.startswith("Dynamic table"):
-                name = table_key(statement.this, database, schema)
-                self.account.privileges.created(relation(name), session.role)
+                if (name := table_key(statement.this, database, schema)) is not None:
+                    self.account.privileges.created(relation(name), session.role)
             return status(message)
         if m := dt.SHOW.match(sql):
             privileges = self.account.privileges
@@ -99,7 +99,11 @@ class LocalStatements:
 
     def require_warehouse(self, roles: frozenset[str], create: exp.Create) -> None:
         properties = create.args.get("properties")
-        found = next((p for p in properties.expressions if isinstance(p, exp.Property) and p.name.upper() == "WAREHOUSE"), None) if properties else None
+        found = (
+            next((p for p in properties.expressions if isinstance(p, exp.Property) and p.name.upper() == "WAREHOUSE"), None)
+            if properties
+            else None
+        )
         if found is None:
             return
         name = found.args["value"].name.upper()
@@ -135,7 +139,11 @@ class LocalStatements:
             return None
         roles = self.account.roles_of(session.role)
         database, schema = fake.database, fake.schema
-        if isinstance(statement, exp.Command) and statement.name.upper() in ("CREATE", "DROP", "ALTER", "UNDROP") and not roles & ADMIN_ROLES:
+        if (
+            isinstance(statement, exp.Command)
+            and statement.name.upper() in ("CREATE", "DROP", "ALTER", "UNDROP")
+            and not roles & ADMIN_ROLES
+        ):
             # DDL sqlglot cannot parse (stages, sequences, ...): only the administrative roles run it.
             target = f"{database}.{schema}" if database and schema else ""
             raise insufficient_privileges("schema", target.rsplit(".", 1)[-1] or "PUBLIC")
@@ -154,7 +162,9 @@ class LocalStatements:
         for target in targets:
             table = target.this if isinstance(target, exp.Schema) else target
             if isinstance(table, exp.Table) and (key := table_key(table, database, schema)) in self.dynamic_tables.names():
-                raise SnowflakeError(2, f"SQL compilation error:\nDynamic table '{key}' cannot be changed by DML: it changes only by its refreshes.")
+                raise SnowflakeError(
+                    2, f"SQL compilation error:\nDynamic table '{key}' cannot be changed by DML: it changes only by its refreshes."
+                )
 
     def created_object(self, statement: exp.Create, database: str | None, schema: str | None) -> Securable | None:
         kind = str(statement.args.get("kind") or "").upper()

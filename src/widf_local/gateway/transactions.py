@@ -24,6 +24,7 @@ import sqlglot
 from sqlglot import exp
 
 from widf_local.gateway.accounts import SnowflakeError
+from widf_local.gateway.grants import table_key
 
 MAX_LOCK_WAITERS = 20
 LOCKING_STATEMENTS = (exp.Update, exp.Delete, exp.Merge)
@@ -71,10 +72,6 @@ class TableLocks:
                 del self._holders[table]
             self._changed.notify_all()
 
-    def held_by(self, owner: str) -> list[str]:
-        with self._changed:
-            return sorted(t for t, o in self._holders.items() if o == owner)
-
 
 def parse(sql: str) -> exp.Expr | None:
     try:
@@ -83,17 +80,13 @@ def parse(sql: str) -> exp.Expr | None:
         return None
 
 
-def qualified_table(table: exp.Table, database: str | None, schema: str | None) -> str:
-    parts = [table.catalog or database or "", table.db or schema or "", table.name]
-    return ".".join(p.upper() for p in parts)
-
-
 def locked_table(statement: exp.Expr, database: str | None, schema: str | None) -> str | None:
-    """The table whose lock this statement needs, if it needs one."""
+    """The table whose lock this statement needs, if it needs one, keyed as its grants are (table_key):
+    a lock key of its own could give one table two locks, or two tables one."""
     if not isinstance(statement, LOCKING_STATEMENTS):
         return None
     target = statement.this
-    return qualified_table(target, database, schema) if isinstance(target, exp.Table) else None
+    return table_key(target, database, schema) if isinstance(target, exp.Table) else None
 
 
 @dataclass(frozen=True)
@@ -140,7 +133,7 @@ def insert_only_merge(statement: exp.Expr) -> InsertOnlyMerge | None:
 
 
 def _inside(node: exp.Expr, ancestor: exp.Expr) -> bool:
-    parent = node
+    parent: exp.Expr | None = node
     while parent is not None:
         if parent is ancestor:
             return True

@@ -78,11 +78,7 @@ def inline(sql: str, variables: dict[str, Any]) -> str:
     i = 0
     while i < len(tokens):
         token = tokens[i]
-        identifier_call = (
-            token.text.upper() == "IDENTIFIER"
-            and i + 3 < len(tokens)
-            and tokens[i + 1].token_type == TokenType.L_PAREN
-        )
+        identifier_call = token.text.upper() == "IDENTIFIER" and i + 3 < len(tokens) and tokens[i + 1].token_type == TokenType.L_PAREN
         if identifier_call and tokens[i + 2].token_type in (TokenType.STRING,) and tokens[i + 3].token_type == TokenType.R_PAREN:
             edits.append((token.start, tokens[i + 3].end, as_identifier(tokens[i + 2].text)))
             i += 4

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from widf_ops.admin import SnowflakeNames, daily_summary, fetch, rejected_records
@@ -111,4 +111,4 @@ def read_snapshot(connection: Any, names: SnowflakeNames, queues: Callable[[], Q
             parts[name] = read()
         except Exception as e:  # noqa: BLE001 - one unreadable part must not blank the whole page
             problems.append(f"{name}: {' '.join(str(e).split())[:300]}")
-    return Snapshot(taken_at=datetime.now(timezone.utc), where=where, problems=problems, **parts)
+    return Snapshot(taken_at=datetime.now(UTC), where=where, problems=problems, **parts)

@@ -10,10 +10,11 @@ import html
 from collections import defaultdict
 from datetime import datetime
 
+from widf_loader.outcomes import FINAL_STATUSES, LoadStatus
 from widf_ops.dashboard.data import DailyFigure, Load, Reject, Snapshot
 
 PALETTE = ("#2563eb", "#16a34a", "#f59e0b", "#db2777", "#7c3aed", "#0891b2", "#dc2626", "#65a30d")
-STATUS_CLASSES = {"LOADED": "ok", "REJECTED": "warn", "FAILED": "bad"}
+STATUS_CLASSES: dict[str, str] = {LoadStatus.LOADED: "ok", LoadStatus.REJECTED: "warn", LoadStatus.FAILED: "bad"}
 CHART_DAYS = 7
 
 STYLE = """
@@ -68,24 +69,28 @@ def tile(label: str, value: object, element_id: str, tone: str = "") -> str:
 
 def tiles(snapshot: Snapshot) -> str:
     outcomes = snapshot.outcomes
-    loaded = outcomes.get("LOADED", (0, 0, 0))
-    rejected_files = outcomes.get("REJECTED", (0, 0, 0))[0]
-    failed = outcomes.get("FAILED", (0, 0, 0))[0]
-    rejected_records = sum(v[2] for status, v in outcomes.items() if status in ("LOADED", "REJECTED"))
+    loaded = outcomes.get(LoadStatus.LOADED, (0, 0, 0))
+    rejected_files = outcomes.get(LoadStatus.REJECTED, (0, 0, 0))[0]
+    failed = outcomes.get(LoadStatus.FAILED, (0, 0, 0))[0]
+    rejected_records = sum(v[2] for status, v in outcomes.items() if status in FINAL_STATUSES)
     queues = snapshot.queues
     waiting = "?" if queues is None else queues.waiting + queues.in_flight
     dead = "?" if queues is None else queues.dead_letters
-    return '<section class="tiles">' + "".join(
-        (
-            tile("Files loaded", loaded[0], "files-loaded", "calm" if loaded[0] else ""),
-            tile("Rows loaded", f"{loaded[1]:,}", "rows-loaded"),
-            tile("Records rejected", rejected_records, "records-rejected"),
-            tile("Files rejected", rejected_files, "files-rejected", "alert" if rejected_files else ""),
-            tile("Failed attempts", failed, "failed-attempts", "alert" if failed else ""),
-            tile("Queue", waiting, "queue-depth"),
-            tile("Dead-letter queue", dead, "dlq-depth", "alert" if queues and queues.dead_letters else "calm"),
+    return (
+        '<section class="tiles">'
+        + "".join(
+            (
+                tile("Files loaded", loaded[0], "files-loaded", "calm" if loaded[0] else ""),
+                tile("Rows loaded", f"{loaded[1]:,}", "rows-loaded"),
+                tile("Records rejected", rejected_records, "records-rejected"),
+                tile("Files rejected", rejected_files, "files-rejected", "alert" if rejected_files else ""),
+                tile("Failed attempts", failed, "failed-attempts", "alert" if failed else ""),
+                tile("Queue", waiting, "queue-depth"),
+                tile("Dead-letter queue", dead, "dlq-depth", "alert" if queues and queues.dead_letters else "calm"),
+            )
         )
-    ) + "</section>"
+        + "</section>"
+    )
 
 
 def chart(figures: list[DailyFigure]) -> str:
@@ -104,10 +109,14 @@ def chart(figures: list[DailyFigure]) -> str:
     top = step * ticks
     left, width, row, bar, legend_height = 90, 900, 40, 24, 40  # drawn at about the size it is shown: text stays body-sized
     height = legend_height + row * len(days) + 30
-    parts = [f'<svg id="daily-summary-chart" role="img" aria-label="Events per day by action" viewBox="0 0 {left + width + 90} {height}" width="100%">']
-    x = left
+    parts = [
+        f'<svg id="daily-summary-chart" role="img" aria-label="Events per day by action" viewBox="0 0 {left + width + 90} {height}" width="100%">'
+    ]
+    x: float = left
     for action in actions:  # legend
-        parts.append(f'<rect x="{x}" y="8" width="12" height="12" rx="3" fill="{colour[action]}"/><text x="{x + 17}" y="18.5" font-size="13" fill="#334155">{text(action)}</text>')
+        parts.append(
+            f'<rect x="{x}" y="8" width="12" height="12" rx="3" fill="{colour[action]}"/><text x="{x + 17}" y="18.5" font-size="13" fill="#334155">{text(action)}</text>'
+        )
         x += 30 + 7 * len(action)
     for tick in range(ticks + 1):  # grid
         value = step * tick
@@ -116,7 +125,9 @@ def chart(figures: list[DailyFigure]) -> str:
         parts.append(f'<text x="{gx:.1f}" y="{height - 10}" font-size="11" fill="#64748b" text-anchor="middle">{value:,.0f}</text>')
     for index, day in enumerate(days):
         y = legend_height + index * row + (row - bar) / 2
-        parts.append(f'<text x="{left - 10}" y="{y + bar / 2 + 4:.1f}" font-size="12" fill="#0f172a" text-anchor="end">{day:%a %d %b}</text>')
+        parts.append(
+            f'<text x="{left - 10}" y="{y + bar / 2 + 4:.1f}" font-size="12" fill="#0f172a" text-anchor="end">{day:%a %d %b}</text>'
+        )
         x = float(left)
         for action in actions:
             if not (count := events[(day, action)]):
@@ -126,7 +137,9 @@ def chart(figures: list[DailyFigure]) -> str:
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{bar}" fill="{colour[action]}"><title>{text(action)}: {count:,} events</title></rect>'
             )
             x += w
-        parts.append(f'<text x="{x + 8:.1f}" y="{y + bar / 2 + 4:.1f}" font-size="12" font-weight="600" fill="#0f172a">{totals[day]:,}</text>')
+        parts.append(
+            f'<text x="{x + 8:.1f}" y="{y + bar / 2 + 4:.1f}" font-size="12" font-weight="600" fill="#0f172a">{totals[day]:,}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -190,7 +203,9 @@ def rejects_count(snapshot: Snapshot) -> str:
 def page(snapshot: Snapshot, refresh_seconds: int) -> str:
     now = snapshot.taken_at
     problems = (
-        '<section class="problems" id="problems"><strong>Could not read:</strong><ul>' + "".join(f"<li>{text(p)}</li>" for p in snapshot.problems) + "</ul></section>"
+        '<section class="problems" id="problems"><strong>Could not read:</strong><ul>'
+        + "".join(f"<li>{text(p)}</li>" for p in snapshot.problems)
+        + "</ul></section>"
         if snapshot.problems
         else ""
     )

@@ -20,8 +20,8 @@ from typing import Any
 
 import orjson
 from rich.console import Console
-from rich.table import Table
 
+from widf_cli.common import print_table
 from widf_cli.local_stack import admin_connection, deploy_to_local_stack, deployed
 from widf_local import samples
 from widf_local.stack import StackPaths, read_stack
@@ -57,15 +57,6 @@ def rows_for(connection: Any, names: SnowflakeNames, uri: str) -> list[tuple]:
         (uri,),
     )
     return rows
-
-
-def show(console: Console, title: str, columns: list[str], rows: list[tuple]) -> None:
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
-    console.print(table)
 
 
 def step(console: Console, text: str) -> None:
@@ -125,9 +116,7 @@ def act_two(console: Console, paths: StackPaths, names: SnowflakeNames) -> bool:
             console.print(f"[red]✗ Rows were loaded by {sorted({r[1] for r in rows})}, not {names.user}.")
             return False
         console.print(f"[bold green]✓ Loaded {len(rows)} events as {names.user} — no password, no key.")
-        show(
-            console,
-            f"RAW_DATA rows of {key} (first 10)",
+        print_table(
             *admin.fetch(
                 connection,
                 'SELECT RECORD_INDEX AS "#", PAYLOAD:action::STRING AS ACTION, PAYLOAD:user_id::STRING AS USER_ID, '
@@ -135,11 +124,12 @@ def act_two(console: Console, paths: StackPaths, names: SnowflakeNames) -> bool:
                 f"FROM {names.database}.{names.schema}.RAW_DATA WHERE SOURCE_FILE = %s ORDER BY RECORD_INDEX LIMIT 10",
                 (uri,),
             ),
+            title=f"RAW_DATA rows of {key} (first 10)",
         )
         # DAILY_SUMMARY is a dynamic table: current within its TARGET_LAG. Refresh it now, as in Snowflake, so it matches.
         admin.refresh_daily_summary(connection, names)
         columns, summary = admin.daily_summary(connection, names)
-        show(console, "DAILY_SUMMARY", columns, summary)
+        print_table(columns, summary, title="DAILY_SUMMARY")
         return summary_matches(connection, names, columns, summary, console)
 
 

@@ -10,7 +10,7 @@ LOCAL_INSTALLED := $(LOCAL_VENV)/.installed
 
 ARCH ?= x86_64
 
-.PHONY: demo test test-fast install up down clean package bench perf-doc soak
+.PHONY: demo test test-fast lint install up down clean package bench perf-doc soak
 
 $(INSTALLED): pyproject.toml uv.lock
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)

@@ -16,7 +16,7 @@ from widf_cli import dashboard as _dashboard  # noqa: F401  (registers `dashboar
 from widf_cli import doctor as _doctor  # noqa: F401  (registers `doctor`)
 
 # Registration order is the order `--help` lists the commands in.
-from widf_cli import load as _load  # noqa: F401, I001  (registers `config` and `load`)
+from widf_cli import load as _load  # noqa: F401  (registers `config` and `load`)
 from widf_cli.aws import aws_app
 from widf_cli.common import app
 from widf_cli.demo import demo_app

@@ -422,7 +422,7 @@ class Pipeline:
         source = {"Bucket": ref.bucket, "Key": ref.key, **({"VersionId": ref.version_id} if ref.version_id else {})}
         try:
             s3.copy_object(CopySource=source, Bucket=ref.bucket, Key=f"{prefix}{ref.key}")
-        except Exception:  # noqa: BLE001 - the REJECTED outcome is recorded either way; the copy is a convenience
+        except Exception:
             log.warning("could not copy rejected %s to %s", ref.uri, prefix, exc_info=True)
 
 
@@ -430,5 +430,5 @@ def record_failure(warehouse: Warehouse, entry: LedgerEntry) -> None:
     """Best effort: when Snowflake itself is what failed, the log is the only record."""
     try:
         warehouse.record(entry)
-    except Exception:  # noqa: BLE001 - the original error is what the caller must see
+    except Exception:
         log.warning("could not record the failure of %s in the ledger", entry.ref.uri, exc_info=True)

@@ -267,7 +267,7 @@ class Warehouse:
         if self._connection is not None:
             try:
                 self._connection.close()
-            except Exception:  # noqa: BLE001 - closing a broken connection may fail; we are replacing it anyway
+            except Exception:
                 log.debug("closing a broken connection failed", exc_info=True)
         self._connection = None
 
@@ -397,6 +397,6 @@ class Warehouse:
         try:
             if self._connection is not None and not self._connection.is_closed():
                 self.end_transaction("ROLLBACK")
-        except Exception:  # noqa: BLE001 - the original error matters more than a failed rollback
+        except Exception:
             log.warning("rollback after a failed load also failed; dropping the connection", exc_info=True)
             self.reset()

@@ -48,7 +48,7 @@ def complete_s3_event_records() -> None:
     """
     from moto.s3 import notifications
 
-    original = notifications._get_s3_event
+    original = notifications._get_s3_event  # noqa: SLF001 - moto's one place that builds an S3 event record
     if getattr(original, "completed", False):
         return
 
@@ -61,7 +61,7 @@ def complete_s3_event_records() -> None:
         return event
 
     with_version_and_sequencer.completed = True  # type: ignore[attr-defined]
-    notifications._get_s3_event = with_version_and_sequencer
+    notifications._get_s3_event = with_version_and_sequencer  # noqa: SLF001 - see above
 
 
 def atomic_sqs_receives() -> None:

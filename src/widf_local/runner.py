@@ -281,7 +281,7 @@ class LambdaRunner:
                 break
             try:
                 container = self.poll_once(spec, container)
-            except Exception:  # noqa: BLE001 - the runner outlives any one failed poll, as Lambda does
+            except Exception:
                 log.exception("poll of %s failed", spec.queue_url)
                 self.stop_event.wait(1)
         if container is not None:

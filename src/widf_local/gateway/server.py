@@ -349,7 +349,7 @@ class Gateway:
                 body["sqlText"] = await self.transactional_sql(token, session, body["sqlText"], body.get("bindings"))
         except SnowflakeError as e:
             return failure(e)
-        except Exception as e:  # noqa: BLE001 - a gateway bug must surface as an error, not a 500 the connector retries for minutes
+        except Exception as e:
             log.exception("gateway failed on %s", sql)
             return failure(
                 SnowflakeError(
@@ -361,7 +361,7 @@ class Gateway:
         finally:
             self.end_of_statement(token, session, sql)
             if batch:
-                fakesnow_server.sessions[token]._duck_conn.unregister(batch)
+                fakesnow_server.sessions[token]._duck_conn.unregister(batch)  # noqa: SLF001 - the session's DuckDB, as fakesnow keeps it
         if response.status_code >= 500:
             first_line = " ".join(sql.split())[:120]
             return failure(SnowflakeError(2, f"SQL compilation error:\nUnsupported statement in the local gateway: {first_line}", "0A000"))
@@ -395,7 +395,7 @@ class Gateway:
         # Qualified in DuckDB's catalog of registered tables: a session with no current database may still insert.
         if (statement := batch_statement(sql, len(body["bindings"]), f"temp.main.{name}")) is None:
             return None
-        fakesnow_server.sessions[token]._duck_conn.register(name, batch_table(body.pop("bindings")))
+        fakesnow_server.sessions[token]._duck_conn.register(name, batch_table(body.pop("bindings")))  # noqa: SLF001 - the session's DuckDB
         body["sqlText"] = statement
         return name
 

@@ -129,7 +129,7 @@ def start(paths: StackPaths, function: FunctionRuntime) -> StackInfo:
     for stale in (paths.stack_json, paths.function_spec, paths.deployment):
         stale.unlink(missing_ok=True)
     function_path = function_code(paths, function)
-    log = open(paths.log_file, "ab")
+    log = open(paths.log_file, "ab")  # not `with`: handed to the child, which outlives us
     process = subprocess.Popen(
         [str(STACK_PYTHON), "-m", "widf_local.serve", str(paths.state_dir), function.python, function_path],
         stdout=subprocess.PIPE,

@@ -40,7 +40,7 @@ demo: install
 
 # ruff (format and lint) over the code, mypy over src/: the local stack's package against its own
 # environment's libraries, the rest against the project's.
-LINTED := src infra bench
+LINTED := src infra bench tests
 lint: install
 	@$(VENV)/bin/ruff format --check --quiet $(LINTED)
 	@$(VENV)/bin/ruff check --quiet $(LINTED)

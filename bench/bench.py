@@ -396,9 +396,17 @@ def measure_artefact() -> dict[str, Any]:
         for _ in range(max(REPEAT, 5)):
             for connector, task in tasks.items():
                 done = subprocess.run(
-                    [*ARTEFACT_PYTHON, "-c", "import time; t = time.perf_counter(); import widf_loader.handler; print(time.perf_counter() - t)"],
-                    env=artefact_env(task), cwd=task, capture_output=True, text=True, check=True,
-                )  # fmt: skip
+                    [
+                        *ARTEFACT_PYTHON,
+                        "-c",
+                        "import time; t = time.perf_counter(); import widf_loader.handler; print(time.perf_counter() - t)",
+                    ],
+                    env=artefact_env(task),
+                    cwd=task,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
                 imports[connector].append(float(done.stdout))
     for connector, artefact in ARTEFACTS.items():
         suffix = "" if connector == "4" else "_connector5"
@@ -446,9 +454,13 @@ def sqs_event(ref: FileRef) -> dict[str, Any]:
     from widf_ops.queues import s3_notification
 
     sent = replace(
-        ref, event_name="ObjectCreated:Put", event_time=time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-        principal="AWS:AIDABENCH", source_ip="198.51.100.7", sequencer="0055",
-    )  # fmt: skip
+        ref,
+        event_name="ObjectCreated:Put",
+        event_time=time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        principal="AWS:AIDABENCH",
+        source_ip="198.51.100.7",
+        sequencer="0055",
+    )
     message = {
         "MessageId": "bench-message",
         "ReceiptHandle": "bench-receipt",
@@ -460,14 +472,18 @@ def sqs_event(ref: FileRef) -> dict[str, Any]:
 
 
 def cold_start_ours(stack: LocalStack, task: Path, ref: FileRef) -> dict[str, Any]:
-    env = stack.function_env() | artefact_env(task) | {
-        "TZ": ":UTC",
-        "AWS_LAMBDA_FUNCTION_NAME": "widf-loader-bench",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/widf-loader-bench",
-        "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
-    }  # fmt: skip
+    env = (
+        stack.function_env()
+        | artefact_env(task)
+        | {
+            "TZ": ":UTC",
+            "AWS_LAMBDA_FUNCTION_NAME": "widf-loader-bench",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/widf-loader-bench",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
+        }
+    )
     before = stack.statements()
     done = subprocess.run(
         [*ARTEFACT_PYTHON, "-c", COLD_START, json.dumps(sqs_event(ref))], check=False, env=env, cwd=task, capture_output=True, text=True

@@ -60,13 +60,13 @@ CONNECTORS = {"4": Connector("lambda", "manylinux2014", ""), "5": Connector("con
 STRIPPED_DIRECTORIES = {"__pycache__", "tests"}
 # The AWS services whose botocore models ship: S3 (the handler reads the objects) and STS (the Snowflake
 # connector's WIDF attestation signs an STS request, and makes an STS client for role chains). botocore
-# otherwise ships ~450 models, ~18 MB of the unpacked artefact, and lists every one of their folders each time a
-# client is made (~1,000 directory reads per cold start). A client for any other service fails with
-# UnknownServiceError: add it here.
+# otherwise ships hundreds of models, a large share of the unpacked artefact, and lists every one of their
+# folders each time a client is made. A client for any other service fails with UnknownServiceError: add it
+# here. The artefact's size is measured by `make bench` (docs/performance.md).
 BOTOCORE_SERVICES = ("s3", "sts")
-# botocore's endpoints.json (1.25 MB) is trimmed to the same services, keeping every partition and region:
-# each cold start parses it twice (the handler's S3 client and the connector's attestation session each
-# load their own), and its ~20,000 objects stay in botocore's cache, where every garbage collection walks them.
+# botocore's endpoints.json (over a megabyte) is trimmed to the same services, keeping every partition and
+# region: each cold start parses it twice (the handler's S3 client and the connector's attestation session
+# each load their own), and its objects stay in botocore's cache, where every garbage collection walks them.
 ENDPOINTS = "botocore/data/endpoints.json"
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # a reproducible zip: same inputs, same bytes
 

@@ -70,7 +70,9 @@ def put(stack: Stack, loader, key: str, body: bytes) -> FileRef:
     from widf_local import aws
 
     response = aws.client("s3", stack.info.aws_endpoint).put_object(Bucket=loader.resources.bucket, Key=key, Body=body)
-    return FileRef(bucket=loader.resources.bucket, key=key, version_id=response["VersionId"], etag=response["ETag"].strip('"'), size=len(body))
+    return FileRef(
+        bucket=loader.resources.bucket, key=key, version_id=response["VersionId"], etag=response["ETag"].strip('"'), size=len(body)
+    )
 
 
 def ndjson(events: list[dict]) -> bytes:
@@ -92,3 +94,36 @@ def query(stack: Stack, sql: str, params: tuple = ()) -> list[tuple]:
 
     with admin_connection(stack.info) as connection:
         return connection.cursor().execute(sql, params).fetchall()
+
+
+def become_role(monkeypatch, stack: Stack, role_arn: str, session_name: str = "pytest") -> dict:
+    """This process's AWS identity becomes a session of `role_arn` from the local STS (as the runner makes a
+    function's), and the connector may send its attestation to the local STS host. Returns the credentials."""
+    from widf_local import aws
+
+    credentials = aws.client("sts", stack.info.aws_endpoint).assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+    for variable, value in {
+        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": credentials["SessionToken"],
+        "AWS_REGION": aws.REGION,
+        "SNOWFLAKE_WIF_ALLOWED_HOST_SUFFIXES": "localhost",
+    }.items():
+        monkeypatch.setenv(variable, value)
+    return credentials
+
+
+def connect_with_workload_identity(info: StackInfo, login_timeout: int = 20):
+    """The connector's own WIDF login to the local gateway, with this process's AWS identity."""
+    import snowflake.connector
+
+    return snowflake.connector.connect(
+        account=info.snowflake_account,
+        host=info.snowflake_host,
+        port=info.snowflake_port,
+        protocol="http",
+        authenticator="WORKLOAD_IDENTITY",
+        workload_identity_provider="AWS",
+        workload_identity_host=info.aws_endpoint,
+        login_timeout=login_timeout,
+    )

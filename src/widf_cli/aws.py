@@ -409,11 +409,15 @@ def aws_debug(limit: Annotated[int, typer.Option(min=1, max=1000, help="failed e
     failed = failed_stack_events(side, limit)
     depths = queue_depths(side, {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])})
     if as_json:
-        print_json({
-            "stack": side.stack_name, "status": found["StackStatus"], "reason": found.get("StackStatusReason"),
-            "failed_events": [dict(zip(FAILED_EVENT_COLUMNS, row, strict=True)) for row in failed],
-            "queues": [dict(zip(QUEUE_COLUMNS, row, strict=True)) for row in depths],
-        })  # fmt: skip
+        print_json(
+            {
+                "stack": side.stack_name,
+                "status": found["StackStatus"],
+                "reason": found.get("StackStatusReason"),
+                "failed_events": [dict(zip(FAILED_EVENT_COLUMNS, row, strict=True)) for row in failed],
+                "queues": [dict(zip(QUEUE_COLUMNS, row, strict=True)) for row in depths],
+            }
+        )
         return
     console.print(f"Stack {side.stack_name}: [bold]{found['StackStatus']}[/] {found.get('StackStatusReason') or ''}")
     if failed:

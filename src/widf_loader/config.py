@@ -93,7 +93,7 @@ class LoaderSettings:
     protocol: str = "https"
     # Where the connector sends the signed STS request; set only for a local STS.
     workload_identity_host: str | None = None
-    # Records per insert; a batch is also cut at 6.9 MB of JSON (pipeline.BATCH_BYTES), ~25,000 of the bench's events.
+    # Records per insert; a batch is also cut at pipeline.BATCH_BYTES of JSON, whichever comes first.
     batch_rows: int = 50000
     limits: ReadLimits = ReadLimits()
     # The function's timeout (the template passes it). No invocation lives longer, so a

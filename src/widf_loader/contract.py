@@ -24,9 +24,24 @@ DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 # jsonschema-rs converts every Python object it is given: nested fields no contract names cost as much
 # to convert as the validation itself.
 _PROPERTY_WISE_KEYWORDS = frozenset(
-    {"$schema", "$id", "$comment", "$defs", "definitions", "title", "description", "examples", "default",
-     "deprecated", "readOnly", "writeOnly", "type", "required", "properties"}
-)  # fmt: skip
+    {
+        "$schema",
+        "$id",
+        "$comment",
+        "$defs",
+        "definitions",
+        "title",
+        "description",
+        "examples",
+        "default",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+        "type",
+        "required",
+        "properties",
+    }
+)
 
 
 class ContractBook:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import gc
 
-# A cold start's imports (the Snowflake connector, boto3, Powertools) make ~80,000 objects that live as
-# long as the container and free almost nothing, yet the collector would walk them over and over while
-# they load and on every full collection after. So: no collection while they load, then gc.freeze() moves
-# them out of the collector's sight. Measured over a cold start: 0.04-0.07 s collecting before, 0.005 s after.
+# A cold start's imports (the Snowflake connector, boto3, Powertools) make tens of thousands of objects
+# that live as long as the container and free almost nothing, yet the collector would walk them over and
+# over while they load and on every full collection after. So: no collection while they load, then
+# gc.freeze() moves them out of the collector's sight. The cold start this is part of is measured by
+# `make bench` (docs/performance.md).
 gc.disable()
 
 import uuid

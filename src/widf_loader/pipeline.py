@@ -35,10 +35,10 @@ RAW_RECORD_MAX_BYTES = 64 * 1024
 MAX_REJECTIONS_KEPT = 100
 # A batch's records are bound as one JSON array, Snappy-packed into a BINARY (see warehouse.packed_records),
 # whose limit in Snowflake is 8 MB. Snappy's worst case is n + n/6 + 32 bytes, so an array this large packs
-# into one BINARY however badly it compresses (event JSON packs to a seventh); its text, 6.9 MB, is well
-# under the 16 MB DECOMPRESS_STRING returns. Fewer, larger batches: side by side on a 104 MB file, 8 MB
-# batches took 4.0 s and 18 statements against 4.6 s and 31 for 4 MB, at 286 MB of peak memory instead of
-# 202; at 6.9 MB it takes 20 statements and 262 MB (make bench).
+# into one BINARY however badly it compresses; its text, just under 7 MB, is well under the 16 MB
+# DECOMPRESS_STRING returns. The largest batch that fits, because fewer, larger batches cost fewer
+# statements and less time for some memory: `make bench` counts the statements and the peak memory of
+# a large file's load (docs/performance.md).
 SNOWFLAKE_BINARY_MAX_BYTES = 8 * 1024 * 1024
 BATCH_BYTES = (SNOWFLAKE_BINARY_MAX_BYTES - 32) * 6 // 7
 _ALL_BUT_BRACKETS_AND_NEWLINES = bytes(b for b in range(256) if b not in b"[{\n")

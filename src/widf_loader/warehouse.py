@@ -92,9 +92,22 @@ class LedgerEntry:
         reason = self.reason[:REASON_MAX_CHARS] if self.reason else None
         # The status's plain string: the connector maps a bound value by its exact type, and refuses a str subclass.
         return (
-            file_id(ref), ref.uri, ref.bucket, ref.key, ref.version_id, ref.etag, ref.size, ref.sequencer, ref.event_time,
-            self.status.value, self.rows_loaded, self.rows_rejected, reason, self.load_id, self.started_at,
-        )  # fmt: skip
+            file_id(ref),
+            ref.uri,
+            ref.bucket,
+            ref.key,
+            ref.version_id,
+            ref.etag,
+            ref.size,
+            ref.sequencer,
+            ref.event_time,
+            self.status.value,
+            self.rows_loaded,
+            self.rows_rejected,
+            reason,
+            self.load_id,
+            self.started_at,
+        )
 
 
 def file_id(ref: FileRef) -> str:

@@ -60,7 +60,7 @@ def complete_s3_event_records() -> None:
         obj["sequencer"] = f"{time.time_ns():016X}"
         return event
 
-    with_version_and_sequencer.completed = True  # type: ignore[attr-defined]
+    with_version_and_sequencer.completed = True  # type: ignore[attr-defined]  # a mark on the function: patch once per process
     notifications._get_s3_event = with_version_and_sequencer  # noqa: SLF001 - see above
 
 
@@ -92,8 +92,8 @@ def atomic_sqs_receives() -> None:
         finally:
             lock.acquire()
 
-    receive_message.atomic = True  # type: ignore[attr-defined]
-    SQSBackend.receive_message, Queue.wait_for_messages = receive_message, wait_for_messages  # type: ignore[method-assign]
+    receive_message.atomic = True  # type: ignore[attr-defined]  # a mark on the function: patch once per process
+    SQSBackend.receive_message, Queue.wait_for_messages = receive_message, wait_for_messages  # type: ignore[method-assign]  # the patch itself
 
 
 def start_moto(port: int, faults: Any = None) -> Any:

@@ -16,10 +16,11 @@ import pytest
 import snowflake.connector
 from botocore.exceptions import ClientError
 
-from widf_local.pytest_plugin import Stack, started_stack
+from helpers import become_role
 from widf_cli.local_stack import admin_connection, deployed
 from widf_local import aws
 from widf_local.deploy import STACK_NAME
+from widf_local.pytest_plugin import Stack, started_stack
 from widf_ops.stack_outputs import wait_for
 
 # Every test here runs against a local stack: the module's (`stack`) or one of its own (`disposable`).
@@ -32,9 +33,13 @@ def widf(state_dir: Path, *args: str, **environment: str) -> subprocess.Complete
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SNOWFLAKE_", "WIDF_"))}
     return subprocess.run(
         [sys.executable, "-m", "widf_cli", "--state-dir", str(state_dir), *args],
-        capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
-        env=inherited | {"COLUMNS": "250", "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-                         "AWS_EC2_METADATA_DISABLED": "true"} | environment,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+        env=inherited
+        | {"COLUMNS": "250", "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"}
+        | environment,
     )
 
 
@@ -77,7 +82,9 @@ def client(stack: Stack, service: str):
 def test_deploy_builds_the_templates_stack_in_local_cloudformation(stack, deployment):
     cfn = client(stack, "cloudformation")
     assert cfn.describe_stacks(StackName=STACK_NAME)["Stacks"][0]["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
-    created = {r["LogicalResourceId"] for r in cfn.describe_stack_resources(StackName=STACK_NAME)["StackResources"] if "LogicalResourceId" in r}
+    created = {
+        r["LogicalResourceId"] for r in cfn.describe_stack_resources(StackName=STACK_NAME)["StackResources"] if "LogicalResourceId" in r
+    }
     assert {"LandingBucket", "EventsQueue", "DeadLetterQueue", "FunctionRole", "FunctionLogGroup"} <= created
     # The runner is the Lambda service: moto must neither hold the function nor poll the queue.
     assert client(stack, "lambda").list_event_source_mappings()["EventSourceMappings"] == []
@@ -102,7 +109,9 @@ def test_the_function_configuration_comes_from_the_template(stack, deployment):
         "WIDF_FUNCTION_TIMEOUT_SECONDS": "30",
         "SNOWFLAKE_DISABLE_PLATFORM_DETECTION": "true",
     }
-    queue_arn = client(stack, "sqs").get_queue_attributes(QueueUrl=function.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_arn = client(stack, "sqs").get_queue_attributes(QueueUrl=function.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     assert queue_arn.endswith(":widf-loader-events")
 
 
@@ -121,7 +130,10 @@ def test_queues_role_and_logs_are_as_the_template_says(stack, deployment):
     (policy_name,) = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
     statements = iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]["Statement"]
     s3_grants = {
-        (a, s["Resource"]) for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]) if a.startswith("s3:")
+        (a, s["Resource"])
+        for s in statements
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        if a.startswith("s3:")
     }
     bucket = deployment.resources.bucket
     assert s3_grants == {
@@ -145,7 +157,9 @@ def test_what_moto_skips_is_applied_from_the_template(stack, deployment):
     assert filters == sorted((("prefix", "incoming/"), ("suffix", s)) for s in (".json", ".json.gz", ".ndjson", ".ndjson.gz"))
     (alarm,) = client(stack, "cloudwatch").describe_alarms(AlarmNamePrefix="widf-loader")["MetricAlarms"]
     assert (alarm["MetricName"], alarm["Dimensions"], alarm["Threshold"]) == (
-        "ApproximateNumberOfMessagesVisible", [{"Name": "QueueName", "Value": "widf-loader-dlq"}], 0.0
+        "ApproximateNumberOfMessagesVisible",
+        [{"Name": "QueueName", "Value": "widf-loader-dlq"}],
+        0.0,
     )
 
 
@@ -153,10 +167,23 @@ def test_the_tls_only_bucket_policy_would_refuse_every_local_request(stack, depl
     """Why the local stack leaves the template's TLS-only statement out: moto enforces it, and the local endpoint is HTTP."""
     s3, bucket = client(stack, "s3"), "tls-only-probe"
     s3.create_bucket(Bucket=bucket)
-    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-    }]}))
+    s3.put_bucket_policy(
+        Bucket=bucket,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:*",
+                        "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    }
+                ],
+            }
+        ),
+    )
     with pytest.raises(ClientError, match="Forbidden|AccessDenied"):
         s3.put_object(Bucket=bucket, Key="incoming/x.json", Body=b"[]")
     with pytest.raises(ClientError, match="NoSuchBucketPolicy"):
@@ -184,17 +211,17 @@ def test_the_stacks_statement_makes_snowflake_trust_the_function_role(stack, dep
         connection.cursor().execute(statement)
         connection.cursor().execute(f"GRANT ROLE {names.role} TO USER {names.user}")
     # This process becomes the function's session, as the runner makes it.
-    credentials = client(stack, "sts").assume_role(RoleArn=deployment.function.role_arn, RoleSessionName=deployment.function.name)["Credentials"]
-    for variable, value in {
-        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
-        "AWS_SESSION_TOKEN": credentials["SessionToken"], "AWS_REGION": aws.REGION, "SNOWFLAKE_WIF_ALLOWED_HOST_SUFFIXES": "localhost",
-    }.items():
-        monkeypatch.setenv(variable, value)
+    become_role(monkeypatch, stack, deployment.function.role_arn, deployment.function.name)
     environment = deployment.function.environment
     with snowflake.connector.connect(
-        account=environment["SNOWFLAKE_ACCOUNT"], host=environment["SNOWFLAKE_HOST"], port=int(environment["SNOWFLAKE_PORT"]),
-        protocol=environment["SNOWFLAKE_PROTOCOL"], workload_identity_host=environment["SNOWFLAKE_WORKLOAD_IDENTITY_HOST"],
-        authenticator="WORKLOAD_IDENTITY", workload_identity_provider="AWS", login_timeout=30,
+        account=environment["SNOWFLAKE_ACCOUNT"],
+        host=environment["SNOWFLAKE_HOST"],
+        port=int(environment["SNOWFLAKE_PORT"]),
+        protocol=environment["SNOWFLAKE_PROTOCOL"],
+        workload_identity_host=environment["SNOWFLAKE_WORKLOAD_IDENTITY_HOST"],
+        authenticator="WORKLOAD_IDENTITY",
+        workload_identity_provider="AWS",
+        login_timeout=30,
     ) as connection:
         assert connection.cursor().execute("SELECT CURRENT_USER()").fetchone() == (names.user,)
 
@@ -241,7 +268,15 @@ def test_cloud_deletions_need_confirmation(stack, deployment, command):
 
 
 def test_cloud_deploy_prints_its_plan_with_the_configured_parameters(stack):
-    result = cloud(stack, "aws", "deploy", "--dry-run", SNOWFLAKE_ACCOUNT="myorg-myaccount", SNOWFLAKE_DATABASE="analytics", WIDF_FUNCTION_NAME="json-loader")
+    result = cloud(
+        stack,
+        "aws",
+        "deploy",
+        "--dry-run",
+        SNOWFLAKE_ACCOUNT="myorg-myaccount",
+        SNOWFLAKE_DATABASE="analytics",
+        WIDF_FUNCTION_NAME="json-loader",
+    )
     assert result.returncode == 0, result.stderr
     plan = " ".join(result.stdout.split())
     assert "infra/package.py --arch x86_64" in plan
@@ -260,14 +295,24 @@ def test_cloud_deploy_refuses_values_that_do_not_fit_the_template(stack, variabl
 
 
 def test_cloud_deploy_without_a_region_says_so_after_its_plan(stack):
-    result = widf(stack.state_dir, "--target", "cloud", "aws", "deploy", SNOWFLAKE_ACCOUNT="myorg-myaccount",
-                  AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    result = widf(
+        stack.state_dir,
+        "--target",
+        "cloud",
+        "aws",
+        "deploy",
+        SNOWFLAKE_ACCOUNT="myorg-myaccount",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+    )
     assert "No AWS region" in one_line_error(result)
     assert "sam deploy" in result.stdout
 
 
 def test_cloud_deploy_without_credentials_says_so(stack):
-    result = widf(stack.state_dir, "--target", "cloud", "aws", "deploy", SNOWFLAKE_ACCOUNT="myorg-myaccount", AWS_DEFAULT_REGION="eu-west-1")
+    result = widf(
+        stack.state_dir, "--target", "cloud", "aws", "deploy", SNOWFLAKE_ACCOUNT="myorg-myaccount", AWS_DEFAULT_REGION="eu-west-1"
+    )
     assert "No AWS credentials" in one_line_error(result)
 
 

@@ -16,9 +16,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from widf_local.pytest_plugin import Stack
 from widf_cli import app
 from widf_cli.local_stack import admin_connection
+from widf_local.pytest_plugin import Stack
 
 ANSI = "\x1b["
 
@@ -44,8 +44,11 @@ def run(state_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "COLUMNS")}
     return subprocess.run(
         [sys.executable, "-m", "widf_cli", "--state-dir", str(state_dir), *args],
-        capture_output=True, text=True, timeout=120, env=environment | {"TERM": "xterm-256color", "WIDF_TARGET": "local"} | env,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment | {"TERM": "xterm-256color", "WIDF_TARGET": "local"} | env,
+    )
 
 
 def run_in_terminal(state_dir: Path, *args: str, **env: str) -> str:
@@ -54,8 +57,11 @@ def run_in_terminal(state_dir: Path, *args: str, **env: str) -> str:
     environment = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE")}
     process = subprocess.Popen(
         [sys.executable, "-m", "widf_cli", "--state-dir", str(state_dir), *args],
-        stdout=terminal, stderr=terminal, stdin=subprocess.DEVNULL, env=environment | {"TERM": "xterm-256color", "WIDF_TARGET": "local"} | env,
-    )  # fmt: skip
+        stdout=terminal,
+        stderr=terminal,
+        stdin=subprocess.DEVNULL,
+        env=environment | {"TERM": "xterm-256color", "WIDF_TARGET": "local"} | env,
+    )
     os.close(terminal)
     output = b""
     while True:
@@ -95,7 +101,13 @@ def test_snow_query_json_is_one_object_per_row(stack, one_row):
     result = invoke(stack, "snow", "query", "--json")
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.stdout)
-    assert (row["SOURCE_FILE"], row["ACTION"], row["USER_ID"], row["AMOUNT"], row["RECORD_INDEX"]) == ("s3://bucket/incoming/one.json", "purchase", "u-1", 12.5, 0)
+    assert (row["SOURCE_FILE"], row["ACTION"], row["USER_ID"], row["AMOUNT"], row["RECORD_INDEX"]) == (
+        "s3://bucket/incoming/one.json",
+        "purchase",
+        "u-1",
+        12.5,
+        0,
+    )
     datetime.fromisoformat(row["LOADED_AT"])  # times are ISO 8601 text
 
 

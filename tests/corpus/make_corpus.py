@@ -42,13 +42,20 @@ def cases() -> list[Case]:
         Case("empty file", b"", "REJECTED", "holds no records"),
         Case("whitespace only", b" \n\t\n  \r\n", "REJECTED", "holds no records"),
         Case("one 50 MB line", b'{"blob": "' + b"x" * (50 * 1024 * 1024) + b'"}\n', "REJECTED", "over the 16777216-byte limit"),
-        Case("10,000-deep nesting (ndjson)", ndjson(GOOD, b'{"a": ' + deep + b"}"), "REJECTED", "line 2: not valid JSON (depth limit exceeded"),
+        Case(
+            "10,000-deep nesting (ndjson)",
+            ndjson(GOOD, b'{"a": ' + deep + b"}"),
+            "REJECTED",
+            "line 2: not valid JSON (depth limit exceeded",
+        ),
         Case("10,000-deep nesting (one document)", deep, "REJECTED", "nested deeper than 200 levels"),
         Case("300-deep nesting (array)", b'[{"a": ' + b"[" * 300 + b"]" * 300 + b"}]", "REJECTED", "nested deeper than 200 levels"),
         Case("duplicate keys, last wins", ndjson(GOOD[:-1] + b', "user_id": "u2"}'), "LOADED"),
         Case("NaN", ndjson(b'{"amount": NaN}'), "REJECTED", "not valid JSON"),
         Case("Infinity in an array", b'[{"amount": Infinity}]', "REJECTED", "invalid JSON array"),
-        Case("integer beyond 64 bits (ndjson)", ndjson(GOOD[:-1] + b', "n": 123456789012345678901234567890}'), "REJECTED", "beyond 64 bits"),
+        Case(
+            "integer beyond 64 bits (ndjson)", ndjson(GOOD[:-1] + b', "n": 123456789012345678901234567890}'), "REJECTED", "beyond 64 bits"
+        ),
         Case("integer beyond 64 bits (array)", b'[{"n": 123456789012345678901234567890}]', "REJECTED", "invalid JSON array"),
         Case("big integer inside a string is fine", ndjson(GOOD[:-1] + b', "n": "123456789012345678901234567890"}'), "LOADED"),
         Case("gzip bomb", gzip.compress(b" " * (200 * 1024 * 1024)), "REJECTED", "gzip bomb"),

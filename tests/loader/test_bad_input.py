@@ -7,12 +7,12 @@ import re
 
 import pytest
 
-from helpers import function_env, notification, put, query, sqs_batch
 from corpus.make_corpus import GOOD, Case, cases, ndjson
+from helpers import function_env, notification, put, query, sqs_batch
 from widf_loader.handler import lambda_handler, runtime
+from widf_loader.warehouse import file_id
 from widf_local import aws
 from widf_local.worker import LambdaContext
-from widf_loader.warehouse import file_id
 
 DB = "WIDF_DEMO_DB.PUBLIC"
 

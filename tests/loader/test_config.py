@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from widf_ops.admin import SnowflakeNames, iam_role_arn, render
 from widf_loader.config import ConfigError, LoaderSettings
+from widf_ops.admin import SnowflakeNames, iam_role_arn, render
 
 BASE = {"SNOWFLAKE_ACCOUNT": "myorg-myaccount"}
 

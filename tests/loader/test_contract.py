@@ -53,7 +53,12 @@ def test_only_contracts_that_judge_property_by_property_are_cut_down():
         *WHOLE_RECORD,
         {"type": "object", "required": ["id"]},
         {"type": ["object", "null"], "properties": {"id": {"$ref": "#/$defs/id"}}, "$defs": {"id": {"type": "string", "minLength": 1}}},
-        {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}},
+        {
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "type": "object",
+            "required": ["id"],
+            "properties": {"id": {"type": "string"}},
+        },
         {"type": "array", "properties": {"id": {"type": "string"}}},
     ],
     ids=["property-wise", "closed", "max-properties", "not", "one-name", "ref-into-defs", "draft-07", "not-an-object"],

@@ -12,14 +12,13 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from test_observability import function_processes, log_streams
+
 from widf_cli.demo_story import rows_for
 from widf_cli.local_stack import admin_connection, deployed
 from widf_local import aws, samples
 from widf_ops.queues import queue_depth
 from widf_ops.stack_outputs import wait_for
-
 
 UNKNOWN_CALLER = "Unable to find an associated Snowflake user for the verified AWS Caller Identity with ARN 'arn:aws:sts::"
 
@@ -28,9 +27,13 @@ def piped(stack, *args: str) -> subprocess.CompletedProcess:
     """The command with its output going into a pipe, and no COLUMNS: as `make demo | grep`, a log file or CI sees it."""
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     result = subprocess.run(
-        [sys.executable, "-m", "widf_cli", "--state-dir", str(stack.state_dir), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, timeout=180, env={**env, "WIDF_TARGET": "local"},
-    )  # fmt: skip
+        [sys.executable, "-m", "widf_cli", "--state-dir", str(stack.state_dir), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=180,
+        env={**env, "WIDF_TARGET": "local"},
+    )
     assert result.returncode == 0, result.stdout
     return result
 

@@ -23,9 +23,16 @@ S3_PUT = aws_event("s3_put")
 EVENTBRIDGE = aws_event("eventbridge_object_created")
 # What S3_PUT names, however it arrives: its key is URL-encoded, `test%2Fkey`.
 DOCUMENTED_REF = FileRef(
-    bucket="amzn-s3-demo-bucket", key="test/key", etag="0123456789abcdef0123456789abcdef", size=1024, sequencer="0A1B2C3D4E5F678901",  # pragma: allowlist secret (the documented etag)
-    event_time="1970-01-01T00:00:00.000Z", event_name="ObjectCreated:Put", principal="EXAMPLE", source_ip="127.0.0.1",
-)  # fmt: skip
+    bucket="amzn-s3-demo-bucket",
+    key="test/key",
+    etag="0123456789abcdef0123456789abcdef",
+    size=1024,
+    sequencer="0A1B2C3D4E5F678901",  # pragma: allowlist secret (the documented etag)
+    event_time="1970-01-01T00:00:00.000Z",
+    event_name="ObjectCreated:Put",
+    principal="EXAMPLE",
+    source_ip="127.0.0.1",
+)
 
 
 def s3_record(key: str, event_name: str = "ObjectCreated:Put", **obj) -> dict:
@@ -82,7 +89,9 @@ def test_sqs_wrapped_notification():
     assert file_refs_from_sqs_body(message["body"]) == [DOCUMENTED_REF]
 
 
-@pytest.mark.parametrize("body", ["not json", "[1, 2]", json.dumps({"Records": [{"eventName": "ObjectCreated:Put"}]}), json.dumps({"hello": 1})])
+@pytest.mark.parametrize(
+    "body", ["not json", "[1, 2]", json.dumps({"Records": [{"eventName": "ObjectCreated:Put"}]}), json.dumps({"hello": 1})]
+)
 def test_malformed_bodies_get_a_clear_error(body):
     with pytest.raises(MalformedEvent):
         file_refs_from_sqs_body(body)
@@ -103,10 +112,17 @@ def test_sns_envelope_inside_sqs_is_unwrapped():
 def test_eventbridge_object_created_keeps_its_key_as_is():
     [ref] = file_refs_from_event(EVENTBRIDGE)
     assert ref == FileRef(
-        bucket="amzn-s3-demo-bucket1", key="example-key", version_id="IYV3p45BT0ac8hjHg1houSdS1a.Mro8e", etag="b1946ac92492d2347c6235b4d2611184",
-        size=5, sequencer="617f08299329d189", event_time="2021-11-12T00:00:00Z", event_name="ObjectCreated:PutObject",  # pragma: allowlist secret (the documented sequencer)
-        principal="123456789012", source_ip="1.2.3.4",
-    )  # fmt: skip
+        bucket="amzn-s3-demo-bucket1",
+        key="example-key",
+        version_id="IYV3p45BT0ac8hjHg1houSdS1a.Mro8e",
+        etag="b1946ac92492d2347c6235b4d2611184",
+        size=5,
+        sequencer="617f08299329d189",
+        event_time="2021-11-12T00:00:00Z",
+        event_name="ObjectCreated:PutObject",  # pragma: allowlist secret (the documented sequencer)
+        principal="123456789012",
+        source_ip="1.2.3.4",
+    )
     assert file_refs_from_sqs_body(json.dumps(EVENTBRIDGE)) == [ref]  # S3 -> EventBridge -> SQS
     [odd] = file_refs_from_event(eventbridge(key="incoming/dt=2026-11-27/a b+c%2F.json"))
     assert odd.key == "incoming/dt=2026-11-27/a b+c%2F.json"  # not URL-decoded: EventBridge sends it as it is

@@ -12,13 +12,13 @@ import orjson
 import pytest
 
 from helpers import UNNOTIFIED, ndjson, notification, put, query, shipped_pipeline, sqs_batch
-from widf_local.pytest_plugin import gateway_stats
 from widf_loader.config import LoaderSettings
 from widf_loader.handler import lambda_handler, runtime
+from widf_loader.warehouse import Warehouse
 from widf_local import aws, samples
+from widf_local.pytest_plugin import gateway_stats
 from widf_local.stack import fault_plan
 from widf_local.worker import LambdaContext
-from widf_loader.warehouse import Warehouse
 from widf_ops.stack_outputs import wait_for
 
 
@@ -62,7 +62,11 @@ def test_duplicate_deliveries_load_nothing_twice(stack, loader):
 def test_concurrent_deliveries_of_one_file_load_it_once(stack, loader, as_function):
     prefix, files, records = "incoming/concurrent/", 12, 120
     settings = LoaderSettings.from_env()
-    s3 = aws.client("s3", stack.info.aws_endpoint, **{k.lower(): as_function[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")})
+    s3 = aws.client(
+        "s3",
+        stack.info.aws_endpoint,
+        **{k.lower(): as_function[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")},
+    )
     small_batches = LoaderSettings(**{**settings.__dict__, "batch_rows": 25})  # several statements per file, so the runs overlap
     warehouses = [Warehouse(small_batches), Warehouse(small_batches)]
     statuses: list[list[str]] = []
@@ -70,7 +74,7 @@ def test_concurrent_deliveries_of_one_file_load_it_once(stack, loader, as_functi
         ref = put(stack, loader, f"{prefix}{i:02d}{UNNOTIFIED}", ndjson(samples.sample_events(records, seed=2000 + i)))
         start, results = threading.Barrier(2), []
 
-        def deliver(warehouse: Warehouse) -> None:
+        def deliver(warehouse: Warehouse, ref=ref, start=start, results=results) -> None:
             start.wait()
             results.append(shipped_pipeline().load_file(ref, s3=s3, warehouse=warehouse, settings=small_batches).status)
 
@@ -117,7 +121,9 @@ def test_a_runner_killed_mid_file_leaves_nothing_and_the_retry_loads_everything(
     assert outcomes(stack, "incoming/killed/") == []
 
     settings = LoaderSettings.from_env()
-    outcome = shipped_pipeline().load_file(ref, s3=aws.client("s3", stack.info.aws_endpoint), warehouse=Warehouse(settings), settings=settings)
+    outcome = shipped_pipeline().load_file(
+        ref, s3=aws.client("s3", stack.info.aws_endpoint), warehouse=Warehouse(settings), settings=settings
+    )
     assert (outcome.status, outcome.rows_loaded) == ("LOADED", len(events))
     assert rows_loaded(stack, "incoming/killed/") == len(events)
 
@@ -147,7 +153,9 @@ def test_a_file_that_breaks_after_batches_went_out_loads_nothing(stack, loader, 
     before = gateway_stats(stack)["statements"]
     fault_plan(stack.info, {"snowflake_stall": 1.0, "stall_only": "INSERT", "stall_seconds": 0.5})
     try:
-        outcome = shipped_pipeline().load_file(ref, s3=aws.client("s3", stack.info.aws_endpoint), warehouse=Warehouse(settings), settings=settings)
+        outcome = shipped_pipeline().load_file(
+            ref, s3=aws.client("s3", stack.info.aws_endpoint), warehouse=Warehouse(settings), settings=settings
+        )
     finally:
         fault_plan(stack.info, {})
     assert outcome.status == "REJECTED" and f"{ref.uri} line 61: not valid JSON" in outcome.reason
@@ -162,7 +170,9 @@ def test_an_object_deleted_before_it_is_read_is_recorded_as_skipped(stack, loade
     ref = put(stack, loader, f"incoming/gone/deleted{UNNOTIFIED}", b"[]")
     aws.client("s3", stack.info.aws_endpoint).delete_object(Bucket=ref.bucket, Key=ref.key, VersionId=ref.version_id)
     settings = LoaderSettings.from_env()
-    outcome = shipped_pipeline().load_file(ref, s3=aws.client("s3", stack.info.aws_endpoint), warehouse=Warehouse(settings), settings=settings)
+    outcome = shipped_pipeline().load_file(
+        ref, s3=aws.client("s3", stack.info.aws_endpoint), warehouse=Warehouse(settings), settings=settings
+    )
     assert outcome.status == "SKIPPED"
     [(_, status, _, reason)] = outcomes(stack, "incoming/gone/")
     assert status == "SKIPPED" and "no longer exists" in reason

@@ -59,7 +59,9 @@ def function_credentials(stack) -> list[str]:
 
 def test_a_load_leaves_no_credential_in_logs_environment_or_template(stack, loader, tmp_path):
     stack.cli("aws", "test", "--count", "5")
-    ledger = "SELECT COUNT(*) FROM WIDF_DEMO_DB.PUBLIC.LOAD_HISTORY WHERE STATUS = 'LOADED' AND SOURCE_KEY LIKE 'incoming/widf-loader-test-%'"
+    ledger = (
+        "SELECT COUNT(*) FROM WIDF_DEMO_DB.PUBLIC.LOAD_HISTORY WHERE STATUS = 'LOADED' AND SOURCE_KEY LIKE 'incoming/widf-loader-test-%'"
+    )
 
     def loaded():
         with admin_connection(stack.info) as connection:

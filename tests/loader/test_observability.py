@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from helpers import ndjson, put, query
-from widf_local import aws, samples
 from widf_loader.warehouse import file_id
+from widf_local import aws, samples
 from widf_ops.stack_outputs import wait_for
 
 LAMBDA_LINES = ("START RequestId:", "END RequestId:", "REPORT RequestId:")
@@ -19,7 +19,11 @@ BAD_RECORD = {"event_id": "e-bad", "action": "view"}  # no user_id, no timestamp
 
 
 def outcome(stack, ref) -> tuple | None:
-    rows = query(stack, "SELECT STATUS, ROWS_LOADED, ROWS_REJECTED, LOAD_ID FROM WIDF_DEMO_DB.PUBLIC.LOAD_HISTORY WHERE FILE_ID = %s", (file_id(ref),))
+    rows = query(
+        stack,
+        "SELECT STATUS, ROWS_LOADED, ROWS_REJECTED, LOAD_ID FROM WIDF_DEMO_DB.PUBLIC.LOAD_HISTORY WHERE FILE_ID = %s",
+        (file_id(ref),),
+    )
     return rows[0] if rows else None
 
 
@@ -56,8 +60,13 @@ def loaded(stack, loader, key: str, body: bytes) -> dict:
     settled = wait_for(lambda: outcome(stack, ref), seconds=90)
     assert settled is not None, f"{ref.uri} was never loaded"
     uri = f"s3://{ref.bucket}/{ref.key}"
-    block = wait_for(lambda: b if (b := invocation_about(stack, loader.resources.log_group, uri)) and any('"_aws"' in line for line in b) else None, seconds=30)
-    assert block is not None, f"the invocation that loaded {uri} never logged its end and metrics: {log_streams(stack, loader.resources.log_group)}"
+    block = wait_for(
+        lambda: b if (b := invocation_about(stack, loader.resources.log_group, uri)) and any('"_aws"' in line for line in b) else None,
+        seconds=30,
+    )
+    assert block is not None, (
+        f"the invocation that loaded {uri} never logged its end and metrics: {log_streams(stack, loader.resources.log_group)}"
+    )
     return {"ref": ref, "uri": uri, "outcome": settled, "lines": block}
 
 
@@ -134,9 +143,7 @@ def test_the_functions_credentials_never_reach_its_logs(stack, loader, loads):
 
 def worker_secrets(aws_endpoint: str) -> set[str]:
     """The secret key and session token each warm container of this stack holds (read from its environment)."""
-    return {
-        environ[name] for _, environ in function_processes(aws_endpoint) for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-    }
+    return {environ[name] for _, environ in function_processes(aws_endpoint) for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
 
 
 def function_processes(aws_endpoint: str) -> list[tuple[list[str], dict[str, str]]]:
@@ -182,6 +189,10 @@ def test_query_history_keeps_session_tags_and_shows_each_user_only_their_own(sta
         seen_by_admin = admin.cursor().execute(history).fetchall()
     with connect(LoaderSettings.from_env()) as loader:  # the function's own keyless session
         seen_by_loader = loader.cursor().execute(history).fetchall()
-        loaders_own = loader.cursor().execute("SELECT DISTINCT USER_NAME FROM TABLE(WIDF_DEMO_DB.INFORMATION_SCHEMA.QUERY_HISTORY(RESULT_LIMIT => 10000))").fetchall()
+        loaders_own = (
+            loader.cursor()
+            .execute("SELECT DISTINCT USER_NAME FROM TABLE(WIDF_DEMO_DB.INFORMATION_SCHEMA.QUERY_HISTORY(RESULT_LIMIT => 10000))")
+            .fetchall()
+        )
     assert [(tag, text) for _, tag, text in seen_by_admin] == [("it's altered", "SELECT 2 -- probe"), ("at-login", "SELECT 1 -- probe")]
     assert seen_by_loader == [] and loaders_own == [("LAMBDA_LOADER_BOT",)]

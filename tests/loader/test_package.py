@@ -79,8 +79,22 @@ def locked_core_dependencies() -> set[str]:
     """`name==version` for what uv.lock installs for the function (its core and its `lambda` connector), as the artefact must hold."""
     uv = Path(sys.executable).parent / "uv"
     exported = subprocess.run(
-        [str(uv), "export", "--project", str(ROOT), "--frozen", "--no-dev", "--extra", "lambda", "--no-emit-project", "--no-hashes", "--quiet"],
-        capture_output=True, text=True, check=True,
+        [
+            str(uv),
+            "export",
+            "--project",
+            str(ROOT),
+            "--frozen",
+            "--no-dev",
+            "--extra",
+            "lambda",
+            "--no-emit-project",
+            "--no-hashes",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     lines = (line.split(";")[0].strip() for line in exported.splitlines())
     return {normalise(line) for line in lines if line and not line.startswith("#")}
@@ -119,7 +133,11 @@ def probe(unpacked: Path, script: str = IMPORT_PROBE, *args: str) -> dict:
     environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(unpacked), "LANG": "C.UTF-8"}
     result = subprocess.run(
         [sys.executable, "-S", "-s", "-B", "-c", script, str(unpacked), *args],
-        capture_output=True, text=True, env=environment, cwd=unpacked, timeout=120,
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=unpacked,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -202,8 +220,11 @@ LAMBDA_GLIBC = (2, 26)  # Amazon Linux 2, which Lambda's python3.11 runs on
 def required_glibc(library: Path) -> tuple[int, int]:
     """The newest glibc version a shared library requires (its ELF version needs; weak ones excepted)."""
     dump = subprocess.run(["objdump", "-p", str(library)], capture_output=True, text=True, check=True).stdout
-    needed = [tuple(map(int, line.split("GLIBC_")[1].split(".")[:2])) for line in dump.splitlines()
-              if "GLIBC_" in line and line.split()[1] != "0x02"]  # flag 0x02: VER_FLG_WEAK
+    needed = [
+        tuple(map(int, line.split("GLIBC_")[1].split(".")[:2]))
+        for line in dump.splitlines()
+        if "GLIBC_" in line and line.split()[1] != "0x02"
+    ]  # flag 0x02: VER_FLG_WEAK
     return max(needed, default=(0, 0))
 
 
@@ -234,8 +255,10 @@ def test_the_handler_imports_and_answers_from_the_artefact_alone(artefact):
     assert runs[0]["clients"] == ["https://s3.eu-west-1.amazonaws.com", "https://sts.us-east-1.amazonaws.com", "aws-cn"]
     assert manifest["unpacked_bytes"] < LAMBDA_UNZIPPED_LIMIT
     cold_import_ms = statistics.median(r["import_ms"] for r in runs)
-    print(f"\nartefact: {manifest['unpacked_bytes'] / 1e6:.1f} MB unpacked, {manifest['zip_bytes'] / 1e6:.1f} MB zipped; "
-          f"handler cold import (shipped bytecode only) median of 3: {cold_import_ms:.0f} ms")
+    print(
+        f"\nartefact: {manifest['unpacked_bytes'] / 1e6:.1f} MB unpacked, {manifest['zip_bytes'] / 1e6:.1f} MB zipped; "
+        f"handler cold import (shipped bytecode only) median of 3: {cold_import_ms:.0f} ms"
+    )
 
 
 @pytest.mark.stack
@@ -269,7 +292,9 @@ def unloadable_on_lambda(arch: str) -> list[str]:
     platforms = [f"manylinux_2_{minor}_{machine}" for minor in range(26, 4, -1)]
     platforms += [f"manylinux{legacy}_{machine}" for legacy in ("2014", "2010", "1")] + ["any"]
     loadable = set(cpython_tags((3, 11), platforms=platforms)) | set(compatible_tags((3, 11), "cp311", platforms))
-    lock = {(normalise(f"{p['name']}=={p['version']}")): p.get("wheels", []) for p in tomllib.loads((ROOT / "uv.lock").read_text())["package"]}
+    lock = {
+        (normalise(f"{p['name']}=={p['version']}")): p.get("wheels", []) for p in tomllib.loads((ROOT / "uv.lock").read_text())["package"]
+    }
     return sorted(
         requirement
         for requirement in locked_core_dependencies()

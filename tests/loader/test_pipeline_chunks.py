@@ -11,7 +11,6 @@ import orjson
 import pytest
 
 from widf_loader import pipeline as pipeline_module
-from widf_local import samples
 from widf_loader.config import ReadLimits
 from widf_loader.events import FileRef
 from widf_loader.pipeline import Pipeline, Tally
@@ -24,6 +23,7 @@ from widf_loader.pipeline_config import (
     read_pipeline_config,
 )
 from widf_loader.reader import LimitExceeded, UnreadableFile, iter_records
+from widf_local import samples
 
 REF = FileRef("b", "incoming/f.ndjson")
 
@@ -143,7 +143,7 @@ def test_the_reader_hands_on_the_records_before_a_bad_line_then_names_it():
     records = []
     with pytest.raises(UnreadableFile, match=r"s3://b/k line 200: not valid JSON"):
         for record in iter_records(io.BytesIO(b"\n".join(lines) + b"\n"), "s3://b/k"):
-            records.append(record)  # noqa: PERF402 - what was handed on before the error
+            records.append(record)
     assert records == [{"n": i} for i in range(199)]
 
 
@@ -152,7 +152,7 @@ def test_the_reader_hands_on_the_items_before_a_broken_array_then_names_it():
     records = []
     with pytest.raises(UnreadableFile, match=r"invalid JSON array after record 300"):
         for record in iter_records(io.BytesIO(data), "s3://b/k"):
-            records.append(record)  # noqa: PERF402 - what was handed on before the error
+            records.append(record)
     assert records == [{"n": i} for i in range(300)]
 
 
@@ -177,5 +177,5 @@ def test_quarantined_records_are_cut_into_batches_that_each_fit_one_binary(monke
     assert all(len(array) <= pipeline_module.BATCH_BYTES for array in arrays)
     elements = [element for array in arrays for element in orjson.loads(array)]
     assert [e[0] for e in elements] == list(range(300))  # every record once, in file order
-    assert all(e[3] == orjson.dumps(r).decode() for e, r in zip(elements, big_and_bad))  # the raw record as it was
+    assert all(e[3] == orjson.dumps(r).decode() for e, r in zip(elements, big_and_bad, strict=True))  # the raw record as it was
     assert quarantine[0][0][:3] == (REF.uri, REF.key, "L")

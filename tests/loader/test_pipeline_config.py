@@ -36,12 +36,18 @@ def test_the_default_configuration_is_valid():
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        (GOOD.replace('table = "RAW_DATA"', 'table = "RAW; DROP TABLE X"'), r":3: table of \[targets.raw\] 'RAW; DROP TABLE X' is not a plain Snowflake identifier"),
+        (
+            GOOD.replace('table = "RAW_DATA"', 'table = "RAW; DROP TABLE X"'),
+            r":3: table of \[targets.raw\] 'RAW; DROP TABLE X' is not a plain Snowflake identifier",
+        ),
         (GOOD.replace('target = "raw"', 'target = "purchases"'), r":7: route 'all' goes to unknown target 'purchases' \(defined: raw\)"),
         (GOOD + 'contract = "broken.schema.json"\n', r":8: route 'all': contract broken.schema.json does not compile"),
         (GOOD + 'contract = "missing.json"\n', r":8: route 'all': cannot read contract missing.json"),
         (GOOD + "colour = 'blue'\n", r":8: unknown setting 'colour' in route 'all'"),
-        (GOOD.replace('name = "all"', 'name = "all"\nwhen = { field = "action", equals = "x" }'), r"the last route \('all'\) must have no 'when'"),
+        (
+            GOOD.replace('name = "all"', 'name = "all"\nwhen = { field = "action", equals = "x" }'),
+            r"the last route \('all'\) must have no 'when'",
+        ),
         ("[gates]\nmax_reject_ratio = 2\n" + GOOD, r":2: gates.max_reject_ratio must be between 0 and 1"),
         ('[enrichment]\nhooks = ["no_colon"]\n' + GOOD, r":2: enrichment hook 'no_colon' is not module:function"),
         ("[[routes]\n", r"not valid TOML"),
@@ -62,8 +68,10 @@ def test_the_cli_refuses_a_bad_configuration_in_one_line(tmp_path):
     sample.write_text("[]")
     result = subprocess.run(
         [sys.executable, "-m", "widf_cli", "load", str(sample), "--dry-run"],
-        capture_output=True, text=True, env={**os.environ, "WIDF_PIPELINE_CONFIG": str(path), "COLUMNS": "300"},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env={**os.environ, "WIDF_PIPELINE_CONFIG": str(path), "COLUMNS": "300"},
+    )
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0
     assert "goes to unknown target 'nowhere'" in result.stderr

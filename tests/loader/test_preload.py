@@ -8,14 +8,14 @@ from pathlib import Path
 import orjson
 import pytest
 
-from helpers import REPOSITORY, TESTS
 import enrichment_hooks
-from widf_local import samples
+from helpers import REPOSITORY, TESTS
 from widf_loader.config import ReadLimits
 from widf_loader.enrich import EnrichmentBudgetExceeded
 from widf_loader.events import FileRef
 from widf_loader.pipeline import Pipeline, Tally
 from widf_loader.pipeline_config import DEFAULT_CONFIG, read_pipeline_config
+from widf_local import samples
 
 TYPED = TESTS / "configs" / "typed_purchases.toml"
 ORIGINAL_DEMO_EVENTS = TESTS / "fixtures" / "original_demo_events.json"
@@ -158,7 +158,11 @@ def test_a_hook_that_raises_rejects_the_record_with_its_message():
     from dataclasses import replace
 
     config = read_pipeline_config(DEFAULT_CONFIG)
-    config = replace(config, enrichment=replace(config.enrichment, hooks=("enrichment_hooks:refuse_mobile",)), gates=replace(config.gates, max_reject_ratio=1.0))
+    config = replace(
+        config,
+        enrichment=replace(config.enrichment, hooks=("enrichment_hooks:refuse_mobile",)),
+        gates=replace(config.gates, max_reject_ratio=1.0),
+    )
     events = samples.sample_events(20, seed=3)
     tally, _ = Pipeline(config).plan(io.BytesIO(orjson.dumps(events)), FileRef("b", "k"), ReadLimits())
     mobile = [i for i, e in enumerate(events) if e["device"]["type"] == "mobile"]

@@ -6,9 +6,9 @@ import re
 from decimal import Decimal
 
 import orjson
+from test_preload import with_bad_purchases
 
 from helpers import TESTS
-from test_preload import with_bad_purchases
 from widf_cli.local_stack import admin_connection
 from widf_loader.events import FileRef
 from widf_loader.warehouse import file_id
@@ -26,9 +26,13 @@ def upload(stack, loader, key: str, events: list) -> FileRef:
 def outcome(stack, ref: FileRef) -> tuple | None:
     def settled():
         with admin_connection(stack.info) as connection:
-            return connection.cursor().execute(
-                f"SELECT STATUS, ROWS_LOADED, ROWS_REJECTED, REASON, LOAD_ID FROM {DB}.LOAD_HISTORY WHERE FILE_ID = %s", (file_id(ref),)
-            ).fetchone()
+            return (
+                connection.cursor()
+                .execute(
+                    f"SELECT STATUS, ROWS_LOADED, ROWS_REJECTED, REASON, LOAD_ID FROM {DB}.LOAD_HISTORY WHERE FILE_ID = %s", (file_id(ref),)
+                )
+                .fetchone()
+            )
 
     return wait_for(settled, seconds=90)
 
@@ -44,13 +48,17 @@ def test_bad_records_are_quarantined_and_the_summary_counts_only_good_ones(stack
     assert result is not None
     status, loaded, rejected, _, load_id = result
     assert (status, loaded, rejected) == ("LOADED", 38, 2)
-    quarantined = query(stack, f"SELECT RECORD_INDEX, ROUTE, REASON, RAW_RECORD FROM {DB}.REJECTED_RECORDS WHERE LOAD_ID = %s ORDER BY 1", (load_id,))
+    quarantined = query(
+        stack, f"SELECT RECORD_INDEX, ROUTE, REASON, RAW_RECORD FROM {DB}.REJECTED_RECORDS WHERE LOAD_ID = %s ORDER BY 1", (load_id,)
+    )
     assert [(i, route) for i, route, _, _ in quarantined] == sorted([(negative, "purchases"), (missing, "purchases")])
     assert all("amount" in reason for _, _, reason, _ in quarantined)
     assert {orjson.loads(raw)["event_id"] for *_, raw in quarantined} == {events[negative]["event_id"], events[missing]["event_id"]}
 
     query(stack, f"ALTER DYNAMIC TABLE {DB}.DAILY_SUMMARY REFRESH")
-    [(events_counted, amount)] = query(stack, f"SELECT SUM(TOTAL_EVENTS), SUM(CASE WHEN ACTION = 'purchase' THEN TOTAL_AMOUNT END) FROM {DB}.DAILY_SUMMARY")
+    [(events_counted, amount)] = query(
+        stack, f"SELECT SUM(TOTAL_EVENTS), SUM(CASE WHEN ACTION = 'purchase' THEN TOTAL_AMOUNT END) FROM {DB}.DAILY_SUMMARY"
+    )
     good = [e for i, e in enumerate(events) if i not in (negative, missing)]
     assert events_counted == len(good)
     assert Decimal(str(amount)) == sum(Decimal(str(e["amount"])) for e in good if e["action"] == "purchase")
@@ -79,7 +87,11 @@ def test_a_gated_files_bad_records_are_in_rejected_records_once_however_often_it
     ref = upload(stack, loader, key, events)
     status, loaded, rejected, reason, load_id = outcome(stack, ref)
     assert (status, loaded, rejected) == ("REJECTED", 0, 2) and "over the 10% gate" in reason
-    quarantined = query(stack, f"SELECT SOURCE_FILE, RECORD_INDEX, ROUTE, REASON, RAW_RECORD FROM {DB}.REJECTED_RECORDS WHERE LOAD_ID = %s ORDER BY 2", (load_id,))
+    quarantined = query(
+        stack,
+        f"SELECT SOURCE_FILE, RECORD_INDEX, ROUTE, REASON, RAW_RECORD FROM {DB}.REJECTED_RECORDS WHERE LOAD_ID = %s ORDER BY 2",
+        (load_id,),
+    )
     routes = {i: "purchases" if events[i]["action"] == "purchase" else "events" for i in (2, 7)}
     assert [(i, route) for _, i, route, _, _ in quarantined] == sorted(routes.items())
     assert all('"user_id" is a required property' in why for *_, why, _ in quarantined)
@@ -89,7 +101,10 @@ def test_a_gated_files_bad_records_are_in_rejected_records_once_however_often_it
 
     aws.client("sqs", stack.info.aws_endpoint).send_message(QueueUrl=loader.resources.queue_url, MessageBody=notification(ref))
     duplicate = wait_for(
-        lambda: query(stack, f"SELECT REASON FROM {DB}.LOAD_HISTORY WHERE FILE_ID = %s AND STATUS = 'SKIPPED_DUPLICATE'", (file_id(ref),)) or None
+        lambda: (
+            query(stack, f"SELECT REASON FROM {DB}.LOAD_HISTORY WHERE FILE_ID = %s AND STATUS = 'SKIPPED_DUPLICATE'", (file_id(ref),))
+            or None
+        )
     )
     assert duplicate and load_id in duplicate[0][0]
     assert query(stack, f"SELECT COUNT(*) FROM {DB}.REJECTED_RECORDS WHERE SOURCE_FILE = %s", (ref.uri,)) == [(2,)]
@@ -107,7 +122,11 @@ def test_concurrent_deliveries_of_a_gated_file_write_its_rejections_once(stack, 
     for index in bad:
         events[index]["timestamp"] = "not a time"
     settings = LoaderSettings(**{**LoaderSettings.from_env().__dict__, "batch_rows": 20})  # many statements, so the runs overlap
-    s3 = aws.client("s3", stack.info.aws_endpoint, **{k.lower(): as_function[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")})
+    s3 = aws.client(
+        "s3",
+        stack.info.aws_endpoint,
+        **{k.lower(): as_function[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")},
+    )
     ref = put(stack, loader, f"incoming/contracts/gated-concurrent{UNNOTIFIED}", orjson.dumps(events))
     start, results = threading.Barrier(2), []
 
@@ -129,8 +148,9 @@ def test_concurrent_deliveries_of_a_gated_file_write_its_rejections_once(stack, 
 
 
 def test_the_original_demos_file_loads_whole_and_daily_summary_agrees_with_raw_data(stack, loader):
-    from widf_cli.demo_story import summary_matches
     from rich.console import Console
+
+    from widf_cli.demo_story import summary_matches
 
     fixture = TESTS / "fixtures" / "original_demo_events.json"
     events = orjson.loads(fixture.read_bytes())
@@ -153,7 +173,9 @@ def test_the_original_demos_file_loads_whole_and_daily_summary_agrees_with_raw_d
         columns, summary = admin.daily_summary(connection, SnowflakeNames())
         assert summary_matches(connection, SnowflakeNames(), columns, summary, Console(quiet=True))
     [(summary_amount,)] = query(stack, f"SELECT SUM(TOTAL_AMOUNT) FROM {DB}.DAILY_SUMMARY WHERE ACTION = 'purchase'")
-    [(all_purchases,)] = query(stack, f"SELECT SUM(PAYLOAD:amount::NUMBER(18, 2)) FROM {DB}.RAW_DATA WHERE PAYLOAD:action::STRING = 'purchase'")
+    [(all_purchases,)] = query(
+        stack, f"SELECT SUM(PAYLOAD:amount::NUMBER(18, 2)) FROM {DB}.RAW_DATA WHERE PAYLOAD:action::STRING = 'purchase'"
+    )
     assert Decimal(str(summary_amount)) == Decimal(str(all_purchases)) >= purchases
 
 
@@ -185,7 +207,9 @@ def test_the_dry_run_predicts_what_the_load_does(stack, loader, tmp_path):
     real = stack.cli("load", str(sample), "--key", "incoming/contracts/predict.json")
     assert "LOADED" in real.stdout and "REJECTED_RECORDS" in real.stdout
     [(loaded, rejected)] = query(
-        stack, f"SELECT ROWS_LOADED, ROWS_REJECTED FROM {DB}.LOAD_HISTORY WHERE SOURCE_KEY = %s AND STATUS = 'LOADED'", ("incoming/contracts/predict.json",)
+        stack,
+        f"SELECT ROWS_LOADED, ROWS_REJECTED FROM {DB}.LOAD_HISTORY WHERE SOURCE_KEY = %s AND STATUS = 'LOADED'",
+        ("incoming/contracts/predict.json",),
     )
     assert (loaded, loaded + rejected) == (int(predicted.group(1)), int(predicted.group(2)))
 
@@ -207,7 +231,11 @@ def test_a_configured_route_table_is_created_by_setup_granted_and_loaded_with_ty
     )
     purchases = [e for e in events if e["action"] == "purchase"]
     assert (outcome.status, outcome.rows_loaded) == ("LOADED", len(events))
-    rows = query(stack, f"SELECT USER_ID, AMOUNT, OS, PAYLOAD:region::STRING, LOADED_BY FROM {DB}.PURCHASES WHERE SOURCE_KEY = %s ORDER BY RECORD_INDEX", (ref.key,))
+    rows = query(
+        stack,
+        f"SELECT USER_ID, AMOUNT, OS, PAYLOAD:region::STRING, LOADED_BY FROM {DB}.PURCHASES WHERE SOURCE_KEY = %s ORDER BY RECORD_INDEX",
+        (ref.key,),
+    )
     assert [(u, Decimal(str(a))) for u, a, *_ in rows] == [(e["user_id"], Decimal(str(e["amount"]))) for e in purchases]
     assert {r[2] for r in rows} <= {"linux", "ios", "android"} and {r[3] for r in rows} <= {"emea", "amer"}
     assert {r[4] for r in rows} == {"LAMBDA_LOADER_BOT"}

@@ -5,9 +5,8 @@ from __future__ import annotations
 import gzip
 import io
 
-import pytest
-
 import orjson
+import pytest
 
 from widf_loader.config import ReadLimits
 from widf_loader.reader import LimitExceeded, UnreadableFile, check_record, iter_records, nesting_depth

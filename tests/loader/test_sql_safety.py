@@ -35,7 +35,7 @@ def state(stack) -> dict[str, int]:
 def test_a_hostile_key_and_payload_load_verbatim_and_change_nothing_else(stack, loader):
     before = state(stack)
     assert {"RAW_DATA", "LOAD_HISTORY", "REJECTED_RECORDS"} <= set(before)
-    key = "incoming/'; DROP TABLE RAW_DATA; -- \"quoted\" %27.json"
+    key = 'incoming/\'; DROP TABLE RAW_DATA; -- "quoted" %27.json'
     records = [
         {"event_id": f"sql-{i}", "user_id": text, "action": "click", "timestamp": "2026-11-27T10:00:00Z", text: text}
         for i, text in enumerate(INJECTIONS)
@@ -44,9 +44,11 @@ def test_a_hostile_key_and_payload_load_verbatim_and_change_nothing_else(stack, 
 
     def loaded():
         with admin_connection(stack.info) as connection:
-            row = connection.cursor().execute(
-                f"SELECT STATUS, ROWS_LOADED FROM {SCHEMA}.LOAD_HISTORY WHERE SOURCE_KEY = %s AND STATUS <> 'FAILED'", (key,)
-            ).fetchone()
+            row = (
+                connection.cursor()
+                .execute(f"SELECT STATUS, ROWS_LOADED FROM {SCHEMA}.LOAD_HISTORY WHERE SOURCE_KEY = %s AND STATUS <> 'FAILED'", (key,))
+                .fetchone()
+            )
         return row
 
     assert wait_for(loaded, seconds=120) == ("LOADED", len(INJECTIONS))
@@ -54,9 +56,11 @@ def test_a_hostile_key_and_payload_load_verbatim_and_change_nothing_else(stack, 
     expected = {**before, "RAW_DATA": before["RAW_DATA"] + len(INJECTIONS), "LOAD_HISTORY": before["LOAD_HISTORY"] + 1}
     assert after == expected  # every table still there, and only the intended rows added
     with admin_connection(stack.info) as connection:
-        stored = connection.cursor().execute(
-            f"SELECT PAYLOAD:user_id::STRING FROM {SCHEMA}.RAW_DATA WHERE SOURCE_KEY = %s ORDER BY RECORD_INDEX", (key,)
-        ).fetchall()
+        stored = (
+            connection.cursor()
+            .execute(f"SELECT PAYLOAD:user_id::STRING FROM {SCHEMA}.RAW_DATA WHERE SOURCE_KEY = %s ORDER BY RECORD_INDEX", (key,))
+            .fetchall()
+        )
     assert [row[0] for row in stored] == INJECTIONS  # stored verbatim, as data
 
 
@@ -64,7 +68,7 @@ def test_a_hostile_key_and_payload_load_verbatim_and_change_nothing_else(stack, 
     ("variable", "value"),
     [
         ("SNOWFLAKE_DATABASE", "WIDF_DEMO_DB; DROP TABLE X"),
-        ("SNOWFLAKE_SCHEMA", "PUBLIC\"; --"),
+        ("SNOWFLAKE_SCHEMA", 'PUBLIC"; --'),
         ("WIDF_LEDGER_TABLE", "LOAD_HISTORY WHERE 1=1"),
         ("SNOWFLAKE_ROLE", "R' OR '1'='1"),
     ],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.auth import SigV4Auth
@@ -46,7 +46,7 @@ def issued(key_id: str) -> str | None:
 def test_a_genuine_attestation_passes_every_check():
     request = decode_attestation(attestation())
     check_request_shape(request, STS)
-    check_freshness(request, datetime.now(timezone.utc))
+    check_freshness(request, datetime.now(UTC))
     check_signature(request, issued)
 
 
@@ -71,7 +71,7 @@ def test_unsigned_audience_is_refused():
 def test_stale_attestation_is_refused():
     request = decode_attestation(attestation())
     with pytest.raises(AttestationRejected, match="outside the allowed clock skew"):
-        check_freshness(request, datetime.now(timezone.utc) + timedelta(minutes=16))
+        check_freshness(request, datetime.now(UTC) + timedelta(minutes=16))
 
 
 def test_attestation_for_another_sts_is_refused_before_any_request():

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import orjson
 import pytest
 from snowflake.connector.errors import ProgrammingError
 
-from widf_local.pytest_plugin import gateway_stats, started_stack
 from widf_cli.demo_story import rows_for
 from widf_cli.local_stack import admin_connection, deployed
 from widf_local import aws, samples
+from widf_local.pytest_plugin import gateway_stats, started_stack
 from widf_ops.stack_outputs import wait_for
 
 # The local stack's knob (widf_local.gateway.dynamic_tables), set in the environment it starts with.
@@ -73,7 +73,7 @@ def test_daily_summary_catches_up_with_a_load_within_its_target_lag_unread(stack
     aws.client("s3", stack.info.aws_endpoint).put_object(Bucket=resources.bucket, Key=key, Body=orjson.dumps(events))
     uri = f"s3://{resources.bucket}/{key}"
     assert wait_for(lambda: r if len(r := rows_for(admin, names, uri)) >= len(events) else None, seconds=60), f"{uri} did not load"
-    landed = datetime.now(timezone.utc)
+    landed = datetime.now(UTC)
 
     # Only SHOW is asked (it computes nothing): the refresh must come from the refresher, within the lag.
     refreshed = wait_for(lambda: s if (s := show(admin, "DAILY_SUMMARY"))["data_timestamp"] >= landed else None, seconds=60)
@@ -86,7 +86,12 @@ def test_daily_summary_catches_up_with_a_load_within_its_target_lag_unread(stack
         f"FROM {names.database}.{names.schema}.DAILY_SUMMARY"
     )
     actual = {
-        (day, action): {"FILES_LOADED": files, "TOTAL_EVENTS": total, "UNIQUE_USERS": users, "TOTAL_AMOUNT": Decimal(str(amount)).quantize(Decimal("0.01"))}
+        (day, action): {
+            "FILES_LOADED": files,
+            "TOTAL_EVENTS": total,
+            "UNIQUE_USERS": users,
+            "TOTAL_AMOUNT": Decimal(str(amount)).quantize(Decimal("0.01")),
+        }
         for day, action, files, total, users, amount in cursor.fetchall()
     }
     assert actual == expected
@@ -128,7 +133,27 @@ def test_a_dynamic_table_changes_only_by_its_refreshes(admin, counts):
 def test_show_dynamic_tables_has_snowflakes_columns(admin, counts):
     cursor = admin.cursor().execute(f"SHOW DYNAMIC TABLES IN DATABASE {TEST_DB}")
     assert [c[0] for c in cursor.description] == [
-        "created_on", "name", "reserved", "database_name", "schema_name", "cluster_by", "rows", "bytes", "owner",
-        "target_lag", "refresh_mode", "refresh_mode_reason", "warehouse", "comment", "text", "automatic_clustering",
-        "scheduling_state", "last_suspended_on", "is_clone", "is_replica", "is_iceberg", "data_timestamp", "owner_role_type",
-    ]  # fmt: skip
+        "created_on",
+        "name",
+        "reserved",
+        "database_name",
+        "schema_name",
+        "cluster_by",
+        "rows",
+        "bytes",
+        "owner",
+        "target_lag",
+        "refresh_mode",
+        "refresh_mode_reason",
+        "warehouse",
+        "comment",
+        "text",
+        "automatic_clustering",
+        "scheduling_state",
+        "last_suspended_on",
+        "is_clone",
+        "is_replica",
+        "is_iceberg",
+        "data_timestamp",
+        "owner_role_type",
+    ]

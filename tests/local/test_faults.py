@@ -92,7 +92,9 @@ def dead_letters(stack, function, prefix: str) -> set[str]:
     """File ids under `prefix` of the messages in the dead-letter queue (read, and left there)."""
     sqs = aws.client("sqs", stack.info.aws_endpoint)
     found: set[str] = set()
-    while messages := sqs.receive_message(QueueUrl=function.resources.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=5).get("Messages", []):
+    while messages := sqs.receive_message(QueueUrl=function.resources.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=5).get(
+        "Messages", []
+    ):
         for message in messages:
             found |= {file_id(ref) for ref in file_refs_from_sqs_body(message["Body"]) if ref.key.startswith(prefix)}
     return found
@@ -113,7 +115,9 @@ def settle(stack, function, batch: Batch, seconds: float = 300) -> Outcome:
     def done():
         if messages_in(stack, function.resources.queue_url):
             return None
-        loaded = query(stack, f"SELECT COUNT(DISTINCT FILE_ID) FROM {LEDGER} WHERE SOURCE_KEY LIKE %s AND STATUS = 'LOADED'", (f"{batch.prefix}%",))
+        loaded = query(
+            stack, f"SELECT COUNT(DISTINCT FILE_ID) FROM {LEDGER} WHERE SOURCE_KEY LIKE %s AND STATUS = 'LOADED'", (f"{batch.prefix}%",)
+        )
         return True if loaded[0][0] + messages_in(stack, function.resources.dlq_url) >= len(batch.records) else None
 
     assert wait_for(done, seconds=seconds), f"{batch.prefix}: not settled within {seconds} s"
@@ -126,7 +130,11 @@ def settle(stack, function, batch: Batch, seconds: float = 300) -> Outcome:
             loaded[fid] = loaded.get(fid, 0) + 1
         elif status == "FAILED":
             failed[fid] = reason
-    per_version = query(stack, f"SELECT SOURCE_BUCKET, SOURCE_KEY, SOURCE_VERSION_ID, COUNT(*) FROM {RAW_DATA} WHERE SOURCE_KEY LIKE %s GROUP BY 1, 2, 3", like)
+    per_version = query(
+        stack,
+        f"SELECT SOURCE_BUCKET, SOURCE_KEY, SOURCE_VERSION_ID, COUNT(*) FROM {RAW_DATA} WHERE SOURCE_KEY LIKE %s GROUP BY 1, 2, 3",
+        like,
+    )
     rows = {file_id(FileRef(bucket, key, version_id=version)): count for bucket, key, version, count in per_version}
     doubled = query(
         stack,
@@ -183,10 +191,17 @@ def fresh_containers(stack, function, timeout_seconds: int) -> None:
     update_function_configuration(stack.paths, timeout_seconds=timeout_seconds)
 
 
-def test_s3_throttling_is_retried(stack, function):
-    fault_plan(stack.info, {"s3_slowdown": 1.0})
-    batch = upload(stack, function, "incoming/faults/s3/", files=3, seed=2)
-    wait_for_injected(stack, "s3_slowdown", 6)
+@pytest.mark.parametrize(
+    ("fault", "files", "fires", "seed"),
+    [
+        pytest.param("s3_slowdown", 3, 6, 2, id="s3-throttling-is-retried"),
+        pytest.param("container_killed", 4, 2, 4, id="a-killed-container-leaves-nothing-behind-and-the-redelivery-loads"),
+    ],
+)
+def test_a_fault_that_fires_loses_nothing_and_loads_nothing_twice(stack, function, fault, files, fires, seed):
+    fault_plan(stack.info, {fault: 1.0, "seed": seed})
+    batch = upload(stack, function, f"incoming/faults/{fault}/", files=files, seed=seed)
+    wait_for_injected(stack, fault, fires)
     outcome = settle(stack, function, batch)
     assert_exactly_once(batch, outcome)
     assert not outcome.dead
@@ -201,15 +216,6 @@ def test_an_unavailable_sts_delays_the_load_and_loses_nothing(stack, function):
         outcome = settle(stack, function, batch)
     finally:
         fresh_containers(stack, function, timeout_seconds=function.function.timeout_seconds)
-    assert_exactly_once(batch, outcome)
-    assert not outcome.dead
-
-
-def test_a_killed_container_leaves_nothing_behind_and_the_redelivery_loads(stack, function):
-    fault_plan(stack.info, {"container_killed": 1.0, "seed": 4})
-    batch = upload(stack, function, "incoming/faults/killed/", files=4, seed=4)
-    wait_for_injected(stack, "container_killed", 2)
-    outcome = settle(stack, function, batch)
     assert_exactly_once(batch, outcome)
     assert not outcome.dead
 

@@ -14,7 +14,7 @@ import socket
 import threading
 import urllib.request
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import botocore.auth
 import pytest
@@ -75,7 +75,15 @@ def attestation(
 
 def log_in(stack, token: str) -> dict:
     """The connector's login request, sent as an attacker would: straight to the endpoint."""
-    body = {"data": {"AUTHENTICATOR": "WORKLOAD_IDENTITY", "PROVIDER": "AWS", "TOKEN": token, "CLIENT_APP_ID": "forgery", "SESSION_PARAMETERS": {}}}
+    body = {
+        "data": {
+            "AUTHENTICATOR": "WORKLOAD_IDENTITY",
+            "PROVIDER": "AWS",
+            "TOKEN": token,
+            "CLIENT_APP_ID": "forgery",
+            "SESSION_PARAMETERS": {},
+        }
+    }
     request = urllib.request.Request(
         f"http://{stack.info.snowflake_host}:{stack.info.snowflake_port}/session/v1/login-request",
         data=json.dumps(body).encode(),
@@ -102,8 +110,12 @@ def core_attestation(stack, credentials: Credentials, monkeypatch: pytest.Monkey
     process's), from the role's credentials in the environment, as the function's would be."""
     from snowflake.connector._common.wif_util import AttestationProvider, create_attestation
 
-    for name, value in {"AWS_ACCESS_KEY_ID": credentials.access_key, "AWS_SECRET_ACCESS_KEY": credentials.secret_key,
-                        "AWS_SESSION_TOKEN": credentials.token, "AWS_REGION": aws.REGION}.items():  # fmt: skip
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": credentials.access_key,
+        "AWS_SECRET_ACCESS_KEY": credentials.secret_key,
+        "AWS_SESSION_TOKEN": credentials.token,
+        "AWS_REGION": aws.REGION,
+    }.items():
         monkeypatch.setenv(name, value)
     return create_attestation(AttestationProvider.AWS, wif_host=stack.info.aws_endpoint).credential
 
@@ -112,7 +124,9 @@ def test_connector_5s_own_attestation_logs_in_and_is_refused_once_tampered_with(
     token = core_attestation(stack, role_credentials(stack, roles[TRUSTED_ROLE]), monkeypatch)
     assert log_in(stack, token)["success"] is True
     document = json.loads(base64.b64decode(token))
-    document["headers"] = {k: ("someone-elses-session-token" if k.lower() == "x-amz-security-token" else v) for k, v in document["headers"].items()}
+    document["headers"] = {
+        k: ("someone-elses-session-token" if k.lower() == "x-amz-security-token" else v) for k, v in document["headers"].items()
+    }
     assert "signature does not match" in refused(log_in(stack, base64.b64encode(json.dumps(document).encode()).decode()))
 
 
@@ -142,7 +156,7 @@ def test_a_missing_or_unsigned_audience_is_refused(stack, roles, audience):
 
 
 def test_an_attestation_older_than_15_minutes_is_refused(stack, roles, monkeypatch):
-    twenty_minutes_ago = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(minutes=20)
+    twenty_minutes_ago = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=20)
     monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: twenty_minutes_ago)
     token = attestation(stack, role_credentials(stack, roles[TRUSTED_ROLE]))
     monkeypatch.undo()

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-import snowflake.connector
 from snowflake.connector.errors import ProgrammingError
 
-from widf_local import aws
+from helpers import become_role, connect_with_workload_identity
 from widf_cli.local_stack import admin_connection
 from widf_loader.warehouse import packed_records
+from widf_local import aws
 
+# The output's columns in the documentation's order, packed as the page lists them (hence fmt: skip).
 SHOW_USERS_COLUMNS = [  # https://docs.snowflake.com/en/sql-reference/sql/show-users, Output
     "name", "created_on", "login_name", "display_name", "first_name", "last_name", "email", "mins_to_unlock",
     "days_to_expiry", "comment", "disabled", "must_change_password", "snowflake_lock", "default_warehouse",
@@ -78,8 +79,12 @@ def test_users_are_shown_and_described_with_snowflakes_columns(admin):
     assert columns == SHOW_USERS_COLUMNS
     user = dict(zip(columns, rows[0], strict=True))
     assert (user["name"], user["type"], user["has_workload_identity"], user["has_password"], user["comment"]) == (
-        "REPORT_BOT", "SERVICE", "true", "false", "builds reports",
-    )  # fmt: skip
+        "REPORT_BOT",
+        "SERVICE",
+        "true",
+        "false",
+        "builds reports",
+    )
     columns, rows = run(admin, "DESCRIBE USER REPORT_BOT")
     assert columns == ["property", "value", "default", "description"]
     assert {p: v for p, v, *_ in rows}["TYPE"] == "SERVICE"
@@ -90,8 +95,12 @@ def test_a_password_cannot_be_given_to_a_user(admin):
 
 
 def test_workload_identities_are_added_listed_and_removed(admin):
-    admin.cursor().execute("CREATE OR REPLACE USER MOVING_BOT TYPE = SERVICE WORKLOAD_IDENTITY = (TYPE = AWS ARN = 'arn:aws:iam::123456789012:role/old-home')")
-    admin.cursor().execute("ALTER USER MOVING_BOT ADD WORKLOAD IDENTITY NEW_HOME TYPE = AWS ARN = 'arn:aws:iam::210987654321:role/path/new-home'")
+    admin.cursor().execute(
+        "CREATE OR REPLACE USER MOVING_BOT TYPE = SERVICE WORKLOAD_IDENTITY = (TYPE = AWS ARN = 'arn:aws:iam::123456789012:role/old-home')"
+    )
+    admin.cursor().execute(
+        "ALTER USER MOVING_BOT ADD WORKLOAD IDENTITY NEW_HOME TYPE = AWS ARN = 'arn:aws:iam::210987654321:role/path/new-home'"
+    )
     methods = records(admin, "SHOW USER WORKLOAD IDENTITY AUTHENTICATION METHODS FOR USER MOVING_BOT")
     assert list(methods[0]) == METHODS_COLUMNS
     assert {m["name"]: json.loads(m["additional_info"]) for m in methods} == {
@@ -107,21 +116,16 @@ def test_workload_identities_are_added_listed_and_removed(admin):
 def test_an_added_workload_identity_is_trusted_at_login(stack, admin, monkeypatch):
     iam = aws.client("iam", stack.info.aws_endpoint)
     arn = iam.create_role(RoleName="second-home", AssumeRolePolicyDocument=json.dumps(aws.LAMBDA_TRUST_POLICY))["Role"]["Arn"]
-    admin.cursor().execute("CREATE OR REPLACE USER TWO_HOMES_BOT TYPE = SERVICE WORKLOAD_IDENTITY = (TYPE = AWS ARN = 'arn:aws:iam::123456789012:role/first-home')")
+    admin.cursor().execute(
+        "CREATE OR REPLACE USER TWO_HOMES_BOT TYPE = SERVICE WORKLOAD_IDENTITY = (TYPE = AWS ARN = 'arn:aws:iam::123456789012:role/first-home')"
+    )
     admin.cursor().execute(f"ALTER USER TWO_HOMES_BOT ADD WORKLOAD IDENTITY SECOND TYPE = AWS ARN = '{arn}'")
-    credentials = aws.client("sts", stack.info.aws_endpoint).assume_role(RoleArn=arn, RoleSessionName="pytest")["Credentials"]
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
-        "AWS_SESSION_TOKEN": credentials["SessionToken"], "AWS_REGION": aws.REGION, "SNOWFLAKE_WIF_ALLOWED_HOST_SUFFIXES": "localhost",
-    }.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
-    info = stack.info
-    with snowflake.connector.connect(
-        account=info.snowflake_account, host=info.snowflake_host, port=info.snowflake_port, protocol="http",
-        authenticator="WORKLOAD_IDENTITY", workload_identity_provider="AWS", workload_identity_host=info.aws_endpoint, login_timeout=20,
-    ) as connection:  # fmt: skip
+    become_role(monkeypatch, stack, arn)
+    with connect_with_workload_identity(stack.info) as connection:
         assert connection.cursor().execute("SELECT CURRENT_USER()").fetchone() == ("TWO_HOMES_BOT",)
-    last_used = {m["name"]: m["last_used"] for m in records(admin, "SHOW USER WORKLOAD IDENTITY AUTHENTICATION METHODS FOR USER TWO_HOMES_BOT")}
+    last_used = {
+        m["name"]: m["last_used"] for m in records(admin, "SHOW USER WORKLOAD IDENTITY AUTHENTICATION METHODS FOR USER TWO_HOMES_BOT")
+    }
     assert last_used["SECOND"] is not None and last_used["DEFAULT"] is None
 
 
@@ -140,17 +144,24 @@ def test_grants_on_all_and_future_tables(admin):
     grants = records(admin, "SHOW GRANTS TO ROLE SALES_WRITER")
     assert list(grants[0]) == GRANTS_COLUMNS
     assert {(g["privilege"], g["granted_on"], g["name"]) for g in grants} == {
-        ("SELECT", "TABLE", "GRANTS_DB.SALES.ORDERS"), ("INSERT", "TABLE", "GRANTS_DB.SALES.ORDERS"),
-        ("SELECT", "TABLE", "GRANTS_DB.SALES.REFUNDS"), ("INSERT", "TABLE", "GRANTS_DB.SALES.REFUNDS"),
+        ("SELECT", "TABLE", "GRANTS_DB.SALES.ORDERS"),
+        ("INSERT", "TABLE", "GRANTS_DB.SALES.ORDERS"),
+        ("SELECT", "TABLE", "GRANTS_DB.SALES.REFUNDS"),
+        ("INSERT", "TABLE", "GRANTS_DB.SALES.REFUNDS"),
         ("CREATE TABLE", "SCHEMA", "GRANTS_DB.SALES"),
-    }  # fmt: skip
+    }
     admin.cursor().execute("REVOKE INSERT ON TABLE GRANTS_DB.SALES.REFUNDS FROM ROLE SALES_WRITER")
-    assert ("INSERT", "GRANTS_DB.SALES.REFUNDS") not in {(g["privilege"], g["name"]) for g in records(admin, "SHOW GRANTS TO ROLE SALES_WRITER")}
+    assert ("INSERT", "GRANTS_DB.SALES.REFUNDS") not in {
+        (g["privilege"], g["name"]) for g in records(admin, "SHOW GRANTS TO ROLE SALES_WRITER")
+    }
 
 
 def test_a_grant_on_a_missing_object_is_refused(admin):
     admin.cursor().execute("CREATE ROLE IF NOT EXISTS HOPEFUL_ROLE")
-    assert refused(admin, "GRANT USAGE ON DATABASE NO_SUCH_DB TO ROLE HOPEFUL_ROLE") == "SQL compilation error:\nObject 'NO_SUCH_DB' does not exist or not authorized."
+    assert (
+        refused(admin, "GRANT USAGE ON DATABASE NO_SUCH_DB TO ROLE HOPEFUL_ROLE")
+        == "SQL compilation error:\nObject 'NO_SUCH_DB' does not exist or not authorized."
+    )
 
 
 def test_a_dropped_database_takes_its_grants_with_it(admin):
@@ -161,7 +172,10 @@ def test_a_dropped_database_takes_its_grants_with_it(admin):
     admin.cursor().execute("GRANT USAGE ON DATABASE SHORT_LIVED_DB TO ROLE VISITOR_ROLE")
     admin.cursor().execute("DROP DATABASE SHORT_LIVED_DB")
     admin.cursor().execute("DROP DATABASE IF EXISTS SHORT_LIVED_DB")
-    assert refused(admin, "DROP DATABASE SHORT_LIVED_DB") == "SQL compilation error:\nObject 'SHORT_LIVED_DB' does not exist or not authorized."
+    assert (
+        refused(admin, "DROP DATABASE SHORT_LIVED_DB")
+        == "SQL compilation error:\nObject 'SHORT_LIVED_DB' does not exist or not authorized."
+    )
     admin.cursor().execute("CREATE DATABASE SHORT_LIVED_DB")
     assert records(admin, "SHOW GRANTS TO ROLE VISITOR_ROLE") == []
     admin.cursor().execute("DROP DATABASE SHORT_LIVED_DB")
@@ -188,7 +202,10 @@ def test_flatten_over_a_bound_array_answers_as_the_generic_flatten_does(stack):
         cursor = connection.cursor()
         cursor.execute("CREATE DATABASE IF NOT EXISTS FLAT_CHECK_DB")
         cursor.execute("CREATE OR REPLACE TABLE FLAT_CHECK_DB.PUBLIC.FLAT (HOW VARCHAR, I NUMBER, V VARIANT, AMOUNT NUMBER(12,2))")
-        insert = "INSERT INTO FLAT_CHECK_DB.PUBLIC.FLAT (HOW, I, V, AMOUNT) SELECT ?, r.value[0], r.value[1], TRY_CAST(r.value[2]::VARCHAR AS NUMBER(12,2)){index} FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) r"
+        insert = (
+            "INSERT INTO FLAT_CHECK_DB.PUBLIC.FLAT (HOW, I, V, AMOUNT) SELECT ?, r.value[0], r.value[1],"
+            " TRY_CAST(r.value[2]::VARCHAR AS NUMBER(12,2)){index} FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) r"
+        )
         cursor.execute(insert.format(index=""), ("unnest", json.dumps(elements)))
         cursor.execute(insert.format(index=" + 0 * r.index"), ("generic", json.dumps(elements)))  # INDEX: the generic FLATTEN
         packed = insert.format(index="").replace("PARSE_JSON(?)", "PARSE_JSON(DECOMPRESS_STRING(BASE64_DECODE_BINARY(?), 'SNAPPY'))")

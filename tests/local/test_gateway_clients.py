@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from helpers import TESTS, function_env
-from widf_local import aws
 from widf_cli.local_stack import admin_connection
 from widf_loader.config import LoaderSettings
+from widf_local import aws
 
 CONNECTOR_4 = "snowflake-connector-python==4.8.1"  # the Lambda artefact's, the Snowflake CLI's and Snowpark's generation
 SESSION_SCRIPT = TESTS / "clients" / "connector_session.py"
@@ -34,9 +34,13 @@ def connector_5() -> str:
 def session(python: Path | str, request: dict, env: dict[str, str] | None = None) -> dict:
     """One session of that interpreter's connector, as the client script reports it."""
     result = subprocess.run(
-        [str(python), str(SESSION_SCRIPT)], input=json.dumps(request), capture_output=True, text=True, timeout=120,
+        [str(python), str(SESSION_SCRIPT)],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={k: v for k, v in (env or os.environ).items() if k != "PYTHONPATH"},
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -44,9 +48,15 @@ def session(python: Path | str, request: dict, env: dict[str, str] | None = None
 def admin_arguments(stack) -> dict:
     info = stack.info
     return {
-        "user": info.admin_user, "password": info.admin_password, "account": info.snowflake_account,
-        "host": info.snowflake_host, "port": info.snowflake_port, "protocol": "http", "role": "ACCOUNTADMIN", "paramstyle": "qmark",
-    }  # fmt: skip
+        "user": info.admin_user,
+        "password": info.admin_password,
+        "account": info.snowflake_account,
+        "host": info.snowflake_host,
+        "port": info.snowflake_port,
+        "protocol": "http",
+        "role": "ACCOUNTADMIN",
+        "paramstyle": "qmark",
+    }
 
 
 def test_both_generations_log_in_with_a_password_and_get_the_same_answers(stack, connector_4, connector_5):
@@ -72,7 +82,11 @@ def function_connection(stack, loader, role_arn: str | None = None) -> tuple[dic
     env = function_env(stack, loader)
     if role_arn:
         credentials = aws.client("sts", stack.info.aws_endpoint).assume_role(RoleArn=role_arn, RoleSessionName="c5")["Credentials"]
-        env |= {"AWS_ACCESS_KEY_ID": credentials["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"], "AWS_SESSION_TOKEN": credentials["SessionToken"]}
+        env |= {
+            "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": credentials["SessionToken"],
+        }
     connect = LoaderSettings.from_env(env).connect_args()
     return connect, {**os.environ, **{k: v for k, v in env.items() if k != "AWS_ENDPOINT_URL"}}
 
@@ -102,18 +116,28 @@ def gateway_post(stack, path: str, body: dict, token: str | None = None) -> dict
 
     info = stack.info
     request = urllib.request.Request(
-        f"http://{info.snowflake_host}:{info.snowflake_port}{path}", data=json.dumps(body).encode(), method="POST",
+        f"http://{info.snowflake_host}:{info.snowflake_port}{path}",
+        data=json.dumps(body).encode(),
+        method="POST",
         headers={"Authorization": f'Snowflake Token="{token}"', "Content-Type": "application/json", "Accept": "application/snowflake"},
-    )  # fmt: skip
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
 
 def test_a_session_is_renewed_with_its_master_token_and_only_with_it(stack):
     info = stack.info
-    login = gateway_post(stack, "/session/v1/login-request?roleName=ACCOUNTADMIN", {"data": {
-        "ACCOUNT_NAME": info.snowflake_account, "LOGIN_NAME": info.admin_user, "PASSWORD": info.admin_password,
-    }})["data"]  # fmt: skip
+    login = gateway_post(
+        stack,
+        "/session/v1/login-request?roleName=ACCOUNTADMIN",
+        {
+            "data": {
+                "ACCOUNT_NAME": info.snowflake_account,
+                "LOGIN_NAME": info.admin_user,
+                "PASSWORD": info.admin_password,
+            }
+        },
+    )["data"]
     token, master = login["token"], login["masterToken"]
 
     def renew(with_token: str) -> dict:

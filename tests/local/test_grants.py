@@ -6,11 +6,11 @@ import orjson
 import pytest
 from snowflake.connector.errors import DatabaseError, ProgrammingError
 
-from widf_loader.config import LoaderSettings
-from widf_local import aws, samples
 from widf_cli.demo_story import rows_for
 from widf_cli.local_stack import admin_connection, deployed
+from widf_loader.config import LoaderSettings
 from widf_loader.warehouse import connect
+from widf_local import aws, samples
 from widf_ops.stack_outputs import wait_for
 
 
@@ -51,7 +51,10 @@ def test_loader_role_is_refused_drop_table(function_connection):
 
 def test_loader_role_cannot_touch_what_it_was_not_granted(function_connection, names):
     summary = f"{names.database}.{names.schema}.DAILY_SUMMARY"
-    assert refused(function_connection, f"SELECT * FROM {summary}") == f"SQL compilation error:\nObject '{summary}' does not exist or not authorized."
+    assert (
+        refused(function_connection, f"SELECT * FROM {summary}")
+        == f"SQL compilation error:\nObject '{summary}' does not exist or not authorized."
+    )
     assert "Insufficient privileges to operate on table 'RAW_DATA'" in refused(function_connection, "DELETE FROM RAW_DATA")
     assert "Insufficient privileges to operate on schema 'PUBLIC'" in refused(function_connection, "CREATE VIEW PEEK AS SELECT 1 AS A")
     assert "Insufficient privileges to operate on account" in refused(function_connection, "CREATE DATABASE ELSEWHERE")
@@ -62,7 +65,9 @@ def test_loader_role_reads_and_writes_its_own_tables(function_connection):
     cursor = function_connection.cursor()
     assert cursor.execute("SELECT CURRENT_ROLE()").fetchone() == ("WIDF_DEMO_ROLE",)
     cursor.execute("SELECT COUNT(*) FROM LOAD_HISTORY").fetchone()
-    cursor.execute("INSERT INTO RAW_DATA (SOURCE_FILE, PAYLOAD, LOADED_BY) SELECT ?, PARSE_JSON(?), CURRENT_USER()", ("s3://b/grants-test", '{"a": 1}'))
+    cursor.execute(
+        "INSERT INTO RAW_DATA (SOURCE_FILE, PAYLOAD, LOADED_BY) SELECT ?, PARSE_JSON(?), CURRENT_USER()", ("s3://b/grants-test", '{"a": 1}')
+    )
     function_connection.rollback()
 
 

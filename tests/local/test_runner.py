@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from widf_local.aws import ADMIN_CREDENTIALS, FunctionSpec
 from widf_local.runner import Invocation, RoleCredentials, function_environment, succeeded_messages
 
 SPEC = FunctionSpec(
-    name="fn", handler="m.h", role_arn="arn:aws:iam::123456789012:role/r", queue_url="q", timeout_seconds=30,
-    memory_mb=512, batch_size=10, environment={"SNOWFLAKE_ACCOUNT": "local"},
+    name="fn",
+    handler="m.h",
+    role_arn="arn:aws:iam::123456789012:role/r",
+    queue_url="q",
+    timeout_seconds=30,
+    memory_mb=512,
+    batch_size=10,
+    environment={"SNOWFLAKE_ACCOUNT": "local"},
 )
-ROLE = RoleCredentials("ASIAROLE", "role-secret", "role-token", datetime.now(timezone.utc) + timedelta(hours=1))
+ROLE = RoleCredentials("ASIAROLE", "role-secret", "role-token", datetime.now(UTC) + timedelta(hours=1))
 
 
 def test_function_sees_role_credentials_not_the_runners(monkeypatch):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,19 @@ SNOWCLI = "snowflake-cli==3.30.0"
 ROLE_ARN = "arn:aws:iam::123456789012:role/pipeline-loader"
 NEXT_ROLE_ARN = "arn:aws:iam::123456789012:role/pipeline-loader-v2"
 
-ROLES_COLUMNS = ["created_on", "name", "is_default", "is_current", "is_inherited", "assigned_to_users", "granted_to_roles", "granted_roles", "owner", "comment", "owner_role_type"]
+ROLES_COLUMNS = [
+    "created_on",
+    "name",
+    "is_default",
+    "is_current",
+    "is_inherited",
+    "assigned_to_users",
+    "granted_to_roles",
+    "granted_roles",
+    "owner",
+    "comment",
+    "owner_role_type",
+]
 GRANTS_COLUMNS = ["created_on", "privilege", "granted_on", "name", "granted_to", "grantee_name", "grant_option", "granted_by"]
 FUTURE_GRANTS_COLUMNS = ["created_on", "privilege", "grant_on", "name", "grant_to", "grantee_name", "grant_option"]
 USER_GRANTS_COLUMNS = ["created_on", "role", "granted_to", "grantee_name", "granted_by"]
@@ -47,15 +58,22 @@ def snow(stack, snowcli, tmp_path_factory):
     )
     config.chmod(0o600)  # the Snowflake CLI refuses a config file others can read
     env = {
-        "PATH": os.environ["PATH"], "HOME": str(home), "SNOWFLAKE_HOME": str(home), "LANG": "C.UTF-8",
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "SNOWFLAKE_HOME": str(home),
+        "LANG": "C.UTF-8",
         "SNOWFLAKE_CONNECTIONS_LOCAL_PASSWORD": info.admin_password,
-    }  # fmt: skip
+    }
 
     def run(*args: str) -> list[list[dict]]:
         result = subprocess.run(
             [str(snowcli), "--config-file", str(config), "sql", "--format", "JSON", *args],
-            capture_output=True, text=True, env=env, timeout=180, cwd=REPOSITORY,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=180,
+            cwd=REPOSITORY,
+        )
         assert result.returncode == 0, f"snow sql {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
         return json.loads(result.stdout)
 
@@ -89,10 +107,12 @@ def test_setup_script_runs_unmodified_and_shows_what_it_made(setup_results):
     ]
     assert columns(grants) == GRANTS_COLUMNS
     assert {(g["privilege"], g["granted_on"], g["name"]) for g in grants} == {
-        ("USAGE", "DATABASE", "PIPELINE_DB"), ("USAGE", "SCHEMA", "PIPELINE_DB.EVENTS"),
-        ("SELECT", "TABLE", "PIPELINE_DB.EVENTS.CLICKS"), ("INSERT", "TABLE", "PIPELINE_DB.EVENTS.CLICKS"),
+        ("USAGE", "DATABASE", "PIPELINE_DB"),
+        ("USAGE", "SCHEMA", "PIPELINE_DB.EVENTS"),
+        ("SELECT", "TABLE", "PIPELINE_DB.EVENTS.CLICKS"),
+        ("INSERT", "TABLE", "PIPELINE_DB.EVENTS.CLICKS"),
         ("CREATE TABLE", "SCHEMA", "PIPELINE_DB.EVENTS"),
-    }  # fmt: skip
+    }
     assert columns(future_grants) == FUTURE_GRANTS_COLUMNS
     assert {(f["privilege"], f["grantee_name"]) for f in future_grants} == {("SELECT", "PIPELINE_WRITER"), ("INSERT", "PIPELINE_WRITER")}
 

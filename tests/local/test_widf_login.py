@@ -8,6 +8,7 @@ import pytest
 import snowflake.connector
 from snowflake.connector.errors import DatabaseError
 
+from helpers import become_role, connect_with_workload_identity
 from widf_cli.local_stack import admin_connection
 from widf_local import aws
 
@@ -23,26 +24,7 @@ def role_arn(stack) -> str:
 @pytest.fixture
 def as_role(stack, role_arn, monkeypatch):
     """This process's AWS identity becomes an assumed session of the test role."""
-    creds = aws.client("sts", stack.info.aws_endpoint).assume_role(RoleArn=role_arn, RoleSessionName="pytest")["Credentials"]
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds["AccessKeyId"])
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds["SecretAccessKey"])
-    monkeypatch.setenv("AWS_SESSION_TOKEN", creds["SessionToken"])
-    monkeypatch.setenv("AWS_REGION", aws.REGION)
-    monkeypatch.setenv("SNOWFLAKE_WIF_ALLOWED_HOST_SUFFIXES", "localhost")
-    return creds
-
-
-def connect_with_workload_identity(info):
-    return snowflake.connector.connect(
-        account=info.snowflake_account,
-        host=info.snowflake_host,
-        port=info.snowflake_port,
-        protocol="http",
-        authenticator="WORKLOAD_IDENTITY",
-        workload_identity_provider="AWS",
-        workload_identity_host=info.aws_endpoint,
-        login_timeout=20,
-    )
+    return become_role(monkeypatch, stack, role_arn)
 
 
 def admin_execute(info, *statements: str) -> None:
@@ -94,8 +76,13 @@ def test_admin_password_is_checked(stack):
     info = stack.info
     with pytest.raises(DatabaseError, match="Incorrect username or password"):
         snowflake.connector.connect(
-            user=info.admin_user, password="wrong", account=info.snowflake_account,  # pragma: allowlist secret
-            host=info.snowflake_host, port=info.snowflake_port, protocol="http", login_timeout=20,
+            user=info.admin_user,
+            password="wrong",
+            account=info.snowflake_account,  # pragma: allowlist secret
+            host=info.snowflake_host,
+            port=info.snowflake_port,
+            protocol="http",
+            login_timeout=20,
         )
 
 
@@ -112,7 +99,9 @@ def test_a_trusted_role_arn_with_a_path_matches_the_session_that_names_the_role(
 
 def test_a_user_trusting_the_session_arn_is_stored_but_never_logs_in(stack, role_arn, as_role):
     session_arn = f"arn:aws:sts::{aws.ACCOUNT_ID}:assumed-role/{ROLE_NAME}/pytest"
-    admin_execute(stack.info, f"CREATE OR REPLACE USER LOGIN_TEST_BOT TYPE = SERVICE WORKLOAD_IDENTITY = (TYPE = AWS ARN = '{session_arn}')")
+    admin_execute(
+        stack.info, f"CREATE OR REPLACE USER LOGIN_TEST_BOT TYPE = SERVICE WORKLOAD_IDENTITY = (TYPE = AWS ARN = '{session_arn}')"
+    )
     with admin_connection(stack.info) as connection:
         (method,) = connection.cursor().execute("SHOW USER WORKLOAD IDENTITY AUTHENTICATION METHODS FOR USER LOGIN_TEST_BOT").fetchall()
     assert json.loads(method[5])["type"] == "ASSUMED_ROLE"

@@ -18,10 +18,16 @@ ROLE_OF_SESSION = {"widf_ops": role_of_session, "gateway": gateway.role_of_sessi
 @pytest.mark.parametrize(
     ("session_arn", "role_arn"),
     [
-        ("arn:aws:sts::123456789012:assumed-role/widf-loader-function-role/widf-loader", "arn:aws:iam::123456789012:role/widf-loader-function-role"),
+        (
+            "arn:aws:sts::123456789012:assumed-role/widf-loader-function-role/widf-loader",
+            "arn:aws:iam::123456789012:role/widf-loader-function-role",
+        ),
         ("arn:aws:sts::123456789012:assumed-role/loader/i-0abc", "arn:aws:iam::123456789012:role/loader"),
         ("arn:aws-cn:sts::210987654321:assumed-role/a.b-c/s1", "arn:aws-cn:iam::210987654321:role/a.b-c"),
-        ("arn:aws-us-gov:sts::111122223333:assumed-role/Role+=,.@_-x/botocore-session-1", "arn:aws-us-gov:iam::111122223333:role/Role+=,.@_-x"),
+        (
+            "arn:aws-us-gov:sts::111122223333:assumed-role/Role+=,.@_-x/botocore-session-1",
+            "arn:aws-us-gov:iam::111122223333:role/Role+=,.@_-x",
+        ),
     ],
 )
 @pytest.mark.parametrize("reader", SESSION_TO_ROLE_ARN)
@@ -87,4 +93,6 @@ def test_the_gateway_knows_a_trusted_role_by_partition_account_and_name(role_arn
     # What a Snowflake user trusts, read the way the gateway matches it against a verified session.
     assert gateway.role_in_arn(role_arn) == expected
     if expected:
-        assert gateway.role_in_arn(role_arn) == gateway.role_of_session(f"arn:{expected.partition}:sts::{expected.account}:assumed-role/loader/s1")
+        assert gateway.role_in_arn(role_arn) == gateway.role_of_session(
+            f"arn:{expected.partition}:sts::{expected.account}:assumed-role/loader/s1"
+        )

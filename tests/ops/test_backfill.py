@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import orjson
 
@@ -90,7 +90,9 @@ def test_backfill_loads_preexisting_files_once_and_a_rerun_sends_nothing(stack, 
     assert sorted(fid for fid, status in history if status == "LOADED") == sorted(files)
     assert {status for _, status in history} <= {"LOADED", "SKIPPED_DUPLICATE"}
     assert raw_rows(stack, prefix) == count * records
-    principals = query(stack, "SELECT DISTINCT SOURCE_PRINCIPAL FROM WIDF_DEMO_DB.PUBLIC.RAW_DATA WHERE SOURCE_KEY LIKE %s", (f"{prefix}%",))
+    principals = query(
+        stack, "SELECT DISTINCT SOURCE_PRINCIPAL FROM WIDF_DEMO_DB.PUBLIC.RAW_DATA WHERE SOURCE_KEY LIKE %s", (f"{prefix}%",)
+    )
     assert [p for (p,) in principals] == [f"widf-loader-backfill:arn:aws:sts::{aws.ACCOUNT_ID}:user/moto"]
 
     again = backfill(stack, f"s3://{bucket}/{prefix}")
@@ -107,7 +109,7 @@ def test_backfill_since_sends_only_files_modified_since(stack, loader):
         put_files(stack, bucket, f"{prefix}old/", 3)
         last_old = max(v["LastModified"] for v in s3.list_object_versions(Bucket=bucket, Prefix=prefix)["Versions"])
         since = last_old + timedelta(seconds=1)  # S3 times have whole seconds
-        assert wait_for(lambda: True if datetime.now(timezone.utc) >= since + timedelta(seconds=1) else None, seconds=10)
+        assert wait_for(lambda: True if datetime.now(UTC) >= since + timedelta(seconds=1) else None, seconds=10)
         recent = put_files(stack, bucket, f"{prefix}new/", 2, seed=100)
 
     result = backfill(stack, f"s3://{bucket}/{prefix}", "--since", since.isoformat())
@@ -154,14 +156,24 @@ def test_backfill_works_against_the_cloud_target(stack, loader, tmp_path):
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SNOWFLAKE_", "WIDF_"))}
     result = subprocess.run(
         [sys.executable, "-m", "widf_cli", "--target", "cloud", "backfill", f"s3://{bucket}/{prefix}"],
-        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
-        env=inherited | {
-            "COLUMNS": "200", "AWS_ENDPOINT_URL": info.aws_endpoint, "AWS_DEFAULT_REGION": aws.REGION,
-            "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_ACCESS_KEY_ID": aws.ADMIN_CREDENTIALS["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY": aws.ADMIN_CREDENTIALS["aws_secret_access_key"],
-            "SNOWFLAKE_HOME": str(tmp_path), "SNOWFLAKE_CONNECTION_NAME": "admin",
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        env=inherited
+        | {
+            "COLUMNS": "200",
+            "AWS_ENDPOINT_URL": info.aws_endpoint,
+            "AWS_DEFAULT_REGION": aws.REGION,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ACCESS_KEY_ID": aws.ADMIN_CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": aws.ADMIN_CREDENTIALS["aws_secret_access_key"],
+            "SNOWFLAKE_HOME": str(tmp_path),
+            "SNOWFLAKE_CONNECTION_NAME": "admin",
         },
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 loaded" in result.stdout
     assert ledger_rows(stack, prefix) == sorted((fid, "LOADED") for fid in files)
@@ -195,17 +207,26 @@ def test_replay_dlq_returns_dead_letters_to_the_queue_where_they_load(stack, loa
 
 
 def test_a_backfill_message_names_the_same_file_as_the_s3_event_would():
-    from widf_ops.backfill import file_ref, notification_body
     from widf_loader.events import file_refs_from_sqs_body
+    from widf_ops.backfill import file_ref, notification_body
 
-    listed = {"Key": "incoming/a b+c/ü.json", "VersionId": "v1", "ETag": '"abc"', "Size": 12, "IsLatest": True,
-              "LastModified": datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)}  # fmt: skip
+    listed = {
+        "Key": "incoming/a b+c/ü.json",
+        "VersionId": "v1",
+        "ETag": '"abc"',
+        "Size": 12,
+        "IsLatest": True,
+        "LastModified": datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=UTC),
+    }
     sent = file_ref("landing", listed)
     [received] = file_refs_from_sqs_body(notification_body(sent, "widf-loader-backfill:arn:aws:sts::1:user/me"))
     assert file_id(received) == "landing/incoming/a b+c/ü.json#v1"
     assert (received.key, received.etag, received.size, received.sequencer) == (listed["Key"], "abc", 12, None)
     assert (received.event_name, received.event_time, received.principal) == (
-        "ObjectCreated:Backfill", "2024-05-01T12:00:00.123Z", "widf-loader-backfill:arn:aws:sts::1:user/me")  # fmt: skip
+        "ObjectCreated:Backfill",
+        "2024-05-01T12:00:00.123Z",
+        "widf-loader-backfill:arn:aws:sts::1:user/me",
+    )
     unversioned = file_ref("landing", {**listed, "VersionId": "null"})  # an unversioned bucket lists "null"
     assert file_id(unversioned) == "landing/incoming/a b+c/ü.json#abc"
 
@@ -214,11 +235,21 @@ def test_only_keys_the_notification_rules_send_to_the_queue_are_landing_keys():
     from widf_ops.queues import landing_rules
 
     queue = "arn:aws:sqs:us-east-1:1:events"
-    rule = lambda arn, suffix, events=("s3:ObjectCreated:*",): {  # noqa: E731
-        "QueueArn": arn, "Events": list(events),
-        "Filter": {"Key": {"FilterRules": [{"Name": "Prefix", "Value": "incoming/"}, {"Name": "Suffix", "Value": suffix}]}}}  # fmt: skip
-    configuration = {"QueueConfigurations": [rule(queue, ".json"), rule("arn:aws:sqs:us-east-1:1:other", ".csv"),
-                                             rule(queue, ".txt", events=("s3:ObjectRemoved:*",))]}  # fmt: skip
+
+    def rule(arn: str, suffix: str, events: tuple[str, ...] = ("s3:ObjectCreated:*",)) -> dict:
+        return {
+            "QueueArn": arn,
+            "Events": list(events),
+            "Filter": {"Key": {"FilterRules": [{"Name": "Prefix", "Value": "incoming/"}, {"Name": "Suffix", "Value": suffix}]}},
+        }
+
+    configuration = {
+        "QueueConfigurations": [
+            rule(queue, ".json"),
+            rule("arn:aws:sqs:us-east-1:1:other", ".csv"),
+            rule(queue, ".txt", events=("s3:ObjectRemoved:*",)),
+        ]
+    }
     rules = landing_rules(configuration, queue)
     assert [k for k in ("incoming/a.json", "incoming/a.csv", "incoming/a.txt", "other/a.json") if any(r.matches(k) for r in rules)] == [
         "incoming/a.json"
@@ -228,8 +259,8 @@ def test_only_keys_the_notification_rules_send_to_the_queue_are_landing_keys():
 def test_a_file_counts_as_failed_only_once_its_retries_are_used_up():
     from collections import Counter
 
-    from widf_ops.backfill import LedgerRow, outcome_of
     from widf_loader.events import FileRef
+    from widf_ops.backfill import LedgerRow, outcome_of
 
     ref = FileRef(bucket="b", key="incoming/x.json", version_id="v")
     failed = LedgerRow("b/incoming/x.json#v", "FAILED", 0, "OperationalError: warehouse suspended")
@@ -244,7 +275,7 @@ def test_a_file_counts_as_failed_only_once_its_retries_are_used_up():
 def test_since_takes_a_date_a_time_or_a_duration():
     from widf_ops.backfill import parse_since
 
-    now = datetime(2024, 5, 10, 12, 0, tzinfo=timezone.utc)
-    assert parse_since("7d", now) == datetime(2024, 5, 3, 12, 0, tzinfo=timezone.utc)
-    assert parse_since("2024-05-01", now) == datetime(2024, 5, 1, tzinfo=timezone.utc)
-    assert parse_since("2024-05-01T12:00:00+02:00", now) == datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
+    now = datetime(2024, 5, 10, 12, 0, tzinfo=UTC)
+    assert parse_since("7d", now) == datetime(2024, 5, 3, 12, 0, tzinfo=UTC)
+    assert parse_since("2024-05-01", now) == datetime(2024, 5, 1, tzinfo=UTC)
+    assert parse_since("2024-05-01T12:00:00+02:00", now) == datetime(2024, 5, 1, 10, 0, tzinfo=UTC)

@@ -14,16 +14,22 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from helpers import ndjson, put, query
-from widf_local import aws, samples
 from widf_loader.warehouse import file_id
+from widf_local import aws, samples
 from widf_ops.stack_outputs import wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 # The closed network refuses Chromium's own background connections: ask for none.
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 # Three of ten records lack their user: over the default 10 % gate, so the file loads nothing.
@@ -47,7 +53,7 @@ def loaded(stack, loader):
         ("incoming/dash/broken.json", b'[{"event_id": "x", '),
     ):
         ref = put(stack, loader, key, body)
-        assert wait_for(lambda: settled(stack, ref), seconds=90), f"{ref.uri} never settled"
+        assert wait_for(lambda ref=ref: settled(stack, ref), seconds=90), f"{ref.uri} never settled"
         refs.append(ref)
     stack.cli("snow", "query-summary", "--refresh")  # DAILY_SUMMARY now, not within its target lag
     # A poison message, as the queue's redrive policy leaves it after three failed receives.
@@ -74,8 +80,10 @@ def dashboard(stack, loaded):
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "widf_cli", "--state-dir", str(stack.state_dir), "dashboard", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         if not wait_for(lambda: healthy(url) or (False if process.poll() is not None else None), seconds=60):
@@ -98,9 +106,12 @@ def test_the_dashboard_shows_the_summary_chart_loads_rejects_and_dead_letters(da
     requested: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+            str(tmp_path / "chromium-profile"),
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            headless=True,
             viewport={"width": 1400, "height": 1000},
-        )  # fmt: skip
+        )
         try:
             page = browser.new_page()
             page.on("request", lambda request: requested.append(request.url))
@@ -145,5 +156,7 @@ def test_the_data_layer_counts_every_rejected_record_once_and_agrees_with_the_cl
     _, _, gated, _ = loaded
     assert sorted(r.record_index for r in snapshot.rejects if r.source_file == gated.uri) == [2, 5, 8]
     listed = orjson.loads(stack.cli("snow", "query", "--rejected", "--json").stdout)
-    assert sorted((r["SOURCE_FILE"], r["RECORD_INDEX"]) for r in listed) == sorted((r.source_file, r.record_index) for r in snapshot.rejects)
+    assert sorted((r["SOURCE_FILE"], r["RECORD_INDEX"]) for r in listed) == sorted(
+        (r.source_file, r.record_index) for r in snapshot.rejects
+    )
     assert all(r["REASON"] and r["RAW_RECORD"] for r in listed)

@@ -14,19 +14,18 @@ import sys
 from collections.abc import Iterator
 
 import boto3
-
 import pytest
 from botocore.stub import Stubber
 from typer.testing import CliRunner
 
 from helpers import admin_connections_toml
+from widf_cli import app
+from widf_cli.local_stack import admin_connection, deployed
+from widf_local import aws
 from widf_ops import admin
 from widf_ops.admin import SnowflakeNames
-from widf_cli import app
 from widf_ops.arns import parse_role_arn
 from widf_ops.doctor import check_presented_identity, queue_policy_lets_bucket_send
-from widf_local import aws
-from widf_cli.local_stack import admin_connection, deployed
 
 ROLE_ARN = f"arn:aws:iam::{aws.ACCOUNT_ID}:role/widf-loader-function-role"
 SESSION_ARN = f"arn:aws:sts::{aws.ACCOUNT_ID}:assumed-role/widf-loader-function-role/widf-loader"
@@ -69,7 +68,9 @@ def trusted(sql) -> Iterator[None]:
 
 def doctor(stack) -> tuple[int, dict[str, dict]]:
     """`widf-loader doctor --json`, run in this process (the command's own code; no interpreter start-up per call)."""
-    result = CliRunner().invoke(app, ["--state-dir", str(stack.state_dir), "doctor", "--json"], env={"WIDF_TARGET": "local"}, catch_exceptions=False)
+    result = CliRunner().invoke(
+        app, ["--state-dir", str(stack.state_dir), "doctor", "--json"], env={"WIDF_TARGET": "local"}, catch_exceptions=False
+    )
     assert result.exit_code in (0, 1), result.output
     report = json.loads(result.stdout)  # stdout holds the JSON document and nothing else
     assert report["ok"] is (result.exit_code == 0)
@@ -122,7 +123,17 @@ def test_every_link_holds_after_snow_lambda_wid(stack, deployment):
     code, checks = doctor(stack)
     assert code == 0
     assert {name: c["status"] for name, c in checks.items()} == dict.fromkeys(
-        ["aws credentials", "function role", "presented identity", "snowflake admin", "snowflake user", "loader grants", "bucket notification", "dead-letter queue"], "ok"
+        [
+            "aws credentials",
+            "function role",
+            "presented identity",
+            "snowflake admin",
+            "snowflake user",
+            "loader grants",
+            "bucket notification",
+            "dead-letter queue",
+        ],
+        "ok",
     )
     assert checks["snowflake user"]["detail"] == f"{NAMES.user} (TYPE = SERVICE) trusts {ROLE_ARN}"
 
@@ -132,7 +143,10 @@ def test_every_link_holds_after_snow_lambda_wid(stack, deployment):
     [
         (SESSION_ARN, f"{NAMES.user} trusts the assumed-role session ARN {SESSION_ARN}, not the IAM role ARN {ROLE_ARN}"),
         ("arn:aws:iam::210987654321:role/widf-loader-function-role", f"{NAMES.user} trusts a role in account 210987654321"),
-        (f"arn:aws:iam::{aws.ACCOUNT_ID}:role/widf-loader-old-role", f"{NAMES.user} trusts role 'widf-loader-old-role', not the function's role 'widf-loader-function-role'"),
+        (
+            f"arn:aws:iam::{aws.ACCOUNT_ID}:role/widf-loader-old-role",
+            f"{NAMES.user} trusts role 'widf-loader-old-role', not the function's role 'widf-loader-function-role'",
+        ),
     ],
     ids=["sts-session-arn", "another-account", "renamed-role"],
 )
@@ -151,7 +165,9 @@ def test_a_user_without_type_service_is_told_to_become_one(stack, sql, trusted):
     code, checks = doctor(stack)
     assert code == 1
     failed = only_failure(checks)
-    assert failed["detail"] == f"{NAMES.user} trusts {ROLE_ARN} but is TYPE = PERSON: only TYPE = SERVICE users log in with workload identity"
+    assert (
+        failed["detail"] == f"{NAMES.user} trusts {ROLE_ARN} but is TYPE = PERSON: only TYPE = SERVICE users log in with workload identity"
+    )
     assert failed["fix"].startswith(f"ALTER USER {NAMES.user} SET TYPE = SERVICE")
 
 
@@ -184,14 +200,20 @@ def test_a_removed_queue_policy_or_notification_is_found_and_aws_deploy_restores
     endpoint = stack.info.aws_endpoint
     aws.client("sqs", endpoint).set_queue_attributes(QueueUrl=deployment.queue_url, Attributes={"Policy": ""})
     failed = only_failure(doctor(stack)[1])
-    assert (failed["name"], failed["detail"]) == ("bucket notification", f"the policy of queue widf-loader-events does not let s3://{deployment.bucket} send to it")
+    assert (failed["name"], failed["detail"]) == (
+        "bucket notification",
+        f"the policy of queue widf-loader-events does not let s3://{deployment.bucket} send to it",
+    )
     assert failed["fix"] == "`widf-loader aws deploy` puts the queue policy back"
     aws.client("s3", endpoint).put_bucket_notification_configuration(Bucket=deployment.bucket, NotificationConfiguration={})
     code, checks = doctor(stack)
     assert code == 1
     failed = only_failure(checks)
     assert failed["name"] == "bucket notification"
-    assert failed["detail"] == f"s3://{deployment.bucket} sends no ObjectCreated events to queue widf-loader-events: uploads never reach the function"
+    assert (
+        failed["detail"]
+        == f"s3://{deployment.bucket} sends no ObjectCreated events to queue widf-loader-events: uploads never reach the function"
+    )
     assert failed["fix"] == "`widf-loader aws deploy` puts the notification back"
     stack.cli("aws", "deploy")
     code, checks = doctor(stack)
@@ -219,14 +241,21 @@ def test_the_cloud_target_runs_the_same_checks_through_the_standard_chain_and_a_
     info = stack.info
     admin_connections_toml(tmp_path, info)
     result = stack.cli(
-        "--target", "cloud", "doctor", "--json", check=False,
+        "--target",
+        "cloud",
+        "doctor",
+        "--json",
+        check=False,
         env={
-            "WIDF_TARGET": "cloud", "AWS_ENDPOINT_URL": info.aws_endpoint, "AWS_DEFAULT_REGION": aws.REGION,
+            "WIDF_TARGET": "cloud",
+            "AWS_ENDPOINT_URL": info.aws_endpoint,
+            "AWS_DEFAULT_REGION": aws.REGION,
             "AWS_ACCESS_KEY_ID": aws.ADMIN_CREDENTIALS["aws_access_key_id"],
             "AWS_SECRET_ACCESS_KEY": aws.ADMIN_CREDENTIALS["aws_secret_access_key"],
-            "SNOWFLAKE_HOME": str(tmp_path), "SNOWFLAKE_CONNECTION_NAME": "admin",
+            "SNOWFLAKE_HOME": str(tmp_path),
+            "SNOWFLAKE_CONNECTION_NAME": "admin",
         },
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert (report["ok"], report["target"]) == (True, "cloud")
@@ -239,10 +268,19 @@ def test_with_nothing_configured_the_cloud_target_names_both_missing_pieces_and_
     bare = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SNOWFLAKE_", "WIDF_"))}
     result = subprocess.run(
         [sys.executable, "-m", "widf_cli", "--target", "cloud", "doctor", "--json"],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-        env=bare | {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true",
-                    "AWS_DEFAULT_REGION": "eu-west-1", "SNOWFLAKE_HOME": str(tmp_path)},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env=bare
+        | {
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "SNOWFLAKE_HOME": str(tmp_path),
+        },
+    )
     assert result.returncode == 1, result.stderr
     checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
     assert {n for n, c in checks.items() if c["status"] == "fail"} == {"aws credentials", "snowflake admin"}

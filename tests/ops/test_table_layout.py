@@ -44,4 +44,8 @@ def test_a_configured_target_table_begins_with_raw_datas_columns():
     [purchases] = create_target_tables(read_pipeline_config(TYPED), SnowflakeNames())
     columns = purchases.split(" (", 1)[1].removesuffix(")").split(", ")
     assert purchases.startswith("CREATE TABLE IF NOT EXISTS WIDF_DEMO_DB.PUBLIC.PURCHASES (")
-    assert columns == [f"{name} {kind}" for name, kind in setup_sql_columns("RAW_DATA")] + ["USER_ID VARCHAR", "AMOUNT NUMBER(18,2)", "OS VARCHAR"]
+    assert columns == [f"{name} {kind}" for name, kind in setup_sql_columns("RAW_DATA")] + [
+        "USER_ID VARCHAR",
+        "AMOUNT NUMBER(18,2)",
+        "OS VARCHAR",
+    ]

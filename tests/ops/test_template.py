@@ -295,14 +295,22 @@ def test_the_landing_bucket_is_private_encrypted_versioned_and_tls_only(transfor
     r = resolver(transformed)
     bucket = r.resolve(transformed["Resources"]["LandingBucket"]["Properties"])
     assert bucket["BucketName"] == BUCKET
-    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
-    assert bucket["PublicAccessBlockConfiguration"] == dict.fromkeys(("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True)
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in (
+        "AES256",
+        "aws:kms",
+    )
+    assert bucket["PublicAccessBlockConfiguration"] == dict.fromkeys(
+        ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True
+    )
     assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
-    (policy_id, policy), = resources_of(transformed, "AWS::S3::BucketPolicy").items()
+    ((policy_id, policy),) = resources_of(transformed, "AWS::S3::BucketPolicy").items()
     document = r.resolve(policy["Properties"])
     assert document["Bucket"] == "<LandingBucket>"
     assert {
-        "Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Sid": "TlsOnly",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
         "Resource": ["arn:aws:s3:::<LandingBucket>", "arn:aws:s3:::<LandingBucket>/*"],
         "Condition": {"Bool": {"aws:SecureTransport": "false"}},
     } in document["PolicyDocument"]["Statement"]
@@ -318,7 +326,7 @@ def test_json_files_under_incoming_notify_the_queue_one_rule_per_suffix(transfor
 
 
 def test_only_this_bucket_in_this_account_may_send_to_the_queue(transformed):
-    (_, policy), = resources_of(transformed, "AWS::SQS::QueuePolicy").items()
+    ((_, policy),) = resources_of(transformed, "AWS::SQS::QueuePolicy").items()
     resolved = resolver(transformed).resolve(policy["Properties"])
     assert resolved["Queues"] == ["<EventsQueue>"]
     assert resolved["PolicyDocument"]["Statement"] == [
@@ -376,17 +384,32 @@ def test_in_the_cloud_the_function_gets_only_account_and_names_and_starts_keyles
 
 def test_locally_the_parameters_point_the_function_at_the_local_endpoints(transformed):
     _, function = one(transformed, "AWS::Lambda::Function")
-    local = {"SnowflakeAccount": "local", "SnowflakeHost": "localhost", "SnowflakePort": "40123", "SnowflakeProtocol": "http",
-             "SnowflakeWorkloadIdentityHost": "http://127.0.0.1:40999"}
+    local = {
+        "SnowflakeAccount": "local",
+        "SnowflakeHost": "localhost",
+        "SnowflakePort": "40123",
+        "SnowflakeProtocol": "http",
+        "SnowflakeWorkloadIdentityHost": "http://127.0.0.1:40999",
+    }
     environment = resolver(transformed, **local).resolve(function["Properties"]["Environment"]["Variables"])
     settings = LoaderSettings.from_env(environment)
-    assert (settings.host, settings.port, settings.protocol, settings.workload_identity_host) == ("localhost", 40123, "http", "http://127.0.0.1:40999")
+    assert (settings.host, settings.port, settings.protocol, settings.workload_identity_host) == (
+        "localhost",
+        40123,
+        "http",
+        "http://127.0.0.1:40999",
+    )
 
 
 @pytest.mark.parametrize(
     ("parameter", "value"),
-    [("SnowflakeDatabase", "DB; DROP TABLE X"), ("FunctionName", "Widf_Loader"), ("FunctionTimeout", "45"),
-     ("SnowflakeWorkloadIdentityHost", "http://evil/path"), ("BatchSize", "0")],
+    [
+        ("SnowflakeDatabase", "DB; DROP TABLE X"),
+        ("FunctionName", "Widf_Loader"),
+        ("FunctionTimeout", "45"),
+        ("SnowflakeWorkloadIdentityHost", "http://evil/path"),
+        ("BatchSize", "0"),
+    ],
 )
 def test_parameters_are_checked_against_the_templates_constraints(transformed, parameter, value):
     with pytest.raises(deploy.DeployError, match=parameter):

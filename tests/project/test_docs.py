@@ -121,4 +121,3 @@ def test_no_benchmark_figure_is_copied_into_the_readme_or_docs():
         if re.search(rf"(?<![\d.]){re.escape(figure)}(?!\.?\d)", page.read_text())
     }
     assert not copied, f"figures from bench/results.json typed by hand (link docs/performance.md instead): {sorted(copied)}"
-

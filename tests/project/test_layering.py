@@ -69,8 +69,7 @@ def crossing(importer_prefix: str, imported_packages: tuple[str, ...]) -> set[tu
     return {
         (importer, imported)
         for importer, imported in imports()
-        if (importer == importer_prefix or importer.startswith(importer_prefix + "."))
-        and imported.split(".")[0] in imported_packages
+        if (importer == importer_prefix or importer.startswith(importer_prefix + ".")) and imported.split(".")[0] in imported_packages
     }
 
 
@@ -104,6 +103,8 @@ def test_the_projects_environment_has_connector_5_and_no_emulator():
     local_python = SRC.parent / "local" / ".venv" / "bin" / "python"
     versions = subprocess.run(
         [str(local_python), "-c", "import importlib.metadata as m; print(m.version('snowflake-connector-python'), m.version('fakesnow'))"],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert versions[0].startswith("4.") and versions[1]

@@ -335,12 +335,18 @@ def alter_user_set(ctx: Context, m: re.Match) -> Rows:
     return success()
 
 
-def alter_user_add_workload_identity(ctx: Context, m: re.Match) -> Rows:
+def _identity_of_user(ctx: Context, m: re.Match) -> tuple[User | None, str]:
+    """The user an ALTER USER ... ADD/REMOVE WORKLOAD IDENTITY names (None: IF EXISTS and no such user), and
+    the identity's name."""
     ctx.require("USERADMIN")
     user = existing_user(ctx.account, m["name"], m["ifexists"]) if m["name"] else ctx.session.user
+    return user, normalise(m["identity"])
+
+
+def alter_user_add_workload_identity(ctx: Context, m: re.Match) -> Rows:
+    user, name = _identity_of_user(ctx, m)
     if user is None:
         return success()
-    name = normalise(m["identity"])
     if name == "DEFAULT":
         raise SnowflakeError(
             2029,
@@ -353,11 +359,9 @@ def alter_user_add_workload_identity(ctx: Context, m: re.Match) -> Rows:
 
 
 def alter_user_remove_workload_identity(ctx: Context, m: re.Match) -> Rows:
-    ctx.require("USERADMIN")
-    user = existing_user(ctx.account, m["name"], m["ifexists"]) if m["name"] else ctx.session.user
+    user, name = _identity_of_user(ctx, m)
     if user is None:
         return success()
-    name = normalise(m["identity"])
     if name == "DEFAULT":
         raise SnowflakeError(
             2029, "SQL compilation error:\nThe DEFAULT workload identity cannot be removed: use ALTER USER ... UNSET WORKLOAD_IDENTITY."
@@ -407,6 +411,7 @@ def describe_user(ctx: Context, m: re.Match) -> Rows:
     return ["property", "value", "default", "description"], [(p, _text(v), _text(d), text) for p, v, d, text in properties]
 
 
+# The output's columns in the documentation's order, packed as the page lists them (hence fmt: skip).
 SHOW_USERS_COLUMNS = [
     "name", "created_on", "login_name", "display_name", "first_name", "last_name", "email", "mins_to_unlock",
     "days_to_expiry", "comment", "disabled", "must_change_password", "snowflake_lock", "default_warehouse",
@@ -437,20 +442,37 @@ def show_users(ctx: Context, m: re.Match) -> Rows:
     starts = unquote_literal(m["starts"]) if m["starts"] else ""
     admin = "USERADMIN" in ctx.roles
     users = [
-        u for u in sorted(ctx.account.users.values(), key=lambda u: u.name)
+        u
+        for u in sorted(ctx.account.users.values(), key=lambda u: u.name)
         if (pattern is None or pattern.fullmatch(u.name)) and u.name.startswith(starts) and (admin or u.name == ctx.session.user.name)
-    ]  # fmt: skip
+    ]
     rows = []
     for u in users:
         row = {
-            "name": u.name, "created_on": u.created_on, "login_name": u.login_name, "display_name": u.display_name,
-            "email": u.email, "comment": u.comment, "disabled": _text(u.disabled), "must_change_password": "false",
-            "snowflake_lock": "false", "default_warehouse": u.default_warehouse, "default_namespace": u.default_namespace,
-            "default_role": u.default_role, "default_secondary_roles": '["ALL"]', "ext_authn_duo": "false",
-            "owner": u.owner, "last_success_login": u.last_success_login, "has_password": _text(bool(u.password)),
-            "has_rsa_public_key": "false", "type": u.type, "has_mfa": "false", "has_pat": "false",
-            "has_workload_identity": _text(bool(u.identities)), "is_from_organization_user": "false",
-        }  # fmt: skip
+            "name": u.name,
+            "created_on": u.created_on,
+            "login_name": u.login_name,
+            "display_name": u.display_name,
+            "email": u.email,
+            "comment": u.comment,
+            "disabled": _text(u.disabled),
+            "must_change_password": "false",
+            "snowflake_lock": "false",
+            "default_warehouse": u.default_warehouse,
+            "default_namespace": u.default_namespace,
+            "default_role": u.default_role,
+            "default_secondary_roles": '["ALL"]',
+            "ext_authn_duo": "false",
+            "owner": u.owner,
+            "last_success_login": u.last_success_login,
+            "has_password": _text(bool(u.password)),
+            "has_rsa_public_key": "false",
+            "type": u.type,
+            "has_mfa": "false",
+            "has_pat": "false",
+            "has_workload_identity": _text(bool(u.identities)),
+            "is_from_organization_user": "false",
+        }
         rows.append(row)
     columns = SHOW_USERS_TERSE if m["terse"] else SHOW_USERS_COLUMNS
     limit = int(m["limit"]) if m["limit"] else None
@@ -557,11 +579,21 @@ def show_roles(ctx: Context, m: re.Match) -> Rows:
         users = sum(role.name in granted for granted in account.user_roles.values())
         to_roles = sum(role.name in granted for granted in account.role_grants.values())
         current = ctx.session.role
-        rows.append((
-            role.created_on, role.name, "Y" if role.name == ctx.session.user.default_role else "N", "Y" if role.name == current else "N",
-            "Y" if role.name != current and role.name in ctx.roles else "N", users, to_roles,
-            len(account.role_grants.get(role.name, ())), role.owner or "", role.comment or "", "ROLE" if role.owner else "",
-        ))  # fmt: skip
+        rows.append(
+            (
+                role.created_on,
+                role.name,
+                "Y" if role.name == ctx.session.user.default_role else "N",
+                "Y" if role.name == current else "N",
+                "Y" if role.name != current and role.name in ctx.roles else "N",
+                users,
+                to_roles,
+                len(account.role_grants.get(role.name, ())),
+                role.owner or "",
+                role.comment or "",
+                "ROLE" if role.owner else "",
+            )
+        )
     return columns, rows
 
 
@@ -637,6 +669,7 @@ def use_warehouse(ctx: Context, m: re.Match) -> Rows:
     return success()
 
 
+# The output's columns in the documentation's order, packed as the page lists them (hence fmt: skip).
 SHOW_WAREHOUSES_COLUMNS = [
     "name", "state", "type", "size", "min_cluster_count", "max_cluster_count", "started_clusters", "running", "queued",
     "is_default", "is_current", "auto_suspend", "auto_resume", "available", "provisioning", "quiescing", "other",
@@ -653,14 +686,29 @@ def show_warehouses(ctx: Context, m: re.Match) -> Rows:
         if not visible or (pattern and not pattern.fullmatch(w.name)):
             continue
         values = {
-            "name": w.name, "state": "SUSPENDED" if w.suspended else "STARTED", "type": "STANDARD", "size": w.size,
-            "min_cluster_count": 1, "max_cluster_count": 1, "started_clusters": 0 if w.suspended else 1, "running": 0,
-            "queued": 0, "is_default": "Y" if w.name == ctx.session.user.default_warehouse else "N",
-            "is_current": "Y" if w.name == ctx.session.warehouse else "N", "auto_suspend": w.auto_suspend,
-            "auto_resume": _text(w.auto_resume), "created_on": w.created_on, "resumed_on": w.created_on,
-            "updated_on": w.created_on, "owner": w.owner, "comment": w.comment or "", "enable_query_acceleration": "false",
-            "query_acceleration_max_scale_factor": 8, "scaling_policy": "STANDARD", "owner_role_type": "ROLE",
-        }  # fmt: skip
+            "name": w.name,
+            "state": "SUSPENDED" if w.suspended else "STARTED",
+            "type": "STANDARD",
+            "size": w.size,
+            "min_cluster_count": 1,
+            "max_cluster_count": 1,
+            "started_clusters": 0 if w.suspended else 1,
+            "running": 0,
+            "queued": 0,
+            "is_default": "Y" if w.name == ctx.session.user.default_warehouse else "N",
+            "is_current": "Y" if w.name == ctx.session.warehouse else "N",
+            "auto_suspend": w.auto_suspend,
+            "auto_resume": _text(w.auto_resume),
+            "created_on": w.created_on,
+            "resumed_on": w.created_on,
+            "updated_on": w.created_on,
+            "owner": w.owner,
+            "comment": w.comment or "",
+            "enable_query_acceleration": "false",
+            "query_acceleration_max_scale_factor": 8,
+            "scaling_policy": "STANDARD",
+            "owner_role_type": "ROLE",
+        }
         rows.append(tuple(values.get(c) for c in SHOW_WAREHOUSES_COLUMNS))
     return SHOW_WAREHOUSES_COLUMNS, rows
 

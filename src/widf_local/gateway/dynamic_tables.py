@@ -50,6 +50,7 @@ SHOW = re.compile(
 DROP = re.compile(rf"^\s*DROP\s+DYNAMIC\s+TABLE\s+(?P<ifexists>IF\s+EXISTS\s+)?(?P<name>{_NAME})\s*;?\s*$", re.I)
 ANY_DYNAMIC = re.compile(r"^\s*(CREATE|ALTER|DROP|SHOW|DESC|DESCRIBE|UNDROP)\s+(OR\s+REPLACE\s+)?(TRANSIENT\s+)?DYNAMIC\s+TABLES?\b", re.I)
 
+# The output's columns in the documentation's order, packed as the page lists them (hence fmt: skip).
 SHOW_COLUMNS = [
     "created_on", "name", "reserved", "database_name", "schema_name", "cluster_by", "rows", "bytes", "owner",
     "target_lag", "refresh_mode", "refresh_mode_reason", "warehouse", "comment", "text", "automatic_clustering",
@@ -305,15 +306,30 @@ class DynamicTables:
                 if (pattern and not pattern.fullmatch(short)) or not short.startswith(starts) or not visible(table.name):
                     continue
                 values = {
-                    "created_on": table.created_on, "name": short, "reserved": "", "database_name": db, "schema_name": sch,
-                    "cluster_by": "", "rows": table.rows, "bytes": table.rows * 1024, "owner": table.owner,
-                    "target_lag": table.target_lag, "refresh_mode": "FULL",
+                    "created_on": table.created_on,
+                    "name": short,
+                    "reserved": "",
+                    "database_name": db,
+                    "schema_name": sch,
+                    "cluster_by": "",
+                    "rows": table.rows,
+                    "bytes": table.rows * 1024,
+                    "owner": table.owner,
+                    "target_lag": table.target_lag,
+                    "refresh_mode": "FULL",
                     "refresh_mode_reason": "The local gateway recomputes dynamic tables in full.",
-                    "warehouse": table.warehouse, "comment": table.comment or "", "text": table.text,
-                    "automatic_clustering": "OFF", "scheduling_state": "SUSPENDED" if table.suspended else "RUNNING",
-                    "last_suspended_on": table.last_suspended_on, "is_clone": "false", "is_replica": "false",
-                    "is_iceberg": "false", "data_timestamp": table.data_timestamp, "owner_role_type": "ROLE",
-                }  # fmt: skip
+                    "warehouse": table.warehouse,
+                    "comment": table.comment or "",
+                    "text": table.text,
+                    "automatic_clustering": "OFF",
+                    "scheduling_state": "SUSPENDED" if table.suspended else "RUNNING",
+                    "last_suspended_on": table.last_suspended_on,
+                    "is_clone": "false",
+                    "is_replica": "false",
+                    "is_iceberg": "false",
+                    "data_timestamp": table.data_timestamp,
+                    "owner_role_type": "ROLE",
+                }
                 rows.append(tuple(values[c] for c in SHOW_COLUMNS))
         limit = int(m["limit"]) if m["limit"] else None
         return SHOW_COLUMNS, rows[:limit]

@@ -309,11 +309,17 @@ class Gateway:
         response = await self.run_statement(request, token, session, body)
         self.history.record(
             QueryRecord(
-                QUERY_ID=str(uuid.uuid4()), QUERY_TEXT=sql, USER_NAME=session.user.name, ROLE_NAME=session.role, QUERY_TAG=tag,
+                QUERY_ID=str(uuid.uuid4()),
+                QUERY_TEXT=sql,
+                USER_NAME=session.user.name,
+                ROLE_NAME=session.role,
+                QUERY_TAG=tag,
                 EXECUTION_STATUS="FAILED_WITH_ERROR" if b'"success":false' in response.body else "SUCCESS",
-                START_TIME=started, END_TIME=datetime.now(UTC), TOTAL_ELAPSED_TIME=int((time.monotonic() - clock) * 1000),
+                START_TIME=started,
+                END_TIME=datetime.now(UTC),
+                TOTAL_ELAPSED_TIME=int((time.monotonic() - clock) * 1000),
             )
-        )  # fmt: skip
+        )
         self.remember(token, request_id, response)
         if self.faults.fires("snowflake_response_lost"):
             return unavailable()

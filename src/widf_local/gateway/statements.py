@@ -126,7 +126,7 @@ class LocalStatements:
         self.catalog.drop_database(name)
         self.account.privileges.forget(on)
         if fake.database == name:  # as fakesnow does for its own DROP: the session has no current database now
-            fake.database, fake._schema, fake.database_set, fake.schema_set = None, None, False, False  # noqa: SLF001
+            fake.database, fake._schema, fake.database_set, fake.schema_set = None, None, False, False  # noqa: SLF001 - fakesnow's current schema
             fake._duck_conn.execute("SET schema = 'memory.main'")  # noqa: SLF001 - DuckDB's own default, not the detached one
         return status(f"{name} successfully dropped.")
 

@@ -89,7 +89,10 @@ def test_flatten_shapes_it_does_not_answer_for_are_left_to_fakesnow():
     assert flattened_array_statement(sql, text_bindings('{"an": "object"}'), "x") is None  # FLATTEN of an object: key/value rows
     assert flattened_array_statement(sql.replace("r.value", "r.index"), text_bindings("[1]"), "x") is None
     assert flattened_array_statement(sql.replace("r.value FROM", "r.this FROM"), text_bindings("[1]"), "x") is None
-    assert flattened_array_statement(sql.replace("INPUT => PARSE_JSON(?)", "INPUT => PARSE_JSON(?), OUTER => TRUE"), text_bindings("[1]"), "x") is None
+    assert (
+        flattened_array_statement(sql.replace("INPUT => PARSE_JSON(?)", "INPUT => PARSE_JSON(?), OUTER => TRUE"), text_bindings("[1]"), "x")
+        is None
+    )
     assert flattened_array_statement(sql + " WHERE r.value > 1", text_bindings("[1]"), "x") is None
     assert flattened_array_statement(sql, {"1": {"type": "FIXED", "value": "1"}}, "x") is None
     assert flattened_array_statement(sql, {"1": {"type": "TEXT", "value": ["[1]", "[2]"]}}, "x") is None  # two rows bound
@@ -98,4 +101,8 @@ def test_flatten_shapes_it_does_not_answer_for_are_left_to_fakesnow():
 def test_an_executemany_of_one_row_is_flattened_as_one_statement():
     sql = "INSERT INTO t (a, b) SELECT ?, r.value FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) r"
     bindings = {"1": {"type": "TEXT", "value": ["ctx"]}, "2": {"type": "TEXT", "value": ["[1, 2]"]}}
-    assert flattened_array_statement(sql, bindings, "x") == ("INSERT INTO t (a, b) SELECT ?, r.value FROM x AS r", {"1": {"type": "TEXT", "value": "ctx"}}, "[1, 2]")
+    assert flattened_array_statement(sql, bindings, "x") == (
+        "INSERT INTO t (a, b) SELECT ?, r.value FROM x AS r",
+        {"1": {"type": "TEXT", "value": "ctx"}},
+        "[1, 2]",
+    )

@@ -9,8 +9,8 @@ from widf_local.gateway.errors import SnowflakeError
 
 
 def test_refreshes_come_often_enough_to_honour_the_lag():
-    registry = DynamicTables(engine=None)  # type: ignore[arg-type]
-    capped = DynamicTables(engine=None, refresh_cap_seconds=2)  # type: ignore[arg-type]
+    registry = DynamicTables(engine=None)  # type: ignore[arg-type]  # the schedule alone: no refresh runs
+    capped = DynamicTables(engine=None, refresh_cap_seconds=2)  # type: ignore[arg-type]  # as above
 
     def table(lag: str) -> DynamicTable:
         return DynamicTable("D.S.T", "SELECT 1", "", lag, target_lag_seconds(f"'{lag}'"), "WH", "SYSADMIN")

@@ -21,7 +21,7 @@ from widf_cli.common import (
     require_local,
     stack_paths,
 )
-from widf_loader.config import ConfigError, LoaderSettings
+from widf_loader.config import ConfigError, LoaderSettings, ReadLimits
 from widf_ops import admin
 
 SHOWN_REJECTIONS = 20
@@ -77,7 +77,8 @@ def load(
     if not dry_run:
         load_through_the_function(file, key)
         return
-    settings_limits = LoaderSettings.from_env({"SNOWFLAKE_ACCOUNT": "dry-run", **os.environ}).limits
+    # Only the limits: this is the administrator's shell, whose Snowflake connection the function would refuse.
+    settings_limits = ReadLimits.from_env(os.environ)
     with file.open("rb") as stream:
         tally, gate = pipeline.plan(stream, FileRef(bucket="(dry run)", key=key, size=file.stat().st_size), settings_limits)
     console.print(f"[bold]{file}[/] as [bold]{key}[/] — configuration {pipeline.config.source}")

@@ -1,8 +1,10 @@
 """Settings from the environment, checked once at start-up.
 
 The function is keyless: it refuses to start if its environment carries a
-Snowflake password, private key or token, because the point of workload
-identity is that no such thing exists to leak or rotate.
+Snowflake password, private key or token, or a connection of its own (a
+connection name, definition or file), because the point of workload identity
+is that no such thing exists to leak or rotate. The handler runs that check
+when it is imported, before it handles any event.
 """
 
 from __future__ import annotations
@@ -13,15 +15,47 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")
-_SECRET_VARIABLES = (
-    "SNOWFLAKE_PASSWORD",
-    "SNOWFLAKE_PRIVATE_KEY",
-    "SNOWFLAKE_PRIVATE_KEY_PATH",
-    "SNOWFLAKE_PRIVATE_KEY_FILE",
-    "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE",
-    "SNOWFLAKE_TOKEN",
-    "SNOWFLAKE_OAUTH_TOKEN",
-)
+# Every environment variable through which the Snowflake connector (4.x, 5.x) or the Snowflake CLI's conventions
+# could give the function a credential or a connection of its own, with why it is refused; docs/reliability.md
+# ("Keyless, enforced") names the source each entry comes from. Refused when set at all, even empty.
+REFUSED_VARIABLES: dict[str, str] = {
+    "SNOWFLAKE_PASSWORD": "a password",
+    "SNOWFLAKE_PASSCODE": "an MFA passcode",
+    "SNOWFLAKE_PAT": "a programmatic access token",
+    "SNOWFLAKE_TOKEN": "a token: OAuth or a programmatic access token",
+    "SNOWFLAKE_TOKEN_FILE_PATH": "the path of a file holding a token",
+    "SNOWFLAKE_SESSION_TOKEN": "a session token",
+    "SNOWFLAKE_MASTER_TOKEN": "a master token",
+    "SNOWFLAKE_OAUTH_TOKEN": "an OAuth token",
+    "SNOWFLAKE_OAUTH_CLIENT_SECRET": "an OAuth client secret",
+    "SNOWFLAKE_PRIVATE_KEY": "a private key",
+    "SNOWFLAKE_PRIVATE_KEY_RAW": "a private key (PEM text)",
+    "SNOWFLAKE_PRIVATE_KEY_FILE": "the path of a private key",
+    "SNOWFLAKE_PRIVATE_KEY_PATH": "the path of a private key",
+    "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE": "a private key's passphrase",
+    "SNOWFLAKE_PRIVATE_KEY_FILE_PWD": "a private key's passphrase",
+    "SNOWFLAKE_PRIVATE_KEY_PASSWORD": "a private key's passphrase",
+    "PRIVATE_KEY_PASSPHRASE": "a private key's passphrase, which the Snowflake CLI reads",
+    "SNOWFLAKE_CONNECTIONS": "connection definitions (TOML), which the connector reads as its connections",
+    "SNOWFLAKE_CONNECTION_NAME": "names a connection in connections.toml",
+    "SNOWFLAKE_DEFAULT_CONNECTION_NAME": "names the connection the connector loads from connections.toml",
+    "SNOWFLAKE_HOME": "points the connector at a folder of connection files (connections.toml, config.toml)",
+    "SNOWFLAKE_RUNNING_INSIDE_SPCS": "makes the connector send a container services token file with every login",
+    "SF_TEMPORARY_CREDENTIAL_CACHE_DIR": "points the connector at a cache of Snowflake credentials",
+    "SF_TEMPORARY_CREDENTIAL_CACHE_FILE_NAME": "names the connector's cache of Snowflake credentials",
+}
+# Whole families: the Snowflake CLI's SNOWFLAKE_CONNECTIONS_<NAME>_<KEY> (any key of a named connection, its
+# password among them) and the OAuth settings (client secret, token endpoints), which only another authenticator uses.
+REFUSED_PREFIXES: dict[str, str] = {
+    "SNOWFLAKE_CONNECTIONS_": "a setting of a named connection (SNOWFLAKE_CONNECTIONS_<NAME>_<KEY>)",
+    "SNOWFLAKE_OAUTH_": "an OAuth setting",
+}
+# The files the connector reads its connections and configuration from: connector 4.x reads both at every
+# connect (for config.toml's [log]), so a connection definition, password and all, would sit in the function.
+CONNECTION_FILES: dict[str, str] = {
+    "connections.toml": "Snowflake connection definitions",
+    "config.toml": "Snowflake configuration, which may define connections",
+}
 
 
 class ConfigError(ValueError):
@@ -35,15 +69,54 @@ def identifier(value: str, what: str) -> str:
     return value.upper()
 
 
-def refuse_secrets(env: Mapping[str, str]) -> None:
-    if found := [name for name in _SECRET_VARIABLES if env.get(name)]:
-        raise ConfigError(
-            f"Refusing to start: {', '.join(found)} is set. widf-loader authenticates with workload identity "
-            "and must hold no Snowflake secret; remove it from the function's environment."
-        )
+def connection_file_paths(env: Mapping[str, str]) -> list[str]:
+    """Where the connector looks for connections.toml and config.toml (on Linux, as Lambda runs).
+
+    SNOWFLAKE_HOME (default ~/.snowflake) if that folder exists, else the platform's configuration folder,
+    $XDG_CONFIG_HOME/snowflake or ~/.config/snowflake. Both folders are listed: a file in either is refused.
+    """
+    home = env.get("HOME") or os.path.expanduser("~")
+    snowflake_home = env.get("SNOWFLAKE_HOME") or "~/.snowflake"
+    if snowflake_home == "~" or snowflake_home.startswith("~/"):
+        snowflake_home = home + snowflake_home[1:]
+    platform = os.path.join(env.get("XDG_CONFIG_HOME", "").strip() or os.path.join(home, ".config"), "snowflake")
+    return [os.path.join(folder, name) for folder in (snowflake_home, platform) for name in CONNECTION_FILES]
+
+
+def refusals(env: Mapping[str, str], *, files: bool = False) -> list[str]:
+    """What in this environment would give the function a Snowflake credential or connection: each named, with why.
+
+    Values are never shown. With `files`, the connection files the connector would read count too.
+    """
+    found = [f"{name} is set ({why})" for name, why in REFUSED_VARIABLES.items() if name in env]
+    found += [
+        f"{name} is set ({why})"
+        for name in sorted(env)
+        for prefix, why in REFUSED_PREFIXES.items()
+        if name.startswith(prefix) and name not in REFUSED_VARIABLES
+    ]
     authenticator = env.get("SNOWFLAKE_AUTHENTICATOR", "WORKLOAD_IDENTITY").upper()
     if authenticator != "WORKLOAD_IDENTITY":
-        raise ConfigError(f"Refusing to start: SNOWFLAKE_AUTHENTICATOR is {authenticator}; only WORKLOAD_IDENTITY is allowed.")
+        found.append(f"SNOWFLAKE_AUTHENTICATOR is {authenticator} (only WORKLOAD_IDENTITY is allowed)")
+    if files:
+        found += [
+            f"{path} exists ({CONNECTION_FILES[os.path.basename(path)]}, which the connector reads)"
+            for path in connection_file_paths(env)
+            if os.path.exists(path)
+        ]
+    return found
+
+
+def refuse_secrets(env: Mapping[str, str], *, files: bool = False) -> None:
+    """Raise, in one line naming each offender, if the environment could give the function a Snowflake secret.
+
+    The handler calls it with `files` at import, so a misconfigured function fails its init before it handles an event.
+    """
+    if found := refusals(env, files=files):
+        raise ConfigError(
+            f"Refusing to start: {'; '.join(found)}. widf-loader logs in with workload identity only and must hold no "
+            "Snowflake secret or connection of its own; remove it from the function's environment."
+        )
 
 
 def positive_int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -7,6 +7,14 @@ the queue; a direct invocation (S3 or EventBridge) raises, so Lambda retries it.
 from __future__ import annotations
 
 import gc
+import os
+
+from widf_loader.config import LoaderSettings, refuse_secrets
+
+# First of all, before the heavy imports: a function given a Snowflake secret or a connection of its own fails
+# its init here, with one line naming what it was given and why it is refused; Lambda reports the exception as
+# the init error, and no event is handled.
+refuse_secrets(os.environ, files=True)
 
 # A cold start's imports (the Snowflake connector, boto3, Powertools) make tens of thousands of objects
 # that live as long as the container and free almost nothing, yet the collector would walk them over and
@@ -26,7 +34,6 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.config import Config
 
 from widf_loader import events, observe
-from widf_loader.config import LoaderSettings
 from widf_loader.pipeline import FileOutcome, Pipeline
 from widf_loader.pipeline_config import load_pipeline_config
 from widf_loader.retry import with_retries

@@ -75,3 +75,16 @@ def test_the_cli_refuses_a_bad_configuration_in_one_line(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0
     assert "goes to unknown target 'nowhere'" in result.stderr
+
+
+def test_the_dry_run_runs_in_an_administrators_shell_whose_named_connection_the_function_would_refuse(tmp_path):
+    sample = tmp_path / "events.json"
+    sample.write_text('[{"event_type": "page_view"}]')
+    result = subprocess.run(
+        [sys.executable, "-m", "widf_cli", "load", str(sample), "--dry-run"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SNOWFLAKE_CONNECTION_NAME": "admin", "SNOWFLAKE_HOME": str(tmp_path), "COLUMNS": "300"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Would load" in result.stdout

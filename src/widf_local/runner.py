@@ -45,6 +45,7 @@ class Invocation:
     result: Any = None
     error: str | None = None
     timed_out: bool = False
+    init_failed: bool = False  # the container's init failed: no event was handled
 
 
 @dataclass
@@ -154,6 +155,7 @@ class Container:
         )
         os.close(write_fd)
         self.results = os.fdopen(read_fd, "r")
+        self.initialised = False
         self.output_shipped = threading.Event()
         self.forwarder = threading.Thread(target=self._forward_output, daemon=True)
         self.forwarder.start()
@@ -173,8 +175,36 @@ class Container:
         remaining = (self.credentials.expiration - datetime.now(UTC)).total_seconds()
         return self.process.poll() is None and spec == self.spec and remaining > CREDENTIAL_REFRESH_MARGIN_SECONDS
 
+    def init_failure(self) -> Invocation | None:
+        """Wait for the container's init (the handler's import) on its first invocation, as Lambda runs a cold
+        start's init before the event; if it failed, so does the invocation, and the container is gone."""
+        if self.initialised:
+            return None
+        ready, _, _ = select.select([self.results], [], [], self.spec.timeout_seconds)
+        line = self.results.readline() if ready else ""
+        report = json.loads(line) if line else {"init": "timeout" if not ready else "error", "errorType": "Runtime.ExitError"}
+        if report["init"] == "ok":
+            self.initialised = True
+            return None
+        self.output_shipped.wait(OUTPUT_DRAIN_SECONDS)  # the runtime's [ERROR] line and traceback come first
+        self.stop()
+        duration = f"Init Duration: {report.get('duration_ms', 0):.2f} ms\tPhase: init"
+        if report["init"] == "timeout":
+            self.sink.write(f"INIT_REPORT {duration}\tStatus: timeout")
+            return Invocation(
+                ok=False, error=f"Init timed out after {self.spec.timeout_seconds:.2f} seconds", timed_out=True, init_failed=True
+            )
+        self.sink.write(f"INIT_REPORT {duration}\tStatus: error\tError Type: {report['errorType']}")
+        message = f"{report['errorType']}: {report['errorMessage']}" if "errorMessage" in report else "Runtime exited during init"
+        return Invocation(ok=False, error=message, init_failed=True)
+
     def invoke(self, event: dict) -> Invocation:
         request_id = str(uuid.uuid4())
+        if (failed := self.init_failure()) is not None:
+            self.sink.write(f"START RequestId: {request_id} Version: $LATEST")
+            self.sink.write(f"END RequestId: {request_id}")
+            self.sink.write(f"REPORT RequestId: {request_id}\tDuration: 0.00 ms")
+            return failed
         deadline = time.time() + self.spec.timeout_seconds
         self.sink.write(f"START RequestId: {request_id} Version: $LATEST")
         invocation = {

@@ -18,6 +18,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass
+from typing import Any, TextIO
 
 # Written after each invocation's output, so the runner knows every line of it is shipped before it logs END
 # (as Lambda's own log lines always follow the function's). It starts with a record separator, which no log line carries.
@@ -39,14 +40,62 @@ class LambdaContext:
         return max(0, int((self.deadline_epoch - time.time()) * 1000))
 
 
-def load_handler(path: str):
+class InitError(Exception):
+    """The handler could not be loaded; `error` is what the runtime reports for it."""
+
+    def __init__(self, error: dict, cause: BaseException):
+        super().__init__(error["errorMessage"])
+        self.error, self.cause = error, cause
+
+
+def load_handler(path: str) -> Any:
+    """Import the handler as the Python runtime's bootstrap does (`_get_handler`), with its error types: an
+    ImportError is Runtime.ImportModuleError, an exception the module raised while loading is reported as
+    itself (`build_fault_result`), a missing function is Runtime.HandlerNotFound."""
     module_name, _, function_name = path.rpartition(".")
-    return getattr(importlib.import_module(module_name), function_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise InitError(
+            {"errorType": "Runtime.ImportModuleError", "errorMessage": f"Unable to import module '{module_name}': {e}"}, e
+        ) from e
+    except SyntaxError as e:
+        raise InitError(
+            {"errorType": "Runtime.UserCodeSyntaxError", "errorMessage": f"Syntax error in module '{module_name}': {e}"}, e
+        ) from e
+    except Exception as e:  # whatever the module raised while loading is the init error, as in Lambda
+        raise InitError({"errorType": type(e).__name__, "errorMessage": str(e)}, e) from e
+    try:
+        return getattr(module, function_name)
+    except AttributeError as e:
+        raise InitError(
+            {"errorType": "Runtime.HandlerNotFound", "errorMessage": f"Handler '{function_name}' missing on module '{module_name}'"}, e
+        ) from e
+
+
+def init(handler_path: str, results: TextIO) -> Any:
+    """Load the handler and tell the runner on the result pipe how the init went, as the runtime tells Lambda:
+    a failed init is logged (`[ERROR] <type>: <message>` and the traceback), posted as the init error, and the
+    runtime exits."""
+    started = time.perf_counter()
+    try:
+        handler = load_handler(handler_path)
+    except InitError as failed:
+        frames = traceback.extract_tb(failed.cause.__traceback__)
+        frames = frames[next((i for i, f in enumerate(frames) if f.filename != __file__), len(frames)) :]  # the bootstrap's own left out
+        print(f"[ERROR] {failed.error['errorType']}: {failed.error['errorMessage']}")
+        print("Traceback (most recent call last):")
+        print("".join(traceback.format_list(frames)), end="", flush=True)
+        print(END_OF_OUTPUT, flush=True)
+        results.write(json.dumps({"init": "error", "duration_ms": (time.perf_counter() - started) * 1000, **failed.error}) + "\n")
+        sys.exit(1)
+    results.write(json.dumps({"init": "ok", "duration_ms": (time.perf_counter() - started) * 1000}) + "\n")
+    return handler
 
 
 def main(handler_path: str, result_fd: int) -> None:
-    handler = load_handler(handler_path)
     results = os.fdopen(result_fd, "w", buffering=1)
+    handler = init(handler_path, results)
     for line in sys.stdin:
         invocation = json.loads(line)
         context = LambdaContext(

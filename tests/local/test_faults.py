@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from dataclasses import dataclass, field
 
 import orjson
@@ -248,6 +249,35 @@ def test_an_invocation_killed_at_its_timeout_leaves_no_lock_behind(stack, functi
     assert_exactly_once(batch, outcome)
     assert not outcome.dead
     assert aborted, "the detached transaction was not aborted by the loader"
+
+
+def test_a_function_given_a_snowflake_password_fails_its_init_visibly_and_loads_once_it_is_taken_away(stack, function):
+    """The guard runs at the handler's import: the function fails its init, before any event, with one line that
+    names the variable, and the runner reports it as Lambda reports an exception raised at init (the runtime's
+    `[ERROR]` line, `INIT_REPORT ... Status: error`, a failed invocation). The message waits in the queue."""
+    spec = function.function
+    logs = aws.client("logs", stack.info.aws_endpoint)
+    group = f"/aws/lambda/{spec.name}"
+    since = int(time.time() * 1000)
+    given = {**spec.environment, "SNOWFLAKE_PASSWORD": "made-up-password"}  # pragma: allowlist secret
+    update_function_configuration(stack.paths, timeout_seconds=spec.timeout_seconds, environment=given)
+    try:
+        batch = upload(stack, function, "incoming/faults/init/", files=1, seed=8)
+        reports = wait_for(
+            lambda: logs.filter_log_events(logGroupName=group, startTime=since, filterPattern='"INIT_REPORT"')["events"] or None, seconds=60
+        )
+        naming = logs.filter_log_events(logGroupName=group, startTime=since, filterPattern='"SNOWFLAKE_PASSWORD"')["events"]
+    finally:
+        update_function_configuration(stack.paths, timeout_seconds=spec.timeout_seconds, environment=spec.environment)
+    assert reports, "no init failure was reported"
+    assert reports[0]["message"].endswith("\tPhase: init\tStatus: error\tError Type: ConfigError"), reports[0]["message"]
+    assert {e["message"] for e in naming} == {
+        "[ERROR] ConfigError: Refusing to start: SNOWFLAKE_PASSWORD is set (a password). widf-loader logs in with workload identity "
+        "only and must hold no Snowflake secret or connection of its own; remove it from the function's environment."
+    }
+    outcome = settle(stack, function, batch)  # with the password gone, the next delivery loads
+    assert_exactly_once(batch, outcome)
+    assert not outcome.dead
 
 
 def test_soak_with_random_faults_loads_every_unique_file_exactly_once(stack, function):

@@ -19,7 +19,7 @@ import signal
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1]
@@ -59,7 +59,8 @@ class StackInfo:
     snowflake_port: int
     snowflake_account: str
     admin_user: str
-    admin_password: str  # generated per `local up`, kept under .local/ only
+    # Generated per `local up`, kept under .local/ only, and never printed: not in repr() or str(), so not in a traceback.
+    admin_password: str = field(repr=False)
 
 
 @dataclass(frozen=True)

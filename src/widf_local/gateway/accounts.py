@@ -103,7 +103,7 @@ class User:
     email: str | None = None
     comment: str | None = None
     disabled: bool = False
-    password: str | None = None  # only the generated local admin has one
+    password: str | None = field(default=None, repr=False)  # only the generated local admin has one; never printed
     identities: dict[str, WorkloadIdentity] = field(default_factory=dict)
     owner: str | None = None
     created_on: datetime = field(default_factory=now)

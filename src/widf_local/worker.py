@@ -81,8 +81,8 @@ def init(handler_path: str, results: TextIO) -> Any:
     try:
         handler = load_handler(handler_path)
     except InitError as failed:
-        frames = traceback.extract_tb(failed.cause.__traceback__)
-        frames = frames[next((i for i, f in enumerate(frames) if f.filename != __file__), len(frames)) :]  # the bootstrap's own left out
+        stack = traceback.extract_tb(failed.cause.__traceback__)
+        frames = stack[next((i for i, f in enumerate(stack) if f.filename != __file__), len(stack)) :]  # the bootstrap's own left out
         print(f"[ERROR] {failed.error['errorType']}: {failed.error['errorMessage']}")
         print("Traceback (most recent call last):")
         print("".join(traceback.format_list(frames)), end="", flush=True)

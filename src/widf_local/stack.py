@@ -104,7 +104,17 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A process that has exited but is not yet reaped: the stack's parent is gone (`local up` returned),
+    so init reaps it, when it gets to it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc (macOS), or already reaped
+    return stat.rpartition(")")[2].split()[0] == "Z"
 
 
 def fault_plan(info: StackInfo, plan: dict | None = None) -> dict:

@@ -61,6 +61,7 @@ def serve(paths: StackPaths, function_python: str, function_path: str) -> None:
     gateway = Gateway(
         account,
         sts_endpoint=aws_endpoint,
+        sts_region=aws.REGION,
         lookup_secret=aws.issued_secret,
         refresh_cap_seconds=refresh_cap_from_env(os.environ),
         faults=faults,

@@ -90,8 +90,8 @@ def test_admin_password_is_checked(stack):
     with pytest.raises(DatabaseError, match="Incorrect username or password"):
         snowflake.connector.connect(
             user=info.admin_user,
-            password="wrong",
-            account=info.snowflake_account,  # pragma: allowlist secret
+            password="wrong",  # pragma: allowlist secret
+            account=info.snowflake_account,
             host=info.snowflake_host,
             port=info.snowflake_port,
             protocol="http",

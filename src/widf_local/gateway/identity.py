@@ -37,7 +37,7 @@ SNOWFLAKE_AUDIENCE = "snowflakecomputing.com"
 GET_CALLER_IDENTITY_QUERY = "Action=GetCallerIdentity&Version=2011-06-15"
 MAX_CLOCK_SKEW = timedelta(minutes=15)
 
-# SigV4's Authorization header: "Credential=AKID/DATE/REGION/SERVICE/aws4_request", whose parts
+# SigV4's Authorization header: "Credential=AKID/DATE/REGION/SERVICE/aws4_request", whose parts  # pragma: allowlist secret
 # `check_credential_scope` checks one by one, so that a wrong one is named in the refusal.
 _AUTHORIZATION = re.compile(
     r"^AWS4-HMAC-SHA256 Credential=(?P<akid>[^/,\s]+)/(?P<date>[^/,\s]*)/(?P<region>[^/,\s]*)/(?P<service>[^/,\s]*)"

@@ -173,3 +173,50 @@ def test_the_function_runs_from_its_own_code_with_a_python_of_the_projects_versi
     assert found["executable"] == launch.python != str(STACK_PYTHON)
     assert found["version"] == list(sys.version_info[:2])  # the project's Python version, whichever interpreter runs it
     assert found["importable"] == {name: name == "widf_loader.handler" for name in names}
+
+
+# Run as the function runs: which of these files (and the files under these folders) can it open?
+READ_PROBE = """
+import json, os, sys
+opened, refused = [], {}
+def attempt(path):
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except OSError as e:
+        refused[path] = type(e).__name__
+    else:
+        opened.append(path)
+for path in sys.argv[1:]:
+    if os.path.isdir(path):
+        for folder, _, names in os.walk(path):
+            for name in names:
+                attempt(os.path.join(folder, name))
+    else:
+        attempt(path)
+print(json.dumps({"opened": opened, "refused": refused}))
+"""
+
+
+def test_the_function_cannot_read_the_stacks_admin_password(stack, acts):
+    if os.geteuid() != 0:
+        pytest.skip(
+            "the stack is not root, so it cannot run the function as another user: the function can read whatever "
+            "the stack's user can, stack.json among them (docs/local-stack.md, 'The function's user')"
+        )
+    launch = function_launch(stack)
+    containers = function_processes(stack)
+    assert containers, "no warm container after the demo"
+    pid, _, environ = containers[0]
+    status = dict(line.partition(":")[::2] for line in (Path("/proc") / str(pid) / "status").read_text().splitlines())
+    assert (status["Uid"].split(), status["Gid"].split()) == ([str(launch.user)] * 4, [str(launch.group)] * 4)
+    assert launch.user != 0 and status["Groups"].split() == []  # none of the stack's groups either
+    stack_process = Path("/proc") / str(stack.info.pid)
+    refused = [stack.paths.stack_json, stack_process / "environ", stack_process / "mem"]
+    walked = [stack_process / "cmdline", stack.state_dir, Path(launch.task_root).parent]  # the function's own root, HOME too
+    found = as_the_function(launch, ["-c", READ_PROBE, *map(str, refused + walked)], environ)
+    assert {path: found["refused"].get(path) for path in map(str, refused)} == dict.fromkeys(map(str, refused), "PermissionError")
+    assert found["opened"], "the function could open nothing: the probe proves nothing"
+    password = stack.info.admin_password.encode()
+    assert [path for path in found["opened"] if password in Path(path).read_bytes()] == []
+    assert stack.info.admin_password not in "\n".join(environ.values())

@@ -23,19 +23,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from widf_local import worker
 from widf_local.aws import ACCOUNT_ID, REGION, FunctionSpec, client
 from widf_local.faults import FaultInjector
+from widf_local.stack import FunctionLaunch
 from widf_local.worker import END_OF_OUTPUT
 
 log = logging.getLogger("widf_loader.runner")
 CREDENTIAL_REFRESH_MARGIN_SECONDS = 600
-# The container's bootstrap, run as a script by the function's interpreter: it imports only the standard
-# library. -S: no site-packages (nor their .pth files; the project's editable install would put all of src/
-# on the path), so the function imports only its code and dependencies (PYTHONPATH) and the standard
-# library; -P: not the script's own folder (the rest of the local stack) either.
-BOOTSTRAP = Path(worker.__file__).resolve()
-FUNCTION_PYTHON_FLAGS = ("-S", "-P")
 OUTPUT_DRAIN_SECONDS = 10  # how long END waits for the invocation's last lines to be shipped
 
 
@@ -137,15 +131,15 @@ class Container:
         credentials: RoleCredentials,
         runtime: dict[str, str],
         sink: CloudWatchLogSink,
-        python: str,
+        function: FunctionLaunch,
         faults: FaultInjector | None = None,
     ):
         self.spec, self.credentials, self.sink = spec, credentials, sink
         self.faults = faults or FaultInjector()
         read_fd, write_fd = os.pipe()
         env = function_environment(spec, credentials, runtime, sink.stream)
-        self.process = subprocess.Popen(
-            [python, *FUNCTION_PYTHON_FLAGS, str(BOOTSTRAP), spec.handler, str(write_fd)],
+        self.process = function.popen(
+            [function.bootstrap, spec.handler, str(write_fd)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -253,7 +247,7 @@ class LambdaRunner:
     aws_endpoint: str
     spec_path: Path
     runtime: dict[str, str]
-    function_python: str  # the function's interpreter (the project's, with the loader's dependencies), not the stack's
+    function: FunctionLaunch  # the function's interpreter, user and code (widf_local.stack.start), not the stack's
     faults: FaultInjector = field(default_factory=FaultInjector)
     stop_event: threading.Event = field(default_factory=threading.Event)
 
@@ -275,7 +269,7 @@ class LambdaRunner:
                 container.stop()
             stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
             sink = CloudWatchLogSink(self.aws_endpoint, f"/aws/lambda/{spec.name}", stream)
-            container = Container(spec, self.assume_role(spec), self.runtime, sink, self.function_python, self.faults)
+            container = Container(spec, self.assume_role(spec), self.runtime, sink, self.function, self.faults)
         return container
 
     def poll_once(self, spec: FunctionSpec, container: Container | None) -> Container | None:

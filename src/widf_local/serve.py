@@ -2,10 +2,11 @@
 until SIGTERM. It runs from the stack's own environment (`local/.venv`),
 started by `widf_local.stack.start`:
 
-    python -m widf_local.serve STATE_DIR FUNCTION_PYTHON FUNCTION_PATH
+    python -m widf_local.serve STATE_DIR FUNCTION
 
-The runner runs the function with the interpreter FUNCTION_PYTHON and the
-import path FUNCTION_PATH (its code, then its dependencies).
+The runner starts the function's containers as FUNCTION says (a
+`widf_local.stack.FunctionLaunch` as JSON: its interpreter, user, code,
+import path and HOME, all outside STATE_DIR).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from widf_local.gateway.accounts import Account
 from widf_local.gateway.dynamic_tables import refresh_cap_from_env
 from widf_local.gateway.server import Gateway
 from widf_local.runner import LambdaRunner
-from widf_local.stack import ADMIN_USER, GATEWAY_HOST, StackInfo, StackPaths
+from widf_local.stack import ADMIN_USER, GATEWAY_HOST, FunctionLaunch, StackInfo, StackPaths
 
 
 def free_port() -> int:
@@ -46,7 +47,7 @@ def write_private(path: Path, text: str) -> None:
         f.write(text)
 
 
-def serve(paths: StackPaths, function_python: str, function_path: str) -> None:
+def serve(paths: StackPaths, function: FunctionLaunch) -> None:
     """Run the stack in this process until SIGTERM or SIGINT."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs every request otherwise
@@ -61,6 +62,7 @@ def serve(paths: StackPaths, function_python: str, function_path: str) -> None:
     gateway = Gateway(
         account,
         sts_endpoint=aws_endpoint,
+        sts_region=aws.REGION,
         lookup_secret=aws.issued_secret,
         refresh_cap_seconds=refresh_cap_from_env(os.environ),
         faults=faults,
@@ -77,13 +79,13 @@ def serve(paths: StackPaths, function_python: str, function_path: str) -> None:
     runner = LambdaRunner(
         aws_endpoint=aws_endpoint,
         spec_path=paths.function_spec,
-        function_python=function_python,
+        function=function,
         runtime={
             # The local runtime's own additions; a cloud function has none of these.
             "AWS_ENDPOINT_URL": aws_endpoint,
             "SNOWFLAKE_WIF_ALLOWED_HOST_SUFFIXES": GATEWAY_HOST,
-            "HOME": str(paths.state_dir / "lambda-home"),
-            "PYTHONPATH": function_path,  # Lambda's runtime puts the task root on the path the same way
+            "HOME": function.home,
+            "PYTHONPATH": function.path,  # Lambda's runtime puts the task root on the path the same way
         },
         faults=faults,
     )
@@ -108,10 +110,12 @@ def serve(paths: StackPaths, function_python: str, function_path: str) -> None:
     )
     write_private(paths.stack_json, json.dumps(asdict(info), indent=2))
     print("READY", flush=True)
+    threading.Thread(target=warm_cloudformation, name="warm-cloudformation", daemon=True).start()
     stop.wait()
+    # Everything is told to stop first, then waited for: the waits overlap.
     runner.stop_event.set()
-    runner_thread.join(timeout=10)
     gateway_server.should_exit = True
+    runner_thread.join(timeout=10)
     gateway_thread.join(timeout=10)
     gateway.stop()
     moto.stop()
@@ -119,5 +123,17 @@ def serve(paths: StackPaths, function_python: str, function_path: str) -> None:
         path.unlink(missing_ok=True)
 
 
+def warm_cloudformation() -> None:
+    """Import moto's CloudFormation now, in the background: its first request imports the models of every
+    service it can create (seconds), and `aws deploy` would otherwise wait for that."""
+    import moto.cloudformation.responses  # noqa: F401
+
+
 if __name__ == "__main__":
-    serve(StackPaths(Path(sys.argv[1])), function_python=sys.argv[2], function_path=sys.argv[3])
+    serve(StackPaths(Path(sys.argv[1])), FunctionLaunch.from_json(sys.argv[2]))
+    # Nothing is left to save (the data lives in memory): skip the interpreter's finalization, which spends
+    # seconds freeing moto's and DuckDB's objects while `local down` waits for this process to end.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

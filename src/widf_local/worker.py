@@ -1,7 +1,7 @@
 """One warm Lambda "container": imports the handler once, then runs invocations.
 
 Run as a script by the function's own interpreter, with the function's code
-and dependencies as its only path (see runner.BOOTSTRAP), so it imports the
+and dependencies as its only path (see stack.FunctionLaunch), so it imports the
 standard library only: nothing of the local stack, nothing of ours.
 
 The runner writes one JSON invocation per line on stdin and reads one JSON

@@ -303,7 +303,7 @@ def test_cloud_deploy_without_a_region_says_so_after_its_plan(stack):
         "deploy",
         SNOWFLAKE_ACCOUNT="myorg-myaccount",
         AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_SECRET_ACCESS_KEY="testing",  # pragma: allowlist secret (moto's documented dummy)
     )
     assert "No AWS region" in one_line_error(result)
     assert "sam deploy" in result.stdout

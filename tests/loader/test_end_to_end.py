@@ -12,7 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from test_observability import function_processes, log_streams
+from test_observability import function_launch, function_processes, log_streams
 
 from widf_cli.demo_story import rows_for
 from widf_cli.local_stack import admin_connection, deployed
@@ -137,7 +137,7 @@ def test_local_up_without_the_stacks_environment_says_to_run_make_install(tmp_pa
         stack.start(stack.StackPaths(tmp_path / "state"), stack.FunctionRuntime(sys.executable, tmp_path / "widf_loader", tmp_path))
 
 
-# Run by the function's interpreter with the function's flags and path: what could the function import?
+# Run as the function runs (its interpreter, flags, user, directory and environment): what could it import?
 IMPORT_PROBE = """
 import importlib, json, sys
 def importable(name):
@@ -146,22 +146,77 @@ def importable(name):
     except ImportError:
         return False
     return True
-print(json.dumps({"executable": sys.executable, "importable": {name: importable(name) for name in sys.argv[1:]}}))
+print(json.dumps({"executable": sys.executable, "version": sys.version_info[:2], "importable": {name: importable(name) for name in sys.argv[1:]}}))
 """
 
 
-def test_the_function_runs_from_its_own_code_with_the_projects_interpreter(stack, acts):
-    from widf_local.runner import BOOTSTRAP
+def as_the_function(launch, arguments: list[str], environ: dict[str, str]) -> dict:
+    """A Python probe run by the runner's own launch, with a warm container's environment; what it printed, as JSON."""
+    probe = launch.popen(arguments, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = probe.communicate(timeout=60)
+    assert probe.returncode == 0, err
+    return json.loads(out)
+
+
+def test_the_function_runs_from_its_own_code_with_a_python_of_the_projects_version(stack, acts):
     from widf_local.stack import STACK_PYTHON
 
-    containers = function_processes(stack.info.aws_endpoint)
+    launch = function_launch(stack)
+    containers = function_processes(stack)
     assert containers, "no warm container after the demo"
-    command, environ = containers[0]
-    python, *flags = command[: command.index(str(BOOTSTRAP))]
-    assert (python, flags) == (sys.executable, ["-S", "-P"])  # the project's interpreter (the tests run from it), not STACK_PYTHON
+    _, command, environ = containers[0]
+    assert command[: command.index(launch.bootstrap)] == [launch.python, "-S", "-P"]
+    if launch.user is None:  # as the stack's own user: the project's interpreter (the tests run from it)
+        assert launch.python == sys.executable
     names = ["widf_loader.handler", "widf_ops", "widf_local", "widf_cli", "fakesnow", "moto"]
-    probe = subprocess.run([python, *flags, "-c", IMPORT_PROBE, *names], env=environ, capture_output=True, text=True, timeout=60)
-    assert probe.returncode == 0, probe.stderr
-    found = json.loads(probe.stdout)
-    assert found["executable"] == sys.executable != str(STACK_PYTHON)
+    found = as_the_function(launch, ["-c", IMPORT_PROBE, *names], environ)
+    assert found["executable"] == launch.python != str(STACK_PYTHON)
+    assert found["version"] == list(sys.version_info[:2])  # the project's Python version, whichever interpreter runs it
     assert found["importable"] == {name: name == "widf_loader.handler" for name in names}
+
+
+# Run as the function runs: which of these files (and the files under these folders) can it open?
+READ_PROBE = """
+import json, os, sys
+opened, refused = [], {}
+def attempt(path):
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except OSError as e:
+        refused[path] = type(e).__name__
+    else:
+        opened.append(path)
+for path in sys.argv[1:]:
+    if os.path.isdir(path):
+        for folder, _, names in os.walk(path):
+            for name in names:
+                attempt(os.path.join(folder, name))
+    else:
+        attempt(path)
+print(json.dumps({"opened": opened, "refused": refused}))
+"""
+
+
+def test_the_function_cannot_read_the_stacks_admin_password(stack, acts):
+    if os.geteuid() != 0:
+        pytest.skip(
+            "the stack is not root, so it cannot run the function as another user: the function can read whatever "
+            "the stack's user can, stack.json among them (docs/local-stack.md, 'The function's user')"
+        )
+    launch = function_launch(stack)
+    containers = function_processes(stack)
+    assert containers, "no warm container after the demo"
+    pid, _, environ = containers[0]
+    status = dict(line.partition(":")[::2] for line in (Path("/proc") / str(pid) / "status").read_text().splitlines())
+    assert (status["Uid"].split(), status["Gid"].split()) == ([str(launch.user)] * 4, [str(launch.group)] * 4)
+    assert launch.user != 0 and status["Groups"].split() == []  # none of the stack's groups either
+    stack_process = Path("/proc") / str(stack.info.pid)
+    refused = [stack.paths.stack_json, stack_process / "environ", stack_process / "mem"]
+    walked = [stack_process / "cmdline", stack.state_dir, Path(launch.task_root).parent]  # the function's own root, HOME too
+    found = as_the_function(launch, ["-c", READ_PROBE, *map(str, refused + walked)], environ)
+    assert {path: found["refused"].get(path) for path in map(str, refused)} == dict.fromkeys(map(str, refused), "PermissionError")
+    assert found["opened"], "the function could open nothing: the probe proves nothing"
+    password = stack.info.admin_password.encode()
+    assert [path for path in found["opened"] if password in Path(path).read_bytes()] == []
+    assert stack.info.admin_password not in "\n".join(environ.values())

@@ -25,9 +25,9 @@ EVENTBRIDGE = aws_event("eventbridge_object_created")
 DOCUMENTED_REF = FileRef(
     bucket="amzn-s3-demo-bucket",
     key="test/key",
-    etag="0123456789abcdef0123456789abcdef",
+    etag="0123456789abcdef0123456789abcdef",  # pragma: allowlist secret (the documented etag)
     size=1024,
-    sequencer="0A1B2C3D4E5F678901",  # pragma: allowlist secret (the documented etag)
+    sequencer="0A1B2C3D4E5F678901",  # pragma: allowlist secret (the documented sequencer)
     event_time="1970-01-01T00:00:00.000Z",
     event_name="ObjectCreated:Put",
     principal="EXAMPLE",
@@ -115,11 +115,11 @@ def test_eventbridge_object_created_keeps_its_key_as_is():
         bucket="amzn-s3-demo-bucket1",
         key="example-key",
         version_id="IYV3p45BT0ac8hjHg1houSdS1a.Mro8e",
-        etag="b1946ac92492d2347c6235b4d2611184",
+        etag="b1946ac92492d2347c6235b4d2611184",  # pragma: allowlist secret (the documented etag)
         size=5,
-        sequencer="617f08299329d189",
+        sequencer="617f08299329d189",  # pragma: allowlist secret (the documented sequencer)
         event_time="2021-11-12T00:00:00Z",
-        event_name="ObjectCreated:PutObject",  # pragma: allowlist secret (the documented sequencer)
+        event_name="ObjectCreated:PutObject",
         principal="123456789012",
         source_ip="1.2.3.4",
     )

@@ -12,6 +12,7 @@ import pytest
 from helpers import ndjson, put, query
 from widf_loader.warehouse import file_id
 from widf_local import aws, samples
+from widf_local.stack import FunctionLaunch
 from widf_ops.stack_outputs import wait_for
 
 LAMBDA_LINES = ("START RequestId:", "END RequestId:", "REPORT RequestId:")
@@ -134,33 +135,37 @@ def test_every_statement_of_a_load_carries_a_query_tag_naming_the_file_and_load(
 
 
 def test_the_functions_credentials_never_reach_its_logs(stack, loader, loads):
-    secrets = worker_secrets(stack.info.aws_endpoint)
+    secrets = worker_secrets(stack)
     assert secrets, "no running function container found for this stack"
     everything = "\n".join(line for lines in log_streams(stack, loader.resources.log_group).values() for line in lines)
     assert loads[0]["uri"] in everything
     assert not [s for s in secrets if s in everything]
 
 
-def worker_secrets(aws_endpoint: str) -> set[str]:
+def worker_secrets(stack) -> set[str]:
     """The secret key and session token each warm container of this stack holds (read from its environment)."""
-    return {environ[name] for _, environ in function_processes(aws_endpoint) for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
+    return {environ[name] for _, _, environ in function_processes(stack) for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
 
 
-def function_processes(aws_endpoint: str) -> list[tuple[list[str], dict[str, str]]]:
-    """(command line, environment) of each warm container of this stack, read from /proc."""
-    from widf_local.runner import BOOTSTRAP
+def function_launch(stack) -> FunctionLaunch:
+    """How this stack's runner starts the function's containers: the FUNCTION argument of its command line."""
+    command = (Path("/proc") / str(stack.info.pid) / "cmdline").read_bytes().decode().split("\0")
+    return FunctionLaunch.from_json(command[command.index("widf_local.serve") + 2])
 
+
+def function_processes(stack) -> list[tuple[int, list[str], dict[str, str]]]:
+    """(pid, command line, environment) of each warm container of this stack (its own bootstrap), read from /proc."""
+    bootstrap = function_launch(stack).bootstrap
     found = []
     for proc in Path("/proc").iterdir():
         try:
             command = (proc / "cmdline").read_bytes().decode().split("\0")[:-1]
-            if str(BOOTSTRAP) not in command:
+            if bootstrap not in command:
                 continue
             environ = dict(v.split("=", 1) for v in (proc / "environ").read_bytes().decode().split("\0") if "=" in v)
         except (OSError, ValueError):
             continue  # not ours, or gone
-        if environ.get("AWS_ENDPOINT_URL") == aws_endpoint:
-            found.append((command, environ))
+        found.append((int(proc.name), command, environ))
     return found
 
 

@@ -57,6 +57,7 @@ def attestation(
     host: str | None = None,
     query: str = "Action=GetCallerIdentity&Version=2011-06-15",
     audience: str | None = "signed",
+    region: str = aws.REGION,
     after_signing: Callable[[dict], None] = lambda headers: None,
 ) -> str:
     """What the connector sends: a pre-signed STS request, base64 JSON; with one thing changed on request."""
@@ -65,7 +66,7 @@ def attestation(
     if audience == "signed":
         headers["X-Snowflake-Audience"] = "snowflakecomputing.com"
     request = AWSRequest(method="POST", url=f"http://{host}/?{query}", headers=headers)
-    SigV4Auth(credentials, "sts", aws.REGION).add_auth(request)
+    SigV4Auth(credentials, "sts", region).add_auth(request)
     signed = dict(request.headers.items())
     if audience == "unsigned":
         signed["X-Snowflake-Audience"] = "snowflakecomputing.com"  # carried, but outside the signature
@@ -147,6 +148,37 @@ def test_a_header_changed_after_signing_is_refused(stack, roles):
 
     message = refused(log_in(stack, attestation(stack, role_credentials(stack, roles[TRUSTED_ROLE]), after_signing=swap_token)))
     assert "signature does not match" in message
+
+
+def test_a_content_length_forged_after_signing_neither_stalls_nor_stops_the_login(stack, roles):
+    # Forwarded, it made STS wait for a million bytes until the gateway gave up (STS unavailable: a 503
+    # here, endless retries for the connector). The request to STS is rebuilt: urllib sends the real length.
+    def forge_length(headers: dict) -> None:
+        headers["Content-Length"] = "1000000"
+
+    answer = log_in(stack, attestation(stack, role_credentials(stack, roles[TRUSTED_ROLE]), after_signing=forge_length))
+    assert answer["success"] is True, answer.get("message")
+
+
+def test_a_session_token_outside_the_signature_is_refused(stack, roles):
+    genuine = role_credentials(stack, roles[TRUSTED_ROLE])
+
+    def add_token(headers: dict) -> None:
+        headers["X-Amz-Security-Token"] = genuine.token
+
+    message = refused(log_in(stack, attestation(stack, Credentials(genuine.access_key, genuine.secret_key), after_signing=add_token)))
+    assert "X-Amz-Security-Token outside its signature" in message
+
+
+def test_temporary_credentials_without_their_session_token_are_refused(stack, roles):
+    genuine = role_credentials(stack, roles[TRUSTED_ROLE])
+    message = refused(log_in(stack, attestation(stack, Credentials(genuine.access_key, genuine.secret_key))))
+    assert "temporary credentials but carries no session token" in message
+
+
+def test_an_attestation_scoped_to_another_region_is_refused(stack, roles):
+    message = refused(log_in(stack, attestation(stack, role_credentials(stack, roles[TRUSTED_ROLE]), region="eu-west-1")))
+    assert f"scoped to region 'eu-west-1', not the trusted STS's '{aws.REGION}'" in message
 
 
 @pytest.mark.parametrize("audience", [None, "unsigned"])

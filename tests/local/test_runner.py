@@ -11,6 +11,7 @@ import pytest
 
 from widf_local.aws import ADMIN_CREDENTIALS, FunctionSpec
 from widf_local.runner import Container, Invocation, RoleCredentials, function_environment, succeeded_messages
+from widf_local.stack import BOOTSTRAP_SOURCE, FunctionLaunch
 
 SPEC = FunctionSpec(
     name="fn",
@@ -56,6 +57,11 @@ class Lines:
             self.lines.append(message)
 
 
+def launch(root) -> FunctionLaunch:
+    """The function's containers run this interpreter on the bootstrap, with `root` as task root and path."""
+    return FunctionLaunch(python=sys.executable, bootstrap=str(BOOTSTRAP_SOURCE), task_root=str(root), path=str(root), home=str(root))
+
+
 @pytest.mark.parametrize(
     ("code", "handler", "error"),
     [
@@ -69,7 +75,7 @@ class Lines:
 def test_a_failed_init_fails_the_invocation_as_lambda_reports_it(tmp_path, code, handler, error):
     (tmp_path / "m.py").write_text(code)
     sink = Lines()
-    container = Container(replace(SPEC, handler=handler), ROLE, {"PYTHONPATH": str(tmp_path)}, sink, sys.executable)
+    container = Container(replace(SPEC, handler=handler), ROLE, {"PYTHONPATH": str(tmp_path)}, sink, launch(tmp_path))
     invocation = container.invoke({"Records": []})
     assert (invocation.ok, invocation.init_failed, invocation.error) == (False, True, error)
     assert sink.lines[0] == f"[ERROR] {error}"  # the runtime's line, then its traceback
@@ -84,7 +90,7 @@ def test_a_failed_init_fails_the_invocation_as_lambda_reports_it(tmp_path, code,
 def test_after_a_good_init_the_event_is_handled(tmp_path):
     (tmp_path / "m.py").write_text("def h(event, context):\n    return {'batchItemFailures': [], 'seen': len(event['Records'])}\n")
     sink = Lines()
-    container = Container(SPEC, ROLE, {"PYTHONPATH": str(tmp_path)}, sink, sys.executable)
+    container = Container(SPEC, ROLE, {"PYTHONPATH": str(tmp_path)}, sink, launch(tmp_path))
     try:
         invocation = container.invoke({"Records": [{}]})
     finally:

@@ -61,6 +61,19 @@ def test_user_without_type_service_is_not_trusted(stack, role_arn, as_role):
         connect_with_workload_identity(stack.info)
 
 
+def test_the_connectors_attestation_for_another_region_is_refused_in_snowflakes_words(stack, role_arn, as_role, monkeypatch):
+    # The connector signs for the region it runs in; the local STS serves only aws.REGION. The role is
+    # trusted, so only the region can be the reason.
+    admin_execute(stack.info, f"CREATE OR REPLACE USER LOGIN_TEST_BOT TYPE = SERVICE WORKLOAD_IDENTITY = (TYPE = AWS ARN = '{role_arn}')")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    with pytest.raises(DatabaseError) as refused:
+        connect_with_workload_identity(stack.info)
+    assert refused.value.errno == 390144
+    assert (
+        f"Invalid AWS workload identity attestation: the attestation is scoped to region 'eu-west-1', not the trusted STS's '{aws.REGION}'"
+    ) in str(refused.value)
+
+
 def test_credentials_local_sts_never_issued_are_refused(stack, monkeypatch):
     # moto answers GetCallerIdentity for any key; the gateway must not take its word for it.
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFORGEDFORGEDXXXX")  # pragma: allowlist secret (forged on purpose)
@@ -77,8 +90,8 @@ def test_admin_password_is_checked(stack):
     with pytest.raises(DatabaseError, match="Incorrect username or password"):
         snowflake.connector.connect(
             user=info.admin_user,
-            password="wrong",
-            account=info.snowflake_account,  # pragma: allowlist secret
+            password="wrong",  # pragma: allowlist secret
+            account=info.snowflake_account,
             host=info.snowflake_host,
             port=info.snowflake_port,
             protocol="http",

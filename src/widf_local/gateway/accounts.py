@@ -456,7 +456,7 @@ def show_users(ctx: Context, m: re.Match) -> Rows:
             "email": u.email,
             "comment": u.comment,
             "disabled": _text(u.disabled),
-            "must_change_password": "false",
+            "must_change_password": "false",  # pragma: allowlist secret (a column of SHOW USERS, not a password)
             "snowflake_lock": "false",
             "default_warehouse": u.default_warehouse,
             "default_namespace": u.default_namespace,

@@ -108,6 +108,7 @@ class Gateway:
         account: Account,
         *,
         sts_endpoint: str,
+        sts_region: str,
         lookup_secret: Callable[[str], str | None],
         refresh_cap_seconds: float | None = None,
         faults: FaultInjector | None = None,
@@ -121,6 +122,7 @@ class Gateway:
         account.catalog = self.catalog
         self.statements = LocalStatements(account, self.catalog, self.dynamic_tables)
         self.sts_endpoint = sts_endpoint
+        self.sts_region = sts_region  # the region local STS serves: an attestation's credential scope must name it
         self.lookup_secret = lookup_secret
         self.sessions: dict[str, Session] = {}
         self.master_tokens: dict[str, str] = {}  # master token -> session token
@@ -143,7 +145,9 @@ class Gateway:
         if str(data.get("PROVIDER", "")).upper() != "AWS":
             raise SnowflakeError(390144, "The local gateway verifies AWS workload identities only.", "08004")
         try:
-            caller = verify_aws_attestation(str(data.get("TOKEN", "")), sts_endpoint=self.sts_endpoint, lookup_secret=self.lookup_secret)
+            caller = verify_aws_attestation(
+                str(data.get("TOKEN", "")), sts_endpoint=self.sts_endpoint, sts_region=self.sts_region, lookup_secret=self.lookup_secret
+            )
         except AttestationRejected as e:
             log.warning("workload identity rejected: %s", e)
             raise SnowflakeError(390144, f"Invalid AWS workload identity attestation: {e}.", "08004") from None

@@ -198,7 +198,10 @@ def test_a_trial_setup_into_the_public_schema_stops_at_create_table_as_snowflake
     result = snow_process("-f", str(SCRIPTS / "trial_setup.sql"), *trial_flags("PUBLIC"))
     assert result.returncode != 0
     # The CLI printed the result of each statement before CREATE TABLE (its JSON list left open), then the error.
-    assert result.stdout.count('"status"') == 12
+    statuses = re.findall(r'"status"\s*:\s*"([^"]*)"', result.stdout)
+    assert len(statuses) == 12
+    assert statuses[4:6] == ["Database INGEST_DB successfully created.", "Statement executed successfully."]
+    assert statuses[10] == "PUBLIC already exists, statement succeeded.", "CREATE SCHEMA IF NOT EXISTS PUBLIC"
     error = " ".join(re.sub("[│╭╮╰╯─]", " ", result.stderr).split())  # the CLI's error box, unwrapped
     assert (
         "003001 (42501): None: SQL access control error: Insufficient privileges to operate on schema 'PUBLIC'. "

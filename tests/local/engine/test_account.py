@@ -99,6 +99,17 @@ def test_a_fresh_account_has_a_trial_warehouse_that_create_if_not_exists_leaves_
     execute_account_statement(account, analyst(account), "USE WAREHOUSE COMPUTE_WH")
 
 
+def test_a_warehouse_size_is_shown_as_snowflake_writes_it(account):
+    session = admin(account)
+    execute_account_statement(account, session, "CREATE WAREHOUSE BIG WAREHOUSE_SIZE = 'X-LARGE'")
+    execute_account_statement(account, session, "CREATE WAREHOUSE BIGGER WAREHOUSE_SIZE = XXLARGE")
+    rows = execute_account_statement(account, session, "SHOW WAREHOUSES LIKE 'BIG%'")
+    assert rows is not None
+    assert [(row[0], row[rows[0].index("size")]) for row in rows[1]] == [("BIG", "X-Large"), ("BIGGER", "2X-Large")]
+    with pytest.raises(SnowflakeError, match="invalid value 'HUGE' for property 'WAREHOUSE_SIZE'"):
+        execute_account_statement(account, session, "CREATE WAREHOUSE HUGE_WH WAREHOUSE_SIZE = HUGE")
+
+
 def test_a_database_handed_over_keeps_its_public_schema_with_the_role_that_made_it(account):
     assert account.privileges.owner_of(D) == "OWNER_ROLE"
     assert account.privileges.owner_of(PUBLIC) == "ACCOUNTADMIN"
@@ -122,8 +133,12 @@ def test_without_secondary_roles_only_the_primary_role_counts(account):
     execute_account_statement(account, session, "USE SECONDARY ROLES NONE")
     with pytest.raises(SnowflakeError, match="Object does not exist, or operation cannot be performed."):
         run(account, session, "USE SCHEMA LANDING")
+    assert account.current_secondary_roles(session) == '{"roles":"","value":""}'
     execute_account_statement(account, session, "USE SECONDARY ROLES OWNER_ROLE")
     run(account, session, "USE SCHEMA LANDING")
+    assert account.current_secondary_roles(session) == '{"roles":"OWNER_ROLE","value":"OWNER_ROLE"}'
+    execute_account_statement(account, session, "USE SECONDARY ROLES ALL")
+    assert account.current_secondary_roles(session) == '{"roles":"OWNER_ROLE","value":"ALL"}', "granted directly, the primary aside"
     with pytest.raises(SnowflakeError, match="Role 'ACCOUNTADMIN' does not exist or not authorized."):
         execute_account_statement(account, session, "USE SECONDARY ROLES ACCOUNTADMIN")
 

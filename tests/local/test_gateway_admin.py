@@ -62,6 +62,21 @@ def test_session_variables_name_objects_through_identifier(admin):
     assert refused(admin, "SELECT $me") == "SQL compilation error:\nSession variable '$ME' does not exist"
 
 
+def test_variables_take_any_legal_name_and_are_set_together(admin):
+    """The Variables page's own example names its variables after functions; SET evaluates every expression
+    before it sets any (SET's example: $max from the old $min)."""
+    admin.cursor().execute("SET (current_user, min, max) = ((SELECT CURRENT_USER()), 40, 70)")
+    admin.cursor().execute("SET (min, max) = (50, 2 * $min)")
+    assert run(admin, "SELECT $current_user, $min, $max")[1] == [("WIDF_LOCAL_ADMIN", 50, 80)]
+    assert [(v["name"], v["value"], v["type"]) for v in records(admin, "SHOW VARIABLES LIKE 'M%'")] == [
+        ("MAX", "80", "fixed"),
+        ("MIN", "50", "fixed"),
+    ]
+    admin.cursor().execute("UNSET (min, max)")
+    assert refused(admin, "SELECT $max") == "SQL compilation error:\nSession variable '$MAX' does not exist"
+    assert "the numbers must match" in refused(admin, "SET (a, b) = (1)")
+
+
 def test_use_role_needs_the_role_granted(admin):
     admin.cursor().execute("CREATE ROLE IF NOT EXISTS UNGRANTED_ROLE")
     assert refused(admin, "USE ROLE UNGRANTED_ROLE") == "SQL compilation error:\nRole 'UNGRANTED_ROLE' does not exist or not authorized."

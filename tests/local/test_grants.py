@@ -39,9 +39,12 @@ def upload_and_wait(stack, names, key: str, count: int = 5) -> list[tuple]:
     return rows
 
 
-def test_loader_role_is_refused_create_table(function_connection):
+def test_loader_role_is_refused_create_table(function_connection, names):
     message = refused(function_connection, "CREATE TABLE STOLEN_SPACE (A INT)")
-    assert message == "SQL access control error:\nInsufficient privileges to operate on schema 'PUBLIC'."
+    assert message == (
+        f"SQL access control error:\nInsufficient privileges to operate on schema '{names.schema}'. "
+        f"Your primary role {names.role} must have CREATE TABLE granted on SCHEMA {names.database}.{names.schema}."
+    )
 
 
 def test_loader_role_is_refused_drop_table(function_connection):

@@ -1,10 +1,13 @@
 """Admin scripts written the way Snowflake's documentation writes them run unmodified through the real
-Snowflake CLI against the gateway, and answer with Snowflake's column names."""
+Snowflake CLI against the gateway, and answer with Snowflake's column names; scripts written for a fresh
+trial account (its COMPUTE_WH, `SET current_user = ...`) pass where Snowflake passes them and fail where it
+fails them, in its words."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -45,9 +48,10 @@ def snowcli(client_environment) -> Path:
 
 
 @pytest.fixture(scope="module")
-def snow(stack, snowcli, tmp_path_factory):
-    """`snow sql ...` against the local stack: a temporary config.toml without the password, which comes from
-    the environment (SNOWFLAKE_CONNECTIONS_<NAME>_PASSWORD), as the Snowflake CLI documents."""
+def snow_process(stack, snowcli, tmp_path_factory):
+    """`snow sql --format JSON ...` against the local stack, its process answered as it ended: a temporary
+    config.toml without the password, which comes from the environment (SNOWFLAKE_CONNECTIONS_<NAME>_PASSWORD),
+    as the Snowflake CLI documents."""
     home = tmp_path_factory.mktemp("snowflake-home")
     info = stack.info
     config = home / "config.toml"
@@ -65,8 +69,8 @@ def snow(stack, snowcli, tmp_path_factory):
         "SNOWFLAKE_CONNECTIONS_LOCAL_PASSWORD": info.admin_password,
     }
 
-    def run(*args: str) -> list[list[dict]]:
-        result = subprocess.run(
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
             [str(snowcli), "--config-file", str(config), "sql", "--format", "JSON", *args],
             capture_output=True,
             text=True,
@@ -74,6 +78,16 @@ def snow(stack, snowcli, tmp_path_factory):
             timeout=180,
             cwd=REPOSITORY,
         )
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def snow(snow_process):
+    """`snow sql ...` that must succeed: its result sets."""
+
+    def run(*args: str) -> list[list[dict]]:
+        result = snow_process(*args)
         assert result.returncode == 0, f"snow sql {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
         return json.loads(result.stdout)
 
@@ -157,3 +171,93 @@ def test_the_shipped_scripts_run_with_snowflake_cli_templating_and_run_again(sno
     assert "DAILY_SUMMARY already exists, statement succeeded." in statuses, "the second setup changes nothing"
     assert f"{names.user} successfully dropped." in statuses
     assert f"Drop statement executed successfully ({names.user} already dropped)." in statuses, "the second cleanup"
+
+
+# A fresh trial account, set up the way its users do: the scripts' variables, as `snow sql -D` gives them.
+TRIAL = {
+    "sa_role": "INGEST_ROLE",
+    "database": "INGEST_DB",
+    "loader_role": "INGEST_LOADER",
+    "service_user": "INGEST_BOT",
+    "role_arn": "arn:aws:iam::123456789012:role/ingest-job",
+}
+
+
+def trial_flags(schema: str) -> list[str]:
+    variables = {**TRIAL, "schema": schema}
+    return ["--enable-templating=ALL", *[arg for name, value in variables.items() for arg in ("-D", f"{name}={value}")]]
+
+
+def by_name(rows: list[dict]) -> dict[str, dict]:
+    return {r["name"]: r for r in rows}
+
+
+def test_a_trial_setup_into_the_public_schema_stops_at_create_table_as_snowflake_does(stack, snow_process):
+    """GRANT OWNERSHIP ON DATABASE leaves PUBLIC with ACCOUNTADMIN; the user's secondary roles let the new role
+    use it, but CREATE TABLE is the primary role's to authorize, and it may not."""
+    result = snow_process("-f", str(SCRIPTS / "trial_setup.sql"), *trial_flags("PUBLIC"))
+    assert result.returncode != 0
+    # The CLI printed the result of each statement before CREATE TABLE (its JSON list left open), then the error.
+    statuses = re.findall(r'"status"\s*:\s*"([^"]*)"', result.stdout)
+    assert len(statuses) == 12
+    assert statuses[4:6] == ["Database INGEST_DB successfully created.", "Statement executed successfully."]
+    assert statuses[10] == "PUBLIC already exists, statement succeeded.", "CREATE SCHEMA IF NOT EXISTS PUBLIC"
+    error = " ".join(re.sub("[│╭╮╰╯─]", " ", result.stderr).split())  # the CLI's error box, unwrapped
+    assert (
+        "003001 (42501): None: SQL access control error: Insufficient privileges to operate on schema 'PUBLIC'. "
+        "Your primary role INGEST_ROLE must have CREATE TABLE granted on SCHEMA INGEST_DB.PUBLIC." in error
+    )
+    with admin_connection(stack.info) as connection:  # everything before CREATE TABLE ran, $current_user included
+        cursor = connection.cursor()
+        schemas = {r[1]: r[5] for r in cursor.execute("SHOW SCHEMAS IN DATABASE INGEST_DB").fetchall()}
+        database = cursor.execute("SHOW DATABASES LIKE 'INGEST_DB'").fetchall()
+        user_roles = {r[1] for r in cursor.execute(f"SHOW GRANTS TO USER {stack.info.admin_user}").fetchall()}
+        tables = cursor.execute("SHOW TABLES IN DATABASE INGEST_DB").fetchall()
+    assert schemas == {"INFORMATION_SCHEMA": "", "PUBLIC": "ACCOUNTADMIN"}
+    assert [(d[1], d[5]) for d in database] == [("INGEST_DB", "INGEST_ROLE")]
+    assert "INGEST_ROLE" in user_roles
+    assert tables == []
+
+
+def test_a_trial_setup_into_a_new_schema_then_a_service_user_then_cleanup_twice(snow):
+    scripts = ["trial_setup", "trial_service_user", "trial_cleanup", "trial_cleanup"]
+    results = snow(*[arg for script in scripts for arg in ("-f", str(SCRIPTS / f"{script}.sql"))], *trial_flags("LANDING"))
+    setup, results = results[:17], results[17:]
+    *statements, warehouses, databases, schemas, tables = setup
+    assert all(len(r) == 1 and "status" in r[0] for r in statements)
+    assert [s[0]["status"] for s in statements[-2:]] == ["Statement executed successfully.", "Table RAW_DATA successfully created."]
+    [warehouse] = warehouses  # the trial's own: X-Small, CREATE WAREHOUSE's suspend and resume, SYSADMIN's
+    assert (warehouse["size"], warehouse["auto_suspend"], warehouse["auto_resume"], warehouse["owner"]) == (
+        "X-Small",
+        600,
+        "true",
+        "SYSADMIN",
+    )
+    assert [(d["name"], d["owner"], d["comment"]) for d in databases] == [("INGEST_DB", "INGEST_ROLE", "Raw events as they land")]
+    assert columns(schemas)[:6] == ["created_on", "name", "is_default", "is_current", "database_name", "owner"]
+    assert {name: s["owner"] for name, s in by_name(schemas).items()} == {
+        "INFORMATION_SCHEMA": "",
+        "LANDING": "INGEST_ROLE",
+        "PUBLIC": "ACCOUNTADMIN",
+    }
+    assert [(t["name"], t["owner"], t["rows"], t["comment"]) for t in tables] == [("RAW_DATA", "INGEST_ROLE", 0, "One row per JSON record")]
+    *statements, description, users, loader_grants = results[:11]
+    assert all(len(r) == 1 and "status" in r[0] for r in statements)
+    assert {d["property"]: d["value"] for d in description}["DEFAULT_SECONDARY_ROLES"] == '["ALL"]'
+    assert [(u["name"], u["type"], u["default_secondary_roles"]) for u in users] == [("INGEST_BOT", "SERVICE", '["ALL"]')]
+    assert {(g["privilege"], g["name"]) for g in loader_grants} == {
+        ("USAGE", "COMPUTE_WH"),
+        ("USAGE", "INGEST_DB"),
+        ("USAGE", "INGEST_DB.LANDING"),
+        ("SELECT", "INGEST_DB.LANDING.RAW_DATA"),
+        ("INSERT", "INGEST_DB.LANDING.RAW_DATA"),
+    }
+    first_cleanup, second_cleanup = results[11:17], results[17:]
+    assert [r[0]["status"] for r in first_cleanup[1:5]] == [
+        "INGEST_BOT successfully dropped.",
+        "INGEST_DB successfully dropped.",
+        "INGEST_LOADER successfully dropped.",
+        "INGEST_ROLE successfully dropped.",
+    ]
+    assert second_cleanup[2][0]["status"] == "Drop statement executed successfully (INGEST_DB already dropped)."
+    assert [w["name"] for w in second_cleanup[-1]] == ["COMPUTE_WH"], "the trial's warehouse stays"

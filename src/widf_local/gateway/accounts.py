@@ -21,13 +21,22 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from widf_local.gateway.aws_principals import IamRole, role_in_arn
-from widf_local.gateway.errors import SnowflakeError, already_exists, does_not_exist, insufficient_privileges, unsupported
-from widf_local.gateway.grants import ADMIN_ROLES, Privileges, Securable
+from widf_local.gateway.errors import (
+    ACCOUNT_NAME,
+    SnowflakeError,
+    already_exists,
+    cannot_be_performed,
+    does_not_exist,
+    insufficient_privileges,
+    primary_role_must_have,
+    unsupported,
+)
+from widf_local.gateway.grants import ADMIN_ROLES, Access, Privileges, Securable
 from widf_local.gateway.names import NAME, like, normalise, parts, qualified, unquote_literal
 
 __all__ = ["Account", "Session", "SnowflakeError", "User", "execute_account_statement", "normalise"]
 
-ACCOUNT_NAME = "LOCAL"
+ACCOUNT = Securable("ACCOUNT", "")
 BUILTIN_ROLES = ("ACCOUNTADMIN", "SECURITYADMIN", "USERADMIN", "SYSADMIN", "PUBLIC")
 # Snowflake's system role hierarchy: a role inherits the roles granted to it.
 BUILTIN_ROLE_GRANTS = {"ACCOUNTADMIN": {"SECURITYADMIN", "SYSADMIN"}, "SECURITYADMIN": {"USERADMIN"}}
@@ -48,6 +57,14 @@ class Catalog(Protocol):
 
     def tables_in(self, container: Securable) -> list[str]: ...
 
+    def databases(self) -> list[str]: ...
+
+    def schemas(self, database: str) -> list[str]: ...
+
+    def tables(self, database: str | None = None, schema: str | None = None) -> list[str]: ...
+
+    def count_rows(self, table: str) -> int: ...
+
 
 class NoCatalog:
     def exists(self, on: Securable) -> bool:
@@ -55,6 +72,18 @@ class NoCatalog:
 
     def tables_in(self, container: Securable) -> list[str]:
         return []
+
+    def databases(self) -> list[str]:
+        return []
+
+    def schemas(self, database: str) -> list[str]:
+        return []
+
+    def tables(self, database: str | None = None, schema: str | None = None) -> list[str]:
+        return []
+
+    def count_rows(self, table: str) -> int:
+        return 0
 
 
 @dataclass
@@ -108,6 +137,8 @@ class User:
     owner: str | None = None
     created_on: datetime = field(default_factory=now)
     last_success_login: datetime | None = None
+    # ('ALL') unless set: Snowflake's default since the 2024_08 behaviour change bundle (BCR-1692); () is none.
+    default_secondary_roles: tuple[str, ...] = ("ALL",)
 
 
 @dataclass
@@ -120,6 +151,8 @@ class Role:
 
 @dataclass
 class Warehouse:
+    """CREATE WAREHOUSE's defaults: X-Small, suspended after 600 seconds idle, resumed by the next statement."""
+
     name: str
     size: str = "X-Small"
     auto_suspend: int = 600
@@ -128,6 +161,11 @@ class Warehouse:
     comment: str | None = None
     owner: str | None = None
     created_on: datetime = field(default_factory=now)
+
+
+# A fresh trial account's warehouse: X-Small, CREATE WAREHOUSE's AUTO_SUSPEND and AUTO_RESUME, suspended until
+# used, owned by SYSADMIN (docs/local-stack.md names the pages).
+TRIAL_WAREHOUSE = "COMPUTE_WH"
 
 
 @dataclass
@@ -139,6 +177,8 @@ class Session:
     lock_timeout_seconds: float = 43200  # Snowflake's default LOCK_TIMEOUT
     warehouse: str | None = None
     variables: dict[str, Any] = field(default_factory=dict)
+    variable_times: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)  # created, updated
+    secondary_roles: tuple[str, ...] = ("ALL",)  # USE SECONDARY ROLES: ALL, () for NONE, or the roles named
     session_id: int = 0
     transaction_id: int | None = None  # the open transaction's, while in_transaction
     transaction_started: datetime | None = None
@@ -155,10 +195,16 @@ class Account:
     privileges: Privileges = field(default_factory=Privileges)
     catalog: Catalog = field(default_factory=NoCatalog)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    created_on: datetime = field(default_factory=now)
 
     def __post_init__(self) -> None:
-        self.privileges.grant("CREATE DATABASE", Securable("ACCOUNT", ""), "SYSADMIN")
-        self.privileges.grant("CREATE WAREHOUSE", Securable("ACCOUNT", ""), "SYSADMIN")
+        """The account as Snowflake makes one: the system roles' account privileges, and a trial's warehouse."""
+        self.privileges.grant("CREATE DATABASE", ACCOUNT, "SYSADMIN")
+        self.privileges.grant("CREATE WAREHOUSE", ACCOUNT, "SYSADMIN")
+        self.privileges.grant("CREATE USER", ACCOUNT, "USERADMIN")
+        self.privileges.grant("CREATE ROLE", ACCOUNT, "USERADMIN")
+        self.warehouses[TRIAL_WAREHOUSE] = Warehouse(TRIAL_WAREHOUSE, suspended=True, owner="SYSADMIN")
+        self.privileges.created(Securable("WAREHOUSE", TRIAL_WAREHOUSE), "SYSADMIN")
 
     def add_admin(self, name: str, password: str) -> None:
         self.users[name] = User(name=name, password=password, default_role="ACCOUNTADMIN", owner="ACCOUNTADMIN")
@@ -194,6 +240,33 @@ class Account:
             available |= self.roles_of(role)
         return frozenset(available)
 
+    def active_roles(self, session: Session) -> frozenset[str]:
+        """The primary role's hierarchy and the secondary roles' (ALL: every role granted to the user, as
+        granted when the statement runs)."""
+        roles = set(self.roles_of(session.role))
+        if session.secondary_roles == ("ALL",):
+            roles |= self.available_roles(session.user)
+        else:
+            granted = self.available_roles(session.user)
+            for role in session.secondary_roles:
+                if role in granted:
+                    roles |= self.roles_of(role)
+        return frozenset(roles)
+
+    def access(self, session: Session) -> Access:
+        return Access(session.role, self.roles_of(session.role), self.active_roles(session))
+
+    def current_secondary_roles(self, session: Session) -> str:
+        """CURRENT_SECONDARY_ROLES(): the active secondary roles granted to the user directly, and what was asked."""
+        if session.secondary_roles == ("ALL",):
+            active = sorted(r for r in self.user_roles.get(session.user.name, ()) if r not in ("PUBLIC", session.role))
+            requested = "ALL"
+        else:
+            granted = self.available_roles(session.user)
+            active = [r for r in session.secondary_roles if r in granted]
+            requested = ",".join(session.secondary_roles)
+        return json.dumps({"roles": ",".join(active), "value": requested}, separators=(",", ":"))
+
     def role_for_login(self, user: User, requested: str | None) -> str:
         role = normalise(requested) if requested else (user.default_role or "PUBLIC")
         if role not in self.available_roles(user):
@@ -219,12 +292,24 @@ class Context:
 
     @property
     def roles(self) -> frozenset[str]:
+        """Every active role: what authorizes anything but a CREATE."""
+        return self.account.active_roles(self.session)
+
+    @property
+    def primary(self) -> frozenset[str]:
+        """The primary role and the roles it inherits: what authorizes a CREATE."""
         return self.account.roles_of(self.session.role)
 
     def require(self, role: str) -> None:
-        """The session's role must be, or inherit, this system role."""
+        """An active role must be, or inherit, this system role."""
         if role not in self.roles:
             raise insufficient_privileges("account", ACCOUNT_NAME)
+
+    def require_to_create(self, privilege: str) -> None:
+        """CREATE USER, ROLE, WAREHOUSE ...: the primary role must hold the account privilege (no system role
+        bypasses it: SECURITYADMIN has no CREATE DATABASE)."""
+        if not self.account.privileges.has(self.primary, privilege, ACCOUNT):
+            raise primary_role_must_have(self.session.role, privilege, "ACCOUNT", "")
 
 
 Rows = tuple[list[str], list[tuple]]
@@ -251,7 +336,8 @@ def boolean(value: str) -> bool:
 
 _USER_TEXT = {"COMMENT": "comment", "LOGIN_NAME": "login_name", "DISPLAY_NAME": "display_name", "EMAIL": "email"}
 _USER_NAMES = {"DEFAULT_ROLE": "default_role", "DEFAULT_WAREHOUSE": "default_warehouse", "DEFAULT_NAMESPACE": "default_namespace"}
-_USER_IGNORED = {"FIRST_NAME", "MIDDLE_NAME", "LAST_NAME", "DEFAULT_SECONDARY_ROLES", "NETWORK_POLICY", "DAYS_TO_EXPIRY", "MINS_TO_UNLOCK"}
+_USER_IGNORED = {"FIRST_NAME", "MIDDLE_NAME", "LAST_NAME", "NETWORK_POLICY", "DAYS_TO_EXPIRY", "MINS_TO_UNLOCK"}
+_SECONDARY_ROLES = re.compile(r"^\(\s*(?:'ALL')?\s*\)$", re.I)
 _USER_SECRETS = {"PASSWORD", "RSA_PUBLIC_KEY", "RSA_PUBLIC_KEY_2", "MUST_CHANGE_PASSWORD"}
 
 
@@ -287,6 +373,11 @@ def apply_user_properties(user: User, props: dict[str, str]) -> None:
             setattr(user, _USER_TEXT[key], unquote_literal(value))
         elif key == "DISABLED":
             user.disabled = boolean(value)
+        elif key == "DEFAULT_SECONDARY_ROLES":
+            # ( 'ALL' ) or (): CREATE USER's only values
+            if not _SECONDARY_ROLES.match(value.strip()):
+                raise SnowflakeError(2029, f"SQL compilation error:\ninvalid value '{value}' for property 'DEFAULT_SECONDARY_ROLES'")
+            user.default_secondary_roles = ("ALL",) if "ALL" in value.upper() else ()
         elif key in _USER_SECRETS:
             raise SnowflakeError(
                 2029, f"SQL compilation error:\nThe local gateway keeps no passwords or keys for users ({key}): use WORKLOAD_IDENTITY."
@@ -305,7 +396,7 @@ def existing_user(account: Account, raw_name: str, if_exists: str | None = None)
 
 
 def create_user(ctx: Context, m: re.Match) -> Rows:
-    ctx.require("USERADMIN")
+    ctx.require_to_create("CREATE USER")
     account, name = ctx.account, normalise(m["name"])
     if name in account.users and not m["replace"]:
         if m["ifnot"]:
@@ -332,6 +423,8 @@ def alter_user_set(ctx: Context, m: re.Match) -> Rows:
                 setattr(user, _USER_NAMES[key], None)
             elif key in _USER_TEXT:
                 setattr(user, _USER_TEXT[key], None)
+            elif key == "DEFAULT_SECONDARY_ROLES":
+                user.default_secondary_roles = ("ALL",)  # unset is ('ALL') since BCR-1692
     return success()
 
 
@@ -381,6 +474,11 @@ def drop_user(ctx: Context, m: re.Match) -> Rows:
     return status(f"{name} successfully dropped.")
 
 
+def secondary_roles_text(roles: tuple[str, ...]) -> str:
+    """How SHOW USERS and DESCRIBE USER write DEFAULT_SECONDARY_ROLES: ["ALL"], or [] for ()."""
+    return json.dumps(list(roles))
+
+
 def _text(value: Any) -> str | None:
     return None if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
@@ -402,6 +500,12 @@ def describe_user(ctx: Context, m: re.Match) -> Rows:
         ("DEFAULT_WAREHOUSE", user.default_warehouse, None, "Default warehouse for this user"),
         ("DEFAULT_NAMESPACE", user.default_namespace, None, "Default database namespace prefix for this user"),
         ("DEFAULT_ROLE", user.default_role, None, "Primary principal of user session will be set to this role"),
+        (
+            "DEFAULT_SECONDARY_ROLES",
+            secondary_roles_text(user.default_secondary_roles),
+            "[ALL]",
+            "The secondary roles will be set to all roles provided here.",
+        ),
         ("HAS_PASSWORD", bool(user.password), False, "Whether the user has a password"),
         ("HAS_RSA_PUBLIC_KEY", False, False, "Whether the user has an RSA public key"),
         ("HAS_MFA", False, False, "Whether the user is enrolled in multi-factor authentication"),
@@ -461,7 +565,7 @@ def show_users(ctx: Context, m: re.Match) -> Rows:
             "default_warehouse": u.default_warehouse,
             "default_namespace": u.default_namespace,
             "default_role": u.default_role,
-            "default_secondary_roles": '["ALL"]',
+            "default_secondary_roles": secondary_roles_text(u.default_secondary_roles),
             "ext_authn_duo": "false",
             "owner": u.owner,
             "last_success_login": u.last_success_login,
@@ -499,7 +603,7 @@ def existing_role(account: Account, raw_name: str) -> str:
 
 
 def create_role(ctx: Context, m: re.Match) -> Rows:
-    ctx.require("USERADMIN")
+    ctx.require_to_create("CREATE ROLE")
     account, name = ctx.account, normalise(m["name"])
     if name in account.roles and not m["replace"]:
         if m["ifnot"]:
@@ -585,7 +689,7 @@ def show_roles(ctx: Context, m: re.Match) -> Rows:
                 role.name,
                 "Y" if role.name == ctx.session.user.default_role else "N",
                 "Y" if role.name == current else "N",
-                "Y" if role.name != current and role.name in ctx.roles else "N",
+                "Y" if role.name != current and role.name in ctx.primary else "N",
                 users,
                 to_roles,
                 len(account.role_grants.get(role.name, ())),
@@ -605,12 +709,48 @@ def use_role(ctx: Context, m: re.Match) -> Rows:
     return success()
 
 
+def use_secondary_roles(ctx: Context, m: re.Match) -> Rows:
+    """USE SECONDARY ROLES ALL | NONE | r [, r ...]: each named role must be granted to the user, checked now."""
+    words = [w.strip() for w in m["roles"].split(",")]
+    if len(words) == 1 and words[0].upper() in ("ALL", "NONE"):
+        ctx.session.secondary_roles = ("ALL",) if words[0].upper() == "ALL" else ()
+        return success()
+    roles = tuple(normalise(w) for w in words)
+    granted = ctx.account.available_roles(ctx.session.user)
+    for role in roles:
+        if role not in granted:
+            raise SnowflakeError(3013, f"SQL compilation error:\nRole '{role}' does not exist or not authorized.", "02000")
+    ctx.session.secondary_roles = roles
+    return success()
+
+
 # -- warehouses ----------------------------------------------------------------
 
 
+# CREATE WAREHOUSE's sizes and their synonyms, as SHOW WAREHOUSES writes each.
+WAREHOUSE_SIZES = {
+    **dict.fromkeys(("XSMALL", "X-SMALL"), "X-Small"),
+    "SMALL": "Small",
+    "MEDIUM": "Medium",
+    "LARGE": "Large",
+    **dict.fromkeys(("XLARGE", "X-LARGE"), "X-Large"),
+    **dict.fromkeys(("XXLARGE", "X2LARGE", "2X-LARGE"), "2X-Large"),
+    **dict.fromkeys(("XXXLARGE", "X3LARGE", "3X-LARGE"), "3X-Large"),
+    **dict.fromkeys(("X4LARGE", "4X-LARGE"), "4X-Large"),
+    **dict.fromkeys(("X5LARGE", "5X-LARGE"), "5X-Large"),
+    **dict.fromkeys(("X6LARGE", "6X-LARGE"), "6X-Large"),
+}
+
+
+def warehouse_size(value: str) -> str:
+    size = unquote_literal(value).upper()
+    if size not in WAREHOUSE_SIZES:
+        raise SnowflakeError(2029, f"SQL compilation error:\ninvalid value '{value}' for property 'WAREHOUSE_SIZE'")
+    return WAREHOUSE_SIZES[size]
+
+
 def create_warehouse(ctx: Context, m: re.Match) -> Rows:
-    if not ctx.roles & ADMIN_ROLES and not ctx.account.privileges.has(ctx.roles, "CREATE WAREHOUSE", Securable("ACCOUNT", "")):
-        raise insufficient_privileges("account", ACCOUNT_NAME)
+    ctx.require_to_create("CREATE WAREHOUSE")
     account, name = ctx.account, normalise(m["name"])
     if name in account.warehouses and not m["replace"]:
         if m["ifnot"]:
@@ -618,7 +758,7 @@ def create_warehouse(ctx: Context, m: re.Match) -> Rows:
         raise already_exists(name)
     props = parse_properties(m["rest"])
     warehouse = Warehouse(name, owner=ctx.session.role)
-    warehouse.size = unquote_literal(props.get("WAREHOUSE_SIZE", "XSMALL")).upper()
+    warehouse.size = warehouse_size(props.get("WAREHOUSE_SIZE", "XSMALL"))
     warehouse.auto_suspend = int(props.get("AUTO_SUSPEND", "600")) if props.get("AUTO_SUSPEND", "600").isdigit() else 0
     warehouse.auto_resume = boolean(props.get("AUTO_RESUME", "TRUE"))
     warehouse.suspended = boolean(props.get("INITIALLY_SUSPENDED", "FALSE"))
@@ -661,10 +801,12 @@ def drop_warehouse(ctx: Context, m: re.Match) -> Rows:
 
 
 def use_warehouse(ctx: Context, m: re.Match) -> Rows:
-    warehouse = existing_warehouse(ctx, m["name"])
-    on = Securable("WAREHOUSE", warehouse.name)
-    if not (ctx.roles & ADMIN_ROLES or any(ctx.account.privileges.has(ctx.roles, p, on) for p in ("USAGE", "OPERATE"))):
-        raise does_not_exist(warehouse.name)
+    name = normalise(m["name"])
+    on = Securable("WAREHOUSE", name)
+    usable = ctx.roles & ADMIN_ROLES or any(ctx.account.privileges.has(ctx.roles, p, on) for p in ("USAGE", "OPERATE"))
+    if name not in ctx.account.warehouses or not usable:
+        raise cannot_be_performed()
+    warehouse = ctx.account.warehouses[name]
     ctx.session.warehouse = warehouse.name
     return success()
 
@@ -808,10 +950,10 @@ def grant_ownership(ctx: Context, m: re.Match) -> Rows:
     targets = _bulk_targets(ctx, m) if m["scope"] else [securable(ctx, m["kind"], m["object"])]
     if isinstance(targets, Securable):
         raise unsupported("GRANT OWNERSHIP ON FUTURE ...")
-    keep = (m["current"] or "").upper().startswith("COPY")
-    for on in targets:
+    current = m["current"].split()[0].upper() if m["current"] else None
+    for on in targets:  # one by one: a dependent grant stops the move where it stands
         _may_grant_on(ctx, on)
-        ctx.account.privileges.transfer_ownership(on, role, keep_grants=keep)
+        ctx.account.privileges.transfer_ownership(on, role, current_grants=current)
     return success()
 
 
@@ -896,6 +1038,7 @@ STATEMENTS: list[tuple[str, Handler]] = [
     (rf"GRANT\s+ROLE\s+(?P<role>{_N})\s+TO\s+(?P<kind>USER|ROLE)\s+(?P<grantee>{_N})", grant_role),
     (rf"REVOKE\s+ROLE\s+(?P<role>{_N})\s+FROM\s+(?P<kind>USER|ROLE)\s+(?P<grantee>{_N})", revoke_role),
     (rf"USE\s+ROLE\s+(?P<name>{_N})", use_role),
+    (rf"USE\s+SECONDARY\s+ROLES\s+(?P<roles>{_N}(?:\s*,\s*{_N})*)", use_secondary_roles),
     (rf"CREATE\s+{_REPLACE}WAREHOUSE\s+{_IFNOT}(?P<name>{_N})(?P<rest>.*)", create_warehouse),
     (rf"ALTER\s+WAREHOUSE\s+(?:IF\s+EXISTS\s+)?(?P<name>{_N})\s+(?P<action>SUSPEND|RESUME|SET|UNSET)\b.*", alter_warehouse),
     (rf"DROP\s+WAREHOUSE\s+{_IFEXISTS}(?P<name>{_N})", drop_warehouse),

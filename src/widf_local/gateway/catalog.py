@@ -43,6 +43,37 @@ class EngineCatalog:
             self._rows("SELECT 1 FROM information_schema.tables WHERE table_catalog = ? AND table_schema = ? AND table_name = ?", names)
         )
 
+    def databases(self) -> list[str]:
+        """The databases made through fakesnow (each has its `_fs_information_schema`), by name."""
+        rows = self._rows(
+            "SELECT DISTINCT catalog_name FROM information_schema.schemata WHERE schema_name = '_fs_information_schema' ORDER BY 1"
+        )
+        return [name for (name,) in rows if name != "_fs_global"]
+
+    def schemas(self, database: str) -> list[str]:
+        """A database's own schemas: not DuckDB's (main, pg_catalog, information_schema) nor fakesnow's."""
+        rows = self._rows(
+            "SELECT schema_name FROM information_schema.schemata WHERE catalog_name = ? "
+            "AND schema_name NOT IN ('main', 'pg_catalog', 'information_schema', '_fs_information_schema') ORDER BY 1",
+            [database],
+        )
+        return [name for (name,) in rows]
+
+    def tables(self, database: str | None = None, schema: str | None = None) -> list[str]:
+        """db.schema.table of every base table (a dynamic table's storage among them), in SHOW TABLES's order."""
+        where, params = ["table_type = 'BASE TABLE'", "table_schema NOT IN ('_fs_information_schema', 'main')"], []
+        for column, value in (("table_catalog", database), ("table_schema", schema)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        rows = self._rows(
+            "SELECT table_catalog || '.' || table_schema || '.' || table_name FROM information_schema.tables "
+            f"WHERE {' AND '.join(where)} AND table_catalog NOT IN ('_fs_global', 'memory', 'system', 'temp') "
+            "ORDER BY table_catalog, table_schema, table_name",
+            params,
+        )
+        return [name for (name,) in rows]
+
     def tables_in(self, container: Securable) -> list[str]:
         names = container.name.split(".")
         where = "table_catalog = ?" + (" AND table_schema = ?" if container.kind == "SCHEMA" else "")

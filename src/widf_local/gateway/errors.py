@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+ACCOUNT_NAME = "LOCAL"  # the local account's name, as Snowflake's errors and SHOW GRANTS write it
+
 
 class SnowflakeError(Exception):
     """An error with Snowflake's code and wording, sent to the client as a failed query."""
@@ -15,9 +17,14 @@ class SnowflakeError(Exception):
         self.sqlstate = sqlstate
 
 
-def does_not_exist(name: str) -> SnowflakeError:
+def does_not_exist(name: str, kind: str = "Object") -> SnowflakeError:
     # Snowflake never tells a role that an object it may not see exists.
-    return SnowflakeError(2003, f"SQL compilation error:\nObject '{name}' does not exist or not authorized.", "02000")
+    return SnowflakeError(2003, f"SQL compilation error:\n{kind} '{name}' does not exist or not authorized.", "02000")
+
+
+def cannot_be_performed() -> SnowflakeError:
+    """USE DATABASE / SCHEMA / WAREHOUSE of what does not exist or may not be used: Snowflake names nothing."""
+    return SnowflakeError(2043, "SQL compilation error:\nObject does not exist, or operation cannot be performed.", "02000")
 
 
 def already_exists(name: str) -> SnowflakeError:
@@ -26,6 +33,20 @@ def already_exists(name: str) -> SnowflakeError:
 
 def insufficient_privileges(kind: str, name: str) -> SnowflakeError:
     return SnowflakeError(3001, f"SQL access control error:\nInsufficient privileges to operate on {kind.lower()} '{name}'.", "42501")
+
+
+def primary_role_must_have(role: str, privilege: str, kind: str, name: str) -> SnowflakeError:
+    """A CREATE the primary role may not run: Snowflake names the container, the primary role and the privilege
+    it lacks, e.g. "... on schema 'PUBLIC'. Your primary role R must have CREATE TABLE granted on SCHEMA D.PUBLIC."
+    (an account is named `account 'LOCAL'`, and the privilege is `granted on ACCOUNT`)."""
+    where = f"{kind} {name}" if kind != "ACCOUNT" else "ACCOUNT"
+    short = name.rsplit(".", 1)[-1] if kind != "ACCOUNT" else ACCOUNT_NAME
+    return SnowflakeError(
+        3001,
+        f"SQL access control error:\nInsufficient privileges to operate on {kind.lower()} '{short}'. "
+        f"Your primary role {role} must have {privilege} granted on {where}.",
+        "42501",
+    )
 
 
 def unsupported(sql: str) -> SnowflakeError:

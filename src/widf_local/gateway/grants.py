@@ -8,6 +8,13 @@ CREATE needs the CREATE privilege on the schema or database it creates in,
 and a DROP or ALTER needs ownership. Every object also needs USAGE on its
 database and schema.
 
+Who is asked: a session has one primary role and any number of secondary
+roles (a user's DEFAULT_SECONDARY_ROLES, ('ALL') unless set otherwise). The
+CREATE privilege of a CREATE statement is looked for in the primary role's
+hierarchy alone; every other privilege - the USAGE that resolves a CREATE's
+database and schema among them - in any active role's ("Authorization through
+primary role and secondary roles", Overview of Access Control).
+
 When a role may not even see an object, Snowflake answers that the object
 "does not exist or not authorized", so that nobody learns what exists; when it
 can see it but lacks the privilege, the answer is "Insufficient privileges".
@@ -22,7 +29,7 @@ from datetime import UTC, datetime
 import sqlglot
 from sqlglot import exp
 
-from widf_local.gateway.errors import does_not_exist, insufficient_privileges
+from widf_local.gateway.errors import SnowflakeError, cannot_be_performed, does_not_exist, insufficient_privileges, primary_role_must_have
 
 ADMIN_ROLES = frozenset({"ACCOUNTADMIN", "SECURITYADMIN", "SYSADMIN"})
 RELATION_KINDS = ("TABLE", "VIEW", "DYNAMIC TABLE", "MATERIALIZED VIEW", "EXTERNAL TABLE")
@@ -56,6 +63,21 @@ def containers(table: Securable) -> tuple[Securable, Securable]:
 
 
 @dataclass(frozen=True)
+class Access:
+    """The roles a session acts with: the primary role, its hierarchy, and every active role (primary and
+    secondary, with theirs)."""
+
+    primary_role: str
+    primary: frozenset[str]
+    active: frozenset[str]
+
+    @classmethod
+    def only(cls, role: str, roles: frozenset[str]) -> Access:
+        """A session without secondary roles."""
+        return cls(role, roles, roles)
+
+
+@dataclass(frozen=True)
 class Grant:
     privilege: str
     on: Securable
@@ -81,6 +103,8 @@ class Privileges:
         self.grants: dict[tuple[str, Securable, str], Grant] = {}
         self.future: set[FutureGrant] = set()
         self.owners: dict[Securable, str] = {}
+        self.created_on: dict[Securable, datetime] = {}  # what SHOW answers in created_on
+        self.comments: dict[Securable, str] = {}
 
     def grant(self, privilege: str, on: Securable, role: str, *, grant_option: bool = False, granted_by: str = "") -> None:
         key = (privilege, on, role)
@@ -106,16 +130,30 @@ class Privileges:
     def owner_of(self, on: Securable) -> str | None:
         return self.owners.get(on)
 
-    def transfer_ownership(self, on: Securable, role: str, *, keep_grants: bool) -> None:
-        if not keep_grants:
-            for key in [k for k in self.grants if k[1] == on]:
+    def transfer_ownership(self, on: Securable, role: str, *, current_grants: str | None) -> None:
+        """GRANT OWNERSHIP of one object (never of what it contains). `current_grants` is COPY, REVOKE or None:
+        without either, the privileges already granted on the object block the move; copied, they are granted
+        by the new owner from then on. A move to the role that owns the object already changes nothing."""
+        if self.owners.get(on) == role:
+            return
+        outbound = sorted((g for g in self.grants.values() if g.on == on), key=lambda g: (g.privilege, g.role))
+        if outbound and current_grants is None:
+            raise dependent_grant(outbound[0])
+        for grant in outbound:
+            key = (grant.privilege, grant.on, grant.role)
+            if current_grants == "COPY":
+                self.grants[key] = Grant(grant.privilege, on, grant.role, grant.grant_option, role, grant.created_on)
+            else:
                 del self.grants[key]
         self.owners[on] = role
 
-    def created(self, on: Securable, role: str) -> None:
+    def created(self, on: Securable, role: str, *, comment: str | None = None) -> None:
         """A new object belongs to the role that created it; a table also gets the future grants of where it lives."""
         self.forget(on)
         self.owners[on] = role
+        self.created_on[on] = datetime.now(UTC)
+        if comment:
+            self.comments[on] = comment
         if on.kind == "TABLE":
             for future in self.future:
                 if future.container.contains(on):
@@ -126,6 +164,8 @@ class Privileges:
         self.grants = {k: g for k, g in self.grants.items() if not on.contains(g.on)}
         self.owners = {o: r for o, r in self.owners.items() if not on.contains(o)}
         self.future = {f for f in self.future if not on.contains(f.container)}
+        self.created_on = {o: t for o, t in self.created_on.items() if not on.contains(o)}
+        self.comments = {o: c for o, c in self.comments.items() if not on.contains(o)}
 
     def role_dropped(self, role: str) -> None:
         self.grants = {k: g for k, g in self.grants.items() if g.role != role}
@@ -141,6 +181,11 @@ class Privileges:
 
     def sees(self, roles: frozenset[str], on: Securable) -> bool:
         return self.has(roles, ANY, on)
+
+    def visible(self, roles: frozenset[str], on: Securable) -> bool:
+        """What SHOW lists: objects an active role holds a privilege on; everything to the administrative roles
+        (MANAGE GRANTS "implicitly allows its holder to see every object in the account")."""
+        return bool(roles & ADMIN_ROLES) or self.sees(roles, on)
 
     def of_role(self, role: str) -> list[Grant]:
         owned = [Grant("OWNERSHIP", on, role, True, role) for on, owner in self.owners.items() if owner == role]
@@ -162,6 +207,8 @@ class Need:
     privileges: tuple[str, ...]
     on: Securable
     visible_refusal: bool = True
+    primary_only: bool = False  # the CREATE <object> privilege: only the primary role's hierarchy authorizes it
+    use: bool = False  # for USE DATABASE / SCHEMA, whose refusal names nothing
 
 
 def parse(sql: str) -> exp.Expr | None:
@@ -275,13 +322,13 @@ def _create_needs(create: exp.Create, database: str | None, schema: str | None) 
     kind = str(create.args.get("kind") or "").upper()
     target = _target(create.this)
     if kind == "DATABASE":
-        yield Need(("CREATE DATABASE",), Securable("ACCOUNT", ""))
+        yield Need(("CREATE DATABASE",), Securable("ACCOUNT", ""), primary_only=True)
         return
     if kind == "SCHEMA" and target is not None:
         db = identifier_name(target.args.get("catalog")) or database
         if db:
             yield Need(("USAGE",), Securable("DATABASE", db), visible_refusal=False)
-            yield Need(("CREATE SCHEMA",), Securable("DATABASE", db))
+            yield Need(("CREATE SCHEMA",), Securable("DATABASE", db), primary_only=True)
         return
     if target is None or not (key := table_key(target, database, schema)):
         return
@@ -291,7 +338,7 @@ def _create_needs(create: exp.Create, database: str | None, schema: str | None) 
     privilege = f"CREATE {'DYNAMIC TABLE' if dynamic else kind}"
     yield Need(("USAGE",), Securable("DATABASE", db), visible_refusal=False)
     yield Need(("USAGE",), Securable("SCHEMA", f"{db}.{sch}"), visible_refusal=False)
-    yield Need((privilege,), Securable("SCHEMA", f"{db}.{sch}"))
+    yield Need((privilege,), Securable("SCHEMA", f"{db}.{sch}"), primary_only=True)
     if (query := create.expression) is not None:
         yield from _reads(query, database, schema)
 
@@ -318,23 +365,42 @@ def _use_needs(use: exp.Use, database: str | None) -> Iterator[Need]:
     if target is None:
         return
     if kind == "DATABASE":
-        yield Need(("USAGE",), Securable("DATABASE", identifier_name(target.this) or ""), visible_refusal=False)
+        yield Need(("USAGE",), Securable("DATABASE", identifier_name(target.this) or ""), visible_refusal=False, use=True)
     elif kind == "SCHEMA":
         db = identifier_name(target.args.get("db")) or database
         if db:
-            yield Need(("USAGE",), Securable("DATABASE", db), visible_refusal=False)
-            yield Need(("USAGE",), Securable("SCHEMA", f"{db}.{identifier_name(target.this)}"), visible_refusal=False)
+            yield Need(("USAGE",), Securable("DATABASE", db), visible_refusal=False, use=True)
+            yield Need(("USAGE",), Securable("SCHEMA", f"{db}.{identifier_name(target.this)}"), visible_refusal=False, use=True)
 
 
-def authorize(privileges: Privileges, roles: frozenset[str], required: Iterable[Need]) -> None:
-    """Raise Snowflake's error for the first need the roles do not meet."""
-    if roles & ADMIN_ROLES:
-        return
+def authorize(privileges: Privileges, access: Access, required: Iterable[Need]) -> None:
+    """Raise Snowflake's error for the first need the session's roles do not meet: a CREATE privilege the
+    primary role's, every other privilege any active role's."""
     for need in required:
-        if any(privileges.has(roles, p, need.on) for p in need.privileges):
+        roles = access.primary if need.primary_only else access.active
+        # The administrative roles' full access stops at the account's own privileges: SYSADMIN holds CREATE
+        # DATABASE and ACCOUNTADMIN inherits it, SECURITYADMIN does not.
+        bypass = need.on.kind != "ACCOUNT" and bool(roles & ADMIN_ROLES)
+        if bypass or any(privileges.has(roles, p, need.on) for p in need.privileges):
             continue
+        if need.primary_only:
+            raise primary_role_must_have(access.primary_role, need.privileges[0], need.on.kind, need.on.name)
+        if need.use:
+            raise cannot_be_performed()
         if need.on.kind in ("ACCOUNT", "DATABASE", "SCHEMA") and need.visible_refusal:
             raise insufficient_privileges(need.on.kind if need.on.kind != "ACCOUNT" else "account", need.on.short_name or "LOCAL")
         if need.visible_refusal and privileges.sees(roles, need.on):
             raise insufficient_privileges("table", need.on.short_name)
         raise does_not_exist(need.on.name)
+
+
+def dependent_grant(grant: Grant) -> SnowflakeError:
+    """GRANT OWNERSHIP without COPY or REVOKE CURRENT GRANTS on an object others hold privileges on."""
+    return SnowflakeError(
+        3036,
+        f"SQL execution error: Dependent grant of privilege '{grant.privilege}' on securable '{grant.on.name}' to role "
+        f"'{grant.role}' exists.  It must be revoked first.  More than one dependent grant may exist: use 'SHOW GRANTS' "
+        "command to view them.  To revoke all dependent grants while transferring object ownership, use convenience "
+        "command 'GRANT OWNERSHIP ON <target_objects> TO <target_role> REVOKE CURRENT GRANTS'.",
+        "23001",
+    )

@@ -186,6 +186,7 @@ class Gateway:
             lock_timeout_seconds=float(parameters.get("LOCK_TIMEOUT", 43200)),
             warehouse=(w := request.query_params.get("warehouse")) and w.upper() or user.default_warehouse,
             query_tag=str(parameters.get("QUERY_TAG") or ""),
+            secondary_roles=user.default_secondary_roles,  # a session starts with the user's default secondary roles
         )
         self.login_count += 1
         self.sessions[payload["data"]["token"]].session_id = payload["data"]["sessionId"] = next(self.ids)
@@ -252,7 +253,7 @@ class Gateway:
 
     def engine_sql(self, sql: str, session: Session) -> str:
         """Rewrite what fakesnow gets wrong into what it gets right."""
-        return with_session_context(sql, session)
+        return with_session_context(sql, session, self.account)
 
     async def answer_locally(self, token: str, session: Session, sql: str) -> str | None:
         """A SELECT of the rows the gateway answers with itself; None when the statement is for the engine."""
@@ -280,7 +281,7 @@ class Gateway:
             )
         if not self.catalog.exists(Securable("DATABASE", database)):
             raise does_not_exist(database)
-        records = self.history.visible_to(session, self.account.roles_of(session.role))[: source.limit]
+        records = self.history.visible_to(session, self.account.active_roles(session))[: source.limit]
         # A connection of its own, as `count_committed` uses: the history table is registered in it alone.
         connection = fakesnow_server.shared_fs.connect()
         try:

@@ -1,8 +1,10 @@
 """What the gateway answers itself, and what it checks before the engine runs a statement.
 
 Order of work for one statement: session variables are substituted; `SET`,
+`UNSET`, `SHOW VARIABLES`, `SHOW DATABASES | SCHEMAS | TABLES` (`show`),
 account statements (users, roles, grants, warehouses), dynamic-table
-statements and `DROP DATABASE` are answered here; anything else is checked
+statements, `DROP DATABASE` and a `CREATE ... IF NOT EXISTS` of what exists
+are answered here; anything else is checked
 against the session's privileges (`grants.needs` on its syntax tree) and goes
 to fakesnow, with a little bookkeeping once it has succeeded: who owns what
 was created, the future grants a new table receives, the grants that go with
@@ -12,13 +14,15 @@ a dropped object.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlglot import exp
 
 from widf_local.gateway import dynamic_tables as dt
-from widf_local.gateway import grants, variables
+from widf_local.gateway import grants, show, variables
 from widf_local.gateway.accounts import Account, Rows, Session, execute_account_statement, status, success
 from widf_local.gateway.catalog import EngineCatalog
 from widf_local.gateway.dynamic_tables import DynamicTables
@@ -27,6 +31,9 @@ from widf_local.gateway.grants import ADMIN_ROLES, Securable, relation, table_ke
 from widf_local.gateway.names import qualified, written
 
 Bookkeeping = Callable[[], None]
+_SHOW_VARIABLES = re.compile(r"^\s*SHOW\s+VARIABLES(?:\s+LIKE\s+(?P<like>'(?:[^']|'')*'))?\s*;?\s*$", re.I)
+# INFORMATION_SCHEMA is read by name (`db.INFORMATION_SCHEMA.TABLES`); fakesnow cannot make it the current schema.
+_USE_INFORMATION_SCHEMA = re.compile(r"^\s*USE\s+(?:SCHEMA\s+)?(?:\S+\.)?\"?INFORMATION_SCHEMA\"?\s*;?\s*$", re.I)
 
 
 @functools.lru_cache(maxsize=512)
@@ -48,31 +55,58 @@ class LocalStatements:
         if (names := variables.unset_names(sql)) is not None:
             for name in names:
                 session.variables.pop(name, None)
+                session.variable_times.pop(name, None)
             return success()
+        if (assignments := variables.assignments(sql)) is not None:
+            return self.set_variables(session, fake, assignments)
+        if m := _SHOW_VARIABLES.match(sql):
+            return show.show_variables(session, m["like"])
+        if _USE_INFORMATION_SCHEMA.match(sql):
+            raise unsupported(sql)
         statement = parsed(sql)
-        if (assignment := variables.assignment(statement)) is not None:
-            return self.set_variable(session, fake, *assignment)
+        if (
+            rows := show.execute_show_statement(self.account, session, sql, fake.database, fake.schema, self.dynamic_tables.names)
+        ) is not None:
+            return rows
         if (rows := execute_account_statement(self.account, session, sql, fake.database, fake.schema)) is not None:
             return rows
         if dt.is_dynamic_table_statement(sql):
             return self.dynamic_table_statement(session, fake, sql, statement)
         if isinstance(statement, exp.Drop) and str(statement.args.get("kind")).upper() == "DATABASE":
             return self.drop_database(session, fake, statement)
+        if isinstance(statement, exp.Create) and statement.args.get("exists") and not statement.args.get("replace"):
+            return self.create_if_not_exists(session, fake, statement)
         return None
 
-    def set_variable(self, session: Session, fake: Any, name: str, value: exp.Expr) -> Rows:
-        """Evaluate the expression once, as Snowflake does, and keep its value."""
-        select = exp.select(value.copy()).sql(dialect="snowflake")
+    def create_if_not_exists(self, session: Session, fake: Any, statement: exp.Create) -> Rows | None:
+        """CREATE ... IF NOT EXISTS of what exists: Snowflake still asks for the CREATE privilege (with the primary
+        role), then answers that nothing was done; None when the object is new (the engine creates it)."""
+        on = self.created_object(statement, fake.database, fake.schema)
+        if on is None or not self.catalog.exists(on):
+            return None
+        grants.authorize(self.account.privileges, self.account.access(session), grants.needs(statement, fake.database, fake.schema))
+        return status(f"{on.short_name} already exists, statement succeeded.")
+
+    def set_variables(self, session: Session, fake: Any, assignments: list[tuple[str, str]]) -> Rows:
+        """Evaluate every expression once, all before any variable is set (so `SET (min, max) = (50, 2 * $min)`
+        uses the old $min), as Snowflake does, and keep the values."""
+        select = "SELECT " + ", ".join(expression for _, expression in assignments)
         cursor = fake.cursor()
-        cursor.execute(with_session_context(select, session))
-        session.variables[name] = cursor.fetchone()[0]
+        cursor.execute(with_session_context(select, session, self.account))
+        values = cursor.fetchone()
+        checked = [(name, variables.checked_value(name, value)) for (name, _), value in zip(assignments, values, strict=True)]
+        moment = datetime.now(UTC)
+        for name, value in checked:
+            session.variables[name] = value
+            session.variable_times[name] = (session.variable_times.get(name, (moment, moment))[0], moment)
         return success()
 
     def dynamic_table_statement(self, session: Session, fake: Any, sql: str, statement: exp.Expr | None) -> Rows:
-        roles = self.account.roles_of(session.role)
+        access = self.account.access(session)
+        roles = access.active
         database, schema = fake.database, fake.schema
         if isinstance(statement, exp.Create):
-            grants.authorize(self.account.privileges, roles, grants.needs(statement, database, schema))
+            grants.authorize(self.account.privileges, access, grants.needs(statement, database, schema))
             self.require_warehouse(roles, statement)
             message = self.dynamic_tables.create(statement, sql, database=database, schema=schema, role=session.role)
             if message.startswith("Dynamic table"):
@@ -86,12 +120,12 @@ class LocalStatements:
         if m := dt.ALTER.match(sql):
             name = self.dynamic_tables.resolve(m["name"], database, schema)
             needed = ("OPERATE", "OWNERSHIP")
-            grants.authorize(self.account.privileges, roles, [grants.Need(needed, relation(name))])
+            grants.authorize(self.account.privileges, access, [grants.Need(needed, relation(name))])
             return status(self.dynamic_tables.alter(m, database, schema))
         if m := dt.DROP.match(sql):
             name = qualified(m["name"], database, schema)
             if name in self.dynamic_tables.names():
-                grants.authorize(self.account.privileges, roles, [grants.Need(("OWNERSHIP",), relation(name))])
+                grants.authorize(self.account.privileges, access, [grants.Need(("OWNERSHIP",), relation(name))])
             message = self.dynamic_tables.drop(m, database, schema)
             self.account.privileges.forget(relation(name))
             return status(message)
@@ -119,7 +153,7 @@ class LocalStatements:
             if statement.args.get("exists"):
                 return status(f"Drop statement executed successfully ({name} already dropped).")
             raise does_not_exist(name)
-        grants.authorize(self.account.privileges, self.account.roles_of(session.role), [grants.Need(("OWNERSHIP",), on)])
+        grants.authorize(self.account.privileges, self.account.access(session), [grants.Need(("OWNERSHIP",), on)])
         self.dynamic_tables.forget_within(name)
         if fake.database == name:
             fake._duck_conn.execute("SET schema = 'memory.main'")  # noqa: SLF001 - DuckDB refuses to detach a session's default
@@ -137,17 +171,15 @@ class LocalStatements:
         statement = parsed(sql)
         if statement is None:
             return None
-        roles = self.account.roles_of(session.role)
+        access = self.account.access(session)
         database, schema = fake.database, fake.schema
-        if (
-            isinstance(statement, exp.Command)
-            and statement.name.upper() in ("CREATE", "DROP", "ALTER", "UNDROP")
-            and not roles & ADMIN_ROLES
-        ):
-            # DDL sqlglot cannot parse (stages, sequences, ...): only the administrative roles run it.
-            target = f"{database}.{schema}" if database and schema else ""
-            raise insufficient_privileges("schema", target.rsplit(".", 1)[-1] or "PUBLIC")
-        grants.authorize(self.account.privileges, roles, grants.needs(statement, database, schema))
+        if isinstance(statement, exp.Command) and (word := statement.name.upper()) in ("CREATE", "DROP", "ALTER", "UNDROP"):
+            # DDL sqlglot cannot parse (stages, sequences, ...): only the administrative roles run it (a CREATE
+            # with the primary role, as every CREATE).
+            if not (access.primary if word == "CREATE" else access.active) & ADMIN_ROLES:
+                target = f"{database}.{schema}" if database and schema else ""
+                raise insufficient_privileges("schema", target.rsplit(".", 1)[-1] or "PUBLIC")
+        grants.authorize(self.account.privileges, access, grants.needs(statement, database, schema))
         self.refuse_dml_on_dynamic_tables(statement, database, schema)
         if isinstance(statement, exp.Create):
             return self.before_create(session, fake, statement)
@@ -189,11 +221,14 @@ class LocalStatements:
         if existed and not statement.args.get("replace"):
             return None
         role = session.role
+        properties = statement.args.get("properties")
+        comment = properties.find(exp.SchemaCommentProperty) if properties else None
 
         def record() -> None:
-            self.account.privileges.created(on, role)
+            self.account.privileges.created(on, role, comment=comment.name if comment else None)
             if on.kind == "DATABASE":
-                # Snowflake creates a PUBLIC schema in every new database, owned by the same role, and uses it.
+                # Snowflake creates PUBLIC and INFORMATION_SCHEMA in every new database (fakesnow makes the
+                # second); PUBLIC belongs to the role that created the database, and is the current schema.
                 public = f"{written(on.name)}.PUBLIC"
                 self.catalog.run([f"CREATE SCHEMA IF NOT EXISTS {public}"])
                 self.account.privileges.created(Securable("SCHEMA", f"{on.name}.PUBLIC"), role)
@@ -223,23 +258,27 @@ class LocalStatements:
         return forget_grants
 
 
-_SESSION_FUNCTIONS = {"CURRENT_USER", "CURRENT_ROLE", "CURRENT_WAREHOUSE"}
+_SESSION_FUNCTIONS = {"CURRENT_USER", "CURRENT_ROLE", "CURRENT_WAREHOUSE", "CURRENT_SECONDARY_ROLES"}
 
 
-def session_value(node: exp.Expr, session: Session) -> str | None | bool:
-    """The session's answer for CURRENT_USER() / CURRENT_ROLE() / CURRENT_WAREHOUSE(); False for other nodes."""
+def session_value(node: exp.Expr, session: Session, account: Account | None = None) -> str | None | bool:
+    """The session's answer for CURRENT_USER() / CURRENT_ROLE() / CURRENT_WAREHOUSE() /
+    CURRENT_SECONDARY_ROLES(); False for other nodes."""
     if isinstance(node, exp.CurrentUser):
         return session.user.name
     if isinstance(node, exp.CurrentRole):
         return session.role
     if isinstance(node, exp.Anonymous) and node.name.upper() == "CURRENT_WAREHOUSE" or type(node).__name__ == "CurrentWarehouse":
         return session.warehouse
+    if account is not None and type(node).__name__ == "CurrentSecondaryRoles":
+        return account.current_secondary_roles(session)
     return False
 
 
-def with_session_context(sql: str, session: Session) -> str:
-    """CURRENT_USER(), CURRENT_ROLE() and CURRENT_WAREHOUSE() answer with the session's own values
-    (fakesnow answers `duckdb`); a bare projection keeps Snowflake's column name, e.g. CURRENT_USER()."""
+def with_session_context(sql: str, session: Session, account: Account | None = None) -> str:
+    """CURRENT_USER(), CURRENT_ROLE(), CURRENT_WAREHOUSE() and CURRENT_SECONDARY_ROLES() answer with the
+    session's own values (fakesnow answers `duckdb`); a bare projection keeps Snowflake's column name, e.g.
+    CURRENT_USER()."""
     if not any(f in sql.upper() for f in _SESSION_FUNCTIONS):
         return sql
     tree = parsed(sql)
@@ -247,7 +286,7 @@ def with_session_context(sql: str, session: Session) -> str:
         return sql
 
     def replace(node: exp.Expr) -> exp.Expr:
-        value = session_value(node, session)
+        value = session_value(node, session, account)
         if value is False:
             return node
         answer = exp.cast(exp.null(), "VARCHAR") if value is None else exp.Literal.string(value)

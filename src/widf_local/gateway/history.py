@@ -36,8 +36,9 @@ ALTER_SESSION_QUERY_TAG = re.compile(
 
 @dataclass(frozen=True)
 class QueryRecord:
-    QUERY_ID: str
+    QUERY_ID: str  # the id the client's cursor reports (sfqid)
     QUERY_TEXT: str
+    SESSION_ID: int
     USER_NAME: str
     ROLE_NAME: str
     QUERY_TAG: str
@@ -87,7 +88,7 @@ class QueryHistory:
                     pa.timestamp("us", tz="UTC")
                     if c in ("START_TIME", "END_TIME")
                     else pa.int64()
-                    if c == "TOTAL_ELAPSED_TIME"
+                    if c in ("TOTAL_ELAPSED_TIME", "SESSION_ID")
                     else pa.string(),
                 )
                 for c in COLUMNS

@@ -274,9 +274,10 @@ def test_an_invocation_killed_at_its_timeout_leaves_no_lock_behind(stack, functi
 
 def test_soak_with_random_faults_loads_every_unique_file_exactly_once(stack, function):
     # Each kind draws from a generator of its own, seeded by the plan (widf_local.faults): with seed 13 every
-    # kind first fires within the chances even the 60-file run is sure to give it (STS at the first login, a
-    # killed container by the sixth invocation, SlowDown by the eleventh GetObject, the Snowflake faults within
-    # the first 115 statements of the 240 and more that 60 files take).
+    # kind first fires within the chances even the 60-file run is sure to give it: STS at its first chance (the
+    # soak's first login: its first invocation starts cold after the previous test, or after the killed
+    # container), a killed container at the sixth invocation (60 files take 6 at least), SlowDown at the
+    # eleventh GetObject (of 60 at least), the Snowflake faults within 115 statements (of 240 at least).
     plan = {
         "snowflake_unavailable": 0.02,
         "snowflake_response_lost": 0.02,

@@ -57,8 +57,9 @@ from widf_local.gateway.binding import (
 from widf_local.gateway.catalog import EngineCatalog
 from widf_local.gateway.dynamic_tables import DynamicTables
 from widf_local.gateway.errors import does_not_exist, in_snowflakes_words
-from widf_local.gateway.grants import Securable
+from widf_local.gateway.grants import ADMIN_ROLES, Securable, relation
 from widf_local.gateway.history import (
+    REFRESH_HISTORY_CALL,
     QueryHistory,
     QueryRecord,
     history_source,
@@ -278,9 +279,12 @@ class Gateway:
         return None
 
     def query_history(self, token: str, session: Session, sql: str) -> Rows | None:
-        """`TABLE(INFORMATION_SCHEMA.QUERY_HISTORY())` read by the engine from this session's visible history."""
+        """`TABLE(INFORMATION_SCHEMA.QUERY_HISTORY())` read by the engine from this session's visible history, and
+        `DYNAMIC_TABLE_REFRESH_HISTORY()` from the refreshes of the dynamic tables the session's role sees."""
         name = f"widf_query_history_{secrets.token_hex(8)}"
-        if (source := history_source(sql, f"temp.main.{name}")) is None:  # DuckDB's catalog of registered tables
+        # Registered tables live in DuckDB's temp.main catalog.
+        refreshes = history_source(sql, f"temp.main.{name}", REFRESH_HISTORY_CALL)
+        if (source := refreshes or history_source(sql, f"temp.main.{name}")) is None:
             return None
         fake = fakesnow_server.sessions[token]
         if not (database := source.database or fake.database):
@@ -291,11 +295,18 @@ class Gateway:
             )
         if not self.catalog.exists(Securable("DATABASE", database)):
             raise does_not_exist(database)
-        records = self.history.visible_to(session, self.account.roles_of(session.role))[: source.limit]
+        roles = self.account.roles_of(session.role)
+        if refreshes:
+            privileges, admin = self.account.privileges, bool(roles & ADMIN_ROLES)
+            table = self.dynamic_tables.refresh_history(
+                refreshes.arguments, fake.database, fake.schema, lambda name: admin or privileges.sees(roles, relation(name))
+            )
+        else:
+            table = self.history.as_table(self.history.visible_to(session, roles)[: source.limit])
         # A connection of its own, as `count_committed` uses: the history table is registered in it alone.
         connection = fakesnow_server.shared_fs.connect()
         try:
-            connection._duck_conn.register(name, self.history.as_table(records))  # noqa: SLF001 - as `register_batch` does
+            connection._duck_conn.register(name, table)  # noqa: SLF001 - as `register_batch` does
             cursor = connection.cursor()
             cursor.execute(source.statement)
             return [d[0] for d in cursor.description], cursor.fetchall()

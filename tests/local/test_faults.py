@@ -28,6 +28,7 @@ from widf_ops.stack_outputs import wait_for
 
 LEDGER = "WIDF_DEMO_DB.PUBLIC.LOAD_HISTORY"
 RAW_DATA = "WIDF_DEMO_DB.PUBLIC.RAW_DATA"
+QUERY_HISTORY = "TABLE(WIDF_DEMO_DB.INFORMATION_SCHEMA.QUERY_HISTORY(RESULT_LIMIT => 10000))"
 # Redelivery after a killed or timed-out invocation waits out the visibility timeout:
 # the template's is six times the function's timeout; an operator may shorten it.
 SHORT_VISIBILITY_SECONDS = 4
@@ -168,6 +169,10 @@ def test_lost_answers_and_refused_statements_neither_lose_nor_double_rows(stack,
     fired = injected_since(stack, before)
     assert fired.get("snowflake_response_lost", 0) >= 1, f"no answer was lost: {fired}"
     assert fired.get("snowflake_unavailable", 0) >= 1, f"no statement was refused: {fired}"
+    # and the load itself met them: statements of its files (by their QUERY_TAG) whose lost answers were asked again
+    tagged = query(stack, f"SELECT QUERY_ID, QUERY_TAG FROM {QUERY_HISTORY} WHERE QUERY_TAG LIKE %s", ('{"app":"widf-loader",%',))
+    ours = {query_id for query_id, tag in tagged if orjson.loads(tag)["file_id"] in batch.records}
+    assert set(gateway_stats(stack)["resent"]) & ours, "no statement of the load was resent after its answer was lost"
     assert_exactly_once(batch, outcome)
     assert not outcome.dead
 
@@ -190,10 +195,7 @@ def test_a_resent_request_is_answered_from_its_first_run(stack, function):
         lost = injected_since(stack, before).get("snowflake_response_lost", 0)
         assert lost >= 1, "no answer was lost"
         assert gateway_stats(stack)["resent"].get(query_id) == 1, "the statement's request was not resent (once) with its requestId"
-        runs = cursor.execute(
-            "SELECT COUNT(*) FROM TABLE(WIDF_DEMO_DB.INFORMATION_SCHEMA.QUERY_HISTORY(RESULT_LIMIT => 10000)) WHERE QUERY_ID = %s",
-            (query_id,),
-        ).fetchone()[0]
+        runs = cursor.execute(f"SELECT COUNT(*) FROM {QUERY_HISTORY} WHERE QUERY_ID = %s", (query_id,)).fetchone()[0]
         assert runs == 1, "the resent statement ran again"
         assert cursor.execute("SELECT COUNT(*) FROM WIDF_DEMO_DB.PUBLIC.RESENT").fetchone()[0] == 1
 

@@ -111,7 +111,7 @@ def test_daily_summary_catches_up_with_a_load_within_its_target_lag_unread(stack
     # The load's commit, by its own QUERY_TAG (the loader tags every statement of an attempt with the file's id).
     tagged = admin.cursor().execute(
         f"SELECT QUERY_TEXT, QUERY_TAG, START_TIME, END_TIME FROM TABLE({names.database}.INFORMATION_SCHEMA.QUERY_HISTORY("
-        "RESULT_LIMIT => 10000)) WHERE USER_NAME = 'LAMBDA_LOADER_BOT'"
+        "RESULT_LIMIT => 10000)) WHERE USER_NAME = 'LAMBDA_LOADER_BOT' AND QUERY_TEXT = 'COMMIT'"
     )
     [(started, committed)] = [
         (start, end) for text, tag, start, end in tagged.fetchall() if text == "COMMIT" and json.loads(tag)["file_id"] == loaded

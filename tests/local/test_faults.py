@@ -170,7 +170,11 @@ def test_lost_answers_and_refused_statements_neither_lose_nor_double_rows(stack,
     assert fired.get("snowflake_response_lost", 0) >= 1, f"no answer was lost: {fired}"
     assert fired.get("snowflake_unavailable", 0) >= 1, f"no statement was refused: {fired}"
     # and the load itself met them: statements of its files (by their QUERY_TAG) whose lost answers were asked again
-    tagged = query(stack, f"SELECT QUERY_ID, QUERY_TAG FROM {QUERY_HISTORY} WHERE QUERY_TAG LIKE %s", ('{"app":"widf-loader",%',))
+    tagged = query(
+        stack,
+        f"SELECT QUERY_ID, QUERY_TAG FROM {QUERY_HISTORY} WHERE QUERY_TAG LIKE %s",
+        (f'%"file_id":"{function.resources.bucket}/{batch.prefix}%',),
+    )
     ours = {query_id for query_id, tag in tagged if orjson.loads(tag)["file_id"] in batch.records}
     assert set(gateway_stats(stack)["resent"]) & ours, "no statement of the load was resent after its answer was lost"
     assert_exactly_once(batch, outcome)

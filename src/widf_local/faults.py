@@ -5,8 +5,11 @@ that fail in the cloud: Snowflake (the gateway refuses a statement, loses the
 answer to one it ran, or stalls), STS (unavailable while Snowflake verifies an
 attestation), S3 (GetObject throttled with 503 SlowDown) and Lambda (a
 container killed mid-invocation). Each fault fires with its own probability,
-from a seeded generator, and is counted, so a test can say how many faults its
-load survived. All of them are off until `PUT /local/faults` turns them on.
+from a generator of its own seeded by the plan's seed, and is counted, so a
+test can say how many faults its load survived. A kind's own generator makes
+its n-th chance fire or not whatever the other kinds and the threads do in
+between, so with a seed a run's faults repeat. All of them are off until
+`PUT /local/faults` turns them on.
 """
 
 from __future__ import annotations
@@ -63,12 +66,17 @@ class FaultPlan:
         return plan
 
 
+FAULTS = ("snowflake_unavailable", "snowflake_response_lost", "snowflake_stall", "sts_unavailable", "s3_slowdown", "container_killed")
+
+
 class FaultInjector:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._plan = FaultPlan()
         self._random = random.Random()
+        self._generators = {fault: random.Random() for fault in FAULTS}
         self.injected: Counter[str] = Counter()
+        self.chances: Counter[str] = Counter()  # rolls of the dice, fired or not
 
     @property
     def plan(self) -> FaultPlan:
@@ -78,12 +86,16 @@ class FaultInjector:
         with self._lock:
             self._plan = plan
             self._random = random.Random(plan.seed)
+            self._generators = {fault: random.Random(None if plan.seed is None else f"{plan.seed}/{fault}") for fault in FAULTS}
 
     def fires(self, fault: str) -> bool:
         """Roll the dice for one fault; count it when it fires."""
         with self._lock:
             probability = getattr(self._plan, fault)
-            if probability <= 0.0 or self._random.random() >= probability:
+            if probability <= 0.0:
+                return False
+            self.chances[fault] += 1
+            if self._generators[fault].random() >= probability:
                 return False
             self.injected[fault] += 1
             return True
@@ -95,7 +107,7 @@ class FaultInjector:
 
     def report(self) -> dict[str, Any]:
         with self._lock:
-            return {"plan": asdict(self._plan), "injected": dict(self.injected)}
+            return {"plan": asdict(self._plan), "injected": dict(self.injected), "chances": dict(self.chances)}
 
 
 class FaultyAws:

@@ -18,6 +18,7 @@ import sys
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,8 +66,9 @@ def started_stack(state_dir: Path) -> Iterator[Stack]:
         stack.cli("local", "down", check=False)
 
 
-def gateway_stats(stack: Stack) -> dict[str, int]:
-    """The gateway's counters (statements, logins, refresher passes ...), from its /local/stats page."""
+def gateway_stats(stack: Stack) -> dict[str, Any]:
+    """The gateway's counters (statements, logins, refresher passes ...) and its resent requests (query id -> times),
+    from its /local/stats page."""
     info = stack.info
     with urllib.request.urlopen(f"http://{info.snowflake_host}:{info.snowflake_port}/local/stats", timeout=10) as response:
         return json.loads(response.read())

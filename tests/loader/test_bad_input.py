@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 
+import orjson
 import pytest
 
-from corpus.make_corpus import GOOD, Case, cases, ndjson
+from corpus.make_corpus import GOOD, GOOD_RECORD, Case, cases, ndjson
 from helpers import function_env, notification, put, query, sqs_batch
 from widf_loader.handler import lambda_handler, runtime
 from widf_loader.warehouse import file_id
@@ -27,19 +28,29 @@ def corpus_run(stack, loader, as_function_module):
     runtime.cache_clear()
     s3 = aws.client("s3", stack.info.aws_endpoint)
     files = [(put(stack, loader, f"incoming/corpus/{slug(case.name)}{case.key_suffix}", case.body), case) for case in cases()]
-    files.append((put(stack, loader, "incoming/corpus/key with spaces ü %25 +plus=1.jsonl", ndjson(GOOD)), Case("odd key", b"", "LOADED")))
+    odd_key = Case("odd key", b"", "LOADED", rows=1, payloads=(GOOD_RECORD,))
+    files.append((put(stack, loader, "incoming/corpus/key with spaces ü %25 +plus=1.jsonl", ndjson(GOOD)), odd_key))
     deleted = put(stack, loader, "incoming/corpus/deleted.jsonl", ndjson(GOOD))
     s3.delete_object(Bucket=deleted.bucket, Key=deleted.key, VersionId=deleted.version_id)
-    files.append((deleted, Case("deleted before read", b"", "SKIPPED", "no longer exists")))
+    files.append((deleted, Case("deleted before read", b"", "SKIPPED", rows=0, reason="no longer exists")))
     first = put(stack, loader, "incoming/corpus/replaced.jsonl", ndjson(GOOD))
     put(stack, loader, "incoming/corpus/replaced.jsonl", ndjson(GOOD, GOOD, GOOD))  # a new version while the first is queued
-    files.append((first, Case("replaced while queued", b"", "LOADED")))
-    files.append((put(stack, loader, "incoming/corpus/zz-good.jsonl", ndjson(GOOD, GOOD)), Case("the good file after them", b"", "LOADED")))
+    # the queued event loads the version it names (one record), not the newer one (three)
+    files.append((first, Case("replaced while queued", b"", "LOADED", rows=1, payloads=(GOOD_RECORD,))))
+    good = put(stack, loader, "incoming/corpus/zz-good.jsonl", ndjson(GOOD, GOOD))
+    files.append((good, Case("the good file after them", b"", "LOADED", rows=2, payloads=(GOOD_RECORD, GOOD_RECORD))))
 
     context = LambdaContext("req", loader.function.name, 512, "arn", "", "", deadline_epoch=2**40)
     result = lambda_handler(sqs_batch(*[(f"m{i}", notification(ref)) for i, (ref, _) in enumerate(files)]), context)
     history = query(stack, f"SELECT FILE_ID, STATUS, REASON, ROWS_LOADED FROM {DB}.LOAD_HISTORY WHERE SOURCE_KEY LIKE 'incoming/corpus/%'")
-    return result, files, history
+    stored = query(
+        stack,
+        f"SELECT SOURCE_KEY, SOURCE_VERSION_ID, PAYLOAD FROM {DB}.RAW_DATA WHERE SOURCE_KEY LIKE 'incoming/corpus/%' ORDER BY RECORD_INDEX",
+    )
+    payloads: dict[tuple[str, str], list[dict]] = {}
+    for key, version, payload in stored:
+        payloads.setdefault((key, version), []).append(orjson.loads(payload))
+    return result, files, history, payloads
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +65,7 @@ def as_function_module(stack, loader):
 
 
 def test_no_message_of_the_batch_failed(corpus_run):
-    result, _, _ = corpus_run
+    result, *_ = corpus_run
     assert result == {"batchItemFailures": []}
 
 
@@ -64,22 +75,30 @@ def test_the_corpus_is_large_enough():
 
 @pytest.mark.parametrize("index", range(len(cases()) + 4))
 def test_each_file_has_exactly_one_outcome_with_a_readable_reason(corpus_run, index):
-    _, expected, history = corpus_run
+    _, expected, history, _ = corpus_run
     ref, case = expected[index]
     rows = [(status, reason, loaded) for fid, status, reason, loaded in history if fid == file_id(ref)]
     assert len(rows) == 1, f"{case.name}: {rows}"
     [(status, reason, loaded)] = rows
     assert status == case.status, f"{case.name}: {status} {reason}"
-    assert case.reason in (reason or ""), f"{case.name}: {reason}"
+    assert loaded == case.rows, f"{case.name}: ROWS_LOADED {loaded}"
     if status != "LOADED":
-        assert loaded == 0
+        assert case.reason and case.reason in (reason or ""), f"{case.name}: {reason}"
         assert reason and "\n" not in reason and len(reason) < 2000
 
 
-def test_nothing_of_a_rejected_file_is_loaded(stack, corpus_run):
-    _, expected, _ = corpus_run
-    rejected_keys = [ref.key for ref, case in expected if case.status != "LOADED"]
-    rows = query(stack, f"SELECT SOURCE_KEY, COUNT(*) FROM {DB}.RAW_DATA WHERE SOURCE_KEY LIKE 'incoming/corpus/%' GROUP BY 1")
-    loaded = dict(rows)
-    assert not [k for k in rejected_keys if loaded.get(k)]
-    assert loaded["incoming/corpus/replaced.jsonl"] == 1, "the queued event loads the version it names, not the newer one"
+@pytest.mark.parametrize("index", range(len(cases()) + 4))
+def test_each_file_stores_exactly_its_rows(corpus_run, index):
+    """RAW_DATA holds the rows the case says, for this object version alone, and where the case is about a value,
+    the values it says (duplicate keys: the last one; CRLF lines: both records, whole)."""
+    _, expected, _, payloads = corpus_run
+    ref, case = expected[index]
+    stored = payloads.get((ref.key, ref.version_id), [])
+    assert len(stored) == case.rows, f"{case.name}: {len(stored)} rows in RAW_DATA"
+    if case.payloads is not None:
+        assert stored == list(case.payloads), case.name
+
+
+def test_nothing_but_the_corpus_files_rows_is_stored(corpus_run):
+    _, expected, _, payloads = corpus_run
+    assert set(payloads) <= {(ref.key, ref.version_id) for ref, _ in expected}

@@ -7,16 +7,18 @@ import os
 import subprocess
 import sys
 import threading
+import uuid
 
 import orjson
 import pytest
+import snowflake.connector
 
 from helpers import UNNOTIFIED, ndjson, notification, put, query, shipped_pipeline, sqs_batch
 from widf_loader.config import LoaderSettings
 from widf_loader.handler import lambda_handler, runtime
-from widf_loader.warehouse import Warehouse
+from widf_loader.observe import query_tag
+from widf_loader.warehouse import Warehouse, file_id
 from widf_local import aws, samples
-from widf_local.pytest_plugin import gateway_stats
 from widf_local.stack import fault_plan
 from widf_local.worker import LambdaContext
 from widf_ops.stack_outputs import wait_for
@@ -32,6 +34,16 @@ def outcomes(stack, prefix: str) -> list[tuple]:
 
 def rows_loaded(stack, prefix: str) -> int:
     return query(stack, "SELECT COUNT(*) FROM WIDF_DEMO_DB.PUBLIC.RAW_DATA WHERE SOURCE_KEY LIKE %s", (f"{prefix}%",))[0][0]
+
+
+HISTORY = "TABLE(WIDF_DEMO_DB.INFORMATION_SCHEMA.QUERY_HISTORY(RESULT_LIMIT => 10000))"
+
+
+def statements_tagged(stack, tag: str) -> list[str]:
+    """The first word of each statement that ran under this QUERY_TAG, in the order they finished (QUERY_HISTORY,
+    as the administrator sees it): a test's own statements, whatever else the gateway is doing."""
+    rows = query(stack, f"SELECT QUERY_TEXT FROM {HISTORY} WHERE QUERY_TAG = %s ORDER BY END_TIME", (tag,))
+    return [text.split()[0].upper() for (text,) in rows]
 
 
 def test_duplicate_deliveries_load_nothing_twice(stack, loader):
@@ -98,27 +110,32 @@ from widf_loader.warehouse import Warehouse
 import boto3
 settings = LoaderSettings.from_env()
 ref = FileRef(bucket=sys.argv[1], key=sys.argv[2], version_id=sys.argv[3])
-Pipeline(load_pipeline_config()).load_file(ref, s3=boto3.client("s3"), warehouse=Warehouse(settings), settings=settings)
+warehouse = Warehouse(settings)
+with warehouse.tagged(sys.argv[4]):  # as the handler tags an attempt: every statement carries the tag
+    Pipeline(load_pipeline_config()).load_file(ref, s3=boto3.client("s3"), warehouse=warehouse, settings=settings, load_id=sys.argv[5])
 """
 
 
 def test_a_runner_killed_mid_file_leaves_nothing_and_the_retry_loads_everything(stack, loader, as_function):
     events = samples.sample_events(3000, seed=3)
     ref = put(stack, loader, f"incoming/killed/big{UNNOTIFIED}", ndjson(events))
-    before = gateway_stats(stack)["statements"]
+    load_id = str(uuid.uuid4())
+    tag = query_tag(ref, load_id)
     process = subprocess.Popen(
-        [sys.executable, "-c", KILLABLE_LOAD, ref.bucket, ref.key, ref.version_id],
+        [sys.executable, "-c", KILLABLE_LOAD, ref.bucket, ref.key, ref.version_id, tag, load_id],
         env={**as_function, "PATH": "/usr/bin:/bin", "WIDF_BATCH_ROWS": "100", "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
     )
     try:
-        # The ledger check, then batches: kill once a few batches are in, long before the last.
-        assert wait_for(lambda: True if gateway_stats(stack)["statements"] >= before + 4 else None, seconds=60)
+        # The ledger check, then batches: kill once a few of its batches are in, long before the last (of 30).
+        ran = wait_for(lambda: s if (s := statements_tagged(stack, tag)).count("INSERT") >= 3 else None, seconds=60)
+        assert ran is not None and ran[0] == "SELECT", f"the load's statements: {statements_tagged(stack, tag)}"
         assert process.poll() is None, "the load finished before it could be killed; make the file larger"
     finally:
         process.kill()
         process.wait()
     assert rows_loaded(stack, "incoming/killed/") == 0
     assert outcomes(stack, "incoming/killed/") == []
+    assert "COMMIT" not in statements_tagged(stack, tag) and "MERGE" not in statements_tagged(stack, tag), "killed after its claim"
 
     settings = LoaderSettings.from_env()
     outcome = shipped_pipeline().load_file(
@@ -150,17 +167,20 @@ def test_a_file_that_breaks_after_batches_went_out_loads_nothing(stack, loader, 
     body = ndjson(samples.sample_events(60, seed=3)) + b'\n{"action": '
     ref = put(stack, loader, f"incoming/late-break/f{UNNOTIFIED}", body)
     settings = LoaderSettings(**{**LoaderSettings.from_env().__dict__, "batch_rows": 25})
-    before = gateway_stats(stack)["statements"]
-    fault_plan(stack.info, {"snowflake_stall": 1.0, "stall_only": "INSERT", "stall_seconds": 0.5})
+    warehouse, load_id = Warehouse(settings), str(uuid.uuid4())
+    stalls = fault_plan(stack.info, {"snowflake_stall": 1.0, "stall_only": "INSERT", "stall_seconds": 0.5})["injected"]
     try:
-        outcome = shipped_pipeline().load_file(
-            ref, s3=aws.client("s3", stack.info.aws_endpoint), warehouse=Warehouse(settings), settings=settings
-        )
+        with warehouse.tagged(tag := query_tag(ref, load_id)):
+            outcome = shipped_pipeline().load_file(
+                ref, s3=aws.client("s3", stack.info.aws_endpoint), warehouse=warehouse, settings=settings, load_id=load_id
+            )
     finally:
-        fault_plan(stack.info, {})
+        stalled = fault_plan(stack.info, {})["injected"].get("snowflake_stall", 0) - stalls.get("snowflake_stall", 0)
     assert outcome.status == "REJECTED" and f"{ref.uri} line 61: not valid JSON" in outcome.reason
-    # every statement has run by now: the settled check, the two full batches, the rollback, the claim and its commit
-    assert gateway_stats(stack)["statements"] - before >= 1 + 2 + 3
+    assert stalled >= 2, "the inserts were not slowed"
+    # every statement has run by now, one after another: the settled check, the two full batches, then (only once
+    # the second has finished) the rollback, then the rejection's claim and its commit
+    assert statements_tagged(stack, tag) == ["SELECT", "INSERT", "INSERT", "ROLLBACK", "MERGE", "COMMIT"]
     assert rows_loaded(stack, "incoming/late-break/") == 0
     [(_, status, rows, _)] = outcomes(stack, "incoming/late-break/")
     assert (status, rows) == ("REJECTED", 0)
@@ -178,19 +198,33 @@ def test_an_object_deleted_before_it_is_read_is_recorded_as_skipped(stack, loade
     assert status == "SKIPPED" and "no longer exists" in reason
 
 
-def test_a_warm_container_reuses_its_connection_and_opens_none_for_nothing(stack, loader, as_function):
+def test_a_warm_container_reuses_its_connection_and_opens_none_for_nothing(stack, loader, as_function, monkeypatch):
     runtime.cache_clear()
     context = LambdaContext("req", loader.function.name, 512, "arn", "", "", deadline_epoch=2**40)
+    opened = []  # the connections (logins) this container makes: the connector's connect, counted on the way through
+    connect = snowflake.connector.connect
 
-    logins = gateway_stats(stack)["logins"]
+    def counted_connect(**kwargs):
+        opened.append(connection := connect(**kwargs))
+        return connection
+
+    monkeypatch.setattr(snowflake.connector, "connect", counted_connect)
+
     test_event = json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": loader.resources.bucket})
     assert lambda_handler(sqs_batch(("0", test_event)), context) == {"batchItemFailures": []}
-    assert gateway_stats(stack)["logins"] == logins
+    assert opened == [], "the test event logged in"
 
+    files = set()
     for i in range(2):
         ref = put(stack, loader, f"incoming/warm/{i}{UNNOTIFIED}", orjson.dumps(samples.sample_events(3, seed=i)))
+        files.add(file_id(ref))
         assert lambda_handler(sqs_batch(("0", notification(ref))), context) == {"batchItemFailures": []}
-    assert gateway_stats(stack)["logins"] == logins + 1
+    assert len(opened) == 1, "a warm container logged in again"
+    # and by the gateway's own record: both files' statements ran in that one session
+    patterns = tuple(f'%"file_id":"{f}"%' for f in sorted(files))  # the loader's tag names the file (a few rows, not all)
+    tagged = query(stack, f"SELECT SESSION_ID, QUERY_TAG FROM {HISTORY} WHERE QUERY_TAG LIKE %s OR QUERY_TAG LIKE %s", patterns)
+    ran = {(session, json.loads(tag)["file_id"]) for session, tag in tagged if json.loads(tag)["file_id"] in files}
+    assert {f for _, f in ran} == files and {session for session, _ in ran} == {opened[0].session_id}
     assert rows_loaded(stack, "incoming/warm/") == 6
 
 

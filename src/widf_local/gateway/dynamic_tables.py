@@ -19,11 +19,13 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+import pyarrow as pa
 from sqlglot import exp
 
 from widf_local.gateway.errors import SnowflakeError, already_exists, does_not_exist
@@ -56,6 +58,11 @@ SHOW_COLUMNS = [
     "target_lag", "refresh_mode", "refresh_mode_reason", "warehouse", "comment", "text", "automatic_clustering",
     "scheduling_state", "last_suspended_on", "is_clone", "is_replica", "is_iceberg", "data_timestamp", "owner_role_type",
 ]  # fmt: skip
+
+
+REFRESHES_KEPT = 10_000  # refreshes kept for DYNAMIC_TABLE_REFRESH_HISTORY(), newest last; older ones fall away
+DEFAULT_RESULT_LIMIT = 100  # Snowflake's default for the table function
+_ARGUMENT = re.compile(r"(?P<name>\w+)\s*=>\s*(?P<value>'(?:[^']|'')*'|\w+)\s*(?:,|$)", re.I)
 
 
 def now() -> datetime:
@@ -119,6 +126,27 @@ class DynamicTable:
         return ".".join(written(p) for p in self.name.split("."))
 
 
+@dataclass(frozen=True)
+class Refresh:
+    """One row of DYNAMIC_TABLE_REFRESH_HISTORY(), with the documentation's column names (the ones kept here)."""
+
+    NAME: str
+    SCHEMA_NAME: str
+    DATABASE_NAME: str
+    STATE: str  # SUCCEEDED | FAILED
+    STATE_MESSAGE: str
+    DATA_TIMESTAMP: datetime  # all data that arrived in the base tables before it is in the table
+    REFRESH_START_TIME: datetime
+    REFRESH_END_TIME: datetime
+    COMPLETION_TARGET: datetime | None  # the previous refresh's DATA_TIMESTAMP plus the target lag
+    QUALIFIED_NAME: str
+    REFRESH_ACTION: str  # FULL: the local gateway recomputes in full
+    REFRESH_TRIGGER: str  # CREATION | SCHEDULED | MANUAL
+
+
+REFRESH_COLUMNS = [f.name for f in fields(Refresh)]
+
+
 def qualify_tables(query: exp.Expr, database: str | None, schema: str | None) -> exp.Expr:
     """Name every table in full, so the query means the same wherever it is refreshed from."""
     ctes = {cte.alias_or_name.upper() for cte in query.find_all(exp.CTE)}
@@ -142,6 +170,7 @@ class DynamicTables:
         self.refresh_cap_seconds = refresh_cap_seconds
         self.tick_seconds = tick_seconds
         self.tables: dict[str, DynamicTable] = {}
+        self.refreshes: deque[Refresh] = deque(maxlen=REFRESHES_KEPT)
         self.ticks = 0  # refresher passes: an observable for tests that must see a refresh *not* happen
         self._lock = threading.RLock()  # one refresh at a time; a drop waits for a refresh in flight
         self._stop = threading.Event()
@@ -162,7 +191,7 @@ class DynamicTables:
         while not self._stop.wait(self.tick_seconds):
             for table in self.due(now()):
                 try:
-                    self.refresh(table.name)
+                    self.refresh(table.name, trigger="SCHEDULED")
                 except Exception as e:  # noqa: BLE001 - one failing table must not stop the others' refreshes
                     log.warning("refresh of %s failed: %s", table.name, e)
             self.ticks += 1
@@ -221,31 +250,86 @@ class DynamicTables:
                 comment=comment.this.name if comment is not None else None,
             )
             # Snowflake's default INITIALIZE = ON_CREATE: the first refresh happens as part of the CREATE.
+            started = now()
             self.engine.run([f"CREATE OR REPLACE TABLE {table.sql_name} AS {table.query}"])
-            table.data_timestamp, table.rows, table.refreshes = now(), self.engine.count_rows(name), 1
+            table.data_timestamp, table.rows, table.refreshes = started, self.engine.count_rows(name), 1
             self.tables[name] = table
+            self.record(table, "CREATION", started, previous=None)
         return f"Dynamic table {short} successfully created."
 
-    def refresh(self, name: str) -> DynamicTable:
-        """Recompute a table from its query, atomically."""
+    def refresh(self, name: str, trigger: str = "MANUAL") -> DynamicTable:
+        """Recompute a table from its query, atomically; the refresh goes into the refresh history."""
         with self._lock:
             if (table := self.tables.get(name)) is None:
                 raise does_not_exist(name)
-            started = now()
+            started, previous = now(), table.data_timestamp
             try:
                 self.engine.run([f"DELETE FROM {table.sql_name}", f"INSERT INTO {table.sql_name} {table.query}"], atomic=True)
             except Exception as e:
                 table.last_error = str(e)
+                self.record(table, trigger, started, previous=previous, error=str(e))
                 raise
             table.data_timestamp, table.rows, table.last_error = started, self.engine.count_rows(name), None
             table.refreshes += 1
+            self.record(table, trigger, started, previous=previous)
             return table
+
+    def record(self, table: DynamicTable, trigger: str, started: datetime, *, previous: datetime | None, error: str | None = None) -> None:
+        database, schema, short = table.name.split(".", 2)
+        lag = table.lag_seconds
+        self.refreshes.append(
+            Refresh(
+                NAME=short,
+                SCHEMA_NAME=schema,
+                DATABASE_NAME=database,
+                STATE="FAILED" if error else "SUCCEEDED",
+                STATE_MESSAGE=error or "",
+                DATA_TIMESTAMP=started,
+                REFRESH_START_TIME=started,
+                REFRESH_END_TIME=now(),
+                COMPLETION_TARGET=previous + timedelta(seconds=lag) if previous is not None and lag is not None else None,
+                QUALIFIED_NAME=table.name,
+                REFRESH_ACTION="FULL",
+                REFRESH_TRIGGER=trigger,
+            )
+        )
+
+    def refresh_history(self, arguments: str, database: str | None, schema: str | None, visible: Callable[[str], bool]) -> pa.Table:
+        """DYNAMIC_TABLE_REFRESH_HISTORY(NAME => …, NAME_PREFIX => …, RESULT_LIMIT => …, ERROR_ONLY => …), newest first."""
+        given: dict[str, str] = {}
+        rest = arguments.strip()
+        while rest:
+            if not (m := _ARGUMENT.match(rest)):
+                raise SnowflakeError(1003, f"SQL compilation error:\ninvalid argument list for DYNAMIC_TABLE_REFRESH_HISTORY: {arguments}")
+            given[m["name"].upper()] = m["value"]
+            rest = rest[m.end() :].strip()
+        if unknown := sorted(set(given) - {"NAME", "NAME_PREFIX", "RESULT_LIMIT", "ERROR_ONLY"}):
+            raise SnowflakeError(
+                2, f"SQL compilation error:\nDYNAMIC_TABLE_REFRESH_HISTORY({', '.join(unknown)} => …) is not supported locally."
+            )
+        name = qualified(unquote_literal(given["NAME"]), database, schema) if "NAME" in given else None
+        prefix = unquote_literal(given["NAME_PREFIX"]).upper() if "NAME_PREFIX" in given else ""
+        limit = int(given.get("RESULT_LIMIT", DEFAULT_RESULT_LIMIT))
+        errors_only = given.get("ERROR_ONLY", "FALSE").upper() == "TRUE"
+        with self._lock:
+            refreshes = list(self.refreshes)
+        rows = [
+            r
+            for r in reversed(refreshes)
+            if (name is None or r.QUALIFIED_NAME.upper() == name.upper())
+            and r.QUALIFIED_NAME.upper().startswith(prefix)
+            and (not errors_only or r.STATE != "SUCCEEDED")
+            and visible(r.QUALIFIED_NAME)
+        ][:limit]
+        times = ("DATA_TIMESTAMP", "REFRESH_START_TIME", "REFRESH_END_TIME", "COMPLETION_TARGET")
+        schema_ = pa.schema([(c, pa.timestamp("us", tz="UTC") if c in times else pa.string()) for c in REFRESH_COLUMNS])
+        return pa.table({c: [getattr(r, c) for r in rows] for c in REFRESH_COLUMNS}, schema=schema_)
 
     def alter(self, m: re.Match, database: str | None, schema: str | None) -> str:
         name = self.resolve(m["name"], database, schema)
         action = m["action"].split()[0].upper()
         if action == "REFRESH":
-            self.refresh(name)
+            self.refresh(name, trigger="MANUAL")
             return "Statement executed successfully."
         with self._lock:
             table = self.tables[name]

@@ -22,11 +22,17 @@ from widf_local.gateway.grants import ADMIN_ROLES
 
 HISTORY_LIMIT = 10_000  # statements kept, newest first out of QUERY_HISTORY(); older ones fall away
 
-# TABLE(INFORMATION_SCHEMA.QUERY_HISTORY()), with or without a database in front and arguments inside.
-QUERY_HISTORY_CALL = re.compile(
-    r"TABLE\s*\(\s*(?:(?P<database>\"?\w+\"?)\s*\.\s*)?INFORMATION_SCHEMA\s*\.\s*QUERY_HISTORY\s*\((?P<args>[^()]*)\)\s*\)",
-    re.IGNORECASE,
-)
+
+def table_function_call(function: str) -> re.Pattern:
+    """TABLE(INFORMATION_SCHEMA.<function>()), with or without a database in front and arguments inside."""
+    return re.compile(
+        rf"TABLE\s*\(\s*(?:(?P<database>\"?\w+\"?)\s*\.\s*)?INFORMATION_SCHEMA\s*\.\s*{function}\s*\((?P<args>[^()]*)\)\s*\)",
+        re.IGNORECASE,
+    )
+
+
+QUERY_HISTORY_CALL = table_function_call("QUERY_HISTORY")
+REFRESH_HISTORY_CALL = table_function_call("DYNAMIC_TABLE_REFRESH_HISTORY")  # answered from gateway.dynamic_tables
 RESULT_LIMIT = re.compile(r"RESULT_LIMIT\s*=>\s*(\d+)", re.IGNORECASE)
 DEFAULT_RESULT_LIMIT = 100  # Snowflake's default for the table function
 ALTER_SESSION_QUERY_TAG = re.compile(
@@ -36,8 +42,9 @@ ALTER_SESSION_QUERY_TAG = re.compile(
 
 @dataclass(frozen=True)
 class QueryRecord:
-    QUERY_ID: str
+    QUERY_ID: str  # the id the client's cursor reports (sfqid)
     QUERY_TEXT: str
+    SESSION_ID: int
     USER_NAME: str
     ROLE_NAME: str
     QUERY_TAG: str
@@ -87,7 +94,7 @@ class QueryHistory:
                     pa.timestamp("us", tz="UTC")
                     if c in ("START_TIME", "END_TIME")
                     else pa.int64()
-                    if c == "TOTAL_ELAPSED_TIME"
+                    if c in ("TOTAL_ELAPSED_TIME", "SESSION_ID")
                     else pa.string(),
                 )
                 for c in COLUMNS
@@ -101,12 +108,13 @@ class HistorySource:
     statement: str  # the query, reading the registered history table instead of the table function
     limit: int  # RESULT_LIMIT
     database: str | None  # the database named before INFORMATION_SCHEMA, if any
+    arguments: str  # as written inside the call's parentheses
 
 
-def history_source(sql: str, table_name: str) -> HistorySource | None:
-    if not (match := QUERY_HISTORY_CALL.search(sql)):
+def history_source(sql: str, table_name: str, call: re.Pattern = QUERY_HISTORY_CALL) -> HistorySource | None:
+    if not (match := call.search(sql)):
         return None
     limit = int(m.group(1)) if (m := RESULT_LIMIT.search(match["args"])) else DEFAULT_RESULT_LIMIT
     database = match["database"]
     database = database.strip('"') if database and database.startswith('"') else database and database.upper()
-    return HistorySource(sql[: match.start()] + table_name + sql[match.end() :], limit, database)
+    return HistorySource(sql[: match.start()] + table_name + sql[match.end() :], limit, database, match["args"])

@@ -23,6 +23,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -56,8 +57,9 @@ from widf_local.gateway.binding import (
 from widf_local.gateway.catalog import EngineCatalog
 from widf_local.gateway.dynamic_tables import DynamicTables
 from widf_local.gateway.errors import does_not_exist, in_snowflakes_words
-from widf_local.gateway.grants import Securable
+from widf_local.gateway.grants import ADMIN_ROLES, Securable, relation
 from widf_local.gateway.history import (
+    REFRESH_HISTORY_CALL,
     QueryHistory,
     QueryRecord,
     history_source,
@@ -92,10 +94,24 @@ _ABORT_TRANSACTION = re.compile(r"^\s*SELECT\s+SYSTEM\$ABORT_TRANSACTION\s*\(\s*
 # the gateway keeps that many recent answers, each up to that size.
 REMEMBERED_ANSWERS = 1024
 REMEMBERED_ANSWER_BYTES = 256 << 10  # larger answers (big SELECTs) are not kept: their requests run again
+# A statement's query id, as fakesnow writes it into its (compact) answer; a quote inside a string value is
+# escaped, so this key can only be the answer's own.
+_QUERY_ID = re.compile(rb'"queryId":"([^"\\]+)"')
 # Snowflake's defaults: a session token lives an hour, its master token four. The gateway's
 # tokens never expire; connector 5.x requires both tokens and reads these to pace its heartbeat.
 SESSION_VALIDITY_SECONDS = 3600
 MASTER_VALIDITY_SECONDS = 4 * 3600
+
+
+@dataclass
+class RememberedAnswer:
+    """A statement's answer, kept for the requests that resend its requestId."""
+
+    status_code: int
+    body: bytes
+    media_type: str | None
+    query_id: str
+    resent: int = 0  # times its request came again (its answer lost, or its client retried)
 
 
 def unknown_caller_message(sts_arn: str) -> str:
@@ -115,7 +131,7 @@ class Gateway:
     ):
         self.account = account
         self.faults = faults or FaultInjector()
-        self.answers: OrderedDict[tuple[str, str], tuple[int, bytes, str | None]] = OrderedDict()
+        self.answers: OrderedDict[tuple[str, str], RememberedAnswer] = OrderedDict()
         self.ids = itertools.count(int(time.time() * 1000) * 1000)  # session and transaction ids, Snowflake-sized
         self.catalog = EngineCatalog(fakesnow_server.shared_fs, hidden_tables=lambda: self.dynamic_tables.names())
         self.dynamic_tables = DynamicTables(self.catalog, refresh_cap_seconds=refresh_cap_seconds)
@@ -268,9 +284,12 @@ class Gateway:
         return None
 
     def query_history(self, token: str, session: Session, sql: str) -> Rows | None:
-        """`TABLE(INFORMATION_SCHEMA.QUERY_HISTORY())` read by the engine from this session's visible history."""
+        """`TABLE(INFORMATION_SCHEMA.QUERY_HISTORY())` read by the engine from this session's visible history, and
+        `DYNAMIC_TABLE_REFRESH_HISTORY()` from the refreshes of the dynamic tables the session's role sees."""
         name = f"widf_query_history_{secrets.token_hex(8)}"
-        if (source := history_source(sql, f"temp.main.{name}")) is None:  # DuckDB's catalog of registered tables
+        # Registered tables live in DuckDB's temp.main catalog.
+        refreshes = history_source(sql, f"temp.main.{name}", REFRESH_HISTORY_CALL)
+        if (source := refreshes or history_source(sql, f"temp.main.{name}")) is None:
             return None
         fake = fakesnow_server.sessions[token]
         if not (database := source.database or fake.database):
@@ -281,11 +300,18 @@ class Gateway:
             )
         if not self.catalog.exists(Securable("DATABASE", database)):
             raise does_not_exist(database)
-        records = self.history.visible_to(session, self.account.active_roles(session))[: source.limit]
+        roles = self.account.active_roles(session)
+        if refreshes:
+            privileges, admin = self.account.privileges, bool(roles & ADMIN_ROLES)
+            table = self.dynamic_tables.refresh_history(
+                refreshes.arguments, fake.database, fake.schema, lambda name: admin or privileges.sees(roles, relation(name))
+            )
+        else:
+            table = self.history.as_table(self.history.visible_to(session, roles)[: source.limit])
         # A connection of its own, as `count_committed` uses: the history table is registered in it alone.
         connection = fakesnow_server.shared_fs.connect()
         try:
-            connection._duck_conn.register(name, self.history.as_table(records))  # noqa: SLF001 - as `register_batch` does
+            connection._duck_conn.register(name, table)  # noqa: SLF001 - as `register_batch` does
             cursor = connection.cursor()
             cursor.execute(source.statement)
             return [d[0] for d in cursor.description], cursor.fetchall()
@@ -298,24 +324,31 @@ class Gateway:
             return failure(SnowflakeError(390104, "User must login again to access the service.", "08001"), 401)
         request_id = request.query_params.get("requestId") or ""
         if answer := self.answers.get((token, request_id)):
+            answer.resent += 1
             log.info(
-                "request %s resent (retry %s): answered with its first run's result", request_id, request.query_params.get("retryCount")
+                "request %s (query %s) resent (retry %s): answered with its first run's result",
+                request_id,
+                answer.query_id,
+                request.query_params.get("retryCount"),
             )
-            return Response(answer[1], status_code=answer[0], media_type=answer[2])
+            return Response(answer.body, status_code=answer.status_code, media_type=answer.media_type)
         if self.faults.fires("snowflake_unavailable"):
             return unavailable()
         body = await read_json(request)
         sql, tag = body["sqlText"], statement_tag(body.get("parameters"), session)
-        if self.stalls(sql) and self.faults.fires("snowflake_stall"):
-            # The injected fault itself: a statement that takes this long. Like Snowflake,
-            # it still runs if its client has gone meanwhile.
-            await asyncio.sleep(self.faults.plan.stall_seconds)
         started, clock = datetime.now(UTC), time.monotonic()
+        if self.stalls(sql) and self.faults.fires("snowflake_stall"):
+            # The injected fault itself: a statement that takes this long (its START_TIME is before it). Like
+            # Snowflake, it still runs if its client has gone meanwhile.
+            await asyncio.sleep(self.faults.plan.stall_seconds)
         response = await self.run_statement(request, token, session, body)
+        # The id the client's cursor reports (sfqid) is the one QUERY_HISTORY shows, as in Snowflake.
+        query_id = found.group(1).decode() if (found := _QUERY_ID.search(bytes(response.body))) else str(uuid.uuid4())
         self.history.record(
             QueryRecord(
-                QUERY_ID=str(uuid.uuid4()),
+                QUERY_ID=query_id,
                 QUERY_TEXT=sql,
+                SESSION_ID=session.session_id,
                 USER_NAME=session.user.name,
                 ROLE_NAME=session.role,
                 QUERY_TAG=tag,
@@ -325,7 +358,7 @@ class Gateway:
                 TOTAL_ELAPSED_TIME=int((time.monotonic() - clock) * 1000),
             )
         )
-        self.remember(token, request_id, response)
+        self.remember(token, request_id, response, query_id)
         if self.faults.fires("snowflake_response_lost"):
             return unavailable()
         return response
@@ -334,9 +367,9 @@ class Gateway:
         only = self.faults.plan.stall_only.upper()
         return not only or (m := _FIRST_WORD.match(sql)) is not None and m.group(1).upper() == only
 
-    def remember(self, token: str, request_id: str, response: Response) -> None:
+    def remember(self, token: str, request_id: str, response: Response, query_id: str) -> None:
         if request_id and response.status_code < 500 and len(response.body) <= REMEMBERED_ANSWER_BYTES:
-            self.answers[(token, request_id)] = (response.status_code, bytes(response.body), response.media_type)
+            self.answers[(token, request_id)] = RememberedAnswer(response.status_code, bytes(response.body), response.media_type, query_id)
             while len(self.answers) > REMEMBERED_ANSWERS:
                 self.answers.popitem(last=False)
 
@@ -478,7 +511,16 @@ class Gateway:
             connection.close()
 
     async def stats(self, request: Request) -> Response:
-        return JSONResponse({"logins": self.login_count, "statements": self.statement_count, "refresher_passes": self.dynamic_tables.ticks})
+        """The gateway's counters, and how often each remembered statement's request was resent (by query id)."""
+        resent = {a.query_id: a.resent for a in list(self.answers.values()) if a.resent}
+        return JSONResponse(
+            {
+                "logins": self.login_count,
+                "statements": self.statement_count,
+                "refresher_passes": self.dynamic_tables.ticks,
+                "resent": resent,
+            }
+        )
 
     async def fault_plan(self, request: Request) -> Response:
         """GET: the plan and the faults injected so far; PUT: a new plan (JSON), counts kept."""

@@ -66,6 +66,7 @@ def serve(paths: StackPaths, function: FunctionLaunch) -> None:
         lookup_secret=aws.issued_secret,
         refresh_cap_seconds=refresh_cap_from_env(os.environ),
         faults=faults,
+        stage_root=paths.state_dir / "stages",
     )
     gateway.start()
     # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on sockets whose protocol says TCP, and

@@ -2,6 +2,7 @@
 gateway, reported as JSON on stdout. Only the connector and the standard library are imported.
 
 stdin: {"connect": {...connect() arguments...}, "other": {...a second session's arguments, optional...}}
+   or: {"connect": {...}, "statements": [sql, ...]}: each statement's columns and rows, or its error
 """
 
 from __future__ import annotations
@@ -21,6 +22,14 @@ def errors(call) -> dict | None:
     return None
 
 
+def statement_result(cursor, sql: str) -> dict:
+    try:
+        cursor.execute(sql)
+    except Error as e:
+        return {"error": {"type": type(e).__name__, "errno": e.errno, "sqlstate": e.sqlstate, "msg": e.msg}}
+    return {"columns": [c[0] for c in cursor.description], "rows": cursor.fetchall()}
+
+
 def main() -> None:
     request = json.load(sys.stdin)
     report: dict = {"version": snowflake.connector.__version__}
@@ -31,6 +40,10 @@ def main() -> None:
         return
     connection = report.pop("connection")
     cursor = connection.cursor()
+    if "statements" in request:
+        report["results"] = [statement_result(cursor, sql) for sql in request["statements"]]
+        print(json.dumps(report, default=str))
+        return
     report["who"] = cursor.execute("SELECT CURRENT_USER(), CURRENT_ROLE()").fetchone()
     if "other" in request:
         other = snowflake.connector.connect(**request["other"])

@@ -4,13 +4,17 @@ renews sessions, posts telemetry and sends every session parameter as a string).
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from snowflake.connector.errors import ProgrammingError
 
 from helpers import TESTS, function_env
 from widf_cli.local_stack import admin_connection
@@ -151,3 +155,107 @@ def test_a_session_is_renewed_with_its_master_token_and_only_with_it(stack):
     assert (refused["success"], refused["code"], refused["data"]) == (False, "390114", None)
     assert gateway_post(stack, "/session?delete=true", {}, token)["success"]
     assert renew(master)["code"] == "390114"
+
+
+# -- internal stages: PUT (connector 4.x copies the files itself, LOCAL_FS), LIST, REMOVE, COPY from staged JSON --
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory) -> dict[str, Path]:
+    """A JSON array file (three records), an NDJSON.gz (two), and an NDJSON file whose second line is not JSON."""
+    folder = tmp_path_factory.mktemp("staged")
+    files = {"array": folder / "events.json", "ndjson": folder / "more.ndjson.gz", "bad": folder / "bad.ndjson"}
+    files["array"].write_text(json.dumps([{"id": 1, "kind": "a"}, {"id": 2, "kind": "b"}, {"id": 3, "kind": "c"}]))
+    files["ndjson"].write_bytes(gzip.compress(b'{"id": 4, "kind": "d"}\n{"id": 5, "kind": "e"}\n'))
+    files["bad"].write_text('{"id": 6}\n{"id": \n{"id": 8}\n')
+    return files
+
+
+def statements(python: Path | str, stack, *sql: str) -> list[dict]:
+    """Each statement's {columns, rows} or {error}, run in one session of that interpreter's connector."""
+    report = session(python, {"connect": admin_arguments(stack), "statements": list(sql)})
+    assert "login_error" not in report, report
+    return report["results"]
+
+
+@pytest.fixture(scope="module")
+def landing(stack, connector_4, staged) -> list[dict]:
+    """A named stage with a JSON file format and the three files PUT into it by connector 4.x."""
+    with admin_connection(stack.info) as connection:
+        for sql in (
+            "CREATE DATABASE IF NOT EXISTS WIDF_STAGES",
+            "CREATE OR REPLACE STAGE WIDF_STAGES.PUBLIC.LANDING FILE_FORMAT = (TYPE = JSON STRIP_OUTER_ARRAY = TRUE)",
+        ):
+            connection.cursor().execute(sql)
+    return statements(
+        connector_4,
+        stack,
+        "USE SCHEMA WIDF_STAGES.PUBLIC",
+        f"PUT file://{staged['array']} @LANDING/in",
+        f"PUT 'file://{staged['ndjson']}' @LANDING/in AUTO_COMPRESS = TRUE",
+        f"PUT file://{staged['bad']} @LANDING/bad AUTO_COMPRESS = FALSE",
+    )
+
+
+PUT_COLUMNS = ["source", "target", "source_size", "target_size", "source_compression", "target_compression", "status", "message"]
+
+
+def test_connector_4_puts_files_into_a_stage_compressing_them_as_asked(landing, staged):
+    assert all("error" not in r for r in landing), landing
+    uploads = landing[1:]
+    assert all(r["columns"] == PUT_COLUMNS for r in uploads)
+    assert [[tuple(row[i] for i in (0, 1, 4, 5, 6)) for row in r["rows"]] for r in uploads] == [
+        [("events.json", "events.json.gz", "NONE", "GZIP", "UPLOADED")],
+        [("more.ndjson.gz", "more.ndjson.gz", "GZIP", "GZIP", "UPLOADED")],  # already gzip: kept as it is
+        [("bad.ndjson", "bad.ndjson", "NONE", "NONE", "UPLOADED")],
+    ]
+    assert uploads[2]["rows"][0][3] == staged["bad"].stat().st_size  # stored as it is, uncompressed
+
+
+def test_list_shows_staged_files_with_size_md5_and_time_and_filters_by_pattern(stack, landing, staged):
+    with admin_connection(stack.info) as connection:
+        cursor = connection.cursor().execute("LIST @WIDF_STAGES.PUBLIC.LANDING")
+        assert [c[0] for c in cursor.description] == ["name", "size", "md5", "last_modified"]
+        rows = cursor.fetchall()
+        assert [r[0] for r in rows] == ["landing/bad/bad.ndjson", "landing/in/events.json.gz", "landing/in/more.ndjson.gz"]
+        assert rows[0][1:3] == (staged["bad"].stat().st_size, hashlib.md5(staged["bad"].read_bytes()).hexdigest())
+        assert re.fullmatch(r"\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT", rows[0][3])
+        listed = connection.cursor().execute("LS @WIDF_STAGES.PUBLIC.LANDING/in PATTERN = '.*more.*'").fetchall()
+        assert [r[0] for r in listed] == ["landing/in/more.ndjson.gz"]
+        assert [r[1] for r in connection.cursor().execute("SHOW STAGES LIKE 'LAND%' IN WIDF_STAGES.PUBLIC").fetchall()] == ["LANDING"]
+
+
+def test_connector_5_cannot_put_and_is_told_so_by_name(stack, staged):
+    with admin_connection(stack.info) as connection, pytest.raises(ProgrammingError) as error:
+        connection.cursor().execute(f"PUT file://{staged['array']} @~")
+    assert "Unsupported statement in the local gateway: PUT from connector 5." in error.value.raw_msg
+    assert "(LOCAL_FS)" in error.value.raw_msg
+
+
+def test_copy_loads_each_record_of_each_file_once_unless_forced(stack, landing):
+    with admin_connection(stack.info) as connection:
+        cursor = connection.cursor()
+        cursor.execute("CREATE OR REPLACE TABLE WIDF_STAGES.PUBLIC.RAW (V VARIANT)")
+        cursor.execute("COPY INTO WIDF_STAGES.PUBLIC.RAW FROM @WIDF_STAGES.PUBLIC.LANDING/in")
+        assert [c[0] for c in cursor.description][:6] == ["file", "status", "rows_parsed", "rows_loaded", "error_limit", "errors_seen"]
+        assert sorted(r[:4] for r in cursor.fetchall()) == [
+            ("landing/in/events.json.gz", "LOADED", 3, 3),
+            ("landing/in/more.ndjson.gz", "LOADED", 2, 2),
+        ]
+        assert cursor.execute("SELECT V:id::int, V:kind::string FROM WIDF_STAGES.PUBLIC.RAW ORDER BY 1").fetchall() == [
+            (1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "e"),
+        ]  # fmt: skip
+        # Load metadata: a file already loaded into this table (same path, same md5) is not loaded again.
+        cursor.execute("COPY INTO WIDF_STAGES.PUBLIC.RAW FROM @WIDF_STAGES.PUBLIC.LANDING/in")
+        assert cursor.fetchall() == [("Copy executed with 0 files processed.",)]
+        cursor.execute("COPY INTO WIDF_STAGES.PUBLIC.RAW FROM @WIDF_STAGES.PUBLIC.LANDING FILES = ('in/more.ndjson.gz') FORCE = TRUE")
+        assert [(r[0], r[3]) for r in cursor.fetchall()] == [("landing/in/more.ndjson.gz", 2)]
+        assert cursor.execute("SELECT COUNT(*) FROM WIDF_STAGES.PUBLIC.RAW").fetchone() == (7,)
+        # Without STRIP_OUTER_ARRAY, the array is one record.
+        cursor.execute("CREATE OR REPLACE TABLE WIDF_STAGES.PUBLIC.WHOLE (V VARIANT)")
+        cursor.execute(
+            "COPY INTO WIDF_STAGES.PUBLIC.WHOLE FROM @WIDF_STAGES.PUBLIC.LANDING FILES = ('in/events.json.gz') "
+            "FILE_FORMAT = (TYPE = JSON STRIP_OUTER_ARRAY = FALSE)"
+        )
+        assert cursor.fetchone()[:4] == ("landing/in/events.json.gz", "LOADED", 1, 1)
+        assert cursor.execute("SELECT ARRAY_SIZE(V) FROM WIDF_STAGES.PUBLIC.WHOLE").fetchall() == [(3,)]

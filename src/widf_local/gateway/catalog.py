@@ -23,6 +23,7 @@ class EngineCatalog:
     def __init__(self, fs: FakeSnow, hidden_tables: Callable[[], set[str]] = set):
         self.fs = fs
         self.hidden_tables = hidden_tables  # tables that are not TABLES (the dynamic tables' storage)
+        self.stage_names: Callable[[], set[str]] = set  # the named stages (`stages.StageStore`), DB.SCHEMA.NAME
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         cursor = self.fs.duck_conn.cursor()
@@ -34,6 +35,8 @@ class EngineCatalog:
     def exists(self, on: Securable) -> bool:
         if on.kind in ("ACCOUNT", "WAREHOUSE"):
             return True
+        if on.kind == "STAGE":
+            return on.name in self.stage_names()
         names = on.name.split(".", 2)
         if on.kind == "DATABASE":
             return bool(self._rows("SELECT 1 FROM information_schema.schemata WHERE catalog_name = ?", names))

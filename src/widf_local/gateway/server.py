@@ -19,12 +19,14 @@ import logging
 import re
 import secrets
 import sys
+import tempfile
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -39,7 +41,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from widf_local.faults import FaultInjector, FaultPlan, FaultPlanError
-from widf_local.gateway import variables
+from widf_local.gateway import stages, variables
 from widf_local.gateway.accounts import (
     Account,
     Rows,
@@ -128,6 +130,7 @@ class Gateway:
         lookup_secret: Callable[[str], str | None],
         refresh_cap_seconds: float | None = None,
         faults: FaultInjector | None = None,
+        stage_root: Path | None = None,
     ):
         self.account = account
         self.faults = faults or FaultInjector()
@@ -136,12 +139,17 @@ class Gateway:
         self.catalog = EngineCatalog(fakesnow_server.shared_fs, hidden_tables=lambda: self.dynamic_tables.names())
         self.dynamic_tables = DynamicTables(self.catalog, refresh_cap_seconds=refresh_cap_seconds)
         account.catalog = self.catalog
+        # Staged files live on disk (the connector copies them there itself: LOCAL_FS); a throwaway directory
+        # when the stack names none.
+        self.stages = stages.StageStore(stage_root or Path(tempfile.mkdtemp(prefix="widf-stages-")) / "stages")
+        self.catalog.stage_names = self.stages.names
         self.statements = LocalStatements(account, self.catalog, self.dynamic_tables)
         self.sts_endpoint = sts_endpoint
         self.sts_region = sts_region  # the region local STS serves: an attestation's credential scope must name it
         self.lookup_secret = lookup_secret
         self.sessions: dict[str, Session] = {}
         self.master_tokens: dict[str, str] = {}  # master token -> session token
+        self.client_versions: dict[str, str] = {}  # session token -> the connector's version, as its login says
         self.locks = TableLocks()
         self.statement_count = 0
         self.login_count = 0
@@ -205,6 +213,7 @@ class Gateway:
             secondary_roles=user.default_secondary_roles,  # a session starts with the user's default secondary roles
         )
         self.login_count += 1
+        self.client_versions[payload["data"]["token"]] = str(body["data"].get("CLIENT_APP_VERSION") or "")
         self.sessions[payload["data"]["token"]].session_id = payload["data"]["sessionId"] = next(self.ids)
         payload["data"]["sessionInfo"].update(roleName=role, warehouseName=request.query_params.get("warehouse"))
         # Connector 5.x fails the login without a master token ("Missing response field: master token").
@@ -380,7 +389,21 @@ class Gateway:
         self.statement_count += 1
         try:
             body["sqlText"] = sql = variables.inline(sql, session.variables)
-            if (rows := await run_in_threadpool(self.answer_about_transactions, session, sql, body.get("bindings"))) is not None:
+            staged = await run_in_threadpool(stages.answer, self.stages, self.account, session, fakesnow_server.sessions[token], sql)
+            if isinstance(staged, dict):
+                if self.client_versions.get(token, "").split(".")[0].isdigit() and int(self.client_versions[token].split(".")[0]) >= 5:
+                    # Connector 5.x's Rust core has no LOCAL_FS transfer ("Unknown location type: LOCAL_FS"): say so
+                    # before it tries, rather than let it fail on the answer.
+                    raise SnowflakeError(
+                        2,
+                        "SQL compilation error:\nUnsupported statement in the local gateway: PUT from connector "
+                        f"{self.client_versions[token]}: its file transfer has no local stage storage (LOCAL_FS); use connector 4.x",
+                        "0A000",
+                    )
+                return put_answer(staged)
+            if staged is not None:
+                body = {"sqlText": rows_as_select(*staged), "sequenceId": body.get("sequenceId")}
+            elif (rows := await run_in_threadpool(self.answer_about_transactions, session, sql, body.get("bindings"))) is not None:
                 body = {"sqlText": rows_as_select(*rows), "sequenceId": body.get("sequenceId")}
             elif (answer := await self.answer_locally(token, session, sql)) is not None:
                 body = {"sqlText": answer, "sequenceId": body.get("sequenceId")}
@@ -536,7 +559,9 @@ class Gateway:
     async def session_request(self, request: Request) -> Response:
         if request.query_params.get("delete"):
             token = (request.headers.get("Authorization") or "")[17:-1]
-            self.sessions.pop(token, None)
+            self.client_versions.pop(token, None)
+            if (closed := self.sessions.pop(token, None)) is not None:
+                self.stages.session_ended(self.account, closed.session_id)
             for master in [m for m, t in self.master_tokens.items() if t == token]:
                 del self.master_tokens[master]
             self.locks.release_all(token)  # a closed session's open transaction is rolled back
@@ -577,6 +602,13 @@ def rows_as_select(columns: list[str], rows: list[tuple]) -> str:
     for row in rows[1:]:
         query = exp.union(query, select(row), distinct=False)
     return query.sql(dialect="snowflake")
+
+
+def put_answer(data: dict[str, Any]) -> JSONResponse:
+    """A PUT's answer: no rows, but where and how the connector copies the files itself (its `stageInfo`)."""
+    return JSONResponse(
+        {"data": {**data, "queryId": str(uuid.uuid4()), "sqlState": "00000"}, "code": None, "message": None, "success": True}
+    )
 
 
 async def read_json(request: Request) -> dict[str, Any]:

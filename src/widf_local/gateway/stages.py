@@ -1,0 +1,711 @@
+"""Internal stages: the user stage `@~`, table stages `@%t` and named stages, with PUT, LIST, REMOVE and
+COPY INTO <table> from staged JSON.
+
+Storage: every stage is a directory under the stack's state directory (`<state>/stages`):
+`user/<user>/`, `table/<db>/<schema>/<table>/`, `named/<db>/<schema>/<stage>/` (each name percent-encoded),
+and a staged file is a plain file there, at its path in the stage. PUT is answered the way Snowflake answers a
+connector for a `LOCAL_FS` stage: the connector compresses the file itself (AUTO_COMPRESS) and copies it into
+the directory the answer names. Whatever reads staged files later (COPY of other formats, INFER_SCHEMA) reads
+`StageStore.files(location)`, each a `StagedFile` with its path and md5.
+
+Privileges (Snowflake's "Access control privileges", stage privileges): a named stage belongs to the role that
+created it (CREATE STAGE on its schema, with USAGE on its database and schema); LIST and COPY from it need READ,
+PUT and REMOVE need WRITE, DROP needs OWNERSHIP (the administrative roles may do everything). A table stage
+is the table owner's; the user stage is its user's alone.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+import secrets
+import shutil
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from widf_local.gateway import grants
+from widf_local.gateway.accounts import Account, Rows, Session, status
+from widf_local.gateway.errors import SnowflakeError, does_not_exist, insufficient_privileges, unsupported
+from widf_local.gateway.grants import ADMIN_ROLES, Securable, relation
+from widf_local.gateway.names import NAME, like, parts, qualified, unquote_literal
+
+_N = NAME.pattern
+_STRING = r"'(?:[^'\\]|''|\\.)*'"
+# @~, @%table, @[db.][schema.]stage, each with an optional /path; quoted as a whole or not.
+_LOCATION = rf"(?P<location>'@[^']*'|@(?:~|%?{_N})(?:/[^\s;()']*)?)"
+_VALUE = rf"(?:\((?:[^()']|{_STRING})*\)|{_STRING}|[^\s,()=;]+)"
+_OPTION = re.compile(rf"\s*(?P<key>[A-Za-z_]+)\s*=\s*(?P<value>{_VALUE})\s*,?", re.S)
+
+_CREATE = re.compile(
+    rf"^\s*CREATE\s+(?P<replace>OR\s+REPLACE\s+)?(?P<temporary>TEMP(?:ORARY)?\s+)?STAGE\s+(?P<ifnot>IF\s+NOT\s+EXISTS\s+)?"
+    rf"(?P<name>{_N})(?P<options>.*?)\s*;?\s*$",
+    re.I | re.S,
+)
+_DROP = re.compile(rf"^\s*DROP\s+STAGE\s+(?P<ifexists>IF\s+EXISTS\s+)?(?P<name>{_N})\s*;?\s*$", re.I)
+_SHOW = re.compile(
+    rf"^\s*SHOW\s+STAGES(?:\s+LIKE\s+(?P<like>{_STRING}))?(?:\s+IN\s+(?:SCHEMA\s+|DATABASE\s+)?(?P<in>{_N}))?\s*;?\s*$", re.I
+)
+_DESC = re.compile(rf"^\s*DESC(?:RIBE)?\s+STAGE\s+(?P<name>{_N})\s*;?\s*$", re.I)
+_PUT = re.compile(rf"^\s*PUT\s+(?P<source>'file://[^']*'|file://\S+)\s+{_LOCATION}(?P<options>.*?)\s*;?\s*$", re.I | re.S)
+_LIST = re.compile(rf"^\s*(?:LIST|LS)\s+{_LOCATION}(?P<options>.*?)\s*;?\s*$", re.I | re.S)
+_REMOVE = re.compile(rf"^\s*(?:REMOVE|RM)\s+{_LOCATION}(?P<options>.*?)\s*;?\s*$", re.I | re.S)
+_COPY_HEAD = re.compile(rf"^\s*COPY\s+INTO\s+(?P<table>{_N})(?:\s*\((?P<columns>[^)]*)\))?\s+FROM\s+", re.I | re.S)
+_MENTIONS_STAGE = re.compile(
+    r"^\s*(?:CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP(?:ORARY)?\s+)?STAGE|DROP\s+STAGE|ALTER\s+STAGE|SHOW\s+STAGES|DESC(?:RIBE)?\s+STAGE|GET|PUT|LIST|LS|REMOVE|RM)\b",
+    re.I,
+)
+_PARAMETER = re.compile(rf"{_STRING}|\$(?P<n>\d+)\b", re.S)
+_STAGE_IN_QUERY = re.compile(rf"{_STRING}|(?P<stage>@(?:~|%?{_N})(?:/[^\s;()']*)?)(?P<args>\s*\((?:[^()']|{_STRING})*\))?", re.S)
+
+COLUMN = "WIDF_STAGED_COLUMN_"  # $n of a staged file, as the registered source names it
+METADATA_COLUMNS = ("METADATA$FILENAME", "METADATA$FILE_ROW_NUMBER", "METADATA$FILE_CONTENT_KEY", "METADATA$FILE_LAST_MODIFIED")
+PUT_OPTIONS = {"PARALLEL", "AUTO_COMPRESS", "SOURCE_COMPRESSION", "OVERWRITE"}
+COPY_OPTIONS = {"FILE_FORMAT", "FILES", "PATTERN", "ON_ERROR", "FORCE", "PURGE"}
+FORMAT_OPTIONS = {"TYPE", "COMPRESSION", "STRIP_OUTER_ARRAY"}
+LIST_COLUMNS = ["name", "size", "md5", "last_modified"]
+COPY_COLUMNS = [
+    "file",
+    "status",
+    "rows_parsed",
+    "rows_loaded",
+    "error_limit",
+    "errors_seen",
+    "first_error",
+    "first_error_line",
+    "first_error_character",
+    "first_error_column_name",
+]
+
+
+def is_stage_statement(sql: str) -> bool:
+    """A statement this module answers: stage DDL, PUT/GET/LIST/REMOVE, and COPY INTO <table> FROM a stage
+    (COPY INTO a location is the unload, which is refused here too)."""
+    if _MENTIONS_STAGE.match(sql):
+        return True
+    return bool(re.match(r"^\s*COPY\s+INTO\b", sql, re.I))
+
+
+def options(text: str, allowed: set[str], statement: str) -> dict[str, str]:
+    """`KEY = value ...` as a dict of upper-case keys; an option the gateway does not implement fails loudly."""
+    found: dict[str, str] = {}
+    position, text = 0, text.strip().rstrip(";")
+    while position < len(text):
+        m = _OPTION.match(text, position)
+        if not m or m.end() == position:
+            raise unsupported(f"{statement} ... {text[position:]}")
+        key = m["key"].upper()
+        if key not in allowed:
+            raise unsupported(f"{statement} ... {key}")
+        found[key] = m["value"]
+        position = m.end()
+    return found
+
+
+def boolean(value: str | None, default: bool) -> bool:
+    if value is None:
+        return default
+    text = unquote_literal(value).upper()
+    if text not in ("TRUE", "FALSE"):
+        raise SnowflakeError(2, f"SQL compilation error:\ninvalid value [{value}] for a boolean option", "22023")
+    return text == "TRUE"
+
+
+def file_format(value: str | None, statement: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    inner = value.strip()
+    if not (inner.startswith("(") and inner.endswith(")")):
+        raise unsupported(f"{statement} ... FILE_FORMAT = {value}")
+    found = options(inner[1:-1], FORMAT_OPTIONS | {"FORMAT_NAME"}, f"{statement} FILE_FORMAT")
+    if "FORMAT_NAME" in found:
+        raise unsupported(f"{statement} FILE_FORMAT = (FORMAT_NAME = ...)")
+    return {k: unquote_literal(v).upper() if k != "STRIP_OUTER_ARRAY" else v for k, v in found.items()}
+
+
+def string_list(value: str) -> list[str]:
+    inner = value.strip()
+    if inner.startswith("(") and inner.endswith(")"):
+        inner = inner[1:-1]
+    return [unquote_literal(v) for v in re.findall(_STRING, inner)]
+
+
+@dataclass
+class NamedStage:
+    key: str  # DB.SCHEMA.NAME
+    owner: str
+    temporary: bool
+    session_id: int | None
+    file_format: dict[str, str]
+    created_on: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class Location:
+    """A stage and a path in it, as `@...` names them."""
+
+    kind: str  # USER | TABLE | NAMED
+    key: str  # the user's name, or DB.SCHEMA.TABLE / DB.SCHEMA.STAGE
+    directory: Path
+    path: str  # within the stage, no leading slash; "" for its root
+    prefix: str  # what LIST writes before a file's path: "" or "stage/"
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    path: str  # within the stage
+    file: Path
+    size: int
+    md5: str
+    last_modified: datetime
+
+
+@dataclass
+class FileLoad:
+    """One file's COPY: its records (as JSON text) and what went wrong."""
+
+    staged: StagedFile
+    name: str
+    records: list[str] = field(default_factory=list)
+    parsed: int = 0
+    errors: int = 0
+    first_error: str | None = None
+    first_error_line: int | None = None
+    first_error_character: int | None = None
+
+
+class StageStore:
+    def __init__(self, root: Path):
+        self.root = root
+        if root.exists():
+            shutil.rmtree(root)  # the stack's data lives in memory: files staged by an earlier stack are gone with it
+        root.mkdir(parents=True)
+        self.named: dict[str, NamedStage] = {}
+        # Load metadata: per table, the (stage, path, md5) of every file loaded into it.
+        self.loaded: dict[str, set[tuple[str, str, str]]] = {}
+        self.lock = threading.RLock()
+
+    def names(self) -> set[str]:
+        return set(self.named)
+
+    # -- locations ---------------------------------------------------------------
+
+    def location(self, text: str, session: Session, database: str | None, schema: str | None) -> Location:
+        text = unquote_literal(text.strip()) if text.strip().startswith("'") else text.strip()
+        body = text[1:]
+        if body.startswith("~"):
+            user = session.user.name
+            return Location("USER", user, self.root / "user" / quote(user, safe=""), body[1:].strip("/"), "")
+        m = re.match(rf"(?P<table>%)?(?P<name>{_N})(?P<path>/.*)?$", body, re.S)
+        if not m:
+            raise SnowflakeError(2, f"SQL compilation error:\ninvalid stage location '{text}'", "42601")
+        path = (m["path"] or "").strip("/")
+        if m["table"]:
+            key = self.resolved(m["name"], database, schema)
+            return Location("TABLE", key, self.directory("table", key), path, "")
+        key = self.resolved(m["name"], database, schema)
+        return Location("NAMED", key, self.directory("named", key), path, key.rsplit(".", 1)[-1].lower() + "/")
+
+    @staticmethod
+    def resolved(name: str, database: str | None, schema: str | None) -> str:
+        key = qualified(name, database, schema)
+        if key.count(".") != 2:
+            raise SnowflakeError(
+                90105,
+                "Cannot perform operation. This session does not have a current database. Call 'USE DATABASE', or use a qualified name.",
+                "22000",
+            )
+        return key
+
+    def directory(self, kind: str, key: str) -> Path:
+        return self.root.joinpath(kind, *(quote(p, safe="") for p in key.split(".")))
+
+    def files(self, location: Location, pattern: str | None = None) -> list[StagedFile]:
+        """The files under a location's path (a file named by it, or everything in the folder it names)."""
+        found = []
+        base = location.directory
+        if not base.is_dir():
+            return []
+        regex = re.compile(pattern, re.S) if pattern else None
+        for file in sorted(p for p in base.rglob("*") if p.is_file()):
+            path = file.relative_to(base).as_posix()
+            if location.path and not (path == location.path or path.startswith(location.path.rstrip("/") + "/")):
+                continue
+            if regex and not regex.fullmatch(location.prefix + path):
+                continue
+            data = file.read_bytes()
+            stat = file.stat()
+            found.append(StagedFile(path, file, stat.st_size, hashlib.md5(data).hexdigest(), datetime.fromtimestamp(stat.st_mtime, UTC)))
+        return found
+
+    # -- privileges ----------------------------------------------------------------
+
+    def authorize(self, account: Account, session: Session, location: Location, privilege: str) -> None:
+        """READ or WRITE on a named stage, ownership of a table for its stage; the user stage is its user's."""
+        access = account.access(session)
+        roles = access.active
+        if location.kind == "USER":
+            return
+        if location.kind == "TABLE":
+            grants.authorize(account.privileges, access, grants._with_containers(("OWNERSHIP",), location.key))  # noqa: SLF001 - the same needs a table's DML has
+            if account.catalog.exists(relation(location.key)):
+                return
+            raise does_not_exist(location.key)
+        stage = self.named.get(location.key)
+        on = Securable("STAGE", location.key)
+        database, schema = location.key.split(".")[:2]
+        for container in (Securable("DATABASE", database), Securable("SCHEMA", f"{database}.{schema}")):
+            grants.authorize(account.privileges, access, [grants.Need(("USAGE",), container, visible_refusal=False)])
+        if stage is None:
+            raise does_not_exist(location.key, "Stage")
+        if roles & ADMIN_ROLES:
+            return
+        wanted = ("READ", "WRITE") if privilege == "READ" else ("WRITE",)
+        if any(account.privileges.has(roles, p, on) for p in wanted):
+            return
+        if account.privileges.sees(roles, on):
+            raise insufficient_privileges("stage", on.short_name)
+        raise does_not_exist(location.key, "Stage")
+
+    # -- statements ------------------------------------------------------------------
+
+    def create(self, account: Account, session: Session, sql: str, database: str | None, schema: str | None) -> Rows:
+        m = _CREATE.match(sql)
+        if not m:
+            raise unsupported(sql)
+        found = options(m["options"], {"FILE_FORMAT", "COMMENT"}, "CREATE STAGE")
+        key = self.resolved(m["name"], database, schema)
+        db, sch, name = key.split(".")
+        access = account.access(session)
+        grants.authorize(
+            account.privileges,
+            access,
+            [
+                grants.Need(("USAGE",), Securable("DATABASE", db), visible_refusal=False),
+                grants.Need(("USAGE",), Securable("SCHEMA", f"{db}.{sch}"), visible_refusal=False),
+                grants.Need(("CREATE STAGE",), Securable("SCHEMA", f"{db}.{sch}"), primary_only=True),
+            ],
+        )
+        if not account.catalog.exists(Securable("SCHEMA", f"{db}.{sch}")):
+            raise does_not_exist(f"{db}.{sch}", "Schema")
+        with self.lock:
+            if key in self.named:
+                if m["ifnot"]:
+                    return status(f"{name} already exists, statement succeeded.")
+                if not m["replace"]:
+                    raise SnowflakeError(2002, f"SQL compilation error:\nObject '{name}' already exists.", "42710")
+                self.drop_files(key)
+            self.named[key] = NamedStage(
+                key,
+                session.role,
+                bool(m["temporary"]),
+                session.session_id if m["temporary"] else None,
+                file_format(found.get("FILE_FORMAT"), "CREATE STAGE"),
+            )
+            account.privileges.created(Securable("STAGE", key), session.role)
+        return status(f"Stage area {name} successfully created.")
+
+    def drop(self, account: Account, session: Session, sql: str, database: str | None, schema: str | None) -> Rows:
+        m = _DROP.match(sql)
+        assert m
+        key = self.resolved(m["name"], database, schema)
+        name = key.rsplit(".", 1)[-1]
+        on = Securable("STAGE", key)
+        roles = account.active_roles(session)
+        with self.lock:
+            if key not in self.named or not (roles & ADMIN_ROLES or account.privileges.sees(roles, on)):
+                if m["ifexists"]:
+                    return status(f"Drop statement executed successfully ({name} already dropped).")
+                raise does_not_exist(key, "Stage")
+            if not (roles & ADMIN_ROLES or account.privileges.owner_of(on) in roles):
+                raise insufficient_privileges("stage", name)
+            self.forget(account, key)
+        return status(f"{name} successfully dropped.")
+
+    def forget(self, account: Account, key: str) -> None:
+        self.named.pop(key, None)
+        self.drop_files(key)
+        account.privileges.forget(Securable("STAGE", key))
+
+    def drop_files(self, key: str) -> None:
+        shutil.rmtree(self.directory("named", key), ignore_errors=True)
+
+    def session_ended(self, account: Account, session_id: int | None) -> None:
+        """A temporary stage lives as long as the session that created it."""
+        with self.lock:
+            for key in [k for k, s in self.named.items() if s.temporary and s.session_id == session_id]:
+                self.forget(account, key)
+
+    def show(self, account: Account, session: Session, sql: str, database: str | None, schema: str | None) -> Rows:
+        m = _SHOW.match(sql)
+        if not m:
+            raise unsupported(sql)
+        roles = account.active_roles(session)
+        pattern = like(m["like"])
+        scope = parts(m["in"]) if m["in"] else [p for p in (database, schema) if p]
+        rows = []
+        for key, stage in sorted(self.named.items()):
+            db, sch, name = key.split(".")
+            if scope and [db, sch][: len(scope)] != scope:
+                continue
+            if pattern and not pattern.fullmatch(name):
+                continue
+            if not account.privileges.visible(roles, Securable("STAGE", key)):
+                continue
+            owner = account.privileges.owner_of(Securable("STAGE", key)) or stage.owner
+            kind = "INTERNAL TEMPORARY" if stage.temporary else "INTERNAL"
+            rows.append((stage.created_on, name, db, sch, None, "N", "N", None, owner, None, None, kind, None, None, "ROLE", "N"))
+        columns = [
+            "created_on",
+            "name",
+            "database_name",
+            "schema_name",
+            "url",
+            "has_credentials",
+            "has_encryption_key",
+            "comment",
+            "owner",
+            "region",
+            "cloud",
+            "type",
+            "storage_integration",
+            "endpoint",
+            "owner_role_type",
+            "directory_enabled",
+        ]
+        return columns, rows
+
+    def describe(self, account: Account, session: Session, sql: str, database: str | None, schema: str | None) -> Rows:
+        m = _DESC.match(sql)
+        assert m
+        location = self.location("@" + m["name"], session, database, schema)
+        self.authorize(account, session, location, "READ")
+        stage = self.named[location.key]
+        fmt = stage.file_format
+        rows = [
+            ("STAGE_FILE_FORMAT", "TYPE", "String", fmt.get("TYPE", "CSV"), "CSV"),
+            ("STAGE_FILE_FORMAT", "COMPRESSION", "String", fmt.get("COMPRESSION", "AUTO"), "AUTO"),
+            ("STAGE_FILE_FORMAT", "STRIP_OUTER_ARRAY", "Boolean", str(boolean(fmt.get("STRIP_OUTER_ARRAY"), False)).lower(), "false"),
+        ]
+        return ["parent_property", "property", "property_type", "property_value", "property_default"], rows
+
+    def put(self, account: Account, session: Session, sql: str, database: str | None, schema: str | None) -> dict[str, Any]:
+        """What Snowflake answers a connector's PUT with (`data` of the query response), for a LOCAL_FS stage."""
+        m = _PUT.match(sql)
+        if not m:
+            raise unsupported(sql)
+        found = options(m["options"], PUT_OPTIONS, "PUT")
+        source = unquote_literal(m["source"]) if m["source"].startswith("'") else m["source"]
+        source = source[len("file://") :]
+        location = self.location(m["location"], session, database, schema)
+        self.authorize(account, session, location, "WRITE")
+        target = location.directory.joinpath(*location.path.split("/")) if location.path else location.directory
+        target.mkdir(parents=True, exist_ok=True)
+        compression = unquote_literal(found.get("SOURCE_COMPRESSION", "AUTO_DETECT")).upper()
+        if compression not in ("AUTO_DETECT", "GZIP", "NONE"):
+            raise unsupported(f"PUT ... SOURCE_COMPRESSION = {compression}")
+        parallel = int(unquote_literal(found.get("PARALLEL", "4")))
+        if not 1 <= parallel <= 99:
+            raise SnowflakeError(2, f"SQL compilation error:\ninvalid value [{parallel}] for parameter 'PARALLEL'", "22023")
+        return {
+            "command": "UPLOAD",
+            "src_locations": [source],
+            "parallel": parallel,
+            "autoCompress": boolean(found.get("AUTO_COMPRESS"), True),
+            "sourceCompression": compression.lower(),
+            "overwrite": boolean(found.get("OVERWRITE"), False),
+            "encryptionMaterial": None,
+            "stageInfo": {
+                "locationType": "LOCAL_FS",
+                "location": str(target),
+                "path": location.path,
+                "region": None,
+                "storageAccount": None,
+                "isClientSideEncrypted": False,
+                "creds": {},
+                "endPoint": None,
+                "useS3RegionalUrl": False,
+            },
+            "rowtype": [],
+            "rowset": [],
+        }
+
+    def list(self, account: Account, session: Session, sql: str, database: str | None, schema: str | None) -> Rows:
+        m = _LIST.match(sql)
+        if not m:
+            raise unsupported(sql)
+        found = options(m["options"], {"PATTERN"}, "LIST")
+        location = self.location(m["location"], session, database, schema)
+        self.authorize(account, session, location, "READ")
+        pattern = unquote_literal(found["PATTERN"]) if "PATTERN" in found else None
+        rows = [
+            (location.prefix + f.path, f.size, f.md5, format_datetime(f.last_modified, usegmt=True)) for f in self.files(location, pattern)
+        ]
+        return LIST_COLUMNS, rows
+
+    def remove(self, account: Account, session: Session, sql: str, database: str | None, schema: str | None) -> Rows:
+        m = _REMOVE.match(sql)
+        if not m:
+            raise unsupported(sql)
+        found = options(m["options"], {"PATTERN"}, "REMOVE")
+        location = self.location(m["location"], session, database, schema)
+        self.authorize(account, session, location, "WRITE")
+        pattern = unquote_literal(found["PATTERN"]) if "PATTERN" in found else None
+        rows = []
+        for staged in self.files(location, pattern):
+            staged.file.unlink(missing_ok=True)
+            rows.append((location.prefix + staged.path, "removed"))
+        return ["name", "result"], rows
+
+    # -- COPY INTO <table> ---------------------------------------------------------------
+
+    def copy(self, account: Account, session: Session, fake: Any, sql: str) -> Rows:
+        database, schema = fake.database, fake.schema
+        head = _COPY_HEAD.match(sql)
+        if not head:
+            raise unsupported(sql)
+        rest = sql[head.end() :]
+        query = None
+        if rest.lstrip().startswith("("):
+            query, rest = balanced(rest.lstrip())
+            stages = [s for s in _STAGE_IN_QUERY.finditer(query) if s["stage"]]
+            if len(stages) != 1:
+                raise unsupported(sql)
+            source_text = stages[0]["stage"]
+        else:
+            source = re.match(rf"\s*{_LOCATION}", rest, re.S)
+            if not source:
+                raise unsupported(sql)  # an external location (s3://...) or COPY INTO a location
+            source_text, rest = source["location"], rest[source.end() :]
+        found = options(rest, COPY_OPTIONS, "COPY INTO")
+        table = StageStore.resolved(head["table"], database, schema)
+        location = self.location(source_text, session, database, schema)
+        access = account.access(session)
+        grants.authorize(account.privileges, access, grants._with_containers(("INSERT",), table))  # noqa: SLF001 - a table's INSERT needs
+        if not account.catalog.exists(relation(table)):
+            raise does_not_exist(table)
+        self.authorize(account, session, location, "READ")
+        stage = self.named.get(location.key) if location.kind == "NAMED" else None
+        fmt = {**(stage.file_format if stage else {}), **file_format(found.get("FILE_FORMAT"), "COPY INTO")}
+        if fmt.get("TYPE", "CSV") != "JSON":
+            raise unsupported(f"COPY INTO ... FILE_FORMAT = (TYPE = {fmt.get('TYPE', 'CSV')}): the local gateway loads JSON only")
+        strip = boolean(fmt.get("STRIP_OUTER_ARRAY"), False)
+        compression = fmt.get("COMPRESSION", "AUTO")
+        if compression not in ("AUTO", "GZIP", "NONE"):
+            raise unsupported(f"COPY INTO ... COMPRESSION = {compression}")
+        on_error = unquote_literal(found.get("ON_ERROR", "ABORT_STATEMENT")).upper()
+        if on_error not in ("ABORT_STATEMENT", "CONTINUE", "SKIP_FILE"):
+            raise unsupported(f"COPY INTO ... ON_ERROR = {on_error}")
+        force, purge = boolean(found.get("FORCE"), False), boolean(found.get("PURGE"), False)
+        pattern = unquote_literal(found["PATTERN"]) if "PATTERN" in found else None
+        candidates = self.files(location)
+        if "FILES" in found:
+            named = {f"{location.path}/{n}".strip("/") if location.path else n for n in string_list(found["FILES"])}
+            candidates = [f for f in candidates if f.path in named]
+        if pattern:
+            regex = re.compile(pattern, re.S)
+            base = location.path.rstrip("/") + "/" if location.path else ""
+            candidates = [f for f in candidates if regex.fullmatch(f.path[len(base) :] if f.path.startswith(base) else f.path)]
+        stage_id = f"{location.kind}:{location.key}"
+        with self.lock:
+            done = self.loaded.setdefault(table, set())
+            if not force:
+                candidates = [f for f in candidates if (stage_id, f.path, f.md5) not in done]
+            if not candidates:
+                return ["status"], [("Copy executed with 0 files processed.",)]
+            loads = [read_records(f, location.prefix + f.path, strip=strip, compression=compression) for f in candidates]
+            if on_error == "ABORT_STATEMENT" and (bad := next((load for load in loads if load.errors), None)):
+                raise SnowflakeError(
+                    100069,
+                    f"{bad.first_error}\n  File '{bad.name}', line {bad.first_error_line}, character {bad.first_error_character}\n"
+                    "  If you would like to continue loading when an error is encountered, use other values such as 'SKIP_FILE' "
+                    "or 'CONTINUE' for the ON_ERROR option. For more information on loading options, please run 'info "
+                    "loading_data' in a SQL client.",
+                    "22P02",
+                )
+            loading = [load for load in loads if not (on_error == "SKIP_FILE" and load.errors)]
+            insert(fake, table, head["columns"], query, loading)
+            rows = []
+            for load in loads:
+                skipped = on_error == "SKIP_FILE" and load.errors
+                loaded = 0 if skipped else len(load.records)
+                state = "LOAD_FAILED" if skipped or (load.errors and not loaded) else "PARTIALLY_LOADED" if load.errors else "LOADED"
+                limit = load.parsed if on_error == "CONTINUE" else 1
+                rows.append(
+                    (
+                        load.name,
+                        state,
+                        load.parsed,
+                        loaded,
+                        limit,
+                        load.errors,
+                        load.first_error,
+                        load.first_error_line,
+                        load.first_error_character,
+                        None,
+                    )
+                )
+                if state != "LOAD_FAILED":
+                    done.add((stage_id, load.staged.path, load.staged.md5))
+                    if purge:
+                        load.staged.file.unlink(missing_ok=True)
+        return COPY_COLUMNS, rows
+
+
+def balanced(text: str) -> tuple[str, str]:
+    """`(inner) rest` -> (inner, rest), minding quoted strings."""
+    depth, quoted = 0, False
+    for i, c in enumerate(text):
+        if c == "'":
+            quoted = not quoted
+        elif not quoted and c == "(":
+            depth += 1
+        elif not quoted and c == ")":
+            depth -= 1
+            if depth == 0:
+                return text[1:i], text[i + 1 :]
+    raise SnowflakeError(1003, "SQL compilation error:\nsyntax error: unbalanced parentheses", "42000")
+
+
+def read_records(staged: StagedFile, name: str, *, strip: bool, compression: str) -> FileLoad:
+    """A staged JSON file's records: whitespace-separated JSON documents (NDJSON is one per line), each a record,
+    or each element of an outer array with STRIP_OUTER_ARRAY. After a syntax error the parser resumes at the next
+    line; each error counts once."""
+    load = FileLoad(staged, name)
+    data = staged.file.read_bytes()
+    if compression == "GZIP" or (compression == "AUTO" and data[:2] == b"\x1f\x8b"):
+        data = gzip.decompress(data)
+    text = data.decode("utf-8")
+    decoder = json.JSONDecoder()
+    position = 0
+    while True:
+        while position < len(text) and text[position] in " \t\r\n":
+            position += 1
+        if position >= len(text):
+            break
+        try:
+            value, end = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as e:
+            load.parsed += 1
+            load.errors += 1
+            if load.first_error is None:
+                load.first_error = f"Error parsing JSON: {e.msg}"
+                load.first_error_line, load.first_error_character = e.lineno, e.colno
+            newline = text.find("\n", e.pos)
+            position = len(text) if newline < 0 else newline + 1
+            continue
+        position = end
+        values = value if strip and isinstance(value, list) else [value]
+        load.parsed += len(values)
+        load.records.extend(json.dumps(v, separators=(",", ":")) for v in values)
+    return load
+
+
+def duck_name(key: str) -> str:
+    return ".".join('"' + p.replace('"', '""') + '"' for p in key.split("."))
+
+
+def insert(fake: Any, table: str, columns: str | None, query: str | None, loads: list[FileLoad]) -> None:
+    """Insert the records: each as the one VARIANT column's value, or through the COPY's SELECT, which reads
+    `$1` and the METADATA$ columns from the staged rows (registered in the session's DuckDB)."""
+    import pyarrow as pa
+
+    records = [(r, load, i) for load in loads for i, r in enumerate(load.records, start=1)]
+    if not records:
+        return
+    duck = fake._duck_conn  # noqa: SLF001 - the session's DuckDB, as the gateway's batches use
+    raw, view = f"widf_staged_{secrets.token_hex(8)}", f"widf_staged_rows_{secrets.token_hex(8)}"
+    duck.register(
+        raw,
+        pa.table(
+            {
+                "TEXT": [r for r, _, _ in records],
+                "METADATA$FILENAME": [load.staged.path for _, load, _ in records],
+                "METADATA$FILE_ROW_NUMBER": [i for _, _, i in records],
+                "METADATA$FILE_CONTENT_KEY": [load.staged.md5 for _, load, _ in records],
+                "METADATA$FILE_LAST_MODIFIED": [load.staged.last_modified.replace(tzinfo=None) for _, load, _ in records],
+            }
+        ),
+    )
+    try:
+        metadata = ", ".join(f'"{c}"' for c in METADATA_COLUMNS)
+        duck.execute(f'CREATE TEMP VIEW {view} AS SELECT json("TEXT") AS {COLUMN}1, {metadata} FROM {raw}')
+        target = ".".join(p if re.fullmatch(r"[A-Z_][A-Z0-9_$]*", p) else '"' + p.replace('"', '""') + '"' for p in table.split("."))
+        into = f"{target} ({columns})" if columns else target
+        if query is None:
+            table_columns = table_columns_of(duck, table)
+            if len(table_columns) != 1 and not columns:
+                raise SnowflakeError(
+                    2,
+                    "SQL compilation error:\nJSON file format can produce one and only one column of type variant, object, or array. "
+                    "Use CSV file format if you want to load more than one column.",
+                    "0A000",
+                )
+            select = f"SELECT {COLUMN}1 FROM temp.main.{view}"
+        else:
+            select = source_query(query, f"temp.main.{view}")
+        fake.cursor().execute(f"INSERT INTO {into} {select}")
+    finally:
+        duck.execute(f"DROP VIEW IF EXISTS {view}")
+        duck.unregister(raw)
+
+
+def table_columns_of(duck: Any, table: str) -> list[str]:
+    db, schema, name = table.split(".")
+    rows = duck.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_catalog ILIKE ? AND table_schema ILIKE ? AND table_name ILIKE ?",
+        [db, schema, name],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def source_query(query: str, source: str) -> str:
+    """The COPY's SELECT over the registered rows: `@stage[/path] [(FILE_FORMAT => ...)]` becomes that source,
+    `$n` its n-th column (strings are left alone)."""
+
+    def stage(m: re.Match) -> str:
+        return source if m["stage"] else m.group(0)
+
+    def parameter(m: re.Match) -> str:
+        if not m["n"]:
+            return m.group(0)
+        if m["n"] != "1":
+            raise SnowflakeError(2, f"SQL compilation error:\nJSON file format can produce only $1, not ${m['n']}", "0A000")
+        return f"{COLUMN}1"
+
+    return _PARAMETER.sub(parameter, _STAGE_IN_QUERY.sub(stage, query))
+
+
+def answer(store: StageStore, account: Account, session: Session, fake: Any, sql: str) -> Rows | dict[str, Any] | None:
+    """Rows for a stage statement, the `data` of a PUT's answer, or None when the statement is not about stages."""
+    if not is_stage_statement(sql):
+        return None
+    database, schema = fake.database, fake.schema
+    word = " ".join(sql.split()[:4]).upper()
+    if re.match(r"^COPY\s+INTO\s", word):
+        if not _COPY_HEAD.match(sql):
+            raise unsupported(sql)
+        return store.copy(account, session, fake, sql)
+    if word.startswith("CREATE"):
+        if re.search(r"\b(URL|STORAGE_INTEGRATION|CREDENTIALS|ENCRYPTION|DIRECTORY)\s*=", sql, re.I):
+            raise unsupported(sql)  # external stages, encryption and directory tables
+        return store.create(account, session, sql, database, schema)
+    if word.startswith("DROP") and _DROP.match(sql):
+        return store.drop(account, session, sql, database, schema)
+    if word.startswith("SHOW"):
+        return store.show(account, session, sql, database, schema)
+    if word.startswith("DESC") and _DESC.match(sql):
+        return store.describe(account, session, sql, database, schema)
+    if word.startswith("PUT"):
+        return store.put(account, session, sql, database, schema)
+    if word.startswith(("LIST", "LS")):
+        return store.list(account, session, sql, database, schema)
+    if word.startswith(("REMOVE", "RM")):
+        return store.remove(account, session, sql, database, schema)
+    raise unsupported(sql)  # GET, ALTER STAGE, and any form above the gateway does not read

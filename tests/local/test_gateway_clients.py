@@ -167,7 +167,7 @@ def staged(tmp_path_factory) -> dict[str, Path]:
     files = {"array": folder / "events.json", "ndjson": folder / "more.ndjson.gz", "bad": folder / "bad.ndjson"}
     files["array"].write_text(json.dumps([{"id": 1, "kind": "a"}, {"id": 2, "kind": "b"}, {"id": 3, "kind": "c"}]))
     files["ndjson"].write_bytes(gzip.compress(b'{"id": 4, "kind": "d"}\n{"id": 5, "kind": "e"}\n'))
-    files["bad"].write_text('{"id": 6}\n{"id": \n{"id": 8}\n')
+    files["bad"].write_text('{"id": 6}\n{"id": 7,,}\n{"id": 8}\n')
     return files
 
 
@@ -194,6 +194,8 @@ def landing(stack, connector_4, staged) -> list[dict]:
         f"PUT file://{staged['array']} @LANDING/in",
         f"PUT 'file://{staged['ndjson']}' @LANDING/in AUTO_COMPRESS = TRUE",
         f"PUT file://{staged['bad']} @LANDING/bad AUTO_COMPRESS = FALSE",
+        f"PUT file://{staged['bad']} @LANDING/trash/a",
+        f"PUT file://{staged['bad']} @LANDING/trash/b",
     )
 
 
@@ -202,7 +204,7 @@ PUT_COLUMNS = ["source", "target", "source_size", "target_size", "source_compres
 
 def test_connector_4_puts_files_into_a_stage_compressing_them_as_asked(landing, staged):
     assert all("error" not in r for r in landing), landing
-    uploads = landing[1:]
+    uploads = landing[1:4]
     assert all(r["columns"] == PUT_COLUMNS for r in uploads)
     assert [[tuple(row[i] for i in (0, 1, 4, 5, 6)) for row in r["rows"]] for r in uploads] == [
         [("events.json", "events.json.gz", "NONE", "GZIP", "UPLOADED")],
@@ -214,10 +216,12 @@ def test_connector_4_puts_files_into_a_stage_compressing_them_as_asked(landing, 
 
 def test_list_shows_staged_files_with_size_md5_and_time_and_filters_by_pattern(stack, landing, staged):
     with admin_connection(stack.info) as connection:
-        cursor = connection.cursor().execute("LIST @WIDF_STAGES.PUBLIC.LANDING")
+        cursor = connection.cursor().execute("LIST @WIDF_STAGES.PUBLIC.LANDING/bad")
         assert [c[0] for c in cursor.description] == ["name", "size", "md5", "last_modified"]
         rows = cursor.fetchall()
-        assert [r[0] for r in rows] == ["landing/bad/bad.ndjson", "landing/in/events.json.gz", "landing/in/more.ndjson.gz"]
+        assert [r[0] for r in rows] == ["landing/bad/bad.ndjson"]
+        listed = connection.cursor().execute("LIST @WIDF_STAGES.PUBLIC.LANDING/in").fetchall()
+        assert [r[0] for r in listed] == ["landing/in/events.json.gz", "landing/in/more.ndjson.gz"]
         assert rows[0][1:3] == (staged["bad"].stat().st_size, hashlib.md5(staged["bad"].read_bytes()).hexdigest())
         assert re.fullmatch(r"\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT", rows[0][3])
         listed = connection.cursor().execute("LS @WIDF_STAGES.PUBLIC.LANDING/in PATTERN = '.*more.*'").fetchall()
@@ -259,3 +263,104 @@ def test_copy_loads_each_record_of_each_file_once_unless_forced(stack, landing):
         )
         assert cursor.fetchone()[:4] == ("landing/in/events.json.gz", "LOADED", 1, 1)
         assert cursor.execute("SELECT ARRAY_SIZE(V) FROM WIDF_STAGES.PUBLIC.WHOLE").fetchall() == [(3,)]
+
+
+def test_on_error_aborts_skips_the_file_or_continues_past_a_bad_record(stack, landing):
+    with admin_connection(stack.info) as connection:
+        cursor = connection.cursor()
+        cursor.execute("CREATE OR REPLACE TABLE WIDF_STAGES.PUBLIC.PICKY (V VARIANT)")
+        copy = "COPY INTO WIDF_STAGES.PUBLIC.PICKY FROM @WIDF_STAGES.PUBLIC.LANDING/bad"
+        with pytest.raises(ProgrammingError) as error:
+            cursor.execute(copy)  # ON_ERROR = ABORT_STATEMENT, the default for bulk loading
+        assert error.value.errno == 100069
+        assert "Error parsing JSON" in error.value.raw_msg and "File 'landing/bad/bad.ndjson', line 2" in error.value.raw_msg
+        assert cursor.execute("SELECT COUNT(*) FROM WIDF_STAGES.PUBLIC.PICKY").fetchone() == (0,)
+        cursor.execute(copy + " ON_ERROR = SKIP_FILE")
+        assert cursor.fetchall()[0][:6] == ("landing/bad/bad.ndjson", "LOAD_FAILED", 3, 0, 1, 1)
+        assert cursor.execute("SELECT COUNT(*) FROM WIDF_STAGES.PUBLIC.PICKY").fetchone() == (0,)
+        # A file that failed is not in the load metadata: the next COPY reads it again.
+        cursor.execute(copy + " ON_ERROR = 'continue'")
+        rows = cursor.fetchall()
+        assert rows[0][:6] == ("landing/bad/bad.ndjson", "PARTIALLY_LOADED", 3, 2, 3, 1)
+        assert rows[0][7] == 2  # first_error_line
+        assert cursor.execute("SELECT V:id::int FROM WIDF_STAGES.PUBLIC.PICKY ORDER BY 1").fetchall() == [(6,), (8,)]
+
+
+def test_copy_transforms_through_a_select_of_the_staged_columns_and_their_metadata(stack, landing):
+    with admin_connection(stack.info) as connection:
+        cursor = connection.cursor()
+        cursor.execute("CREATE OR REPLACE TABLE WIDF_STAGES.PUBLIC.EVENTS (ID INT, KIND VARCHAR, SOURCE VARCHAR, LINE INT)")
+        cursor.execute(
+            "COPY INTO WIDF_STAGES.PUBLIC.EVENTS (ID, KIND, SOURCE, LINE) FROM (SELECT $1:id::int, UPPER($1:kind::string), "
+            "METADATA$FILENAME, METADATA$FILE_ROW_NUMBER FROM @WIDF_STAGES.PUBLIC.LANDING/in s) PATTERN = '.*[.]ndjson[.]gz'"
+        )
+        assert [r[:4] for r in cursor.fetchall()] == [("landing/in/more.ndjson.gz", "LOADED", 2, 2)]
+        assert cursor.execute("SELECT * FROM WIDF_STAGES.PUBLIC.EVENTS ORDER BY ID").fetchall() == [
+            (4, "D", "in/more.ndjson.gz", 1),
+            (5, "E", "in/more.ndjson.gz", 2),
+        ]
+
+
+def test_remove_deletes_what_the_pattern_matches_and_purge_what_was_loaded(stack, landing):
+    with admin_connection(stack.info) as connection:
+        cursor = connection.cursor()
+        cursor.execute("REMOVE @WIDF_STAGES.PUBLIC.LANDING/trash PATTERN = '.*/a/.*'")
+        assert [c[0] for c in cursor.description] == ["name", "result"]
+        assert cursor.fetchall() == [("landing/trash/a/bad.ndjson.gz", "removed")]
+        cursor.execute("CREATE OR REPLACE TABLE WIDF_STAGES.PUBLIC.PURGED (V VARIANT)")
+        cursor.execute("COPY INTO WIDF_STAGES.PUBLIC.PURGED FROM @WIDF_STAGES.PUBLIC.LANDING/trash ON_ERROR = CONTINUE PURGE = TRUE")
+        assert [r[:4] for r in cursor.fetchall()] == [("landing/trash/b/bad.ndjson.gz", "PARTIALLY_LOADED", 3, 2)]
+        assert cursor.execute("LIST @WIDF_STAGES.PUBLIC.LANDING/trash").fetchall() == []
+
+
+def test_a_stage_is_read_with_read_and_written_with_write(stack, landing):
+    with admin_connection(stack.info) as connection:
+        cursor = connection.cursor()
+        for sql in (
+            "CREATE ROLE IF NOT EXISTS STAGE_READER",
+            "GRANT USAGE ON DATABASE WIDF_STAGES TO ROLE STAGE_READER",
+            "GRANT USAGE ON SCHEMA WIDF_STAGES.PUBLIC TO ROLE STAGE_READER",
+            f"GRANT ROLE STAGE_READER TO USER {stack.info.admin_user}",
+            "USE ROLE STAGE_READER",
+            "USE SECONDARY ROLES NONE",
+        ):
+            cursor.execute(sql)
+        with pytest.raises(ProgrammingError) as error:
+            cursor.execute("LIST @WIDF_STAGES.PUBLIC.LANDING")
+        assert "Stage 'WIDF_STAGES.PUBLIC.LANDING' does not exist or not authorized." in error.value.raw_msg
+        connection.cursor().execute("USE ROLE ACCOUNTADMIN")
+        connection.cursor().execute("GRANT READ ON STAGE WIDF_STAGES.PUBLIC.LANDING TO ROLE STAGE_READER")
+        connection.cursor().execute("USE ROLE STAGE_READER")
+        assert [r[0] for r in cursor.execute("LIST @WIDF_STAGES.PUBLIC.LANDING/in").fetchall()] == [
+            "landing/in/events.json.gz",
+            "landing/in/more.ndjson.gz",
+        ]
+        with pytest.raises(ProgrammingError) as error:
+            cursor.execute("REMOVE @WIDF_STAGES.PUBLIC.LANDING/in")
+        assert "Insufficient privileges to operate on stage 'LANDING'." in error.value.raw_msg
+        with pytest.raises(ProgrammingError) as error:
+            cursor.execute("CREATE STAGE WIDF_STAGES.PUBLIC.MINE")
+        assert "must have CREATE STAGE granted on SCHEMA WIDF_STAGES.PUBLIC" in error.value.raw_msg
+
+
+@pytest.mark.parametrize(
+    ("statement", "named"),
+    [
+        ("CREATE STAGE WIDF_STAGES.PUBLIC.OUTSIDE URL = 's3://bucket/path/'", "CREATE STAGE WIDF_STAGES.PUBLIC.OUTSIDE URL"),
+        ("GET @~/x.json file:///tmp/", "GET @~/x.json"),
+        ("COPY INTO @~/unload/ FROM (SELECT 1)", "COPY INTO @~/unload/"),
+        (
+            "COPY INTO WIDF_STAGES.PUBLIC.RAW FROM @WIDF_STAGES.PUBLIC.LANDING FILE_FORMAT = (TYPE = PARQUET)",
+            "COPY INTO ... FILE_FORMAT = (TYPE = PARQUET)",
+        ),
+        (
+            "COPY INTO WIDF_STAGES.PUBLIC.RAW FROM @WIDF_STAGES.PUBLIC.LANDING MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE",
+            "COPY INTO ... MATCH_BY_COLUMN_NAME",
+        ),
+        ("COPY INTO WIDF_STAGES.PUBLIC.RAW FROM 's3://bucket/path/'", "COPY INTO WIDF_STAGES.PUBLIC.RAW FROM 's3://"),
+    ],
+)
+def test_what_stages_do_beyond_the_gateway_is_refused_by_name(stack, landing, statement, named):
+    with admin_connection(stack.info) as connection, pytest.raises(ProgrammingError) as error:
+        connection.cursor().execute(statement)
+    assert f"Unsupported statement in the local gateway: {named}" in error.value.raw_msg

@@ -185,6 +185,7 @@ def landing(stack, connector_4, staged) -> list[dict]:
         for sql in (
             "CREATE DATABASE IF NOT EXISTS WIDF_STAGES",
             "CREATE OR REPLACE STAGE WIDF_STAGES.PUBLIC.LANDING FILE_FORMAT = (TYPE = JSON STRIP_OUTER_ARRAY = TRUE)",
+            "CREATE OR REPLACE TABLE WIDF_STAGES.PUBLIC.TARGET (V VARIANT)",
         ):
             connection.cursor().execute(sql)
     return statements(
@@ -350,14 +351,14 @@ def test_a_stage_is_read_with_read_and_written_with_write(stack, landing):
         ("GET @~/x.json file:///tmp/", "GET @~/x.json"),
         ("COPY INTO @~/unload/ FROM (SELECT 1)", "COPY INTO @~/unload/"),
         (
-            "COPY INTO WIDF_STAGES.PUBLIC.RAW FROM @WIDF_STAGES.PUBLIC.LANDING FILE_FORMAT = (TYPE = PARQUET)",
+            "COPY INTO WIDF_STAGES.PUBLIC.TARGET FROM @WIDF_STAGES.PUBLIC.LANDING FILE_FORMAT = (TYPE = PARQUET)",
             "COPY INTO ... FILE_FORMAT = (TYPE = PARQUET)",
         ),
         (
-            "COPY INTO WIDF_STAGES.PUBLIC.RAW FROM @WIDF_STAGES.PUBLIC.LANDING MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE",
+            "COPY INTO WIDF_STAGES.PUBLIC.TARGET FROM @WIDF_STAGES.PUBLIC.LANDING MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE",
             "COPY INTO ... MATCH_BY_COLUMN_NAME",
         ),
-        ("COPY INTO WIDF_STAGES.PUBLIC.RAW FROM 's3://bucket/path/'", "COPY INTO WIDF_STAGES.PUBLIC.RAW FROM 's3://"),
+        ("COPY INTO WIDF_STAGES.PUBLIC.TARGET FROM 's3://bucket/path/'", "COPY INTO WIDF_STAGES.PUBLIC.TARGET FROM 's3://"),
     ],
 )
 def test_what_stages_do_beyond_the_gateway_is_refused_by_name(stack, landing, statement, named):

@@ -197,6 +197,10 @@ def landing(stack, connector_4, staged) -> list[dict]:
         f"PUT file://{staged['bad']} @LANDING/bad AUTO_COMPRESS = FALSE",
         f"PUT file://{staged['bad']} @LANDING/trash/a",
         f"PUT file://{staged['bad']} @LANDING/trash/b",
+        f"PUT file://{staged['array']} @~/mine OVERWRITE = TRUE",
+        f"PUT file://{staged['ndjson']} @%TARGET",
+        "LIST @~/mine",
+        "LIST @%TARGET",
     )
 
 
@@ -213,6 +217,8 @@ def test_connector_4_puts_files_into_a_stage_compressing_them_as_asked(landing, 
         [("bad.ndjson", "bad.ndjson", "NONE", "NONE", "UPLOADED")],
     ]
     assert uploads[2]["rows"][0][3] == staged["bad"].stat().st_size  # stored as it is, uncompressed
+    # The user stage and a table stage list their files without a stage name.
+    assert [[row[0] for row in r["rows"]] for r in landing[8:]] == [["mine/events.json.gz"], ["more.ndjson.gz"]]
 
 
 def test_list_shows_staged_files_with_size_md5_and_time_and_filters_by_pattern(stack, landing, staged):

@@ -15,7 +15,7 @@ from widf_local.gateway.stages import COLUMN, StagedFile, file_format, options, 
 
 def staged(path: Path, data: bytes) -> StagedFile:
     path.write_bytes(data)
-    return StagedFile(path.name, path, len(data), hashlib.md5(data).hexdigest(), datetime.now(UTC))  # noqa: S324
+    return StagedFile(path.name, path, len(data), hashlib.md5(data).hexdigest(), datetime.now(UTC))
 
 
 def test_options_are_read_with_lists_strings_and_nested_formats():

@@ -201,6 +201,7 @@ def landing(stack, connector_4, staged) -> list[dict]:
         f"PUT file://{staged['ndjson']} @%TARGET",
         "LIST @~/mine",
         "LIST @%TARGET",
+        f"PUT file://{staged['array']} @LANDING/in",
     )
 
 
@@ -218,7 +219,11 @@ def test_connector_4_puts_files_into_a_stage_compressing_them_as_asked(landing, 
     ]
     assert uploads[2]["rows"][0][3] == staged["bad"].stat().st_size  # stored as it is, uncompressed
     # The user stage and a table stage list their files without a stage name.
-    assert [[row[0] for row in r["rows"]] for r in landing[8:]] == [["mine/events.json.gz"], ["more.ndjson.gz"]]
+    assert [[row[0] for row in r["rows"]] for r in landing[8:10]] == [["mine/events.json.gz"], ["more.ndjson.gz"]]
+    # OVERWRITE = FALSE (the default): a file whose target exists is skipped, and the staged one kept.
+    again = landing[10]
+    assert again["columns"] == PUT_COLUMNS
+    assert [tuple(row[i] for i in (0, 1, 3, 6)) for row in again["rows"]] == [("events.json", "events.json.gz", 0, "SKIPPED")]
 
 
 def test_list_shows_staged_files_with_size_md5_and_time_and_filters_by_pattern(stack, landing, staged):

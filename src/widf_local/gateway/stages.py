@@ -16,9 +16,12 @@ is the table owner's; the user stage is its user's alone.
 
 from __future__ import annotations
 
+import glob
 import gzip
 import hashlib
 import json
+import mimetypes
+import os
 import re
 import secrets
 import shutil
@@ -70,6 +73,7 @@ PUT_OPTIONS = {"PARALLEL", "AUTO_COMPRESS", "SOURCE_COMPRESSION", "OVERWRITE"}
 COPY_OPTIONS = {"FILE_FORMAT", "FILES", "PATTERN", "ON_ERROR", "FORCE", "PURGE"}
 FORMAT_OPTIONS = {"TYPE", "COMPRESSION", "STRIP_OUTER_ARRAY"}
 LIST_COLUMNS = ["name", "size", "md5", "last_modified"]
+PUT_COLUMNS = ["source", "target", "source_size", "target_size", "source_compression", "target_compression", "status", "message"]
 COPY_COLUMNS = [
     "file",
     "status",
@@ -395,8 +399,9 @@ class StageStore:
         ]
         return ["parent_property", "property", "property_type", "property_value", "property_default"], rows
 
-    def put(self, account: Account, session: Session, sql: str, database: str | None, schema: str | None) -> dict[str, Any]:
-        """What Snowflake answers a connector's PUT with (`data` of the query response), for a LOCAL_FS stage."""
+    def put(self, account: Account, session: Session, sql: str, database: str | None, schema: str | None) -> dict[str, Any] | Rows:
+        """What Snowflake answers a connector's PUT with (`data` of the query response), for a LOCAL_FS stage; PUT's
+        own rows when OVERWRITE = FALSE leaves nothing to upload (every target exists: each SKIPPED)."""
         m = _PUT.match(sql)
         if not m:
             raise unsupported(sql)
@@ -413,13 +418,26 @@ class StageStore:
         parallel = int(unquote_literal(found.get("PARALLEL", "4")))
         if not 1 <= parallel <= 99:
             raise SnowflakeError(2, f"SQL compilation error:\ninvalid value [{parallel}] for parameter 'PARALLEL'", "22023")
+        auto_compress, overwrite = boolean(found.get("AUTO_COMPRESS"), True), boolean(found.get("OVERWRITE"), False)
+        sources = [source]
+        if not overwrite:
+            # With LOCAL_FS the connector never asks whether a target exists (its check reads a relative path), so
+            # the gateway leaves out what OVERWRITE = FALSE must not replace, as Snowflake skips it.
+            expanded = sorted(glob.glob(os.path.expanduser(source)))
+            targets = {s: put_target(s, auto_compress, compression) for s in expanded}
+            kept = [s for s in expanded if not (target / targets[s][0]).exists()]
+            if expanded and not kept:
+                return PUT_COLUMNS, [
+                    (os.path.basename(s), t, os.path.getsize(s), 0, sc, tc, "SKIPPED", "") for s, (t, sc, tc) in targets.items()
+                ]
+            sources = kept if len(kept) < len(expanded) else sources
         return {
             "command": "UPLOAD",
-            "src_locations": [source],
+            "src_locations": sources,
             "parallel": parallel,
-            "autoCompress": boolean(found.get("AUTO_COMPRESS"), True),
+            "autoCompress": auto_compress,
             "sourceCompression": compression.lower(),
-            "overwrite": boolean(found.get("OVERWRITE"), False),
+            "overwrite": overwrite,
             "encryptionMaterial": None,
             "stageInfo": {
                 "locationType": "LOCAL_FS",
@@ -556,6 +574,16 @@ class StageStore:
                     if purge:
                         load.staged.file.unlink(missing_ok=True)
         return COPY_COLUMNS, rows
+
+
+def put_target(source: str, auto_compress: bool, compression: str) -> tuple[str, str, str]:
+    """The name a connector gives a file it PUTs, and its source and target compression: a file compressed
+    already (by its extension, or SOURCE_COMPRESSION = GZIP) keeps its name; AUTO_COMPRESS gzips the rest."""
+    name = os.path.basename(source)
+    encoding = mimetypes.guess_type(name)[1] if compression == "AUTO_DETECT" else "gzip" if compression == "GZIP" else None
+    if encoding is not None:
+        return name, encoding.upper(), encoding.upper()
+    return (name + ".gz", "NONE", "GZIP") if auto_compress else (name, "NONE", "NONE")
 
 
 def balanced(text: str) -> tuple[str, str]:

@@ -355,6 +355,22 @@ def test_a_stage_is_read_with_read_and_written_with_write(stack, landing):
         assert "must have CREATE STAGE granted on SCHEMA WIDF_STAGES.PUBLIC" in error.value.raw_msg
 
 
+def test_copy_reads_a_named_file_format_its_role_may_use(stack, landing):
+    with admin_connection(stack.info) as connection:
+        cursor = connection.cursor()
+        cursor.execute("CREATE OR REPLACE FILE FORMAT WIDF_STAGES.PUBLIC.ARRAYS TYPE = JSON STRIP_OUTER_ARRAY = TRUE")
+        assert cursor.fetchone() == ("File format ARRAYS successfully created.",)
+        cursor.execute("CREATE OR REPLACE TABLE WIDF_STAGES.PUBLIC.FORMATTED (V VARIANT)")
+        cursor.execute(
+            "COPY INTO WIDF_STAGES.PUBLIC.FORMATTED FROM @WIDF_STAGES.PUBLIC.LANDING/in FILES = ('events.json.gz') "
+            "FILE_FORMAT = (FORMAT_NAME = 'WIDF_STAGES.PUBLIC.ARRAYS')"
+        )
+        assert cursor.fetchone()[:4] == ("landing/in/events.json.gz", "LOADED", 3, 3)
+        with pytest.raises(ProgrammingError) as error:
+            cursor.execute("COPY INTO WIDF_STAGES.PUBLIC.FORMATTED FROM @WIDF_STAGES.PUBLIC.LANDING FILE_FORMAT = WIDF_STAGES.PUBLIC.NOPE")
+        assert "File format 'WIDF_STAGES.PUBLIC.NOPE' does not exist or not authorized." in error.value.raw_msg
+
+
 @pytest.mark.parametrize(
     ("statement", "named"),
     [

@@ -879,11 +879,11 @@ def securable(ctx: Context, kind_text: str, name: str | None) -> Securable:
         on = Securable("SCHEMA", qualified(name, ctx.database))
     elif kind in _RELATION_WORDS:
         on = Securable("TABLE", qualified(name, ctx.database, ctx.schema))
-    elif kind == "STAGE":
-        on = Securable("STAGE", qualified(name, ctx.database, ctx.schema))
+    elif kind in ("STAGE", "FILE FORMAT"):
+        on = Securable(kind, qualified(name, ctx.database, ctx.schema))
     else:
         raise unsupported(f"GRANT ... ON {kind}")
-    if on.name.count(".") != {"DATABASE": 0, "SCHEMA": 1, "TABLE": 2}[on.kind if on.kind != "STAGE" else "TABLE"]:
+    if on.name.count(".") != {"DATABASE": 0, "SCHEMA": 1, "TABLE": 2}[on.kind if on.kind not in ("STAGE", "FILE FORMAT") else "TABLE"]:
         raise SnowflakeError(
             90105,
             "Cannot perform GRANT. This session does not have a current database. Call 'USE DATABASE', or use a qualified name.",
@@ -1012,7 +1012,7 @@ _IFNOT = r"(?:(?P<ifnot>IF\s+NOT\s+EXISTS)\s+)?"
 _IFEXISTS = r"(?:(?P<ifexists>IF\s+EXISTS)\s+)?"
 _REPLACE = r"(?:(?P<replace>OR\s+REPLACE)\s+)?"
 _LIKE = r"(?:\s+LIKE\s+(?P<like>'(?:[^']|'')*'))?"
-_KIND = r"(?P<kind>ACCOUNT|WAREHOUSE|DATABASE|SCHEMA|TABLE|STAGE|VIEW|DYNAMIC\s+TABLE|MATERIALIZED\s+VIEW|EXTERNAL\s+TABLE)"
+_KIND = r"(?P<kind>ACCOUNT|WAREHOUSE|DATABASE|SCHEMA|TABLE|STAGE|FILE\s+FORMAT|VIEW|DYNAMIC\s+TABLE|MATERIALIZED\s+VIEW|EXTERNAL\s+TABLE)"
 _BULK = r"(?P<scope>ALL|FUTURE)\s+(?:TABLES|DYNAMIC\s+TABLES|VIEWS)\s+IN\s+(?P<container>SCHEMA|DATABASE)\s+(?P<container_name>" + _N + ")"
 _TARGET = rf"(?:{_BULK}|{_KIND}(?:\s+(?P<object>{_N}))?)"
 

@@ -24,6 +24,7 @@ class EngineCatalog:
         self.fs = fs
         self.hidden_tables = hidden_tables  # tables that are not TABLES (the dynamic tables' storage)
         self.stage_names: Callable[[], set[str]] = set  # the named stages (`stages.StageStore`), DB.SCHEMA.NAME
+        self.format_names: Callable[[], set[str]] = set  # the named file formats, likewise
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         cursor = self.fs.duck_conn.cursor()
@@ -37,6 +38,8 @@ class EngineCatalog:
             return True
         if on.kind == "STAGE":
             return on.name in self.stage_names()
+        if on.kind == "FILE FORMAT":
+            return on.name in self.format_names()
         names = on.name.split(".", 2)
         if on.kind == "DATABASE":
             return bool(self._rows("SELECT 1 FROM information_schema.schemata WHERE catalog_name = ?", names))

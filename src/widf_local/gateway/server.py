@@ -142,7 +142,7 @@ class Gateway:
         # Staged files live on disk (the connector copies them there itself: LOCAL_FS); a throwaway directory
         # when the stack names none.
         self.stages = stages.StageStore(stage_root or Path(tempfile.mkdtemp(prefix="widf-stages-")) / "stages")
-        self.catalog.stage_names = self.stages.names
+        self.catalog.stage_names, self.catalog.format_names = self.stages.names, self.stages.format_names
         self.statements = LocalStatements(account, self.catalog, self.dynamic_tables)
         self.sts_endpoint = sts_endpoint
         self.sts_region = sts_region  # the region local STS serves: an attestation's credential scope must name it

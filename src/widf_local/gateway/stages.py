@@ -26,6 +26,7 @@ import re
 import secrets
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -51,6 +52,12 @@ _CREATE = re.compile(
     rf"(?P<name>{_N})(?P<options>.*?)\s*;?\s*$",
     re.I | re.S,
 )
+_CREATE_FORMAT = re.compile(
+    rf"^\s*CREATE\s+(?P<replace>OR\s+REPLACE\s+)?(?:TEMP(?:ORARY)?\s+)?FILE\s+FORMAT\s+(?P<ifnot>IF\s+NOT\s+EXISTS\s+)?"
+    rf"(?P<name>{_N})(?P<options>.*?)\s*;?\s*$",
+    re.I | re.S,
+)
+_DROP_FORMAT = re.compile(rf"^\s*DROP\s+FILE\s+FORMAT\s+(?P<ifexists>IF\s+EXISTS\s+)?(?P<name>{_N})\s*;?\s*$", re.I)
 _DROP = re.compile(rf"^\s*DROP\s+STAGE\s+(?P<ifexists>IF\s+EXISTS\s+)?(?P<name>{_N})\s*;?\s*$", re.I)
 _SHOW = re.compile(
     rf"^\s*SHOW\s+STAGES(?:\s+LIKE\s+(?P<like>{_STRING}))?(?:\s+IN\s+(?:SCHEMA\s+|DATABASE\s+)?(?P<in>{_N}))?\s*;?\s*$", re.I
@@ -61,7 +68,7 @@ _LIST = re.compile(rf"^\s*(?:LIST|LS)\s+{_LOCATION}(?P<options>.*?)\s*;?\s*$", r
 _REMOVE = re.compile(rf"^\s*(?:REMOVE|RM)\s+{_LOCATION}(?P<options>.*?)\s*;?\s*$", re.I | re.S)
 _COPY_HEAD = re.compile(rf"^\s*COPY\s+INTO\s+(?P<table>{_N})(?:\s*\((?P<columns>[^)]*)\))?\s+FROM\s+", re.I | re.S)
 _MENTIONS_STAGE = re.compile(
-    r"^\s*(?:CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP(?:ORARY)?\s+)?STAGE|DROP\s+STAGE|ALTER\s+STAGE|SHOW\s+STAGES|DESC(?:RIBE)?\s+STAGE|GET|PUT|LIST|LS|REMOVE|RM)\b",
+    r"^\s*(?:CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP(?:ORARY)?\s+)?(?:STAGE|FILE\s+FORMAT)|DROP\s+(?:STAGE|FILE\s+FORMAT)|ALTER\s+STAGE|SHOW\s+STAGES|DESC(?:RIBE)?\s+STAGE|GET|PUT|LIST|LS|REMOVE|RM)\b",
     re.I,
 )
 _PARAMETER = re.compile(rf"{_STRING}|\$(?P<n>\d+)\b", re.S)
@@ -121,15 +128,25 @@ def boolean(value: str | None, default: bool) -> bool:
     return text == "TRUE"
 
 
-def file_format(value: str | None, statement: str) -> dict[str, str]:
+def file_format(value: str | None, statement: str, named: Callable[[str], dict[str, str]] | None = None) -> dict[str, str]:
+    """`FILE_FORMAT = (TYPE = JSON ...)`, or a named file format (`= name`, `= (FORMAT_NAME = 'name')`) as `named`
+    resolves it."""
     if value is None:
         return {}
     inner = value.strip()
     if not (inner.startswith("(") and inner.endswith(")")):
-        raise unsupported(f"{statement} ... FILE_FORMAT = {value}")
+        if named is None:
+            raise unsupported(f"{statement} ... FILE_FORMAT = {value}")
+        return named(unquote_literal(inner))
     found = options(inner[1:-1], FORMAT_OPTIONS | {"FORMAT_NAME"}, f"{statement} FILE_FORMAT")
     if "FORMAT_NAME" in found:
-        raise unsupported(f"{statement} FILE_FORMAT = (FORMAT_NAME = ...)")
+        if named is None or len(found) > 1:
+            raise unsupported(f"{statement} FILE_FORMAT = (FORMAT_NAME = ...)")
+        return named(unquote_literal(found["FORMAT_NAME"]))
+    return format_options(found)
+
+
+def format_options(found: dict[str, str]) -> dict[str, str]:
     return {k: unquote_literal(v).upper() if k != "STRIP_OUTER_ARRAY" else v for k, v in found.items()}
 
 
@@ -191,12 +208,75 @@ class StageStore:
             shutil.rmtree(root)  # the stack's data lives in memory: files staged by an earlier stack are gone with it
         root.mkdir(parents=True)
         self.named: dict[str, NamedStage] = {}
+        self.formats: dict[str, dict[str, str]] = {}  # named file formats, DB.SCHEMA.NAME -> their options
         # Load metadata: per table, the (stage, path, md5) of every file loaded into it.
         self.loaded: dict[str, set[tuple[str, str, str]]] = {}
         self.lock = threading.RLock()
 
     def names(self) -> set[str]:
         return set(self.named)
+
+    def format_names(self) -> set[str]:
+        return set(self.formats)
+
+    # -- named file formats ----------------------------------------------------------
+
+    def create_format(self, account: Account, session: Session, sql: str, database: str | None, schema: str | None) -> Rows:
+        """CREATE FILE FORMAT: CREATE FILE FORMAT on the schema; the creating role owns it."""
+        m = _CREATE_FORMAT.match(sql)
+        if not m:
+            raise unsupported(sql)
+        found = format_options(options(m["options"], FORMAT_OPTIONS | {"COMMENT"}, "CREATE FILE FORMAT"))
+        found.pop("COMMENT", None)
+        key = self.resolved(m["name"], database, schema)
+        db, sch, name = key.split(".")
+        grants.authorize(
+            account.privileges,
+            account.access(session),
+            [
+                grants.Need(("USAGE",), Securable("DATABASE", db), visible_refusal=False),
+                grants.Need(("USAGE",), Securable("SCHEMA", f"{db}.{sch}"), visible_refusal=False),
+                grants.Need(("CREATE FILE FORMAT",), Securable("SCHEMA", f"{db}.{sch}"), primary_only=True),
+            ],
+        )
+        with self.lock:
+            if key in self.formats and not m["replace"]:
+                if m["ifnot"]:
+                    return status(f"{name} already exists, statement succeeded.")
+                raise SnowflakeError(2002, f"SQL compilation error:\nObject '{name}' already exists.", "42710")
+            self.formats[key] = found
+            account.privileges.created(Securable("FILE FORMAT", key), session.role)
+        return status(f"File format {name} successfully created.")
+
+    def drop_format(self, account: Account, session: Session, sql: str, database: str | None, schema: str | None) -> Rows:
+        m = _DROP_FORMAT.match(sql)
+        assert m
+        key = self.resolved(m["name"], database, schema)
+        on, roles = Securable("FILE FORMAT", key), account.active_roles(session)
+        with self.lock:
+            if key not in self.formats or not (roles & ADMIN_ROLES or account.privileges.sees(roles, on)):
+                if m["ifexists"]:
+                    return status(f"Drop statement executed successfully ({on.short_name} already dropped).")
+                raise does_not_exist(key, "File format")
+            if not (roles & ADMIN_ROLES or account.privileges.owner_of(on) in roles):
+                raise insufficient_privileges("file format", on.short_name)
+            del self.formats[key]
+            account.privileges.forget(on)
+        return status(f"{on.short_name} successfully dropped.")
+
+    def named_format(self, account: Account, session: Session, database: str | None, schema: str | None) -> Callable[[str], dict[str, str]]:
+        """A named file format's options, for a role with USAGE on it (Snowflake: "File format 'X' does not exist or
+        not authorized." otherwise)."""
+
+        def options_of(name: str) -> dict[str, str]:
+            key = self.resolved(name, database, schema)
+            roles = account.active_roles(session)
+            on = Securable("FILE FORMAT", key)
+            if key not in self.formats or not (roles & ADMIN_ROLES or account.privileges.has(roles, "USAGE", on)):
+                raise does_not_exist(key, "File format")
+            return dict(self.formats[key])
+
+        return options_of
 
     # -- locations ---------------------------------------------------------------
 
@@ -310,7 +390,7 @@ class StageStore:
                 session.role,
                 bool(m["temporary"]),
                 session.session_id if m["temporary"] else None,
-                file_format(found.get("FILE_FORMAT"), "CREATE STAGE"),
+                file_format(found.get("FILE_FORMAT"), "CREATE STAGE", self.named_format(account, session, database, schema)),
             )
             account.privileges.created(Securable("STAGE", key), session.role)
         return status(f"Stage area {name} successfully created.")
@@ -510,7 +590,10 @@ class StageStore:
             raise does_not_exist(table)
         self.authorize(account, session, location, "READ")
         stage = self.named.get(location.key) if location.kind == "NAMED" else None
-        fmt = {**(stage.file_format if stage else {}), **file_format(found.get("FILE_FORMAT"), "COPY INTO")}
+        fmt = {
+            **(stage.file_format if stage else {}),
+            **file_format(found.get("FILE_FORMAT"), "COPY INTO", self.named_format(account, session, database, schema)),
+        }
         if fmt.get("TYPE", "CSV") != "JSON":
             raise unsupported(f"COPY INTO ... FILE_FORMAT = (TYPE = {fmt.get('TYPE', 'CSV')}): the local gateway loads JSON only")
         strip = boolean(fmt.get("STRIP_OUTER_ARRAY"), False)
@@ -720,6 +803,10 @@ def answer(store: StageStore, account: Account, session: Session, fake: Any, sql
         if not _COPY_HEAD.match(sql):
             raise unsupported(sql)
         return store.copy(account, session, fake, sql)
+    if re.match(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP(?:ORARY)?\s+)?FILE\s+FORMAT\b", sql, re.I):
+        return store.create_format(account, session, sql, database, schema)
+    if word.startswith("DROP FILE FORMAT") and _DROP_FORMAT.match(sql):
+        return store.drop_format(account, session, sql, database, schema)
     if word.startswith("CREATE"):
         if re.search(r"\b(URL|STORAGE_INTEGRATION|CREDENTIALS|ENCRYPTION|DIRECTORY)\s*=", sql, re.I):
             raise unsupported(sql)  # external stages, encryption and directory tables

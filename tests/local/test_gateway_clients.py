@@ -355,6 +355,23 @@ def test_a_stage_is_read_with_read_and_written_with_write(stack, landing):
         assert "must have CREATE STAGE granted on SCHEMA WIDF_STAGES.PUBLIC" in error.value.raw_msg
 
 
+def test_a_rolled_back_copy_takes_its_load_metadata_with_it(stack, landing):
+    with admin_connection(stack.info) as connection:
+        cursor = connection.cursor()
+        cursor.execute("CREATE OR REPLACE TABLE WIDF_STAGES.PUBLIC.UNDONE (V VARIANT)")
+        copy = "COPY INTO WIDF_STAGES.PUBLIC.UNDONE FROM @WIDF_STAGES.PUBLIC.LANDING/in FILES = ('more.ndjson.gz')"
+        cursor.execute("BEGIN")
+        assert [r[3] for r in cursor.execute(copy).fetchall()] == [2]
+        assert cursor.execute(copy).fetchall() == [("Copy executed with 0 files processed.",)]  # loaded, in this transaction
+        cursor.execute("ROLLBACK")
+        assert cursor.execute("SELECT COUNT(*) FROM WIDF_STAGES.PUBLIC.UNDONE").fetchone() == (0,)
+        cursor.execute("BEGIN")
+        assert [r[3] for r in cursor.execute(copy).fetchall()] == [2]
+        cursor.execute("COMMIT")
+        assert cursor.execute(copy).fetchall() == [("Copy executed with 0 files processed.",)]
+        assert cursor.execute("SELECT COUNT(*) FROM WIDF_STAGES.PUBLIC.UNDONE").fetchone() == (2,)
+
+
 def test_copy_reads_a_named_file_format_its_role_may_use(stack, landing):
     with admin_connection(stack.info) as connection:
         cursor = connection.cursor()

@@ -389,6 +389,8 @@ class Gateway:
         self.statement_count += 1
         try:
             body["sqlText"] = sql = variables.inline(sql, session.variables)
+            if stages.is_copy(sql):
+                self.track_transaction(session, "COPY")
             staged = await run_in_threadpool(stages.answer, self.stages, self.account, session, fakesnow_server.sessions[token], sql)
             if isinstance(staged, dict):
                 if self.client_versions.get(token, "").split(".")[0].isdigit() and int(self.client_versions[token].split(".")[0]) >= 5:
@@ -442,9 +444,7 @@ class Gateway:
     async def transactional_sql(self, token: str, session: Session, sql: str, bindings: dict | None) -> str:
         """Track the session's transaction, take table locks, and give MERGE read-committed semantics."""
         word = m.group(1).upper() if (m := _FIRST_WORD.match(sql)) else ""
-        if (word in _TRANSACTION_STARTS or (word in _DML and not session.autocommit)) and not session.in_transaction:
-            session.in_transaction = True
-            session.transaction_id, session.transaction_started = next(self.ids), datetime.now(UTC)
+        self.track_transaction(session, word)
         if word not in ("MERGE", "UPDATE", "DELETE") or not (statement := parse(sql)):
             return self.engine_sql(sql, session)
         fake = fakesnow_server.sessions[token]
@@ -454,6 +454,12 @@ class Gateway:
             unmatched = await run_in_threadpool(self.count_committed, fake, merge.count_unmatched, bindings)
             return self.engine_sql(merge.insert_if_unmatched if unmatched else merge.insert_nothing, session)
         return self.engine_sql(sql, session)
+
+    def track_transaction(self, session: Session, word: str) -> None:
+        """BEGIN opens a transaction, and so does DML in a session without autocommit."""
+        if (word in _TRANSACTION_STARTS or (word in _DML and not session.autocommit)) and not session.in_transaction:
+            session.in_transaction = True
+            session.transaction_id, session.transaction_started = next(self.ids), datetime.now(UTC)
 
     @staticmethod
     def register_batch(token: str, sql: str, body: dict[str, Any]) -> str | None:
@@ -511,6 +517,7 @@ class Gateway:
         if fake is not None:
             fake.cursor().execute("ROLLBACK")
         session.in_transaction = False
+        self.stages.transaction_ended(session.session_id, committed=False)
         self.locks.release_all(token)
         log.warning("aborted transaction %s of session %s (%s)", session.transaction_id, session.session_id, session.user.name)
 
@@ -518,6 +525,7 @@ class Gateway:
         word = m.group(1).upper() if (m := _FIRST_WORD.match(sql)) else ""
         if word in _TRANSACTION_ENDS or word in _DDL:  # DDL commits the open transaction in Snowflake
             session.in_transaction = False
+            self.stages.transaction_ended(session.session_id, committed=word != "ROLLBACK")
         if not session.in_transaction:
             self.locks.release_all(token)
 
@@ -561,6 +569,7 @@ class Gateway:
             token = (request.headers.get("Authorization") or "")[17:-1]
             self.client_versions.pop(token, None)
             if (closed := self.sessions.pop(token, None)) is not None:
+                self.stages.transaction_ended(closed.session_id, committed=False)  # its open transaction is rolled back
                 self.stages.session_ended(self.account, closed.session_id)
             for master in [m for m, t in self.master_tokens.items() if t == token]:
                 del self.master_tokens[master]

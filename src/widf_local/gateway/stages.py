@@ -103,6 +103,10 @@ def is_stage_statement(sql: str) -> bool:
     return bool(re.match(r"^\s*COPY\s+INTO\b", sql, re.I))
 
 
+def is_copy(sql: str) -> bool:
+    return bool(re.match(r"^\s*COPY\s+INTO\b", sql, re.I))
+
+
 def options(text: str, allowed: set[str], statement: str) -> dict[str, str]:
     """`KEY = value ...` as a dict of upper-case keys; an option the gateway does not implement fails loudly."""
     found: dict[str, str] = {}
@@ -211,6 +215,8 @@ class StageStore:
         self.formats: dict[str, dict[str, str]] = {}  # named file formats, DB.SCHEMA.NAME -> their options
         # Load metadata: per table, the (stage, path, md5) of every file loaded into it.
         self.loaded: dict[str, set[tuple[str, str, str]]] = {}
+        # What a session's open transaction loaded: load metadata once it commits, nothing if it rolls back.
+        self.pending: dict[int | None, dict[str, set[tuple[str, str, str]]]] = {}
         self.lock = threading.RLock()
 
     def names(self) -> set[str]:
@@ -420,6 +426,12 @@ class StageStore:
     def drop_files(self, key: str) -> None:
         shutil.rmtree(self.directory("named", key), ignore_errors=True)
 
+    def transaction_ended(self, session_id: int | None, *, committed: bool) -> None:
+        with self.lock:
+            for table, entries in self.pending.pop(session_id, {}).items():
+                if committed:
+                    self.loaded.setdefault(table, set()).update(entries)
+
     def session_ended(self, account: Account, session_id: int | None) -> None:
         """A temporary stage lives as long as the session that created it."""
         with self.lock:
@@ -615,9 +627,12 @@ class StageStore:
             candidates = [f for f in candidates if regex.fullmatch(f.path[len(base) :] if f.path.startswith(base) else f.path)]
         stage_id = f"{location.kind}:{location.key}"
         with self.lock:
-            done = self.loaded.setdefault(table, set())
+            # Load metadata lives with the transaction: recorded at its commit, kept from its rollback.
+            pending = self.pending.setdefault(session.session_id, {}).setdefault(table, set()) if session.in_transaction else None
+            done = pending if pending is not None else self.loaded.setdefault(table, set())
             if not force:
-                candidates = [f for f in candidates if (stage_id, f.path, f.md5) not in done]
+                seen = self.loaded.get(table, set()) | (pending or set())
+                candidates = [f for f in candidates if (stage_id, f.path, f.md5) not in seen]
             if not candidates:
                 return ["status"], [("Copy executed with 0 files processed.",)]
             loads = [read_records(f, location.prefix + f.path, strip=strip, compression=compression) for f in candidates]

@@ -47,7 +47,7 @@ def statements_tagged(stack, tag: str) -> list[str]:
 
 
 def test_duplicate_deliveries_load_nothing_twice(stack, loader):
-    prefix, files = "incoming/duplicates/", 200
+    prefix, files = "incoming/duplicates/", 80
     sqs = aws.client("sqs", stack.info.aws_endpoint)
     expected_rows, duplicates = 0, 0
     for i in range(files):

@@ -74,7 +74,7 @@ def backfill(stack, *args: str, check: bool = True) -> subprocess.CompletedProce
 
 
 def test_backfill_loads_preexisting_files_once_and_a_rerun_sends_nothing(stack, loader):
-    bucket, prefix, count, records = loader.resources.bucket, "incoming/history/", 60, 2
+    bucket, prefix, count, records = loader.resources.bucket, "incoming/history/", 30, 2
     with events_off(stack, loader):
         files = put_files(stack, bucket, prefix, count, records)
         aws.client("s3", stack.info.aws_endpoint).put_object(Bucket=bucket, Key=f"{prefix}README.txt", Body=b"not for the function")

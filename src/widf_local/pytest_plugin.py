@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from widf_local.stack import StackInfo, StackPaths, read_stack
+from widf_local.stack import StackInfo, StackPaths, read_stack, stop
 
 MARKER = "stack"
 MARKER_HELP = f"{MARKER}: starts a local stack (or is as slow as one); `make test-fast` leaves these out"
@@ -58,12 +58,15 @@ class Stack:
 
 
 def started_stack(state_dir: Path) -> Iterator[Stack]:
+    """A stack started with `widf-loader local up`, as a user starts one; stopped as `local down` stops it,
+    but in this process (`widf_local.stack.stop`, the command's own code), which spares every module a start
+    of the command."""
     stack = Stack(state_dir)
     stack.cli("local", "up")
     try:
         yield stack
     finally:
-        stack.cli("local", "down", check=False)
+        stop(stack.paths)
 
 
 def gateway_stats(stack: Stack) -> dict[str, Any]:

@@ -164,3 +164,11 @@ def test_a_terminal_gets_colour_unless_no_color_is_set(stack):
 def test_usage_errors_exit_2(tmp_path, args, code):
     result = CliRunner().invoke(app, ["--state-dir", str(tmp_path), *args])
     assert result.exit_code == code, result.output
+
+
+def test_local_down_without_a_stack_says_so(tmp_path):
+    """The stacks of the suite are stopped by `widf_local.stack.stop`, the code of `local down`; this is the
+    command itself (the demo stops its stack with it too)."""
+    result = CliRunner().invoke(app, ["--state-dir", str(tmp_path), "local", "down"])
+    assert result.exit_code == 0, result.output
+    assert "The local stack was not running." in result.output

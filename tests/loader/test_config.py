@@ -38,7 +38,7 @@ REFUSED = [
     ("SNOWFLAKE_OAUTH_CLIENT_ID", "client-id-made-up", "an OAuth setting"),
     ("SNOWFLAKE_OAUTH_TOKEN_REQUEST_URL", "https://idp.example/token", "an OAuth setting"),
     ("SNOWFLAKE_PRIVATE_KEY", "MIIEvQIBADANBg-made-up", "a private key"),  # pragma: allowlist secret
-    ("SNOWFLAKE_PRIVATE_KEY_RAW", "-----BEGIN PRIVATE KEY----- made-up", "a private key (PEM text)"),  # pragma: allowlist secret
+    ("SNOWFLAKE_PRIVATE_KEY_RAW", "pem-text-made-up", "a private key (PEM text)"),
     ("SNOWFLAKE_PRIVATE_KEY_FILE", "/var/task/rsa_key.p8", "the path of a private key"),
     ("SNOWFLAKE_PRIVATE_KEY_PATH", "/var/task/rsa_key.p8", "the path of a private key"),
     ("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE", "made-up-passphrase", "a private key's passphrase"),  # pragma: allowlist secret

@@ -259,17 +259,21 @@ def test_an_invocation_killed_at_its_timeout_leaves_no_lock_behind(stack, functi
     sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": "10"})  # past the timeout, as the template has it
     try:
         before = fault_plan(stack.info, {"snowflake_stall": 1.0, "stall_seconds": 10, "stall_only": "MERGE"})["injected"]  # the claim
+        since = int(time.time() * 1000)  # this test's log lines only: an earlier test's invocation may have timed out too
         batch = upload(stack, function, "incoming/faults/timeout/", files=1, seed=5)
         logs = aws.client("logs", stack.info.aws_endpoint)
 
+        def logged(text: str) -> list:
+            return logs.filter_log_events(logGroupName=f"/aws/lambda/{spec.name}", filterPattern=f'"{text}"', startTime=since)["events"]
+
         def timed_out():
-            return logs.filter_log_events(logGroupName=f"/aws/lambda/{spec.name}", filterPattern='"Task timed out"')["events"] or None
+            return logged("Task timed out") or None
 
         assert wait_for(timed_out, seconds=60), "the stalled invocation never timed out"
         fault_plan(stack.info, {})
         stalled = injected_since(stack, before).get("snowflake_stall", 0)
         outcome = settle(stack, function, batch, seconds=120)
-        aborted = logs.filter_log_events(logGroupName=f"/aws/lambda/{spec.name}", filterPattern='"detached transaction"')["events"]
+        aborted = logged("detached transaction")
     finally:
         update_function_configuration(stack.paths, timeout_seconds=spec.timeout_seconds, environment=spec.environment)
         sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": str(SHORT_VISIBILITY_SECONDS)})

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 TESTS = Path(__file__).resolve().parent
 REPOSITORY = TESTS.parent
 EVENTS = TESTS / "events"
+SCRIPTS = TESTS / "scripts"
 # Keys the bucket notification ignores (not a landing suffix), for tests that deliver by hand.
 UNNOTIFIED = ".jsonl"
 
@@ -127,3 +128,18 @@ def connect_with_workload_identity(info: StackInfo, login_timeout: int = 20):
         workload_identity_host=info.aws_endpoint,
         login_timeout=login_timeout,
     )
+
+
+# The names the trial scripts (tests/scripts/trial_*.sql) are run with, as `snow sql -D name=value` sets them.
+TRIAL = {
+    "sa_role": "INGEST_ROLE",
+    "database": "INGEST_DB",
+    "loader_role": "INGEST_LOADER",
+    "service_user": "INGEST_BOT",
+    "role_arn": "arn:aws:iam::123456789012:role/ingest-job",
+}
+
+
+def trial_flags(schema: str) -> list[str]:
+    variables = {**TRIAL, "schema": schema}
+    return ["--enable-templating=ALL", *[arg for name, value in variables.items() for arg in ("-D", f"{name}={value}")]]

@@ -57,12 +57,12 @@ class Stack:
         return cli(self.state_dir, *args, check=check, timeout=timeout, env=env)
 
 
-def started_stack(state_dir: Path) -> Iterator[Stack]:
-    """A stack started with `widf-loader local up`, as a user starts one; stopped as `local down` stops it,
-    but in this process (`widf_local.stack.stop`, the command's own code), which spares every module a start
-    of the command."""
+def started_stack(state_dir: Path, env: dict[str, str] | None = None) -> Iterator[Stack]:
+    """A stack started with `widf-loader local up`, as a user starts one (with `env` added to its environment);
+    stopped as `local down` stops it, but in this process (`widf_local.stack.stop`, the command's own code),
+    which spares every module a start of the command."""
     stack = Stack(state_dir)
-    stack.cli("local", "up")
+    stack.cli("local", "up", env=env)
     try:
         yield stack
     finally:

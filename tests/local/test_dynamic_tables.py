@@ -34,12 +34,7 @@ QUERY_HISTORY = f"TABLE({TEST_DB}.INFORMATION_SCHEMA.QUERY_HISTORY(RESULT_LIMIT 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     """A stack whose refresher runs at least every second, so tests need not wait a whole one-minute lag."""
-    stacks = started_stack(tmp_path_factory.mktemp("stack"))
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv(REFRESH_CAP_VARIABLE, str(REFRESH_CAP_SECONDS))
-        started = next(stacks)
-    yield started
-    next(stacks, None)
+    yield from started_stack(tmp_path_factory.mktemp("stack"), {REFRESH_CAP_VARIABLE: str(REFRESH_CAP_SECONDS)})
 
 
 @pytest.fixture(scope="module")

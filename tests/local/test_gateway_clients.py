@@ -395,12 +395,12 @@ def test_copy_reads_a_named_file_format_its_role_may_use(stack, landing):
         ("GET @~/x.json file:///tmp/", "GET @~/x.json"),
         ("COPY INTO @~/unload/ FROM (SELECT 1)", "COPY INTO @~/unload/"),
         (
-            "COPY INTO WIDF_STAGES.PUBLIC.TARGET FROM @WIDF_STAGES.PUBLIC.LANDING FILE_FORMAT = (TYPE = PARQUET)",
-            "COPY INTO ... FILE_FORMAT = (TYPE = PARQUET)",
+            "COPY INTO WIDF_STAGES.PUBLIC.TARGET FROM @WIDF_STAGES.PUBLIC.LANDING FILE_FORMAT = (TYPE = AVRO)",
+            "COPY INTO ... FILE_FORMAT = (TYPE = AVRO)",
         ),
         (
-            "COPY INTO WIDF_STAGES.PUBLIC.TARGET FROM @WIDF_STAGES.PUBLIC.LANDING MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE",
-            "COPY INTO ... MATCH_BY_COLUMN_NAME",
+            "COPY INTO WIDF_STAGES.PUBLIC.TARGET FROM @WIDF_STAGES.PUBLIC.LANDING VALIDATION_MODE = RETURN_ERRORS",
+            "COPY INTO ... VALIDATION_MODE",
         ),
         ("COPY INTO WIDF_STAGES.PUBLIC.TARGET FROM 's3://bucket/path/'", "COPY INTO WIDF_STAGES.PUBLIC.TARGET FROM 's3://"),
     ],

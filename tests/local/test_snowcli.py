@@ -6,20 +6,13 @@ fails them, in its words."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-from pathlib import Path
 
 import pytest
 
-from helpers import REPOSITORY, TESTS
+from helpers import SCRIPTS, trial_flags
 from widf_cli.local_stack import admin_connection
 
-SCRIPTS = TESTS / "scripts"
-# The Snowflake CLI pins its own dependencies (its connector among them), so it lives in a virtual environment
-# of its own, never in the project's. 3.31.0 pins a pip release the package index does not have.
-SNOWCLI = "snowflake-cli==3.30.0"
 ROLE_ARN = "arn:aws:iam::123456789012:role/pipeline-loader"
 NEXT_ROLE_ARN = "arn:aws:iam::123456789012:role/pipeline-loader-v2"
 
@@ -40,58 +33,6 @@ GRANTS_COLUMNS = ["created_on", "privilege", "granted_on", "name", "granted_to",
 FUTURE_GRANTS_COLUMNS = ["created_on", "privilege", "grant_on", "name", "grant_to", "grantee_name", "grant_option"]
 USER_GRANTS_COLUMNS = ["created_on", "role", "granted_to", "grantee_name", "granted_by"]
 METHODS_COLUMNS = ["name", "type", "comment", "last_used", "created_on", "additional_info"]
-
-
-@pytest.fixture(scope="session")
-def snowcli(client_environment) -> Path:
-    return client_environment("snowcli-venv", SNOWCLI) / "snow"
-
-
-@pytest.fixture(scope="module")
-def snow_process(stack, snowcli, tmp_path_factory):
-    """`snow sql --format JSON ...` against the local stack, its process answered as it ended: a temporary
-    config.toml without the password, which comes from the environment (SNOWFLAKE_CONNECTIONS_<NAME>_PASSWORD),
-    as the Snowflake CLI documents."""
-    home = tmp_path_factory.mktemp("snowflake-home")
-    info = stack.info
-    config = home / "config.toml"
-    config.write_text(
-        'default_connection_name = "local"\n\n[connections.local]\n'
-        f'account = "{info.snowflake_account}"\nuser = "{info.admin_user}"\nhost = "{info.snowflake_host}"\n'
-        f'port = {info.snowflake_port}\nprotocol = "http"\nrole = "ACCOUNTADMIN"\n'
-    )
-    config.chmod(0o600)  # the Snowflake CLI refuses a config file others can read
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(home),
-        "SNOWFLAKE_HOME": str(home),
-        "LANG": "C.UTF-8",
-        "SNOWFLAKE_CONNECTIONS_LOCAL_PASSWORD": info.admin_password,
-    }
-
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [str(snowcli), "--config-file", str(config), "sql", "--format", "JSON", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=180,
-            cwd=REPOSITORY,
-        )
-
-    return run
-
-
-@pytest.fixture(scope="module")
-def snow(snow_process):
-    """`snow sql ...` that must succeed: its result sets."""
-
-    def run(*args: str) -> list[list[dict]]:
-        result = snow_process(*args)
-        assert result.returncode == 0, f"snow sql {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-        return json.loads(result.stdout)
-
-    return run
 
 
 @pytest.fixture(scope="module")
@@ -174,20 +115,6 @@ def test_the_shipped_scripts_run_with_snowflake_cli_templating_and_run_again(sno
 
 
 # A fresh trial account, set up the way its users do: the scripts' variables, as `snow sql -D` gives them.
-TRIAL = {
-    "sa_role": "INGEST_ROLE",
-    "database": "INGEST_DB",
-    "loader_role": "INGEST_LOADER",
-    "service_user": "INGEST_BOT",
-    "role_arn": "arn:aws:iam::123456789012:role/ingest-job",
-}
-
-
-def trial_flags(schema: str) -> list[str]:
-    variables = {**TRIAL, "schema": schema}
-    return ["--enable-templating=ALL", *[arg for name, value in variables.items() for arg in ("-D", f"{name}={value}")]]
-
-
 def by_name(rows: list[dict]) -> dict[str, dict]:
     return {r["name"]: r for r in rows}
 
@@ -222,10 +149,14 @@ def test_a_trial_setup_into_the_public_schema_stops_at_create_table_as_snowflake
 def test_a_trial_setup_into_a_new_schema_then_a_service_user_then_cleanup_twice(snow):
     scripts = ["trial_setup", "trial_service_user", "trial_cleanup", "trial_cleanup"]
     results = snow(*[arg for script in scripts for arg in ("-f", str(SCRIPTS / f"{script}.sql"))], *trial_flags("LANDING"))
-    setup, results = results[:17], results[17:]
+    setup, results = results[:18], results[18:]
     *statements, warehouses, databases, schemas, tables = setup
     assert all(len(r) == 1 and "status" in r[0] for r in statements)
-    assert [s[0]["status"] for s in statements[-2:]] == ["Statement executed successfully.", "Table RAW_DATA successfully created."]
+    assert [s[0]["status"] for s in statements[-3:]] == [
+        "Statement executed successfully.",
+        "Table RAW_DATA successfully created.",
+        "Dynamic table DAILY_SUMMARY successfully created.",
+    ]
     [warehouse] = warehouses  # the trial's own: X-Small, CREATE WAREHOUSE's suspend and resume, SYSADMIN's
     assert (warehouse["size"], warehouse["auto_suspend"], warehouse["auto_resume"], warehouse["owner"]) == (
         "X-Small",
@@ -240,8 +171,11 @@ def test_a_trial_setup_into_a_new_schema_then_a_service_user_then_cleanup_twice(
         "LANDING": "INGEST_ROLE",
         "PUBLIC": "ACCOUNTADMIN",
     }
-    assert [(t["name"], t["owner"], t["rows"], t["comment"]) for t in tables] == [("RAW_DATA", "INGEST_ROLE", 0, "One row per JSON record")]
-    *statements, description, users, loader_grants = results[:11]
+    assert [(t["name"], t["owner"], t["rows"], t["comment"]) for t in tables] == [
+        ("DAILY_SUMMARY", "INGEST_ROLE", 0, ""),
+        ("RAW_DATA", "INGEST_ROLE", 0, "One row per JSON record"),
+    ]
+    *statements, description, users, loader_grants = results[:12]
     assert all(len(r) == 1 and "status" in r[0] for r in statements)
     assert {d["property"]: d["value"] for d in description}["DEFAULT_SECONDARY_ROLES"] == '["ALL"]'
     assert [(u["name"], u["type"], u["default_secondary_roles"]) for u in users] == [("INGEST_BOT", "SERVICE", '["ALL"]')]
@@ -251,8 +185,11 @@ def test_a_trial_setup_into_a_new_schema_then_a_service_user_then_cleanup_twice(
         ("USAGE", "INGEST_DB.LANDING"),
         ("SELECT", "INGEST_DB.LANDING.RAW_DATA"),
         ("INSERT", "INGEST_DB.LANDING.RAW_DATA"),
+        ("CREATE TABLE", "INGEST_DB.LANDING"),
+        ("CREATE STAGE", "INGEST_DB.LANDING"),
+        ("CREATE FILE FORMAT", "INGEST_DB.LANDING"),
     }
-    first_cleanup, second_cleanup = results[11:17], results[17:]
+    first_cleanup, second_cleanup = results[12:18], results[18:]
     assert [r[0]["status"] for r in first_cleanup[1:5]] == [
         "INGEST_BOT successfully dropped.",
         "INGEST_DB successfully dropped.",

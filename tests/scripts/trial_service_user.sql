@@ -1,7 +1,9 @@
 -- A service user for the job that loads the pipeline from AWS, with a role
--- that may insert into the landing table and nothing else. The user has no
--- password and no key: it signs in with workload identity federation, as the
--- IAM role the job runs with.
+-- that may insert into the landing table and stage what it loads: a
+-- Snowpark job's write_pandas creates a staging table, a temporary stage and
+-- a temporary file format in the schema. The user has no password and no
+-- key: it signs in with workload identity federation, as the IAM role the job
+-- runs with.
 --
 --   snow sql --enable-templating=ALL -f tests/scripts/trial_service_user.sql \
 --     -D database=INGEST_DB -D schema=LANDING -D loader_role=INGEST_LOADER \
@@ -13,11 +15,12 @@
 USE ROLE ACCOUNTADMIN;
 
 CREATE ROLE IF NOT EXISTS <%loader_role%>
-  COMMENT = 'Inserts into the landing table; owns nothing';
+  COMMENT = 'Inserts into the landing table, through tables and stages of its own';
 GRANT USAGE ON WAREHOUSE COMPUTE_WH TO ROLE <%loader_role%>;
 GRANT USAGE ON DATABASE <%database%> TO ROLE <%loader_role%>;
 GRANT USAGE ON SCHEMA <%database%>.<%schema%> TO ROLE <%loader_role%>;
 GRANT SELECT, INSERT ON TABLE <%database%>.<%schema%>.RAW_DATA TO ROLE <%loader_role%>;
+GRANT CREATE TABLE, CREATE STAGE, CREATE FILE FORMAT ON SCHEMA <%database%>.<%schema%> TO ROLE <%loader_role%>;
 
 CREATE USER IF NOT EXISTS <%service_user%>
   TYPE = SERVICE

@@ -1,6 +1,6 @@
 -- Set up a small ingestion pipeline in a fresh Snowflake trial account: a
 -- role that owns the pipeline's database, the trial's own warehouse
--- (COMPUTE_WH) for that role, and a landing table. Run it as the user who
+-- (COMPUTE_WH) for that role, a landing table and its daily summary. Run it as the user who
 -- signed up for the trial (an ACCOUNTADMIN):
 --
 --   snow sql --enable-templating=ALL -f tests/scripts/trial_setup.sql \
@@ -44,6 +44,20 @@ CREATE TABLE IF NOT EXISTS RAW_DATA (
   PAYLOAD      VARIANT,
   LOADED_AT    TIMESTAMP_LTZ DEFAULT CURRENT_TIMESTAMP()
 ) COMMENT = 'One row per JSON record';
+
+-- Daily figures per action, refreshed by Snowflake within a minute of new rows.
+CREATE OR REPLACE DYNAMIC TABLE DAILY_SUMMARY
+  TARGET_LAG = '1 minute'
+  WAREHOUSE = COMPUTE_WH
+AS
+SELECT
+  TO_DATE(LOADED_AT)                      AS LOAD_DATE,
+  PAYLOAD:action::STRING                  AS ACTION,
+  COUNT(*)                                AS TOTAL_EVENTS,
+  COUNT(DISTINCT PAYLOAD:user_id::STRING) AS UNIQUE_USERS,
+  SUM(PAYLOAD:amount::NUMBER(18, 2))      AS TOTAL_AMOUNT
+FROM RAW_DATA
+GROUP BY 1, 2;
 
 -- What there is now, as the role sees it.
 SHOW WAREHOUSES LIKE 'COMPUTE_WH';

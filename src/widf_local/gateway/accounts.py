@@ -183,6 +183,7 @@ class Session:
     transaction_id: int | None = None  # the open transaction's, while in_transaction
     transaction_started: datetime | None = None
     query_tag: str = ""  # the session's QUERY_TAG; a statement may carry its own
+    running: int = 0  # its statements in flight (SYSTEM$CANCEL_ALL_QUERIES cannot stop one)
 
 
 @dataclass

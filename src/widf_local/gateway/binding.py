@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any
 
 import cramjam
@@ -26,6 +27,7 @@ from fakesnow.converter import from_binding
 from sqlglot import exp
 
 from widf_local.gateway.errors import SnowflakeError
+from widf_local.gateway.names import NAME, literal
 
 Bindings = dict[str, dict[str, Any]]
 
@@ -140,3 +142,67 @@ def unpack_snappy(text: str) -> str:
         return bytes(cramjam.snappy.decompress_raw(binary)).decode("utf-8")
     except (cramjam.DecompressionError, UnicodeDecodeError) as e:
         raise SnowflakeError(100170, f"Decompression failed: SNAPPY ({type(e).__name__})", "22000") from None
+
+
+# Strings, quoted identifiers and comments are read whole, so that a `?` or `--` inside them is left alone.
+# (`//` comments are not read: `PUT file:///tmp/x` writes its path unquoted.)
+_TOKEN = re.compile(r"'(?:[^'\\]|''|\\.)*'|\"(?:[^\"]|\"\")*\"|/\*.*?\*/|--[^\n]*|\bIDENTIFIER\s*\(\s*\?\s*\)|\?", re.S | re.I)
+_NEEDS_INLINING = re.compile(r"\bIDENTIFIER\s*\(\s*\?\s*\)", re.I)
+
+
+def without_comments(sql: str) -> str:
+    """The statement with its comments blanked out (the gateway's own parsers read statements by pattern)."""
+    if "/*" not in sql and "--" not in sql:
+        return sql
+    return _TOKEN.sub(lambda m: " " if m.group(0).startswith(("/*", "--")) else m.group(0), sql)
+
+
+def binds_identifiers(sql: str) -> bool:
+    """`IDENTIFIER(?)`: a name bound as a value, which no engine can take as a parameter."""
+    return bool(_NEEDS_INLINING.search(sql))
+
+
+def inlined(sql: str, bindings: Bindings) -> str:
+    """The statement with its single-row positional bindings written in, as Snowflake reads them: `IDENTIFIER(?)`
+    as the bound name, any other `?` as a literal of the bound type. For the statements the gateway reads itself
+    (stages, INFER_SCHEMA) and names bound with IDENTIFIER(?), as the connector's write_pandas sends them."""
+    values = [bindings[str(position)] for position in range(1, len(bindings) + 1)] if bindings else []
+    taken = iter(values)
+
+    def replace(m: re.Match) -> str:
+        token = m.group(0)
+        if token.startswith(("/*", "--")):
+            return " "
+        if token == "?" or token.upper().startswith("IDENTIFIER"):
+            bound = next(taken, None)
+            if bound is None:
+                raise SnowflakeError(1010, "SQL compilation error:\nBind variable ? not set.", "42601")
+            return bound_identifier(bound) if token != "?" else bound_literal(bound)
+        return token
+
+    text = _TOKEN.sub(replace, sql)
+    if next(taken, None) is not None:
+        raise SnowflakeError(1010, f"SQL compilation error:\nmore bind values ({len(values)}) than bind variables", "42601")
+    return text
+
+
+def bound_identifier(bound: dict[str, Any]) -> str:
+    value = bound.get("value")
+    if not isinstance(value, str) or not NAME.fullmatch(value.strip()):
+        raise SnowflakeError(2003, f"SQL compilation error:\ninvalid identifier '{value}'", "42000")
+    return value.strip()
+
+
+def bound_literal(bound: dict[str, Any]) -> str:
+    value, kind = bound.get("value"), str(bound.get("type", "TEXT")).upper()
+    if value is None:
+        return "NULL"
+    if kind == "TEXT":
+        return literal(str(value))
+    if kind in ("FIXED", "REAL") and re.fullmatch(r"-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?", str(value)):
+        return str(value)
+    if kind == "BOOLEAN":
+        return "TRUE" if str(value).lower() in ("1", "true") else "FALSE"
+    raise SnowflakeError(
+        2, f"SQL compilation error:\nUnsupported statement in the local gateway: a {kind} binding in a statement it reads itself", "0A000"
+    )

@@ -23,7 +23,7 @@ can see it but lacks the privilege, the answer is "Insufficient privileges".
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import sqlglot
@@ -166,6 +166,16 @@ class Privileges:
         self.future = {f for f in self.future if not on.contains(f.container)}
         self.created_on = {o: t for o, t in self.created_on.items() if not on.contains(o)}
         self.comments = {o: c for o, c in self.comments.items() if not on.contains(o)}
+
+    def renamed(self, old: Securable, new: Securable) -> None:
+        """A renamed object keeps its owner, its grants, its creation time and its comment."""
+        self.grants = {(p, new if on == old else on, r): replace(g, on=new) if on == old else g for (p, on, r), g in self.grants.items()}
+        if old in self.owners:
+            self.owners[new] = self.owners.pop(old)
+        if old in self.created_on:
+            self.created_on[new] = self.created_on.pop(old)
+        if old in self.comments:
+            self.comments[new] = self.comments.pop(old)
 
     def role_dropped(self, role: str) -> None:
         self.grants = {k: g for k, g in self.grants.items() if g.role != role}

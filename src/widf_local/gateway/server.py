@@ -53,12 +53,15 @@ from widf_local.gateway.accounts import (
 from widf_local.gateway.binding import (
     batch_statement,
     batch_table,
+    binds_identifiers,
     flattened_array_statement,
+    inlined,
     is_array_binding,
+    without_comments,
 )
 from widf_local.gateway.catalog import EngineCatalog
 from widf_local.gateway.dynamic_tables import DynamicTables
-from widf_local.gateway.errors import does_not_exist, in_snowflakes_words
+from widf_local.gateway.errors import does_not_exist, in_snowflakes_words, unsupported
 from widf_local.gateway.grants import ADMIN_ROLES, Securable, relation
 from widf_local.gateway.history import (
     REFRESH_HISTORY_CALL,
@@ -92,6 +95,7 @@ _DML = {"INSERT", "COPY", "MERGE", "UPDATE", "DELETE"}
 _DDL = {"CREATE", "DROP", "ALTER", "TRUNCATE", "GRANT", "REVOKE"}
 _SHOW_TRANSACTIONS = re.compile(r"^\s*SHOW\s+TRANSACTIONS\s*;?\s*$", re.IGNORECASE)
 _ABORT_TRANSACTION = re.compile(r"^\s*SELECT\s+SYSTEM\$ABORT_TRANSACTION\s*\(\s*([^)]*)\)\s*;?\s*$", re.IGNORECASE)
+_CANCEL_ALL_QUERIES = re.compile(r"^\s*SELECT\s+(SYSTEM\$CANCEL_ALL_QUERIES\s*\(\s*(\d+)\s*\))\s*;?\s*$", re.IGNORECASE)
 # Snowflake answers a resent request (same requestId) with its first run's result;
 # the gateway keeps that many recent answers, each up to that size.
 REMEMBERED_ANSWERS = 1024
@@ -350,7 +354,11 @@ class Gateway:
             # The injected fault itself: a statement that takes this long (its START_TIME is before it). Like
             # Snowflake, it still runs if its client has gone meanwhile.
             await asyncio.sleep(self.faults.plan.stall_seconds)
-        response = await self.run_statement(request, token, session, body)
+        session.running += 1
+        try:
+            response = await self.run_statement(request, token, session, body)
+        finally:
+            session.running -= 1
         # The id the client's cursor reports (sfqid) is the one QUERY_HISTORY shows, as in Snowflake.
         query_id = found.group(1).decode() if (found := _QUERY_ID.search(bytes(response.body))) else str(uuid.uuid4())
         self.history.record(
@@ -389,6 +397,12 @@ class Gateway:
         self.statement_count += 1
         try:
             body["sqlText"] = sql = variables.inline(sql, session.variables)
+            bindings = body.get("bindings")
+            if bindings and not is_array_binding(bindings) and (binds_identifiers(sql) or stages.is_stage_statement(without_comments(sql))):
+                # Names bound with IDENTIFIER(?) no engine takes as parameters, and the stage statements are read
+                # here: both get their values written in (write_pandas binds every name it sends).
+                body["sqlText"] = sql = inlined(sql, bindings)
+                body.pop("bindings")
             if stages.is_copy(sql):
                 self.track_transaction(session, "COPY")
             staged = await run_in_threadpool(stages.answer, self.stages, self.account, session, fakesnow_server.sessions[token], sql)
@@ -405,7 +419,7 @@ class Gateway:
                 return put_answer(staged)
             if staged is not None:
                 body = {"sqlText": rows_as_select(*staged), "sequenceId": body.get("sequenceId")}
-            elif (rows := await run_in_threadpool(self.answer_about_transactions, session, sql, body.get("bindings"))) is not None:
+            elif (rows := await run_in_threadpool(self.answer_system_control, session, sql, body.get("bindings"))) is not None:
                 body = {"sqlText": rows_as_select(*rows), "sequenceId": body.get("sequenceId")}
             elif (answer := await self.answer_locally(token, session, sql)) is not None:
                 body = {"sqlText": answer, "sequenceId": body.get("sequenceId")}
@@ -488,8 +502,11 @@ class Gateway:
         body["sqlText"], body["bindings"] = statement, bindings
         return name
 
-    def answer_about_transactions(self, session: Session, sql: str, bindings: dict | None) -> tuple[list[str], list[tuple]] | None:
-        """SHOW TRANSACTIONS and SYSTEM$ABORT_TRANSACTION: a user sees and aborts only its own."""
+    def answer_system_control(self, session: Session, sql: str, bindings: dict | None) -> tuple[list[str], list[tuple]] | None:
+        """SHOW TRANSACTIONS, SYSTEM$ABORT_TRANSACTION and SYSTEM$CANCEL_ALL_QUERIES: a user sees, aborts and cancels
+        only its own."""
+        if m := _CANCEL_ALL_QUERIES.match(sql):
+            return self.cancel_all_queries(session, m.group(1), int(m.group(2)))
         if _SHOW_TRANSACTIONS.match(sql):
             open_ones = [(t, s) for t, s in list(self.sessions.items()) if s.user is session.user and s.in_transaction]
             return ["id", "user", "session", "name", "started_on", "state", "scope"], [
@@ -510,6 +527,17 @@ class Gateway:
                 self.abort(token, other)
                 return ["SYSTEM$ABORT_TRANSACTION"], [(f"Transaction {argument} aborted.",)]
         raise SnowflakeError(3001, f"Transaction {argument} does not exist or not authorized.", "42501")
+
+    def cancel_all_queries(self, session: Session, call: str, session_id: int) -> tuple[list[str], list[tuple]]:
+        """What Snowpark sends as it closes a session. Nothing of the session's is running but this statement (when it
+        is the same session), so nothing is cancelled: "0 cancelled.", in the answer's form ("1 cancelled.")."""
+        target = next((s for s in list(self.sessions.values()) if s.session_id == session_id), None)
+        if target is None or target.user is not session.user:
+            # Another user's statements need OWNERSHIP of that user, or OPERATE on the warehouse: not modelled.
+            raise unsupported(f"SELECT {call} (a session of another user, or one the gateway does not know)")
+        if target.running - (target is session) > 0:
+            raise unsupported(f"SELECT {call} while a statement of that session runs: the gateway cannot stop one")
+        return [" ".join(call.split()).upper().replace("( ", "(").replace(" )", ")")], [("0 cancelled.",)]
 
     def abort(self, token: str, session: Session) -> None:
         """Roll back another session's transaction and free its locks (its client is gone)."""

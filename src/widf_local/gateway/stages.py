@@ -16,6 +16,8 @@ is the table owner's; the user stage is its user's alone.
 
 from __future__ import annotations
 
+import decimal
+import functools
 import glob
 import gzip
 import hashlib
@@ -36,9 +38,10 @@ from urllib.parse import quote
 
 from widf_local.gateway import grants
 from widf_local.gateway.accounts import Account, Rows, Session, status
+from widf_local.gateway.binding import without_comments
 from widf_local.gateway.errors import SnowflakeError, does_not_exist, insufficient_privileges, unsupported
 from widf_local.gateway.grants import ADMIN_ROLES, Securable, relation
-from widf_local.gateway.names import NAME, like, parts, qualified, unquote_literal
+from widf_local.gateway.names import NAME, like, normalise, parts, qualified, unquote_literal, written
 
 _N = NAME.pattern
 _STRING = r"'(?:[^'\\]|''|\\.)*'"
@@ -74,11 +77,23 @@ _MENTIONS_STAGE = re.compile(
 _PARAMETER = re.compile(rf"{_STRING}|\$(?P<n>\d+)\b", re.S)
 _STAGE_IN_QUERY = re.compile(rf"{_STRING}|(?P<stage>@(?:~|%?{_N})(?:/[^\s;()']*)?)(?P<args>\s*\((?:[^()']|{_STRING})*\))?", re.S)
 
+_INFER_SCHEMA = re.compile(
+    rf"\bTABLE\s*\(\s*INFER_SCHEMA\s*\((?P<arguments>(?:[^()']|{_STRING}|\((?:[^()']|{_STRING})*\))*)\)\s*\)", re.I | re.S
+)
+_ARGUMENT = re.compile(rf"\s*(?P<key>[A-Za-z_]+)\s*=>\s*(?P<value>{_VALUE})\s*,?", re.S)
+INFER_SCHEMA_ARGUMENTS = {"LOCATION", "FILE_FORMAT", "FILES", "IGNORE_CASE", "MAX_FILE_COUNT", "MAX_RECORDS_PER_FILE"}
+INFER_SCHEMA_COLUMNS = ["COLUMN_NAME", "TYPE", "NULLABLE", "EXPRESSION", "FILENAMES", "ORDER_ID"]
+
+_QUOTED_STAGE = re.compile(r"(?P<from>\bFROM\s+)'(?P<stage>@(?:[^'\\]|\\.)*)'", re.I | re.S)
+
 COLUMN = "WIDF_STAGED_COLUMN_"  # $n of a staged file, as the registered source names it
 METADATA_COLUMNS = ("METADATA$FILENAME", "METADATA$FILE_ROW_NUMBER", "METADATA$FILE_CONTENT_KEY", "METADATA$FILE_LAST_MODIFIED")
 PUT_OPTIONS = {"PARALLEL", "AUTO_COMPRESS", "SOURCE_COMPRESSION", "OVERWRITE"}
-COPY_OPTIONS = {"FILE_FORMAT", "FILES", "PATTERN", "ON_ERROR", "FORCE", "PURGE"}
-FORMAT_OPTIONS = {"TYPE", "COMPRESSION", "STRIP_OUTER_ARRAY"}
+COPY_OPTIONS = {"FILE_FORMAT", "FILES", "PATTERN", "ON_ERROR", "FORCE", "PURGE", "MATCH_BY_COLUMN_NAME"}
+# JSON's, and PARQUET's as the connector's write_pandas sends them (BINARY_AS_TEXT, USE_LOGICAL_TYPE and
+# USE_VECTORIZED_SCANNER are read and change nothing here: rows are read by pyarrow, whose types they already are).
+FORMAT_OPTIONS = {"TYPE", "COMPRESSION", "STRIP_OUTER_ARRAY", "BINARY_AS_TEXT", "USE_LOGICAL_TYPE", "USE_VECTORIZED_SCANNER"}
+LOADED_TYPES = ("JSON", "PARQUET")
 LIST_COLUMNS = ["name", "size", "md5", "last_modified"]
 PUT_COLUMNS = ["source", "target", "source_size", "target_size", "source_compression", "target_compression", "status", "message"]
 COPY_COLUMNS = [
@@ -98,7 +113,7 @@ COPY_COLUMNS = [
 def is_stage_statement(sql: str) -> bool:
     """A statement this module answers: stage DDL, PUT/GET/LIST/REMOVE, and COPY INTO <table> FROM a stage
     (COPY INTO a location is the unload, which is refused here too)."""
-    if _MENTIONS_STAGE.match(sql):
+    if _MENTIONS_STAGE.match(sql) or _INFER_SCHEMA.search(sql):
         return True
     return bool(re.match(r"^\s*COPY\s+INTO\b", sql, re.I))
 
@@ -584,6 +599,8 @@ class StageStore:
         query = None
         if rest.lstrip().startswith("("):
             query, rest = balanced(rest.lstrip())
+            # `FROM '@stage'`, a stage named by a string, as write_pandas writes it: the same as `FROM @stage`.
+            query = _QUOTED_STAGE.sub(lambda q: q["from"] + q["stage"].replace("\\'", "'"), query)
             stages = [s for s in _STAGE_IN_QUERY.finditer(query) if s["stage"]]
             if len(stages) != 1:
                 raise unsupported(sql)
@@ -606,12 +623,20 @@ class StageStore:
             **(stage.file_format if stage else {}),
             **file_format(found.get("FILE_FORMAT"), "COPY INTO", self.named_format(account, session, database, schema)),
         }
-        if fmt.get("TYPE", "CSV") != "JSON":
-            raise unsupported(f"COPY INTO ... FILE_FORMAT = (TYPE = {fmt.get('TYPE', 'CSV')}): the local gateway loads JSON only")
+        kind = fmt.get("TYPE", "CSV")
+        if kind not in LOADED_TYPES:
+            raise unsupported(f"COPY INTO ... FILE_FORMAT = (TYPE = {kind}): the local gateway loads JSON and PARQUET only")
         strip = boolean(fmt.get("STRIP_OUTER_ARRAY"), False)
         compression = fmt.get("COMPRESSION", "AUTO")
-        if compression not in ("AUTO", "GZIP", "NONE"):
+        if compression not in (("AUTO", "GZIP", "NONE") if kind == "JSON" else ("AUTO", "SNAPPY", "NONE")):
             raise unsupported(f"COPY INTO ... COMPRESSION = {compression}")
+        match = unquote_literal(found.get("MATCH_BY_COLUMN_NAME", "NONE")).upper()
+        if match not in ("NONE", "CASE_SENSITIVE", "CASE_INSENSITIVE"):
+            raise SnowflakeError(2, f"SQL compilation error:\ninvalid value [{match}] for parameter 'MATCH_BY_COLUMN_NAME'", "22023")
+        if match != "NONE" and (query is not None or head["columns"]):
+            raise SnowflakeError(
+                2, "SQL compilation error:\nMATCH_BY_COLUMN_NAME cannot be used with a column list or a transformation (a SELECT).", "0A000"
+            )
         on_error = unquote_literal(found.get("ON_ERROR", "ABORT_STATEMENT")).upper()
         if on_error not in ("ABORT_STATEMENT", "CONTINUE", "SKIP_FILE"):
             raise unsupported(f"COPY INTO ... ON_ERROR = {on_error}")
@@ -635,7 +660,8 @@ class StageStore:
                 candidates = [f for f in candidates if (stage_id, f.path, f.md5) not in seen]
             if not candidates:
                 return ["status"], [("Copy executed with 0 files processed.",)]
-            loads = [read_records(f, location.prefix + f.path, strip=strip, compression=compression) for f in candidates]
+            read = read_parquet_records if kind == "PARQUET" else functools.partial(read_records, strip=strip, compression=compression)
+            loads = [read(f, location.prefix + f.path) for f in candidates]
             if on_error == "ABORT_STATEMENT" and (bad := next((load for load in loads if load.errors), None)):
                 raise SnowflakeError(
                     100069,
@@ -646,7 +672,7 @@ class StageStore:
                     "22P02",
                 )
             loading = [load for load in loads if not (on_error == "SKIP_FILE" and load.errors)]
-            insert(fake, table, head["columns"], query, loading)
+            insert(fake, table, head["columns"], query, loading, kind=kind, match=match)
             rows = []
             for load in loads:
                 skipped = on_error == "SKIP_FILE" and load.errors
@@ -672,6 +698,111 @@ class StageStore:
                     if purge:
                         load.staged.file.unlink(missing_ok=True)
         return COPY_COLUMNS, rows
+
+    # -- INFER_SCHEMA ------------------------------------------------------------------
+
+    def infer_schema(self, account: Account, session: Session, fake: Any, sql: str) -> Rows:
+        """A query over `TABLE(INFER_SCHEMA(LOCATION => '@...', FILE_FORMAT => '<name>' ...))`: the columns of the
+        staged Parquet files, each with its Snowflake type and the expression that reads it, in the function's
+        output columns. Read from each file's Parquet schema; the query runs over them as a table."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        m = _INFER_SCHEMA.search(sql)
+        assert m
+        arguments: dict[str, str] = {}
+        text, position = m["arguments"].strip(), 0
+        while position < len(text):
+            found = _ARGUMENT.match(text, position)
+            if not found or found.end() == position or found["key"].upper() not in INFER_SCHEMA_ARGUMENTS:
+                raise unsupported(f"INFER_SCHEMA ... {text[position:]}")
+            arguments[found["key"].upper()] = found["value"]
+            position = found.end()
+        if "LOCATION" not in arguments or "FILE_FORMAT" not in arguments:
+            raise SnowflakeError(2, "SQL compilation error:\nINFER_SCHEMA needs LOCATION and FILE_FORMAT.", "42601")
+        database, schema = fake.database, fake.schema
+        location = self.location(arguments["LOCATION"], session, database, schema)
+        if location.kind == "TABLE":  # the function's page: named stages and the user stage only
+            raise unsupported(f"INFER_SCHEMA ... LOCATION => '@%{location.key}' (a table stage)")
+        self.authorize(account, session, location, "READ")
+        fmt = self.named_format(account, session, database, schema)(unquote_literal(arguments["FILE_FORMAT"]))
+        if fmt.get("TYPE", "CSV") != "PARQUET":
+            raise unsupported(f"INFER_SCHEMA ... of a {fmt.get('TYPE', 'CSV')} file format: the local gateway reads Parquet schemas only")
+        files = self.files(location)
+        if "FILES" in arguments:
+            named = {f"{location.path}/{n}".strip("/") if location.path else n for n in string_list(arguments["FILES"])}
+            files = [f for f in files if f.path in named]
+        if "MAX_FILE_COUNT" in arguments:
+            files = files[: int(unquote_literal(arguments["MAX_FILE_COUNT"]))]
+        ignore_case = boolean(arguments.get("IGNORE_CASE"), False)
+        columns: dict[str, tuple[str, bool, list[str]]] = {}
+        for staged in files:
+            try:
+                fields = pq.read_schema(staged.file)
+            except (OSError, ValueError) as e:
+                raise SnowflakeError(
+                    100071, f"Error parsing the Parquet file: {e}\n  File '{location.prefix}{staged.path}'", "22000"
+                ) from None
+            for column in fields:
+                name = column.name.upper() if ignore_case else column.name
+                kind, nullable, seen_in = columns.get(name, (parquet_type(column.type), False, []))
+                columns[name] = (kind, nullable or column.nullable, [*seen_in, location.prefix + staged.path])
+        found_rows = [
+            (name, kind, nullable, f"$1:{json.dumps(name)}::{kind}", ", ".join(seen_in), order)
+            for order, (name, (kind, nullable, seen_in)) in enumerate(columns.items())
+        ]
+        table = pa.table({c: [r[i] for r in found_rows] for i, c in enumerate(INFER_SCHEMA_COLUMNS)}, schema=_infer_schema_schema())
+        name = f"widf_inferred_{secrets.token_hex(8)}"
+        duck = fake._duck_conn  # noqa: SLF001 - the session's DuckDB, as `insert` uses
+        duck.register(name, table)
+        try:
+            cursor = fake.cursor()
+            cursor.execute(sql[: m.start()] + f"temp.main.{name}" + sql[m.end() :])
+            return [d[0] for d in cursor.description], cursor.fetchall()
+        finally:
+            duck.unregister(name)
+
+
+def parquet_type(kind: Any) -> str:
+    """The Snowflake type INFER_SCHEMA gives a Parquet column of this (pyarrow) type."""
+    import pyarrow as pa
+
+    if pa.types.is_integer(kind):
+        return "NUMBER(38, 0)"
+    if pa.types.is_decimal(kind):
+        return f"NUMBER({kind.precision}, {kind.scale})"
+    if pa.types.is_floating(kind):
+        return "REAL"
+    if pa.types.is_boolean(kind):
+        return "BOOLEAN"
+    if pa.types.is_timestamp(kind):
+        return "TIMESTAMP_TZ" if kind.tz else "TIMESTAMP_NTZ"
+    if pa.types.is_date(kind):
+        return "DATE"
+    if pa.types.is_time(kind):
+        return "TIME"
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        return "BINARY"
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return "ARRAY"
+    if pa.types.is_struct(kind) or pa.types.is_map(kind):
+        return "OBJECT"
+    return "TEXT"  # strings, and a column of nulls only
+
+
+def _infer_schema_schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("COLUMN_NAME", pa.string()),
+            ("TYPE", pa.string()),
+            ("NULLABLE", pa.bool_()),
+            ("EXPRESSION", pa.string()),
+            ("FILENAMES", pa.string()),
+            ("ORDER_ID", pa.int64()),
+        ]
+    )
 
 
 def put_target(source: str, auto_compress: bool, compression: str) -> tuple[str, str, str]:
@@ -733,19 +864,55 @@ def read_records(staged: StagedFile, name: str, *, strip: bool, compression: str
     return load
 
 
+def read_parquet_records(staged: StagedFile, name: str) -> FileLoad:
+    """A staged Parquet file's rows, each an object of its columns: what `$1` is for a Parquet file. A file that is
+    not Parquet is one error."""
+    import pyarrow.parquet as pq
+
+    load = FileLoad(staged, name)
+    try:
+        rows = pq.read_table(staged.file).to_pylist()
+    except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
+        load.parsed, load.errors = 1, 1
+        load.first_error, load.first_error_line, load.first_error_character = f"Error parsing the Parquet file: {e}", 1, 1
+        return load
+    load.parsed = len(rows)
+    load.records.extend(json.dumps(row, separators=(",", ":"), default=parquet_value) for row in rows)
+    return load
+
+
+def parquet_value(value: Any) -> Any:
+    """A Parquet value JSON has no type for: dates and times in ISO 8601, decimals as numbers, binary as hex
+    (as Snowflake shows a BINARY)."""
+    if isinstance(value, bytes):
+        return value.hex().upper()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value) if value != value.to_integral_value() else int(value)
+    raise TypeError(f"a Parquet value of type {type(value).__name__}")
+
+
 def duck_name(key: str) -> str:
     return ".".join('"' + p.replace('"', '""') + '"' for p in key.split("."))
 
 
-def insert(fake: Any, table: str, columns: str | None, query: str | None, loads: list[FileLoad]) -> None:
-    """Insert the records: each as the one VARIANT column's value, or through the COPY's SELECT, which reads
-    `$1` and the METADATA$ columns from the staged rows (registered in the session's DuckDB)."""
+def insert(
+    fake: Any, table: str, columns: str | None, query: str | None, loads: list[FileLoad], *, kind: str = "JSON", match: str = "NONE"
+) -> None:
+    """Insert the records: each as the one VARIANT column's value, through the COPY's SELECT, which reads `$1`
+    and the METADATA$ columns from the staged rows (registered in the session's DuckDB), or each field into the
+    column of its name (MATCH_BY_COLUMN_NAME)."""
     import pyarrow as pa
 
     records = [(r, load, i) for load in loads for i, r in enumerate(load.records, start=1)]
     if not records:
         return
     duck = fake._duck_conn  # noqa: SLF001 - the session's DuckDB, as the gateway's batches use
+    table_columns = table_columns_of(duck, table)
+    if match != "NONE":
+        names = [name for name, _ in table_columns]
+        records = [(matched_by_name(r, names, case_sensitive=match == "CASE_SENSITIVE"), load, i) for r, load, i in records]
     raw, view = f"widf_staged_{secrets.token_hex(8)}", f"widf_staged_rows_{secrets.token_hex(8)}"
     duck.register(
         raw,
@@ -764,31 +931,82 @@ def insert(fake: Any, table: str, columns: str | None, query: str | None, loads:
         duck.execute(f'CREATE TEMP VIEW {view} AS SELECT json("TEXT") AS {COLUMN}1, {metadata} FROM {raw}')
         target = ".".join(p if re.fullmatch(r"[A-Z_][A-Z0-9_$]*", p) else '"' + p.replace('"', '""') + '"' for p in table.split("."))
         into = f"{target} ({columns})" if columns else target
-        if query is None:
-            table_columns = table_columns_of(duck, table)
+        if match != "NONE":
+            # Every column of the table, each from the field of its name (NULL where a record has none).
+            into = f"{target} ({', '.join(written(name) for name, _ in table_columns)})"
+            fields = ", ".join(f"{COLUMN}1:{json.dumps(name)}::{snowflake_type(kind)}" for name, kind in table_columns)
+            select = f"SELECT {fields} FROM temp.main.{view}"
+        elif query is None:
             if len(table_columns) != 1 and not columns:
                 raise SnowflakeError(
                     2,
-                    "SQL compilation error:\nJSON file format can produce one and only one column of type variant, object, or array. "
+                    f"SQL compilation error:\n{kind} file format can produce one and only one column of type variant, object, or array. "
                     "Use CSV file format if you want to load more than one column.",
                     "0A000",
                 )
             select = f"SELECT {COLUMN}1 FROM temp.main.{view}"
         else:
-            select = source_query(query, f"temp.main.{view}")
+            targets = [c.strip() for c in columns.split(",")] if columns else [name for name, _ in table_columns]
+            types = {normalise(name): kind for name, kind in table_columns}
+            select = cast_to_targets(source_query(query, f"temp.main.{view}"), [types.get(normalise(t), "JSON") for t in targets])
         fake.cursor().execute(f"INSERT INTO {into} {select}")
     finally:
         duck.execute(f"DROP VIEW IF EXISTS {view}")
         duck.unregister(raw)
 
 
-def table_columns_of(duck: Any, table: str) -> list[str]:
+def cast_to_targets(select: str, target_types: list[str]) -> str:
+    """The COPY's SELECT with each field it reads bare (`$1:name`, a VARIANT) cast to its target column's type, as
+    Snowflake converts a VARIANT it loads into a typed column: a string lands as its text, not as JSON."""
+    import sqlglot
+    from sqlglot import exp
+
+    tree = sqlglot.parse_one(select, read="snowflake")
+    if not isinstance(tree, exp.Select) or len(tree.expressions) != len(target_types):
+        return select
+    projections = []
+    for projection, kind in zip(tree.expressions, target_types, strict=True):
+        inner = projection.this if isinstance(projection, exp.Alias) else projection
+        if isinstance(inner, exp.JSONExtract) and (target := snowflake_type(kind)) != "VARIANT":
+            # GET_PATH(...)::type, unparenthesised: the shape fakesnow reads as a JSON value's text
+            projection = sqlglot.parse_one(f"{inner.sql(dialect='snowflake')}::{target}", read="snowflake")
+        projections.append(projection)
+    tree.set("expressions", projections)
+    return tree.sql(dialect="snowflake")
+
+
+def table_columns_of(duck: Any, table: str) -> list[tuple[str, str]]:
+    """The table's columns in order, each with its DuckDB type."""
     db, schema, name = table.split(".")
-    rows = duck.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_catalog ILIKE ? AND table_schema ILIKE ? AND table_name ILIKE ?",
+    return duck.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog ILIKE ? AND table_schema ILIKE ? "
+        "AND table_name ILIKE ? ORDER BY ordinal_position",
         [db, schema, name],
     ).fetchall()
-    return [r[0] for r in rows]
+
+
+def matched_by_name(record: str, names: list[str], *, case_sensitive: bool) -> str:
+    """MATCH_BY_COLUMN_NAME: the record's fields under the names of the columns they match (a record that is not
+    an object matches none)."""
+    value = json.loads(record)
+    if not isinstance(value, dict):
+        return "{}"
+    fold = (lambda n: n) if case_sensitive else str.upper
+    by_name = {fold(k): v for k, v in value.items()}
+    return json.dumps({n: by_name[fold(n)] for n in names if fold(n) in by_name}, separators=(",", ":"))
+
+
+_SNOWFLAKE_TYPES = {"JSON": "VARIANT", "VARCHAR": "VARCHAR", "BOOLEAN": "BOOLEAN", "DOUBLE": "FLOAT", "FLOAT": "FLOAT", "DATE": "DATE"}
+
+
+def snowflake_type(duck_type: str) -> str:
+    """The Snowflake type a DuckDB column holds, to cast a field into it."""
+    upper = duck_type.upper()
+    if upper.startswith(("DECIMAL", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT")):
+        return "NUMBER" + (upper[len("DECIMAL") :] if upper.startswith("DECIMAL") else "(38, 0)")
+    if upper.startswith("TIMESTAMP"):
+        return "TIMESTAMP_TZ" if "TIME ZONE" in upper else "TIMESTAMP_NTZ"
+    return _SNOWFLAKE_TYPES.get(upper, "VARIANT")
 
 
 def source_query(query: str, source: str) -> str:
@@ -810,9 +1028,12 @@ def source_query(query: str, source: str) -> str:
 
 def answer(store: StageStore, account: Account, session: Session, fake: Any, sql: str) -> Rows | dict[str, Any] | None:
     """Rows for a stage statement, the `data` of a PUT's answer, or None when the statement is not about stages."""
+    sql = without_comments(sql)
     if not is_stage_statement(sql):
         return None
     database, schema = fake.database, fake.schema
+    if _INFER_SCHEMA.search(sql):
+        return store.infer_schema(account, session, fake, sql)
     word = " ".join(sql.split()[:4]).upper()
     if re.match(r"^COPY\s+INTO\s", word):
         if not _COPY_HEAD.match(sql):

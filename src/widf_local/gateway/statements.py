@@ -179,13 +179,39 @@ class LocalStatements:
             if not (access.primary if word == "CREATE" else access.active) & ADMIN_ROLES:
                 target = f"{database}.{schema}" if database and schema else ""
                 raise insufficient_privileges("schema", target.rsplit(".", 1)[-1] or "PUBLIC")
+        if isinstance(statement, exp.Drop) and statement.args.get("exists") and not self.any_dropped_exists(statement, database, schema):
+            return None  # DROP ... IF EXISTS of nothing: nothing to authorize, and the engine does nothing
         grants.authorize(self.account.privileges, access, grants.needs(statement, database, schema))
         self.refuse_dml_on_dynamic_tables(statement, database, schema)
         if isinstance(statement, exp.Create):
             return self.before_create(session, fake, statement)
         if isinstance(statement, exp.Drop):
             return self.before_drop(statement, database, schema)
+        if isinstance(statement, exp.Alter):
+            return self.before_rename(access, statement, database, schema)
         return None
+
+    def before_rename(self, access: grants.Access, statement: exp.Alter, database: str | None, schema: str | None) -> Bookkeeping | None:
+        """ALTER TABLE ... RENAME TO: the owner renames (checked with ALTER's needs), with CREATE TABLE on the schema
+        it lands in (ALTER TABLE's access control); the table keeps its owner and grants under the new name."""
+        rename = next((a for a in statement.args.get("actions") or [] if isinstance(a, exp.AlterRename)), None)
+        if rename is None or str(statement.args.get("kind") or "").upper() != "TABLE":
+            return None
+        old, new = table_key(statement.this, database, schema), table_key(rename.this, database, schema)
+        if old is None or new is None:
+            return None
+        db, sch, _ = new.split(".")
+        grants.authorize(self.account.privileges, access, [grants.Need(("CREATE TABLE",), Securable("SCHEMA", f"{db}.{sch}"))])
+        if self.catalog.exists(relation(new)):
+            raise SnowflakeError(2002, f"SQL compilation error:\nObject '{new}' already exists.", "42710")
+        return lambda: self.account.privileges.renamed(relation(old), relation(new))
+
+    def any_dropped_exists(self, statement: exp.Drop, database: str | None, schema: str | None) -> bool:
+        kind = str(statement.args.get("kind") or "").upper()
+        if kind not in grants.RELATION_KINDS:
+            return True  # databases and schemas are answered elsewhere; anything else is checked as before
+        keys = [table_key(t, database, schema) for t in statement.args.get("tables") or []]
+        return any(key is None or self.catalog.exists(relation(key)) for key in keys)
 
     def refuse_dml_on_dynamic_tables(self, statement: exp.Expr, database: str | None, schema: str | None) -> None:
         if not isinstance(statement, exp.Insert | exp.Update | exp.Delete | exp.Merge | exp.TruncateTable):

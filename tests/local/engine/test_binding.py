@@ -1,4 +1,5 @@
-"""Array-bound INSERTs become one statement over the bound rows (the gateway's binding rewrites).
+"""Array-bound INSERTs become one statement over the bound rows, and names bound with IDENTIFIER(?) are
+written in (the gateway's binding rewrites).
 
 The statements are written out as clients send them; that the loader's own statements take the fast
 path is shown live, through the stack (tests/local/test_gateway_admin.py).
@@ -10,7 +11,16 @@ import base64
 
 import pytest
 
-from widf_local.gateway.binding import batch_statement, batch_table, flattened_array_statement, is_array_binding, unpack_snappy
+from widf_local.gateway.binding import (
+    batch_statement,
+    batch_table,
+    binds_identifiers,
+    flattened_array_statement,
+    inlined,
+    is_array_binding,
+    unpack_snappy,
+    without_comments,
+)
 from widf_local.gateway.errors import SnowflakeError
 
 # COMPRESS('Snowflake', 'SNAPPY') = 0920536E6F77666C616B65, from Snowflake's documentation of COMPRESS
@@ -106,3 +116,41 @@ def test_an_executemany_of_one_row_is_flattened_as_one_statement():
         {"1": {"type": "TEXT", "value": "ctx"}},
         "[1, 2]",
     )
+
+
+# As the connector's write_pandas sends them (pandas_tools.py), each with its names bound.
+WRITE_PANDAS_STAGE = (
+    "CREATE TEMP STAGE /* Python:snowflake.connector.pandas_tools.write_pandas() */ identifier(?) "
+    "FILE_FORMAT=(TYPE=PARQUET COMPRESSION=auto BINARY_AS_TEXT=FALSE)"
+)
+WRITE_PANDAS_COPY = (
+    'COPY INTO identifier(?) /* Python:snowflake.connector.pandas_tools.write_pandas() */ ("A") '
+    'FROM (SELECT $1:"A"::TEXT FROM \'@"S"\') FILE_FORMAT=(TYPE=PARQUET COMPRESSION=auto) PURGE=TRUE ON_ERROR=?'
+)
+
+
+def text(value: str) -> dict:
+    return {"type": "TEXT", "value": value}
+
+
+def test_bound_names_are_written_in_as_names_and_other_values_as_literals():
+    assert binds_identifiers(WRITE_PANDAS_STAGE) and not binds_identifiers("SELECT ? FROM t")
+    assert inlined(WRITE_PANDAS_STAGE, {"1": text('"DB"."S"."SNOWPARK_TEMP_STAGE_X"')}) == (
+        'CREATE TEMP STAGE   "DB"."S"."SNOWPARK_TEMP_STAGE_X" FILE_FORMAT=(TYPE=PARQUET COMPRESSION=auto BINARY_AS_TEXT=FALSE)'
+    )
+    copy = inlined(WRITE_PANDAS_COPY, {"1": text('"T"'), "2": text("abort_statement")})
+    assert copy.startswith('COPY INTO "T"   ("A")') and copy.endswith("PURGE=TRUE ON_ERROR='abort_statement'")
+    assert inlined(
+        "SELECT ?, ?, ?, '?' -- ?\n", {"1": text("it's"), "2": {"type": "FIXED", "value": "42"}, "3": {"type": "TEXT", "value": None}}
+    ) == ("SELECT 'it''s', 42, NULL, '?'  \n")
+
+
+def test_a_bound_name_that_is_no_identifier_is_refused_before_it_reaches_sql():
+    with pytest.raises(SnowflakeError, match="invalid identifier 'T; DROP TABLE X'"):
+        inlined("DROP TABLE IF EXISTS identifier(?)", {"1": text("T; DROP TABLE X")})
+    with pytest.raises(SnowflakeError, match="Bind variable"):
+        inlined("SELECT ?, ?", {"1": text("one")})
+
+
+def test_comments_are_blanked_but_not_inside_strings():
+    assert without_comments("PUT 'file:///tmp/a--b' @s /* x */ -- y") == "PUT 'file:///tmp/a--b' @s    "

@@ -1,4 +1,5 @@
-"""The stage statements' pure pieces: options, staged JSON records, the COPY's SELECT over the staged rows."""
+"""The stage statements' pure pieces: options, staged JSON and Parquet records, the types INFER_SCHEMA gives
+Parquet columns, MATCH_BY_COLUMN_NAME, the COPY's SELECT over the staged rows."""
 
 from __future__ import annotations
 
@@ -10,7 +11,17 @@ from pathlib import Path
 import pytest
 
 from widf_local.gateway.errors import SnowflakeError
-from widf_local.gateway.stages import COLUMN, StagedFile, file_format, options, read_records, source_query
+from widf_local.gateway.stages import (
+    COLUMN,
+    StagedFile,
+    file_format,
+    matched_by_name,
+    options,
+    parquet_type,
+    read_parquet_records,
+    read_records,
+    source_query,
+)
 
 
 def staged(path: Path, data: bytes) -> StagedFile:
@@ -52,3 +63,57 @@ def test_the_copy_select_reads_the_staged_column_and_leaves_strings_alone():
     assert source_query(query, "temp.main.v") == f"SELECT {COLUMN}1:a::int, '$1 @x', METADATA$FILENAME FROM temp.main.v t"
     with pytest.raises(SnowflakeError, match=r"only \$1"):
         source_query("SELECT $2 FROM @s", "temp.main.v")
+
+
+def parquet(path: Path, columns: dict) -> StagedFile:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(pa.table(columns), buffer, compression="gzip")  # as write_pandas writes its chunks
+    return staged(path, buffer.getvalue())
+
+
+def test_a_parquet_row_is_one_object_of_its_columns(tmp_path):
+    from decimal import Decimal
+
+    when = datetime(2026, 12, 1, 9, 30)
+    load = read_parquet_records(
+        parquet(tmp_path / "file0.txt", {"A": ["x", None], "N": [1, 2], "T": [when, when], "D": [Decimal("1.50"), Decimal("2")]}),
+        "s/file0.txt",
+    )
+    assert (load.parsed, load.errors) == (2, 0)
+    assert load.records == [
+        '{"A":"x","N":1,"T":"2026-12-01T09:30:00","D":1.5}',
+        '{"A":null,"N":2,"T":"2026-12-01T09:30:00","D":2}',
+    ]
+
+
+def test_a_file_that_is_not_parquet_is_one_error_of_that_file(tmp_path):
+    load = read_parquet_records(staged(tmp_path / "f.parquet", b'{"a": 1}'), "s/f.parquet")
+    assert (load.records, load.parsed, load.errors) == ([], 1, 1)
+    assert load.first_error and load.first_error.startswith("Error parsing the Parquet file: ")
+
+
+def test_parquet_columns_get_the_types_infer_schema_gives_them():
+    import pyarrow as pa
+
+    assert [parquet_type(t) for t in (pa.int64(), pa.float64(), pa.string(), pa.bool_(), pa.timestamp("ns"), pa.decimal128(10, 2))] == [
+        "NUMBER(38, 0)",
+        "REAL",
+        "TEXT",
+        "BOOLEAN",
+        "TIMESTAMP_NTZ",
+        "NUMBER(10, 2)",
+    ]
+    assert parquet_type(pa.timestamp("us", tz="UTC")) == "TIMESTAMP_TZ"
+
+
+def test_match_by_column_name_keeps_the_fields_named_like_columns():
+    names = ["SOURCE_FILE", "payload"]
+    record = '{"source_file": "s3://b/k", "payload": {"a": 1}, "extra": 2}'
+    assert matched_by_name(record, names, case_sensitive=False) == '{"SOURCE_FILE":"s3://b/k","payload":{"a":1}}'
+    assert matched_by_name(record, names, case_sensitive=True) == '{"payload":{"a":1}}'
+    assert matched_by_name("[1, 2]", names, case_sensitive=False) == "{}"

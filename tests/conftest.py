@@ -20,14 +20,25 @@ def names() -> SnowflakeNames:
     return SnowflakeNames()
 
 
+def in_process(stack: Stack, *args: str) -> None:
+    """`widf-loader ARGS` against the stack, run in this process by typer's runner: a module's setup need not
+    pay for starting the command three times (the commands' own tests run them as a user does)."""
+    from typer.testing import CliRunner
+
+    from widf_cli import app
+
+    result = CliRunner().invoke(app, ["--state-dir", str(stack.state_dir), *args], env={"WIDF_TARGET": "local", "COLUMNS": "200"})
+    assert result.exit_code == 0, f"widf-loader {' '.join(args)} exited {result.exit_code}:\n{result.output}\n{result.exception!r}"
+
+
 @pytest.fixture(scope="module")
 def loader(stack: Stack):
     """The function deployed and trusted: Snowflake objects, AWS resources, service user."""
     from widf_cli.local_stack import deployed
 
-    stack.cli("snow", "setup")
-    stack.cli("aws", "deploy")
-    stack.cli("snow", "lambda-wid")
+    in_process(stack, "snow", "setup")
+    in_process(stack, "aws", "deploy")
+    in_process(stack, "snow", "lambda-wid")
     return deployed(stack.paths)
 
 

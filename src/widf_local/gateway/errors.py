@@ -18,8 +18,10 @@ class SnowflakeError(Exception):
 
 
 def does_not_exist(name: str, kind: str = "Object") -> SnowflakeError:
-    # Snowflake never tells a role that an object it may not see exists.
-    return SnowflakeError(2003, f"SQL compilation error:\n{kind} '{name}' does not exist or not authorized.", "02000")
+    # Snowflake never tells a role that an object it may not see exists. Its SQLSTATE is 42S02 (base table or
+    # view not found) for a table or view, 02000 for a database, schema, stage or the like, as its answers show.
+    sqlstate = "42S02" if kind in ("Object", "Table", "View") else "02000"
+    return SnowflakeError(2003, f"SQL compilation error:\n{kind} '{name}' does not exist or not authorized.", sqlstate)
 
 
 def cannot_be_performed() -> SnowflakeError:

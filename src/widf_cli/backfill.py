@@ -6,13 +6,10 @@ import json
 import time
 from collections import Counter
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
 from rich.filesize import decimal
-from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn
-from rich.text import Text
 
 from widf_cli.aws import aws_errors, aws_side, deployment
 from widf_cli.common import admin_connection, app, console, fail, friendly_errors, names, print_table
@@ -34,23 +31,6 @@ from widf_ops.backfill import (
 from widf_ops.redrive import peek, replay_dead_letters
 
 FIRST_SHOWN = 10  # keys listed by a dry run, reasons listed by a summary
-
-
-class FilesColumn(ProgressColumn):
-    """Files and bytes done, their rates since the start, and the time left (by files): one column, so it reads as one line."""
-
-    def render(self, task: Task) -> Text:
-        elapsed, done_bytes = task.elapsed or 0, task.fields["bytes"]
-        text = f"{task.completed:.0f}/{task.total:.0f} files, {decimal(done_bytes)}/{decimal(task.fields['total_bytes'])}"
-        if elapsed and task.completed:
-            text += f", {task.completed / elapsed:.1f} files/s ({decimal(int(done_bytes / elapsed))}/s)"
-        remaining = task.time_remaining
-        text += f", ETA {'-:--:--' if remaining is None else timedelta(seconds=int(remaining))}"
-        return Text(text, style="progress.data.speed")
-
-
-def progress_bar() -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=20), FilesColumn(), console=console)
 
 
 def queue_arn(sqs: Any, queue_url: str) -> str:
@@ -172,6 +152,8 @@ def backfill(
 def follow_with_progress(inventory: Inventory, send: Any, ledger: Ledger, follow: Follow) -> list[Outcome]:
     counts: Counter = Counter()
     done_bytes = 0
+    from widf_cli.progress import progress_bar  # rich's progress display costs a quarter second to import
+
     with progress_bar() as progress:
         task = progress.add_task(tally_text(counts), total=len(inventory.to_send), bytes=0, total_bytes=inventory.bytes_to_send)
 

@@ -11,16 +11,16 @@ from decimal import Decimal
 from enum import StrEnum
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import snowflake.connector
 import typer
 from rich.console import Console
-from rich.table import Table
-from snowflake.connector.errors import Error as SnowflakeConnectorError
 
 from widf_loader.config import ConfigError
 from widf_ops.admin import ADMIN_CONNECTION_OPTIONS, SnowflakeNames
+
+if TYPE_CHECKING:
+    import snowflake.connector
 
 # Columns for tables when the output is not a terminal and COLUMNS does not say: rich would take 80.
 UNTERMINATED_WIDTH = 200
@@ -92,10 +92,19 @@ def friendly_errors(command: Callable) -> Callable:
             return command(*args, **kwargs)
         except (ConfigError, StackError) as e:
             fail(str(e))
-        except SnowflakeConnectorError as e:
+        except Exception as e:
+            if not is_connector_error(e):
+                raise
             fail(f"Snowflake: {' '.join(str(e).split())}")
 
     return run
+
+
+def is_connector_error(error: Exception) -> bool:
+    """The connector is imported by the commands that connect, when they connect (it costs half a second at
+    start-up); an error can only be one of its own once it is."""
+    errors = sys.modules.get("snowflake.connector.errors")
+    return errors is not None and isinstance(error, errors.Error)
 
 
 def require_local(what: str) -> None:
@@ -105,6 +114,8 @@ def require_local(what: str) -> None:
 
 
 def admin_connection() -> snowflake.connector.SnowflakeConnection:
+    import snowflake.connector
+
     if ctx.target is Target.cloud:
         name = os.environ.get("SNOWFLAKE_CONNECTION_NAME")
         if not name:
@@ -155,6 +166,8 @@ def print_settings(rows: list[tuple[str, Any]], heading: str, as_json: bool = Fa
 
 
 def print_table(columns: list[str], rows: list[tuple], title: str | None = None) -> None:
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     for column in columns:
         table.add_column(column)

@@ -98,9 +98,8 @@ def load_through_the_function(file: Path, key: str) -> None:
     """Upload to the landing bucket and report the function's outcome for that object version."""
     require_local("load")
     from widf_cli.local_stack import admin_connection, deployed
-    from widf_loader.events import FileRef
+    from widf_loader.events import FileRef, file_id
     from widf_loader.outcomes import LoadStatus
-    from widf_loader.warehouse import file_id
     from widf_local import aws
     from widf_local.stack import read_stack
     from widf_ops.stack_outputs import wait_for

@@ -36,6 +36,11 @@ class FileRef:
         return f"s3://{self.bucket}/{self.key}"
 
 
+def file_id(ref: FileRef) -> str:
+    """A file's identity: the object version, or its content hash when unversioned."""
+    return f"{ref.bucket}/{ref.key}#{ref.version_id or ref.etag or 'unversioned'}"
+
+
 def is_eventbridge(event: dict) -> bool:
     return event.get("source") == "aws.s3" and "detail-type" in event
 

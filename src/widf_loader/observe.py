@@ -24,10 +24,9 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 
-from widf_loader.events import FileRef
+from widf_loader.events import FileRef, file_id
 from widf_loader.outcomes import FINAL_STATUSES, LoadStatus
 from widf_loader.pipeline import FileOutcome
-from widf_loader.warehouse import file_id
 
 SERVICE = "widf-loader"
 NAMESPACE = "WidfLoader"

@@ -22,7 +22,7 @@ import snowflake.connector
 from snowflake.connector.errors import DatabaseError
 
 from widf_loader.config import LoaderSettings
-from widf_loader.events import FileRef
+from widf_loader.events import FileRef, file_id
 from widf_loader.outcomes import FINAL_STATUSES, LoadStatus
 from widf_loader.pipeline_config import TypedColumn
 
@@ -108,11 +108,6 @@ class LedgerEntry:
             self.load_id,
             self.started_at,
         )
-
-
-def file_id(ref: FileRef) -> str:
-    """A file's identity: the object version, or its content hash when unversioned."""
-    return f"{ref.bucket}/{ref.key}#{ref.version_id or ref.etag or 'unversioned'}"
 
 
 # REJECTED_RECORDS (the quarantine), likewise: the loader binds the REJECTED_COLUMNS, and REJECTED_BY.

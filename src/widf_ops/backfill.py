@@ -27,9 +27,8 @@ from enum import StrEnum
 from typing import Any
 
 from widf_loader.config import ConfigError
-from widf_loader.events import FileRef
+from widf_loader.events import FileRef, file_id
 from widf_loader.outcomes import FINAL_STATUSES, LoadStatus
-from widf_loader.warehouse import file_id
 from widf_ops.durations import parse_duration
 from widf_ops.queues import KeyRule, landing_rules, s3_notification
 

@@ -111,6 +111,17 @@ def test_snow_query_json_is_one_object_per_row(stack, one_row):
     datetime.fromisoformat(row["LOADED_AT"])  # times are ISO 8601 text
 
 
+def test_a_snowflake_error_ends_the_command_with_its_one_line_in_snowflakes_words(stack, one_row):
+    result = CliRunner().invoke(
+        app, ["--state-dir", str(stack.state_dir), "snow", "query"], env={"WIDF_TARGET": "local", "SNOWFLAKE_DATABASE": "NO_SUCH_DB"}
+    )
+    assert result.exit_code == 1
+    [line] = result.stderr.strip().splitlines()  # connector 5.x adds the request's id at the end
+    assert line.startswith(
+        "error: Snowflake: 002003 (42S02): SQL compilation error: Object 'NO_SUCH_DB.PUBLIC.RAW_DATA' does not exist or not authorized."
+    )
+
+
 def test_snow_query_summary_json_counts_the_row(stack, one_row):
     result = invoke(stack, "snow", "query-summary", "--refresh", "--json")
     assert result.exit_code == 0, result.output

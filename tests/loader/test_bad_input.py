@@ -10,8 +10,8 @@ import pytest
 
 from corpus.make_corpus import GOOD, GOOD_RECORD, Case, cases, ndjson
 from helpers import function_env, notification, put, query, sqs_batch
+from widf_loader.events import file_id
 from widf_loader.handler import lambda_handler, runtime
-from widf_loader.warehouse import file_id
 from widf_local import aws
 from widf_local.worker import LambdaContext
 

@@ -15,9 +15,10 @@ import snowflake.connector
 
 from helpers import UNNOTIFIED, ndjson, notification, put, query, shipped_pipeline, sqs_batch
 from widf_loader.config import LoaderSettings
+from widf_loader.events import file_id
 from widf_loader.handler import lambda_handler, runtime
 from widf_loader.observe import query_tag
-from widf_loader.warehouse import Warehouse, file_id
+from widf_loader.warehouse import Warehouse
 from widf_local import aws, samples
 from widf_local.stack import fault_plan
 from widf_local.worker import LambdaContext

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from helpers import ndjson, put, query
-from widf_loader.warehouse import file_id
+from widf_loader.events import file_id
 from widf_local import aws, samples
 from widf_local.stack import FunctionLaunch
 from widf_ops.stack_outputs import wait_for

@@ -10,8 +10,7 @@ from test_preload import with_bad_purchases
 
 from helpers import TESTS
 from widf_cli.local_stack import admin_connection
-from widf_loader.events import FileRef
-from widf_loader.warehouse import file_id
+from widf_loader.events import FileRef, file_id
 from widf_local import aws, samples
 from widf_ops.stack_outputs import wait_for
 

@@ -18,8 +18,7 @@ from snowflake.connector.errors import ProgrammingError
 
 from widf_cli.demo_story import rows_for
 from widf_cli.local_stack import admin_connection, deployed
-from widf_loader.events import FileRef
-from widf_loader.warehouse import file_id
+from widf_loader.events import FileRef, file_id
 from widf_local import aws, samples
 from widf_local.pytest_plugin import gateway_stats, started_stack
 from widf_ops.stack_outputs import wait_for

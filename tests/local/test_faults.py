@@ -18,8 +18,7 @@ import pytest
 
 from helpers import notification
 from widf_cli.local_stack import admin_connection, deployed
-from widf_loader.events import FileRef, file_refs_from_sqs_body
-from widf_loader.warehouse import file_id
+from widf_loader.events import FileRef, file_id, file_refs_from_sqs_body
 from widf_local import aws, samples
 from widf_local.deploy import update_function_configuration
 from widf_local.pytest_plugin import gateway_stats

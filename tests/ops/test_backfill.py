@@ -16,8 +16,7 @@ import orjson
 
 from helpers import admin_connections_toml, notification
 from widf_cli.local_stack import admin_connection
-from widf_loader.events import FileRef
-from widf_loader.warehouse import file_id
+from widf_loader.events import FileRef, file_id
 from widf_local import aws, samples
 from widf_ops.queues import queue_depth
 from widf_ops.stack_outputs import wait_for

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from helpers import ndjson, put, query
-from widf_loader.warehouse import file_id
+from widf_loader.events import file_id
 from widf_local import aws, samples
 from widf_ops.stack_outputs import wait_for
 

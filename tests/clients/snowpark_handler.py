@@ -2,7 +2,8 @@
 into pandas, written with `session.write_pandas` to a staging table, then moved into RAW_DATA with
 `INSERT ... PARSE_JSON` and the staging table dropped. It signs in with workload identity federation as the
 role it runs with, and knows nothing of the local stack: everything comes from the environment a function
-would have (the Snowflake endpoint and STS host included, as a function in a VPC would set them).
+would have, and the local stack's runtime adds what it adds for every function (AWS_ENDPOINT_URL, which the
+connector's STS host resolution reads through botocore; the Snowflake endpoint).
 
 Run by tests/local/test_snowpark.py from a Snowpark environment of its own: the event as JSON on stdin, the
 handler's answer as JSON on stdout.
@@ -27,7 +28,7 @@ def snowflake_session() -> Session:
         "warehouse": os.environ["SNOWFLAKE_WAREHOUSE"],
         "role": os.environ["SNOWFLAKE_ROLE"],
     }
-    for option in ("host", "port", "protocol", "workload_identity_host"):
+    for option in ("host", "port", "protocol"):
         if value := os.environ.get(f"SNOWFLAKE_{option.upper()}"):
             configs[option] = int(value) if option == "port" else value
     return Session.builder.configs(configs).create()

@@ -59,7 +59,8 @@ def upload(stack) -> str:
 
 
 def run_handler(snowpark: Path, stack, role_arn: str, home: Path) -> subprocess.CompletedProcess:
-    """The handler in a fresh interpreter with what a function has: its role's credentials and its settings."""
+    """The handler in a fresh interpreter with what a function has: its role's credentials and its settings, and
+    the local runtime's additions (AWS_ENDPOINT_URL: the attestation is signed for local STS, found through it)."""
     info = stack.info
     credentials = aws.client("sts", info.aws_endpoint).assume_role(RoleArn=role_arn, RoleSessionName="snowpark-handler")["Credentials"]
     env = {
@@ -74,7 +75,6 @@ def run_handler(snowpark: Path, stack, role_arn: str, home: Path) -> subprocess.
         "SNOWFLAKE_HOST": info.snowflake_host,
         "SNOWFLAKE_PORT": str(info.snowflake_port),
         "SNOWFLAKE_PROTOCOL": "http",
-        "SNOWFLAKE_WORKLOAD_IDENTITY_HOST": info.aws_endpoint,  # the STS endpoint the attestation is signed for
         "SNOWFLAKE_WIF_ALLOWED_HOST_SUFFIXES": info.snowflake_host,
         "SNOWFLAKE_DATABASE": TRIAL["database"],
         "SNOWFLAKE_SCHEMA": SCHEMA,

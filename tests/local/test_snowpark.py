@@ -94,7 +94,7 @@ def handled(snowpark, stack, trial, upload, tmp_path_factory) -> dict:
 
 def history(admin, session_id: int) -> list[tuple]:
     cursor = admin.cursor().execute(
-        "SELECT QUERY_TEXT, EXECUTION_STATUS, USER_NAME, START_TIME, END_TIME FROM "
+        "SELECT QUERY_TEXT, EXECUTION_STATUS, USER_NAME, START_TIME, END_TIME, WAREHOUSE_NAME, EXECUTION_TIME, TOTAL_ELAPSED_TIME FROM "
         f"TABLE({TRIAL['database']}.INFORMATION_SCHEMA.QUERY_HISTORY(RESULT_LIMIT => 10000)) WHERE SESSION_ID = %s ORDER BY START_TIME",
         (session_id,),
     )
@@ -123,8 +123,13 @@ def test_the_handler_signs_in_as_its_role_and_lands_every_record_through_write_p
     assert [(source, orjson.loads(payload)) for source, payload in raw] == [(upload, e) for e in events]
     assert staging == [] and stages == [], "the staging table is dropped, the temporary stage went with the session"
     # What Snowpark and write_pandas sent, each answered as Snowflake answers it, by the service user.
-    assert {(user, status) for _, status, user, _, _ in statements} == {(TRIAL["service_user"], "SUCCESS")}
+    assert {(user, status) for _, status, user, *_ in statements} == {(TRIAL["service_user"], "SUCCESS")}
     texts = [" ".join(text.split()) for text, *_ in statements]
+    # The warehouse runs the loading and the reading, for the time QUERY_HISTORY records; the rest runs without it.
+    on_warehouse = {t.split()[0].upper() for t, (*_, warehouse, executed, total) in zip(texts, statements, strict=True) if warehouse}
+    assert on_warehouse == {"COPY", "INSERT", "SELECT"}
+    for text, (*_, warehouse, executed, total) in zip(texts, statements, strict=True):
+        assert (warehouse, 0 < executed <= total) == ("COMPUTE_WH", True) if warehouse else executed == 0, text
     for sent in (
         "CREATE TEMP STAGE",
         "PUT 'file://",
@@ -144,7 +149,7 @@ def test_daily_summary_catches_up_with_the_written_rows_within_its_target_lag(st
     table = f"{TRIAL['database']}.{SCHEMA}.DAILY_SUMMARY"
     with admin_connection(stack.info) as admin:
         [(started, inserted)] = [
-            (start, end) for text, _, _, start, end in history(admin, handled["session_id"]) if text.startswith("INSERT INTO RAW_DATA")
+            (start, end) for text, _, _, start, end, *_ in history(admin, handled["session_id"]) if text.startswith("INSERT INTO RAW_DATA")
         ]
 
         def first_refresh_after_the_insert() -> tuple | None:

@@ -5,6 +5,12 @@ the statement itself (the query request's `parameters`, as the drivers send a
 per-statement tag), else the session's (`session_parameters` at login, or
 `ALTER SESSION SET QUERY_TAG`). As in Snowflake, a user sees their own queries
 and the administrative roles see everyone's.
+
+A statement that needs a warehouse (Snowflake's "Overview of warehouses": a SELECT
+that reads tables, DML, COPY) is recorded with the session's warehouse and the time
+it ran (EXECUTION_TIME, milliseconds); anything else (DDL, SHOW, COMMIT, a SELECT
+of no table) runs without one: no WAREHOUSE_NAME, no EXECUTION_TIME. That is what a
+warehouse is billed for, so the benchmark reads its warehouse-busy time here.
 """
 
 from __future__ import annotations
@@ -20,6 +26,10 @@ import pyarrow as pa
 from widf_local.gateway.accounts import Session
 from widf_local.gateway.grants import ADMIN_ROLES
 
+_WAREHOUSE_STATEMENTS = {"INSERT", "UPDATE", "DELETE", "MERGE", "COPY", "TRUNCATE"}
+_QUERIES = {"SELECT", "WITH"}
+_FIRST_WORD = re.compile(r"^\s*\(?\s*(\w+)")
+_STRINGS = re.compile(r"'(?:[^'\\]|''|\\.)*'")
 HISTORY_LIMIT = 10_000  # statements kept, newest first out of QUERY_HISTORY(); older ones fall away
 
 
@@ -47,14 +57,24 @@ class QueryRecord:
     SESSION_ID: int
     USER_NAME: str
     ROLE_NAME: str
+    WAREHOUSE_NAME: str | None  # None for a statement that runs without a warehouse
     QUERY_TAG: str
     EXECUTION_STATUS: str  # SUCCESS | FAILED_WITH_ERROR
     START_TIME: datetime
     END_TIME: datetime
     TOTAL_ELAPSED_TIME: int  # milliseconds
+    EXECUTION_TIME: int  # milliseconds on the warehouse; 0 without one
 
 
 COLUMNS = list(QueryRecord.__dataclass_fields__)
+
+
+def uses_warehouse(sql: str) -> bool:
+    """DML and COPY, and a query that reads from something (FROM outside its strings)."""
+    word = m.group(1).upper() if (m := _FIRST_WORD.match(sql)) else ""
+    if word in _WAREHOUSE_STATEMENTS:
+        return True
+    return word in _QUERIES and re.search(r"\bFROM\b", _STRINGS.sub("''", sql), re.IGNORECASE) is not None
 
 
 def statement_tag(parameters: dict | None, session: Session) -> str:
@@ -94,7 +114,7 @@ class QueryHistory:
                     pa.timestamp("us", tz="UTC")
                     if c in ("START_TIME", "END_TIME")
                     else pa.int64()
-                    if c in ("TOTAL_ELAPSED_TIME", "SESSION_ID")
+                    if c in ("TOTAL_ELAPSED_TIME", "EXECUTION_TIME", "SESSION_ID")
                     else pa.string(),
                 )
                 for c in COLUMNS

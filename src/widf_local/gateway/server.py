@@ -16,6 +16,7 @@ import hmac
 import itertools
 import json
 import logging
+import math
 import re
 import secrets
 import sys
@@ -70,6 +71,7 @@ from widf_local.gateway.history import (
     history_source,
     session_tag_change,
     statement_tag,
+    uses_warehouse,
 )
 from widf_local.gateway.identity import (
     AttestationRejected,
@@ -355,10 +357,12 @@ class Gateway:
             # Snowflake, it still runs if its client has gone meanwhile.
             await asyncio.sleep(self.faults.plan.stall_seconds)
         session.running += 1
+        executed = time.monotonic()
         try:
             response = await self.run_statement(request, token, session, body)
         finally:
             session.running -= 1
+        on_warehouse = uses_warehouse(sql)
         # The id the client's cursor reports (sfqid) is the one QUERY_HISTORY shows, as in Snowflake.
         query_id = found.group(1).decode() if (found := _QUERY_ID.search(bytes(response.body))) else str(uuid.uuid4())
         self.history.record(
@@ -368,11 +372,14 @@ class Gateway:
                 SESSION_ID=session.session_id,
                 USER_NAME=session.user.name,
                 ROLE_NAME=session.role,
+                WAREHOUSE_NAME=session.warehouse if on_warehouse else None,
                 QUERY_TAG=tag,
                 EXECUTION_STATUS="FAILED_WITH_ERROR" if b'"success":false' in response.body else "SUCCESS",
                 START_TIME=started,
                 END_TIME=datetime.now(UTC),
-                TOTAL_ELAPSED_TIME=int((time.monotonic() - clock) * 1000),
+                # whole milliseconds, as Snowflake records them; a statement that ran took at least one
+                TOTAL_ELAPSED_TIME=math.ceil((time.monotonic() - clock) * 1000),
+                EXECUTION_TIME=math.ceil((time.monotonic() - executed) * 1000) if on_warehouse else 0,
             )
         )
         self.remember(token, request_id, response, query_id)

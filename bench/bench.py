@@ -36,7 +36,7 @@ import orjson
 import report  # bench/report.py, beside this script: renders docs/performance.md from results.json
 
 from widf_loader.config import ReadLimits
-from widf_loader.events import FileRef
+from widf_loader.events import FileRef, file_id
 from widf_loader.pipeline import Pipeline, Tally
 from widf_loader.pipeline_config import DEFAULT_CONFIG, read_pipeline_config
 from widf_loader.reader import iter_records
@@ -185,6 +185,25 @@ class LocalStack:
         with urllib.request.urlopen(url, timeout=10) as response:
             return json.loads(response.read())["statements"]
 
+    def history(self) -> list[dict[str, Any]]:
+        """QUERY_HISTORY as the administrator sees it: every user's statements, newest first."""
+        from widf_cli.local_stack import admin_connection
+
+        with admin_connection(self.info) as connection:
+            cursor = connection.cursor().execute(
+                "SELECT QUERY_TAG, QUERY_TEXT, START_TIME, END_TIME, EXECUTION_TIME, WAREHOUSE_NAME "
+                "FROM TABLE(WIDF_DEMO_DB.INFORMATION_SCHEMA.QUERY_HISTORY(RESULT_LIMIT => 10000))"
+            )
+            columns = [c[0] for c in cursor.description]
+            return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+    def statements_of(self, ref: FileRef) -> list[dict[str, Any]]:
+        """The loader's statements for one file, oldest first: it tags each with the file's id."""
+        wanted = file_id(ref)
+        return [
+            r for r in reversed(self.history()) if r["QUERY_TAG"].startswith("{") and json.loads(r["QUERY_TAG"]).get("file_id") == wanted
+        ]
+
     def upload(self, key: str, path: Path) -> FileRef:
         from widf_local import aws
 
@@ -272,14 +291,18 @@ def measure_end_to_end(stack: LocalStack, workdir: Path) -> dict[str, Any]:
     small.write_bytes(event_lines(64 * 1024, bad_every=0))
     big = workdir / "e2e.ndjson"
     write_events(big, env_int("BENCH_E2E_MB", 100) * MB)
-    ours_small = run_loader(stack, LOAD_ONE, stack.upload("incoming/bench/small-ours.jsonl", small))
+    small_ref = stack.upload("incoming/bench/small-ours.jsonl", small)
+    ours_small = run_loader(stack, LOAD_ONE, small_ref)
     naive_small = run_loader(stack, NAIVE, stack.upload("incoming/bench/small-naive.jsonl", small), str(COMPARISON_PYTHON))
     ours, naive = [], []
+    large_refs = []
     for i in range(REPEAT):
-        ours.append(run_loader(stack, LOAD_ONE, stack.upload(f"incoming/bench/e2e-ours-{i}.jsonl", big)))
+        large_refs.append(stack.upload(f"incoming/bench/e2e-ours-{i}.jsonl", big))
+        ours.append(run_loader(stack, LOAD_ONE, large_refs[-1]))
         naive.append(run_loader(stack, NAIVE, stack.upload(f"incoming/bench/e2e-naive-{i}.jsonl", big), str(COMPARISON_PYTHON)))
     ours_s = statistics.median(r["seconds"] for r in ours)
     naive_s = statistics.median(r["seconds"] for r in naive)
+    gigabytes = big.stat().st_size / (1024 * MB)
     return {
         "e2e_mb": round(big.stat().st_size / MB, 1),
         "e2e_ours_s": round(ours_s, 2),
@@ -291,7 +314,15 @@ def measure_end_to_end(stack: LocalStack, workdir: Path) -> dict[str, Any]:
         "naive_statements_per_small_file": naive_small["statements"],
         "statements_per_large_file": ours[0]["statements"],
         "naive_statements_per_large_file": naive[0]["statements"],
+        "statements_per_gb": round(ours[0]["statements"] / gigabytes, 1),
+        # What the warehouse is busy (and billed) for: the EXECUTION_TIME of the file's statements.
+        "warehouse_seconds_per_small_file": warehouse_seconds(stack, small_ref),
+        "warehouse_seconds_per_gb": round(statistics.median(warehouse_seconds(stack, ref) for ref in large_refs) / gigabytes, 2),
     }
+
+
+def warehouse_seconds(stack: LocalStack, ref: FileRef) -> float:
+    return round(sum(r["EXECUTION_TIME"] for r in stack.statements_of(ref)) / 1000, 3)
 
 
 def measure_memory(stack: LocalStack, workdir: Path) -> dict[str, Any]:
@@ -359,6 +390,95 @@ def loaded(stack: LocalStack, prefix: str) -> int:
             )
             .fetchone()[0]
         )
+
+
+def measure_latency(stack: LocalStack, workdir: Path) -> dict[str, Any]:
+    """Upload to queryable row through the whole local stack (S3 notification, queue, runner, load), for small
+    files one after another once the function is warm, split by QUERY_HISTORY into delivery (upload to the
+    file's first statement), load (to its commit's end) and visibility (to the SELECT that first sees it);
+    then upload to DAILY_SUMMARY counting the file's rows, for a few files (that waits for a refresh)."""
+    from datetime import UTC, datetime
+
+    from widf_cli.local_stack import admin_connection
+    from widf_local import aws
+
+    s3 = aws.client("s3", stack.info.aws_endpoint)
+    bucket = stack.deployment.resources.bucket
+    body = orjson.dumps(samples.sample_events(20))
+    spans: list[dict[str, float]] = []
+    summary: list[float] = []
+    with admin_connection(stack.info) as connection:
+        cursor = connection.cursor()
+
+        def count(sql: str, *params: Any) -> int:
+            return cursor.execute(sql, params).fetchone()[0] or 0
+
+        def wait(until: Callable[[], bool], what: str, every: float = 0.01) -> float:
+            started = time.perf_counter()
+            while not until():
+                if time.perf_counter() - started > 180:
+                    raise RuntimeError(f"latency: {what} did not happen within 3 minutes")
+                time.sleep(every)  # polling what is measured: the figure is the span to the first poll that sees it
+            return time.perf_counter()
+
+        files, summarised = env_int("BENCH_LATENCY_FILES", 20), env_int("BENCH_SUMMARY_LATENCY_FILES", 3)
+        for i in range(files + summarised + 1):  # the first only warms the function
+            key = f"incoming/latency/{i:03d}.json"
+            total = count("SELECT COUNT(*) FROM WIDF_DEMO_DB.PUBLIC.RAW_DATA")
+            uploaded_at, uploaded = datetime.now(UTC), time.perf_counter()
+            put = s3.put_object(Bucket=bucket, Key=key, Body=body)
+            uri = f"s3://{bucket}/{key}"
+            seen = wait(lambda uri=uri: count("SELECT COUNT(*) FROM WIDF_DEMO_DB.PUBLIC.RAW_DATA WHERE SOURCE_FILE = %s", uri) >= 20, key)
+            if 0 < i <= files:
+                statements = stack.statements_of(FileRef(bucket, key, version_id=put["VersionId"]))
+                first, committed = statements[0]["START_TIME"], statements[-1]["END_TIME"]
+                spans.append(
+                    {
+                        "row": seen - uploaded,
+                        "delivery": (first - uploaded_at).total_seconds(),
+                        "load": (committed - first).total_seconds(),
+                    }
+                )
+            elif i > files:
+                summary.append(
+                    wait(
+                        lambda total=total: count("SELECT SUM(TOTAL_EVENTS) FROM WIDF_DEMO_DB.PUBLIC.DAILY_SUMMARY") >= total + 20,
+                        "summary",
+                        0.1,
+                    )
+                    - uploaded
+                )
+
+    def percentile(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))], 3)
+
+    rows = [s["row"] for s in spans]
+    return {
+        "latency_files": len(spans),
+        "latency_p50_s": percentile(rows, 0.5),
+        "latency_p95_s": percentile(rows, 0.95),
+        "latency_delivery_p50_s": percentile([s["delivery"] for s in spans], 0.5),
+        "latency_load_p50_s": percentile([s["load"] for s in spans], 0.5),
+        "summary_latency_files": len(summary),
+        "summary_latency_p50_s": percentile(summary, 0.5),
+    }
+
+
+def measure_cli() -> dict[str, Any]:
+    """What every command pays to start: `widf-loader --help` and `widf-loader config`, each the median of five
+    fresh processes (against a state directory with no stack, so `config` reads nothing but its settings)."""
+    with tempfile.TemporaryDirectory() as nowhere:
+
+        def seconds(*args: str) -> float:
+            runs = []
+            for _ in range(5):
+                started = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "widf_cli", "--state-dir", nowhere, *args], check=True, capture_output=True)
+                runs.append(time.perf_counter() - started)
+            return round(statistics.median(runs), 3)
+
+        return {"cli_help_s": seconds("--help"), "cli_config_s": seconds("config")}
 
 
 # -- cold start and artefact -----------------------------------------------------
@@ -448,30 +568,34 @@ print(json.dumps({"seconds": time.perf_counter() - started, "import_s": imported
 """
 
 
-def sqs_event(ref: FileRef) -> dict[str, Any]:
-    """What Lambda's SQS poller hands the function for one file: S3's notification as the message body."""
+def sqs_event(*refs: FileRef) -> dict[str, Any]:
+    """What Lambda's SQS poller hands the function: S3's notification of each file as a message body."""
     from widf_local.runner import sqs_event as lambda_sqs_event
     from widf_ops.queues import s3_notification
 
-    sent = replace(
-        ref,
-        event_name="ObjectCreated:Put",
-        event_time=time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-        principal="AWS:AIDABENCH",
-        source_ip="198.51.100.7",
-        sequencer="0055",
-    )
-    message = {
-        "MessageId": "bench-message",
-        "ReceiptHandle": "bench-receipt",
-        "Body": s3_notification(sent),
-        "Attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000))},
-        "MD5OfBody": "",
-    }
-    return lambda_sqs_event([message], "arn:aws:sqs:us-east-1:123456789012:widf-bench")
+    messages = []
+    for i, ref in enumerate(refs):
+        sent = replace(
+            ref,
+            event_name="ObjectCreated:Put",
+            event_time=time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+            principal="AWS:AIDABENCH",
+            source_ip="198.51.100.7",
+            sequencer="0055",
+        )
+        messages.append(
+            {
+                "MessageId": f"bench-message-{i}",
+                "ReceiptHandle": f"bench-receipt-{i}",
+                "Body": s3_notification(sent),
+                "Attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000))},
+                "MD5OfBody": "",
+            }
+        )
+    return lambda_sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:widf-bench")
 
 
-def cold_start_ours(stack: LocalStack, task: Path, ref: FileRef) -> dict[str, Any]:
+def cold_start_ours(stack: LocalStack, task: Path, *refs: FileRef) -> dict[str, Any]:
     env = (
         stack.function_env()
         | artefact_env(task)
@@ -486,13 +610,13 @@ def cold_start_ours(stack: LocalStack, task: Path, ref: FileRef) -> dict[str, An
     )
     before = stack.statements()
     done = subprocess.run(
-        [*ARTEFACT_PYTHON, "-c", COLD_START, json.dumps(sqs_event(ref))], check=False, env=env, cwd=task, capture_output=True, text=True
+        [*ARTEFACT_PYTHON, "-c", COLD_START, json.dumps(sqs_event(*refs))], check=False, env=env, cwd=task, capture_output=True, text=True
     )
     if done.returncode != 0:
         raise RuntimeError(f"cold start failed: {done.stderr[-2000:]}")
     run = json.loads(done.stdout.strip().splitlines()[-1])
     if run["answer"] != {"batchItemFailures": []}:
-        raise RuntimeError(f"cold start did not load {ref.uri}: {run['answer']}; log: {done.stdout[-2000:]}")
+        raise RuntimeError(f"cold start did not load {[r.uri for r in refs]}: {run['answer']}; log: {done.stdout[-2000:]}")
     return run | {"statements": stack.statements() - before}
 
 
@@ -532,6 +656,9 @@ def measure_cold_start(stack: LocalStack, workdir: Path) -> dict[str, Any]:
                 snowpark.append(cold_start_snowpark(stack, stack.upload(f"incoming/bench/cold-snowpark-{i}.jsonl", sample)))
             except RuntimeError as e:
                 result["cold_start_snowpark_error"] = str(e)
+    # One SQS batch of ten small files, as the template's batch size hands them to one invocation.
+    batch = [stack.upload(f"incoming/bench/batch-{i}.jsonl", sample) for i in range(10)]
+    result["statements_per_batch_of_10_small_files"] = cold_start_ours(stack, tasks["4"], *batch)["statements"]
     result |= {
         "cold_start_s": round(statistics.median(r["seconds"] for r in ours), 3),
         "cold_start_import_s": round(statistics.median(r["import_s"] for r in ours), 3),
@@ -549,7 +676,7 @@ def measure_cold_start(stack: LocalStack, workdir: Path) -> dict[str, Any]:
 # -- report ------------------------------------------------------------------------
 
 
-SECTIONS = ("pipeline", "artefact", "end_to_end", "cold_start", "scale_out", "memory")
+SECTIONS = ("pipeline", "artefact", "cli", "end_to_end", "cold_start", "latency", "scale_out", "memory")
 
 
 def main() -> int:
@@ -564,9 +691,13 @@ def main() -> int:
     if "artefact" in only:
         print("artefact and cold import ...", flush=True)
         results |= measure_artefact()
+    if "cli" in only:
+        print("command start-up ...", flush=True)
+        results |= measure_cli()
     stacked = [
         ("end_to_end", "end to end vs naive, statements per file ...", measure_end_to_end),
-        ("cold_start", "cold start ...", measure_cold_start),
+        ("cold_start", "cold start, statements per batch ...", measure_cold_start),
+        ("latency", "upload to queryable row, and to DAILY_SUMMARY ...", measure_latency),
         ("scale_out", "scale-out with 1, 2 and 4 pollers ...", measure_scale_out),
         ("memory", "memory, small vs large file ...", measure_memory),
     ]

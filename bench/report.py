@@ -81,6 +81,14 @@ def at_most(limit: float, *path: str) -> Callable[[Results], bool | None]:
     return lambda results: None if not isinstance(v := figure(results, *path), (int, float)) else v <= limit
 
 
+def all_at_most(limit: float, *keys: str) -> Callable[[Results], bool | None]:
+    def met(results: Results) -> bool | None:
+        values = [figure(results, key) for key in keys]
+        return None if not all(isinstance(v, (int, float)) for v in values) else max(values) <= limit
+
+    return met
+
+
 @dataclass(frozen=True)
 class Row:
     measure: str
@@ -120,6 +128,24 @@ ROWS = (
     ),
     Row(
         "statements per large file: ours / naive", several(("statements_per_large_file",), ("naive_statements_per_large_file",), sep=" / ")
+    ),
+    Row(
+        "statements per SQS batch of 10 small files",
+        one("statements_per_batch_of_10_small_files"),
+        "≤ 5",
+        at_most(5, "statements_per_batch_of_10_small_files"),
+    ),
+    Row("statements per GB (large files)", one("statements_per_gb")),
+    Row("warehouse-busy seconds: per small file, per GB", several(("warehouse_seconds_per_small_file",), ("warehouse_seconds_per_gb",))),
+    Row("upload → queryable row, p50 (s)", one("latency_p50_s"), "≤ 2 (warm)", at_most(2, "latency_p50_s")),
+    Row("upload → queryable row, p95 (s)", one("latency_p95_s")),
+    Row("of that, p50: delivery to the load, the load (s)", several(("latency_delivery_p50_s",), ("latency_load_p50_s",))),
+    Row("upload → DAILY_SUMMARY counts it, p50 (s)", one("summary_latency_p50_s")),
+    Row(
+        "command start: --help, config (s)",
+        several(("cli_help_s",), ("cli_config_s",)),
+        "≤ 0.5 each",
+        all_at_most(0.5, "cli_help_s", "cli_config_s"),
     ),
     Row("peak RSS large / small file", one("rss_1gb_vs_10mb"), "≤ 1.5", at_most(1.5, "rss_1gb_vs_10mb")),
     Row("peak RSS small, large (MB)", several(("rss", "small", "peak_rss_mb"), ("rss", "large", "peak_rss_mb"))),
@@ -188,6 +214,21 @@ part of `make test`.
   WIDF login.
 - **Scale-out** counts the files per minute that 1, 2 and 4 concurrent
   pollers take through the queue, the runner and the gateway (one run each).
+- **Statements per batch** is the cold start's invocation again, with one SQS
+  batch of ten small files (the template's batch size), counted at the gateway.
+- **Warehouse time** is what Snowflake bills a warehouse for: the
+  `EXECUTION_TIME` that `QUERY_HISTORY` records for the statements of a file
+  (the loader tags each with the file's id), for a small file and per GB of
+  the end-to-end file.
+- **Latency** is upload to queryable row through the whole local stack: `PUT`
+  to S3, its notification, the queue, the runner's poll, the load, and an
+  administrator's `SELECT` polling every 10 ms, for small files one after
+  another once the function is warm (the first file only warms it);
+  `QUERY_HISTORY` splits it into delivery (upload to the file's first
+  statement) and the load (to its commit). Upload to `DAILY_SUMMARY` waits
+  for a refresh of the dynamic table (`TARGET_LAG` one minute).
+- **Command start** is `widf-loader --help` and `widf-loader config` in fresh
+  processes, the median of five each.
 
 `BENCH_ONLY=artefact,cold_start .venv/bin/python bench/bench.py` measures only
 those sections (once `make bench` has made the Snowpark venv) and leaves
@@ -224,7 +265,8 @@ def render(results: Results | None) -> str:
         f"- pipeline: {shown(figure(results, 'pipeline_mb'))} MB of NDJSON events, {shown(figure(results, 'pipeline_records'))} records;",
         f"- end to end: a {shown(figure(results, 'e2e_mb'))} MB file;",
         f"- memory: {shown(figure(results, 'rss', 'small', 'mb'))} MB against {shown(figure(results, 'rss', 'large', 'mb'))} MB;",
-        f"- scale-out: {shown(figure(results, 'scale_out_files'))} files of {shown(figure(results, 'scale_out_file_kb'))} KB for each number of pollers.",
+        f"- scale-out: {shown(figure(results, 'scale_out_files'))} files of {shown(figure(results, 'scale_out_file_kb'))} KB for each number of pollers;",
+        f"- latency: {shown(figure(results, 'latency_files'))} files to a queryable row, {shown(figure(results, 'summary_latency_files'))} to DAILY_SUMMARY.",
     ]
     return "\n".join(lines) + "\n"
 

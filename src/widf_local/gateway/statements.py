@@ -203,7 +203,7 @@ class LocalStatements:
         db, sch, _ = new.split(".")
         grants.authorize(self.account.privileges, access, [grants.Need(("CREATE TABLE",), Securable("SCHEMA", f"{db}.{sch}"))])
         if self.catalog.exists(relation(new)):
-            raise SnowflakeError(2002, f"SQL compilation error:\nObject '{new}' already exists.", "42710")
+            raise already_exists(new)
         return lambda: self.account.privileges.renamed(relation(old), relation(new))
 
     def any_dropped_exists(self, statement: exp.Drop, database: str | None, schema: str | None) -> bool:

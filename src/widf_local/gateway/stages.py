@@ -1,12 +1,12 @@
-"""Internal stages: the user stage `@~`, table stages `@%t` and named stages, with PUT, LIST, REMOVE and
-COPY INTO <table> from staged JSON.
+"""Internal stages: the user stage `@~`, table stages `@%t` and named stages, with PUT, LIST, REMOVE,
+COPY INTO <table> from staged JSON and Parquet, and INFER_SCHEMA of staged Parquet files.
 
 Storage: every stage is a directory under the stack's state directory (`<state>/stages`):
 `user/<user>/`, `table/<db>/<schema>/<table>/`, `named/<db>/<schema>/<stage>/` (each name percent-encoded),
 and a staged file is a plain file there, at its path in the stage. PUT is answered the way Snowflake answers a
 connector for a `LOCAL_FS` stage: the connector compresses the file itself (AUTO_COMPRESS) and copies it into
-the directory the answer names. Whatever reads staged files later (COPY of other formats, INFER_SCHEMA) reads
-`StageStore.files(location)`, each a `StagedFile` with its path and md5.
+the directory the answer names. COPY and INFER_SCHEMA read staged files through `StageStore.files(location)`,
+each a `StagedFile` with its path and md5.
 
 Privileges (Snowflake's "Access control privileges", stage privileges): a named stage belongs to the role that
 created it (CREATE STAGE on its schema, with USAGE on its database and schema); LIST and COPY from it need READ,

@@ -97,7 +97,7 @@ _DML = {"INSERT", "COPY", "MERGE", "UPDATE", "DELETE"}
 _DDL = {"CREATE", "DROP", "ALTER", "TRUNCATE", "GRANT", "REVOKE"}
 _SHOW_TRANSACTIONS = re.compile(r"^\s*SHOW\s+TRANSACTIONS\s*;?\s*$", re.IGNORECASE)
 _ABORT_TRANSACTION = re.compile(r"^\s*SELECT\s+SYSTEM\$ABORT_TRANSACTION\s*\(\s*([^)]*)\)\s*;?\s*$", re.IGNORECASE)
-_CANCEL_ALL_QUERIES = re.compile(r"^\s*SELECT\s+(SYSTEM\$CANCEL_ALL_QUERIES\s*\(\s*(\d+)\s*\))\s*;?\s*$", re.IGNORECASE)
+_CANCEL_ALL_QUERIES = re.compile(r"^\s*SELECT\s+SYSTEM\$CANCEL_ALL_QUERIES\s*\(\s*(\d+)\s*\)\s*;?\s*$", re.IGNORECASE)
 # Snowflake answers a resent request (same requestId) with its first run's result;
 # the gateway keeps that many recent answers, each up to that size.
 REMEMBERED_ANSWERS = 1024
@@ -513,7 +513,7 @@ class Gateway:
         """SHOW TRANSACTIONS, SYSTEM$ABORT_TRANSACTION and SYSTEM$CANCEL_ALL_QUERIES: a user sees, aborts and cancels
         only its own."""
         if m := _CANCEL_ALL_QUERIES.match(sql):
-            return self.cancel_all_queries(session, m.group(1), int(m.group(2)))
+            return self.cancel_all_queries(session, int(m.group(1)))
         if _SHOW_TRANSACTIONS.match(sql):
             open_ones = [(t, s) for t, s in list(self.sessions.items()) if s.user is session.user and s.in_transaction]
             return ["id", "user", "session", "name", "started_on", "state", "scope"], [
@@ -535,16 +535,20 @@ class Gateway:
                 return ["SYSTEM$ABORT_TRANSACTION"], [(f"Transaction {argument} aborted.",)]
         raise SnowflakeError(3001, f"Transaction {argument} does not exist or not authorized.", "42501")
 
-    def cancel_all_queries(self, session: Session, call: str, session_id: int) -> tuple[list[str], list[tuple]]:
+    def cancel_all_queries(self, session: Session, session_id: int) -> tuple[list[str], list[tuple]]:
         """What Snowpark sends as it closes a session. Nothing of the session's is running but this statement (when it
         is the same session), so nothing is cancelled: "0 cancelled.", in the answer's form ("1 cancelled.")."""
         target = next((s for s in list(self.sessions.values()) if s.session_id == session_id), None)
         if target is None or target.user is not session.user:
             # Another user's statements need OWNERSHIP of that user, or OPERATE on the warehouse: not modelled.
-            raise unsupported(f"SELECT {call} (a session of another user, or one the gateway does not know)")
+            raise unsupported(
+                f"SELECT SYSTEM$CANCEL_ALL_QUERIES({session_id}) (a session of another user, or one the gateway does not know)"
+            )
         if target.running - (target is session) > 0:
-            raise unsupported(f"SELECT {call} while a statement of that session runs: the gateway cannot stop one")
-        return [" ".join(call.split()).upper().replace("( ", "(").replace(" )", ")")], [("0 cancelled.",)]
+            raise unsupported(
+                f"SELECT SYSTEM$CANCEL_ALL_QUERIES({session_id}) while a statement of that session runs: the gateway cannot stop one"
+            )
+        return [f"SYSTEM$CANCEL_ALL_QUERIES({session_id})"], [("0 cancelled.",)]  # the column, as the page shows it
 
     def abort(self, token: str, session: Session) -> None:
         """Roll back another session's transaction and free its locks (its client is gone)."""

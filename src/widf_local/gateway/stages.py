@@ -331,18 +331,20 @@ class StageStore:
     def directory(self, kind: str, key: str) -> Path:
         return self.root.joinpath(kind, *(quote(p, safe="") for p in key.split(".")))
 
-    def files(self, location: Location, pattern: str | None = None) -> list[StagedFile]:
-        """The files under a location's path (a file named by it, or everything in the folder it names)."""
+    def files(self, location: Location, pattern: str | None = None, named: str | None = None) -> list[StagedFile]:
+        """The files under a location's path (a file named by it, or everything in the folder it names); with
+        `named`, a `FILES = ('a', ...)` list relative to that path, only those (read before any file is)."""
         found = []
         base = location.directory
         if not base.is_dir():
             return []
         regex = re.compile(pattern, re.S) if pattern else None
+        wanted = {f"{location.path}/{n}".strip("/") if location.path else n for n in string_list(named)} if named is not None else None
         for file in sorted(p for p in base.rglob("*") if p.is_file()):
             path = file.relative_to(base).as_posix()
             if location.path and not (path == location.path or path.startswith(location.path.rstrip("/") + "/")):
                 continue
-            if regex and not regex.fullmatch(location.prefix + path):
+            if (regex and not regex.fullmatch(location.prefix + path)) or (wanted is not None and path not in wanted):
                 continue
             data = file.read_bytes()
             stat = file.stat()
@@ -561,29 +563,34 @@ class StageStore:
             "rowset": [],
         }
 
-    def list(self, account: Account, session: Session, sql: str, database: str | None, schema: str | None) -> Rows:
-        m = _LIST.match(sql)
+    def matched(
+        self,
+        statement: re.Pattern,
+        verb: str,
+        privilege: str,
+        account: Account,
+        session: Session,
+        sql: str,
+        database: str | None,
+        schema: str | None,
+    ) -> tuple[Location, list[StagedFile]]:
+        """LIST's and REMOVE's `@location [PATTERN = '...']`: the location, once its privilege is checked, and its files."""
+        m = statement.match(sql)
         if not m:
             raise unsupported(sql)
-        found = options(m["options"], {"PATTERN"}, "LIST")
+        found = options(m["options"], {"PATTERN"}, verb)
         location = self.location(m["location"], session, database, schema)
-        self.authorize(account, session, location, "READ")
-        pattern = unquote_literal(found["PATTERN"]) if "PATTERN" in found else None
-        rows = [
-            (location.prefix + f.path, f.size, f.md5, format_datetime(f.last_modified, usegmt=True)) for f in self.files(location, pattern)
-        ]
-        return LIST_COLUMNS, rows
+        self.authorize(account, session, location, privilege)
+        return location, self.files(location, unquote_literal(found["PATTERN"]) if "PATTERN" in found else None)
+
+    def list(self, account: Account, session: Session, sql: str, database: str | None, schema: str | None) -> Rows:
+        location, files = self.matched(_LIST, "LIST", "READ", account, session, sql, database, schema)
+        return LIST_COLUMNS, [(location.prefix + f.path, f.size, f.md5, format_datetime(f.last_modified, usegmt=True)) for f in files]
 
     def remove(self, account: Account, session: Session, sql: str, database: str | None, schema: str | None) -> Rows:
-        m = _REMOVE.match(sql)
-        if not m:
-            raise unsupported(sql)
-        found = options(m["options"], {"PATTERN"}, "REMOVE")
-        location = self.location(m["location"], session, database, schema)
-        self.authorize(account, session, location, "WRITE")
-        pattern = unquote_literal(found["PATTERN"]) if "PATTERN" in found else None
+        location, files = self.matched(_REMOVE, "REMOVE", "WRITE", account, session, sql, database, schema)
         rows = []
-        for staged in self.files(location, pattern):
+        for staged in files:
             staged.file.unlink(missing_ok=True)
             rows.append((location.prefix + staged.path, "removed"))
         return ["name", "result"], rows
@@ -642,10 +649,7 @@ class StageStore:
             raise unsupported(f"COPY INTO ... ON_ERROR = {on_error}")
         force, purge = boolean(found.get("FORCE"), False), boolean(found.get("PURGE"), False)
         pattern = unquote_literal(found["PATTERN"]) if "PATTERN" in found else None
-        candidates = self.files(location)
-        if "FILES" in found:
-            named = {f"{location.path}/{n}".strip("/") if location.path else n for n in string_list(found["FILES"])}
-            candidates = [f for f in candidates if f.path in named]
+        candidates = self.files(location, named=found.get("FILES"))
         if pattern:
             regex = re.compile(pattern, re.S)
             base = location.path.rstrip("/") + "/" if location.path else ""
@@ -728,10 +732,7 @@ class StageStore:
         fmt = self.named_format(account, session, database, schema)(unquote_literal(arguments["FILE_FORMAT"]))
         if fmt.get("TYPE", "CSV") != "PARQUET":
             raise unsupported(f"INFER_SCHEMA ... of a {fmt.get('TYPE', 'CSV')} file format: the local gateway reads Parquet schemas only")
-        files = self.files(location)
-        if "FILES" in arguments:
-            named = {f"{location.path}/{n}".strip("/") if location.path else n for n in string_list(arguments["FILES"])}
-            files = [f for f in files if f.path in named]
+        files = self.files(location, named=arguments.get("FILES"))
         if "MAX_FILE_COUNT" in arguments:
             files = files[: int(unquote_literal(arguments["MAX_FILE_COUNT"]))]
         ignore_case = boolean(arguments.get("IGNORE_CASE"), False)

@@ -26,7 +26,7 @@ import sqlglot
 from fakesnow.converter import from_binding
 from sqlglot import exp
 
-from widf_local.gateway.errors import SnowflakeError
+from widf_local.gateway.errors import SnowflakeError, unsupported
 from widf_local.gateway.names import NAME, literal
 
 Bindings = dict[str, dict[str, Any]]
@@ -203,6 +203,4 @@ def bound_literal(bound: dict[str, Any]) -> str:
         return str(value)
     if kind == "BOOLEAN":
         return "TRUE" if str(value).lower() in ("1", "true") else "FALSE"
-    raise SnowflakeError(
-        2, f"SQL compilation error:\nUnsupported statement in the local gateway: a {kind} binding in a statement it reads itself", "0A000"
-    )
+    raise unsupported(f"a {kind} binding in a statement the gateway reads itself")

@@ -962,7 +962,10 @@ def cast_to_targets(select: str, target_types: list[str]) -> str:
     import sqlglot
     from sqlglot import exp
 
-    tree = sqlglot.parse_one(select, read="snowflake")
+    try:
+        tree = sqlglot.parse_one(select, read="snowflake")
+    except sqlglot.errors.ParseError:
+        return select  # the engine reads it next, and answers for it
     if not isinstance(tree, exp.Select) or len(tree.expressions) != len(target_types):
         return select
     projections = []

@@ -1,7 +1,8 @@
 """AWS Lambda entry point: wiring only.
 
-SQS batches answer with `batchItemFailures`, so only failed messages return to
-the queue; a direct invocation (S3 or EventBridge) raises, so Lambda retries it.
+An SQS batch's small files load together (widf_loader.together), the rest one by one;
+the batch answers with `batchItemFailures`, so only the messages of failed files return
+to the queue. A direct invocation (S3 or EventBridge) raises, so Lambda retries it.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ refuse_secrets(os.environ, files=True)
 # `make bench` (docs/performance.md).
 gc.disable()
 
+import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -36,9 +38,11 @@ from botocore.config import Config
 from widf_loader import events, observe
 from widf_loader.pipeline import FileOutcome, Pipeline
 from widf_loader.pipeline_config import load_pipeline_config
-from widf_loader.retry import with_retries
+from widf_loader.retry import is_transient, with_retries
+from widf_loader.together import load_together
 from widf_loader.warehouse import Warehouse
 
+log = logging.getLogger(__name__)
 observe.route_library_logs()
 gc.freeze()
 gc.enable()
@@ -69,10 +73,50 @@ class Runtime:
         with self.warehouse.tagged(observe.query_tag(ref, load_id)):
             return self.pipeline.load_file(ref, s3=self.s3, warehouse=self.warehouse, settings=self.settings, load_id=load_id)
 
+    def load_batch(self, files: Sequence[tuple[str, events.FileRef]], seconds_left: Callable[[], float]) -> dict[str, Exception]:
+        """Every (message id, file) of an SQS batch loaded once; the error of each message with a failed file."""
+        failures: dict[str, Exception] = {}
+        settled = self.load_together([ref for _, ref in files]) if len(files) > 1 else {}
+        for position, (message_id, ref) in enumerate(files):
+            if (outcome := settled.get(position)) is not None:
+                with observe.file_context(ref):
+                    observe.attempt_started(outcome.load_id)
+                    observe.file_settled(outcome)
+                continue
+            try:
+                self.load(ref, seconds_left)
+            except Exception as e:  # noqa: BLE001 - whatever failed the file fails its message alone
+                failures.setdefault(message_id, e)
+        return failures
+
+    def load_together(self, refs: Sequence[events.FileRef]) -> dict[int, FileOutcome]:
+        """The outcomes of the files loaded together, by position; any failure leaves them all to load one by one."""
+        load_ids = [str(uuid.uuid4()) for _ in refs]
+        try:
+            with self.warehouse.tagged(observe.batch_query_tag(refs, load_ids)):
+                return load_together(self.pipeline, refs, load_ids, s3=self.s3, warehouse=self.warehouse, settings=self.settings).outcomes
+        except Exception as e:  # noqa: BLE001 - rolled back, nothing of the batch kept: one by one, each file meets its own error
+            log.warning("loading the batch's small files together failed, loading them one by one: %s", e)
+            if is_transient(e):
+                self.warehouse.reset()
+            return {}
+
 
 @cache
 def runtime() -> Runtime:
     return Runtime()
+
+
+def files_of_messages(messages: Sequence[Mapping[str, Any]]) -> tuple[list[tuple[str, events.FileRef]], dict[str, Exception]]:
+    """The (message id, file) pairs an SQS batch names, and the error of each message that names none readably."""
+    files: list[tuple[str, events.FileRef]] = []
+    failures: dict[str, Exception] = {}
+    for message in messages:
+        try:
+            files += [(message["messageId"], ref) for ref in events.file_refs_from_sqs_body(message["body"])]
+        except Exception as e:  # noqa: BLE001 - a message that names no file readably fails alone
+            failures[message["messageId"]] = e
+    return files, failures
 
 
 @observe.instrumented
@@ -81,13 +125,16 @@ def lambda_handler(event: dict[str, Any], context: Any) -> Mapping[str, object]:
         return context.get_remaining_time_in_millis() / 1000
 
     if events.is_sqs_batch(event):
+        files, failures = files_of_messages(event["Records"])
+        if files:  # an s3:TestEvent alone needs no settings, nor a connection
+            failures |= runtime().load_batch(files, seconds_left)
 
-        def load_message(record: SQSRecord) -> None:
-            for ref in events.file_refs_from_sqs_body(record.body):
-                runtime().load(ref, seconds_left)
+        def settled(record: SQSRecord) -> None:
+            if (error := failures.get(record.message_id)) is not None:
+                raise error
 
         return process_partial_response(
-            event=event, record_handler=load_message, processor=BatchProcessor(event_type=EventType.SQS), context=context
+            event=event, record_handler=settled, processor=BatchProcessor(event_type=EventType.SQS), context=context
         )
     outcomes = [runtime().load(ref, seconds_left) for ref in events.file_refs_from_event(event)]
     return {"files": len(outcomes), "rows_loaded": sum(o.rows_loaded for o in outcomes)}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial, wraps
@@ -73,6 +73,16 @@ def query_tag(ref: FileRef, load_id: str) -> str:
     text = json.dumps(tag, separators=(",", ":"), ensure_ascii=False)
     if len(text) > QUERY_TAG_MAX_CHARS:  # an S3 key may be 1024 bytes; keep the tag valid JSON within the limit
         tag["file_id"] = tag["file_id"][: QUERY_TAG_MAX_CHARS - (len(text) - len(tag["file_id"])) - 3] + "..."
+        text = json.dumps(tag, separators=(",", ":"), ensure_ascii=False)
+    return text
+
+
+def batch_query_tag(refs: Sequence[FileRef], load_ids: Sequence[str]) -> str:
+    """A batch loaded together: every file's load id, and the file ids while they fit Snowflake's limit."""
+    tag: dict[str, object] = {"app": SERVICE, "load_ids": list(load_ids), "file_ids": [file_id(ref) for ref in refs]}
+    text = json.dumps(tag, separators=(",", ":"), ensure_ascii=False)
+    if len(text) > QUERY_TAG_MAX_CHARS:
+        tag["file_ids"] = len(refs)
         text = json.dumps(tag, separators=(",", ":"), ensure_ascii=False)
     return text
 

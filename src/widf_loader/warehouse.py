@@ -198,8 +198,9 @@ def record_statement(ledger: str) -> str:
     return f"INSERT INTO {ledger} ({columns}, FINISHED_AT, LOADED_BY) SELECT {_ledger_source()}, CURRENT_TIMESTAMP(), CURRENT_USER()"
 
 
-def claim_statement(ledger: str) -> str:
-    """Insert the file's final outcome unless the file is already settled.
+def claim_statement(ledger: str, entries: int = 1) -> str:
+    """Insert each entry's outcome unless its file is already settled; an entry that settles nothing
+    (a duplicate) is always inserted, so one statement records a whole batch's outcomes.
 
     Why a MERGE and not a check-then-INSERT: Snowflake enforces no unique
     constraint, so two concurrent deliveries that both check, find nothing and
@@ -214,17 +215,29 @@ def claim_statement(ledger: str) -> str:
     columns = ", ".join(LEDGER_COLUMNS)
     values = ", ".join(f"s.{c}" for c in LEDGER_COLUMNS)
     settled = ", ".join(f"'{s}'" for s in FINAL_STATUSES)
+    source = " UNION ALL ".join(f"SELECT {_ledger_source()}" for _ in range(entries))
     return (
-        f"MERGE INTO {ledger} h USING (SELECT {_ledger_source()}) s "
-        f"ON h.FILE_ID = s.FILE_ID AND h.STATUS IN ({settled}) "
+        f"MERGE INTO {ledger} h USING ({source}) s "
+        f"ON h.FILE_ID = s.FILE_ID AND h.STATUS IN ({settled}) AND s.STATUS IN ({settled}) "
         f"WHEN NOT MATCHED THEN INSERT ({columns}, FINISHED_AT, LOADED_BY) "
         f"VALUES ({values}, CURRENT_TIMESTAMP(), CURRENT_USER())"
     )
 
 
-def settled_statement(ledger: str) -> str:
+def settled_statement(ledger: str, files: int = 1) -> str:
     settled = ", ".join(f"'{s}'" for s in FINAL_STATUSES)
-    return f"SELECT STATUS, LOAD_ID FROM {ledger} WHERE FILE_ID = ? AND STATUS IN ({settled}) LIMIT 1"
+    return f"SELECT FILE_ID, LOAD_ID FROM {ledger} WHERE FILE_ID IN ({', '.join('?' * files)}) AND STATUS IN ({settled})"
+
+
+def for_files(statement: str, files: int) -> str:
+    """One insert for several files' batches: the statement's SELECT once per file, joined by UNION ALL, each
+    binding its own file's context and records (in the order of the files' rows).
+
+    The insert statements built here (insert_rows_statement, reject_statement) have one ` SELECT `, before the
+    source; everything after it is the per-file part.
+    """
+    head, select = statement.split(" SELECT ", 1)
+    return f"{head} " + " UNION ALL ".join(f"SELECT {select}" for _ in range(files))
 
 
 def connect(settings: LoaderSettings) -> snowflake.connector.SnowflakeConnection:
@@ -281,9 +294,14 @@ class Warehouse:
 
     def settled_load(self, ref: FileRef) -> str | None:
         """The load id of an earlier attempt that settled this file, if any (a cheap early exit)."""
+        return self.settled_loads([ref]).get(file_id(ref))
+
+    def settled_loads(self, refs: Sequence[FileRef]) -> dict[str, str]:
+        """For those of these files already settled: file id -> the load id that settled it (one statement)."""
+        ids = sorted({file_id(ref) for ref in refs})
         with self.connection.cursor() as cursor:
-            row = cursor.execute(settled_statement(self.ledger), (file_id(ref),), _statement_params=self._statement_params).fetchone()
-        return row[1] if row else None
+            rows = cursor.execute(settled_statement(self.ledger, len(ids)), ids, _statement_params=self._statement_params).fetchall()
+        return {row[0]: row[1] for row in rows}
 
     def load_and_claim(
         self, batches: Iterable[tuple[str, Sequence[Sequence[Any]]]], settle: Callable[[], LedgerEntry]
@@ -306,6 +324,21 @@ class Warehouse:
             claimed = cursor.rowcount == 1
             self.end_transaction("COMMIT" if claimed else "ROLLBACK")
         return claimed, entry
+
+    def load_and_claim_together(self, batches: Iterable[tuple[str, Sequence[Sequence[Any]]]], entries: Sequence[LedgerEntry]) -> bool:
+        """Run the batches, then record every entry with one claim, in one transaction.
+
+        True: committed, every LOADED entry claimed its file. False: another delivery settled one of these
+        files meanwhile, so everything rolled back (the caller loads the files one by one, which sorts out
+        which).
+        """
+        with self.transaction(), self.connection.cursor() as cursor:
+            self.send_while_building(cursor, batches)
+            values = [value for entry in entries for value in entry.values()]
+            cursor.execute(claim_statement(self.ledger, len(entries)), values, _statement_params=self._statement_params)
+            claimed = cursor.rowcount == len(entries)
+            self.end_transaction("COMMIT" if claimed else "ROLLBACK")
+        return claimed
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -238,6 +238,76 @@ def test_a_malformed_message_fails_alone(stack, loader, as_function):
     assert rows_loaded(stack, "incoming/mixed/") == 4
 
 
+def batch_statements(stack, ref) -> list[str]:
+    """The statements that ran under the tag of a batch loaded together that named this file (first words)."""
+    rows = query(stack, f"SELECT QUERY_TAG FROM {HISTORY} WHERE QUERY_TAG LIKE %s", (f'%"file_ids":[%"{file_id(ref)}"%',))
+    [tag] = {tag for (tag,) in rows}
+    return statements_tagged(stack, tag)
+
+
+def test_an_sqs_batch_of_small_files_loads_in_five_statements_and_each_file_once(stack, loader, as_function):
+    runtime.cache_clear()
+    context = LambdaContext("req", loader.function.name, 512, "arn", "", "", deadline_epoch=2**40)
+    prefix = "incoming/together/"
+    good = [put(stack, loader, f"{prefix}good-{i}{UNNOTIFIED}", ndjson(samples.sample_events(5, seed=40 + i))) for i in range(4)]
+    # one bad record in 21: quarantined, and the file loads (the default gate allows a tenth)
+    quarantined = put(stack, loader, f"{prefix}one-bad{UNNOTIFIED}", ndjson([*samples.sample_events(20, seed=50), {"action": "x"}]))
+    gated = put(stack, loader, f"{prefix}gated{UNNOTIFIED}", ndjson([*samples.sample_events(2, seed=51), {"a": 1}, {"b": 2}]))
+    broken = put(stack, loader, f"{prefix}broken{UNNOTIFIED}", b'{"action": ')
+    earlier = put(stack, loader, f"{prefix}earlier{UNNOTIFIED}", ndjson(samples.sample_events(3, seed=52)))
+    assert lambda_handler(sqs_batch(("e", notification(earlier))), context) == {"batchItemFailures": []}
+
+    batch = [*good, quarantined, gated, broken, earlier, good[0]]  # good[0] twice: the second is a duplicate
+    answer = lambda_handler(sqs_batch(*((str(i), notification(r)) for i, r in enumerate(batch)), ("bad", "not an event")), context)
+
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
+    # one settled check, an insert into RAW_DATA and one into REJECTED_RECORDS, one claim, one commit
+    assert batch_statements(stack, good[1]) == ["SELECT", "INSERT", "INSERT", "MERGE", "COMMIT"]
+    statuses = {f: [s for i, s, _, _ in outcomes(stack, prefix) if i == f] for f in {file_id(r) for r in batch}}
+    assert statuses == {
+        **{file_id(r): ["LOADED"] for r in good[1:]},
+        file_id(good[0]): ["LOADED", "SKIPPED_DUPLICATE"],
+        file_id(quarantined): ["LOADED"],
+        file_id(gated): ["REJECTED"],
+        file_id(broken): ["REJECTED"],
+        file_id(earlier): ["LOADED", "SKIPPED_DUPLICATE"],
+    }
+    per_file = dict(
+        query(stack, "SELECT SOURCE_KEY, COUNT(*) FROM WIDF_DEMO_DB.PUBLIC.RAW_DATA WHERE SOURCE_KEY LIKE %s GROUP BY 1", (f"{prefix}%",))
+    )
+    assert per_file == {**{r.key: 5 for r in good}, quarantined.key: 20, earlier.key: 3}
+    [(index, reason)] = query(
+        stack, "SELECT RECORD_INDEX, REASON FROM WIDF_DEMO_DB.PUBLIC.REJECTED_RECORDS WHERE SOURCE_KEY = %s", (quarantined.key,)
+    )
+    assert index == 20 and "event_id" in reason
+
+
+def test_a_file_settled_by_another_delivery_while_its_batch_loads_rolls_the_batch_back_and_each_file_loads_once(stack, loader, as_function):
+    runtime.cache_clear()
+    context = LambdaContext("req", loader.function.name, 512, "arn", "", "", deadline_epoch=2**40)
+    prefix = "incoming/raced/"
+    refs = [put(stack, loader, f"{prefix}{i}{UNNOTIFIED}", ndjson(samples.sample_events(4, seed=60 + i))) for i in range(3)]
+    warehouse = runtime().warehouse
+    send = warehouse.send_while_building
+    settings = LoaderSettings.from_env()
+
+    def another_delivery_first(cursor, batches):
+        # a second container loads refs[1] and commits after this batch's settled check, before its claim
+        other = shipped_pipeline().load_file(
+            refs[1], s3=aws.client("s3", stack.info.aws_endpoint), warehouse=Warehouse(settings), settings=settings
+        )
+        assert other.status == "LOADED"
+        warehouse.send_while_building = send
+        return send(cursor, batches)
+
+    warehouse.send_while_building = another_delivery_first
+    assert lambda_handler(sqs_batch(*((str(i), notification(r)) for i, r in enumerate(refs))), context) == {"batchItemFailures": []}
+
+    assert batch_statements(stack, refs[0]) == ["SELECT", "INSERT", "MERGE", "ROLLBACK"]
+    assert rows_loaded(stack, prefix) == 12
+    assert sorted(s for _, s, _, _ in outcomes(stack, prefix)) == ["LOADED"] * 3 + ["SKIPPED_DUPLICATE"]
+
+
 @pytest.fixture(autouse=True)
 def _fresh_runtime():
     yield

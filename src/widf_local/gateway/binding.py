@@ -69,11 +69,12 @@ def batch_statement(sql: str, width: int, table_name: str) -> str | None:
     return statement.sql(dialect="snowflake")
 
 
-def flattened_array_statement(sql: str, bindings: Bindings | None, table_name: str) -> tuple[str, Bindings, str] | None:
+def flattened_array_statement(sql: str, bindings: Bindings | None, table_name: str) -> tuple[str, Bindings, list[tuple[str, str]]] | None:
     """A statement reading `r.value` from `TABLE(FLATTEN(INPUT => PARSE_JSON(...))) r` over a bound
-    JSON array, rewritten to read `table_name` instead (one row per element of the array, in a column
-    VALUE): the new statement, the bindings without the array, and the array's text. The array is
-    bound as text, or packed as the loader packs it: `DECOMPRESS_STRING(BASE64_DECODE_BINARY(?),
+    JSON array (or a UNION ALL of such SELECTs, an array each), rewritten to read a registered table
+    instead (one row per element of the array, in a column VALUE): the new statement, the bindings
+    without the arrays, and each table's name (`table_name`, numbered) with its array's text. An array
+    is bound as text, or packed as the loader packs it: `DECOMPRESS_STRING(BASE64_DECODE_BINARY(?),
     'SNAPPY')`, which fakesnow does not know. None for any other shape.
 
     fakesnow's FLATTEN is one generic macro (objects, arrays, SEQ and THIS on every row): 50-90 ms for a
@@ -91,8 +92,48 @@ def flattened_array_statement(sql: str, bindings: Bindings | None, table_name: s
         statement = sqlglot.parse_one(sql, read="snowflake")
     except sqlglot.errors.ParseError:
         return None
-    source = statement.expression if isinstance(statement, exp.Insert) else None
-    if not isinstance(source, exp.Select) or source.args.get("joins") or source.args.get("where"):
+    branches = union_all_branches(statement.expression) if isinstance(statement, exp.Insert) else None
+    if not branches:
+        return None
+    placeholders = list(statement.find_all(exp.Placeholder, bfs=False))  # in textual order, as bound
+    if len(placeholders) != len(bindings):
+        return None
+    arrays: list[tuple[str, str]] = []
+    positions = set()
+    for number, source in enumerate(branches, start=1):
+        found = flattened_array(source)
+        if found is None:
+            return None
+        placeholder, packed, alias = found
+        position = next(i for i, p in enumerate(placeholders, start=1) if p is placeholder)
+        bound = bindings.get(str(position), {})
+        if bound.get("type") != "TEXT" or not isinstance(bound.get("value"), str):
+            return None
+        text = unpack_snappy(bound["value"]) if packed else bound["value"]
+        if not text.lstrip().startswith("["):
+            return None
+        name = table_name if len(branches) == 1 else f"{table_name}_{number}"
+        source.set("from_", exp.From(this=exp.alias_(exp.to_table(name), alias)))
+        arrays.append((name.rsplit(".", 1)[-1], text))
+        positions.add(position)
+    rest = [bindings[str(i)] for i in range(1, len(bindings) + 1) if i not in positions]
+    return statement.sql(dialect="snowflake"), {str(i): b for i, b in enumerate(rest, start=1)}, arrays
+
+
+def union_all_branches(source: exp.Expr | None) -> list[exp.Select] | None:
+    """The SELECTs of a query that is one SELECT or a UNION ALL of them; None for any other query."""
+    if isinstance(source, exp.Select):
+        return [source]
+    if isinstance(source, exp.Union) and not source.args.get("distinct"):
+        left, right = union_all_branches(source.left), union_all_branches(source.right)
+        return left + right if left is not None and right is not None else None
+    return None
+
+
+def flattened_array(source: exp.Select) -> tuple[exp.Placeholder, bool, str] | None:
+    """A SELECT of `r.value` over `TABLE(FLATTEN(INPUT => PARSE_JSON(?)))` (or of the packed array): its array's
+    placeholder, whether the array is packed, and the FLATTEN's alias."""
+    if source.args.get("joins") or source.args.get("where"):
         return None
     flatten = (source.args.get("from_") or source.args.get("from") or exp.From()).this
     if not (
@@ -118,17 +159,7 @@ def flattened_array_statement(sql: str, bindings: Bindings | None, table_name: s
         return None
     if any(c.table == alias and c.name.upper() != "VALUE" for c in source.find_all(exp.Column)):
         return None  # KEY, PATH, INDEX, SEQ or THIS: leave those to fakesnow
-    placeholders = list(statement.find_all(exp.Placeholder, bfs=False))  # in textual order, as bound
-    position = next(i for i, p in enumerate(placeholders, start=1) if p is array)
-    bound = bindings.get(str(position), {})
-    if len(placeholders) != len(bindings) or bound.get("type") != "TEXT" or not isinstance(bound.get("value"), str):
-        return None
-    text = unpack_snappy(bound["value"]) if packed else bound["value"]
-    if not text.lstrip().startswith("["):
-        return None
-    source.set("from_", exp.From(this=exp.alias_(exp.to_table(table_name), alias)))
-    rest = [bindings[str(i)] for i in range(1, len(bindings) + 1) if i != position]
-    return statement.sql(dialect="snowflake"), {str(i): b for i, b in enumerate(rest, start=1)}, text
+    return array, packed, alias
 
 
 def unpack_snappy(text: str) -> str:

@@ -399,7 +399,7 @@ class Gateway:
 
     async def run_statement(self, request: Request, token: str, session: Session, body: dict[str, Any]) -> Response:
         sql = body["sqlText"]
-        batch: str | None = None
+        batch: list[str] | None = None
         bookkeeping = None
         self.statement_count += 1
         try:
@@ -450,8 +450,8 @@ class Gateway:
             response = await fakesnow_server.query_request(with_json_body(request, body))
         finally:
             self.end_of_statement(token, session, sql)
-            if batch:
-                fakesnow_server.sessions[token]._duck_conn.unregister(batch)  # noqa: SLF001 - the session's DuckDB, as fakesnow keeps it
+            for table in batch or ():
+                fakesnow_server.sessions[token]._duck_conn.unregister(table)  # noqa: SLF001 - the session's DuckDB, as fakesnow keeps it
         if response.status_code >= 500:
             first_line = " ".join(sql.split())[:120]
             return failure(SnowflakeError(2, f"SQL compilation error:\nUnsupported statement in the local gateway: {first_line}", "0A000"))
@@ -472,8 +472,8 @@ class Gateway:
         if table := locked_table(statement, fake.database, fake.schema):
             await run_in_threadpool(self.locks.acquire, token, table, session.lock_timeout_seconds)
         if merge := insert_only_merge(statement):
-            unmatched = await run_in_threadpool(self.count_committed, fake, merge.count_unmatched, bindings)
-            return self.engine_sql(merge.insert_if_unmatched if unmatched else merge.insert_nothing, session)
+            committed = await run_in_threadpool(self.read_committed, fake, merge.committed_matches, bindings)
+            return self.engine_sql(merge.insert_unmatched(committed), session)
         return self.engine_sql(sql, session)
 
     def track_transaction(self, session: Session, word: str) -> None:
@@ -483,7 +483,7 @@ class Gateway:
             session.transaction_id, session.transaction_started = next(self.ids), datetime.now(UTC)
 
     @staticmethod
-    def register_batch(token: str, sql: str, body: dict[str, Any]) -> str | None:
+    def register_batch(token: str, sql: str, body: dict[str, Any]) -> list[str] | None:
         """Run an array-bound INSERT as one statement over the bound rows (see `binding`)."""
         name = f"widf_batch_{secrets.token_hex(8)}"
         # Qualified in DuckDB's catalog of registered tables: a session with no current database may still insert.
@@ -491,23 +491,27 @@ class Gateway:
             return None
         fakesnow_server.sessions[token]._duck_conn.register(name, batch_table(body.pop("bindings")))  # noqa: SLF001 - the session's DuckDB
         body["sqlText"] = statement
-        return name
+        return [name]
 
     @staticmethod
-    def register_flattened_array(token: str, sql: str, body: dict[str, Any]) -> str | None:
-        """Run `FLATTEN` over a bound JSON array as DuckDB's own UNNEST (see `flattened_array_statement`)."""
+    def register_flattened_array(token: str, sql: str, body: dict[str, Any]) -> list[str] | None:
+        """Run `FLATTEN` over each bound JSON array as DuckDB's own UNNEST (see `flattened_array_statement`)."""
         name = f"widf_flat_{secrets.token_hex(8)}"
         if (rewritten := flattened_array_statement(sql, body.get("bindings"), f"temp.main.{name}")) is None:
             return None
-        statement, bindings, array = rewritten
+        statement, bindings, arrays = rewritten
         duck = fakesnow_server.sessions[token]._duck_conn  # noqa: SLF001 - as `register_batch` does
         try:
-            elements = duck.sql("SELECT UNNEST(CAST(JSON($1) AS JSON[])) AS VALUE", params=[array]).to_arrow_table()
+            tables = [
+                (table, duck.sql("SELECT UNNEST(CAST(JSON($1) AS JSON[])) AS VALUE", params=[text]).to_arrow_table())
+                for table, text in arrays
+            ]
         except duckdb.Error:
             return None  # not an array after all, or not JSON: fakesnow answers with Snowflake's error
-        duck.register(name, elements)
+        for table, elements in tables:
+            duck.register(table, elements)
         body["sqlText"], body["bindings"] = statement, bindings
-        return name
+        return [table for table, _ in tables]
 
     def answer_system_control(self, session: Session, sql: str, bindings: dict | None) -> tuple[list[str], list[tuple]] | None:
         """SHOW TRANSACTIONS, SYSTEM$ABORT_TRANSACTION and SYSTEM$CANCEL_ALL_QUERIES: a user sees, aborts and cancels
@@ -569,14 +573,14 @@ class Gateway:
             self.locks.release_all(token)
 
     @staticmethod
-    def count_committed(fake: Any, sql: str, bindings: dict | None) -> int:
+    def read_committed(fake: Any, sql: str, bindings: dict | None) -> list[tuple]:
         """Run a read in a fresh autocommit connection: it sees exactly what is committed."""
         params = tuple(from_binding(bindings[str(i)]) for i in range(1, len(bindings) + 1)) if bindings else None
         connection = fakesnow_server.shared_fs.connect(fake.database, fake.schema)
         try:
             cursor = connection.cursor()
             cursor.execute(sql, binding_params=params, server=True)
-            return int(cursor.fetchone()[0])
+            return [tuple(row) for row in cursor.fetchall()]
         finally:
             connection.close()
 

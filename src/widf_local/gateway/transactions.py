@@ -24,6 +24,7 @@ import sqlglot
 from sqlglot import exp
 
 from widf_local.gateway.accounts import SnowflakeError
+from widf_local.gateway.errors import unsupported
 from widf_local.gateway.grants import table_key
 
 MAX_LOCK_WAITERS = 20
@@ -91,11 +92,34 @@ def locked_table(statement: exp.Expr, database: str | None, schema: str | None) 
 
 @dataclass(frozen=True)
 class InsertOnlyMerge:
-    """An insert-only MERGE, taken apart into what the gateway runs instead."""
+    """An insert-only MERGE, taken apart into what the gateway runs instead.
 
-    insert_if_unmatched: str  # INSERT ... SELECT ... WHERE NOT EXISTS (...)
-    insert_nothing: str  # the same INSERT with WHERE FALSE: a DML answer of 0 rows
-    count_unmatched: str  # how many source rows the committed data leaves unmatched
+    Read committed, for every source row: a row is matched if the target rows committed before the
+    statement match it, or the session's own view of the target does (its snapshot and its own
+    uncommitted rows). The committed target rows that match some source row (`committed_matches`,
+    run outside the session) are written into the insert as a VALUES list, so one INSERT in the
+    session inserts exactly the rows neither view matches.
+    """
+
+    committed_matches: str  # SELECT <the target's columns the ON clause reads> of committed rows matching a source row
+    columns: tuple[str, ...]  # those columns
+    alias: str  # the target's name in the ON clause
+    insert: exp.Insert  # INSERT ... SELECT ... FROM source WHERE NOT EXISTS (the session's own view)
+    on: exp.Expr
+
+    def insert_unmatched(self, committed: list[tuple]) -> str:
+        """The INSERT, also skipping the source rows that these committed target rows match."""
+        statement = self.insert.copy()
+        if committed:
+            try:
+                rows = [exp.tuple_(*(exp.convert(value) for value in row)) for row in committed]
+            except ValueError:  # a value sqlglot cannot write as a literal
+                raise unsupported(f"MERGE whose ON clause reads a {type(committed[0][0]).__name__} of the target") from None
+            names = exp.TableAlias(this=exp.to_identifier(self.alias), columns=[exp.to_identifier(c) for c in self.columns])
+            seen = exp.Exists(this=exp.select("1").from_(exp.Values(expressions=rows, alias=names)).where(self.on.copy()))
+            select = statement.expression
+            select.set("where", exp.Where(this=exp.and_(select.args["where"].this, exp.not_(seen))))
+        return statement.sql(dialect="snowflake")
 
 
 def insert_only_merge(statement: exp.Expr) -> InsertOnlyMerge | None:
@@ -117,18 +141,24 @@ def insert_only_merge(statement: exp.Expr) -> InsertOnlyMerge | None:
     columns = insert.this.expressions if isinstance(insert.this, exp.Tuple) else None
     if values is None or columns is None:
         return None
+    alias = target.alias or target.name
+    read = sorted({c.name for c in on.find_all(exp.Column) if c.table and c.table.upper() == alias.upper()})
+    if not read:
+        return None
     target_name = exp.table_(target.name, db=target.db or None, catalog=target.catalog or None)
     matched = exp.Exists(this=exp.select("1").from_(target.copy()).where(on.copy()))
-
-    def insert_where(condition: exp.Expr) -> str:
-        select = exp.select(*[v.copy() for v in values]).from_(source.copy()).where(condition)
-        return exp.insert(select, target_name, columns=[c.name for c in columns]).sql(dialect="snowflake")
-
-    count = exp.select("COUNT(*)").from_(source.copy()).where(exp.not_(matched.copy()))
+    select = exp.select(*[v.copy() for v in values]).from_(source.copy()).where(exp.not_(matched))
+    committed = (
+        exp.select(*[exp.column(c, table=alias) for c in read])
+        .from_(target.copy())
+        .where(exp.Exists(this=exp.select("1").from_(source.copy()).where(on.copy())))
+    )
     return InsertOnlyMerge(
-        insert_if_unmatched=insert_where(exp.not_(matched)),
-        insert_nothing=insert_where(exp.false()),
-        count_unmatched=count.sql(dialect="snowflake"),
+        committed_matches=committed.sql(dialect="snowflake"),
+        columns=tuple(read),
+        alias=alias,
+        insert=exp.insert(select, target_name, columns=[c.name for c in columns]),
+        on=on.copy(),
     )
 
 

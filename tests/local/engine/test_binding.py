@@ -62,9 +62,30 @@ def text_bindings(*values: str) -> dict:
 
 def test_flatten_over_a_bound_array_reads_the_elements_table_instead():
     sql = "INSERT INTO t (a, b, c) SELECT ?, r.value[1], TRY_CAST(r.value[2]::VARCHAR AS INT) FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) r"
-    statement, bindings, array = flattened_array_statement(sql, text_bindings("ctx", " [[0, {}, 1]]"), "flat_1")
+    statement, bindings, arrays = flattened_array_statement(sql, text_bindings("ctx", " [[0, {}, 1]]"), "flat_1")
     assert statement == "INSERT INTO t (a, b, c) SELECT ?, r.value[1], TRY_CAST(CAST(r.value[2] AS VARCHAR) AS INT) FROM flat_1 AS r"
-    assert bindings == text_bindings("ctx") and array == " [[0, {}, 1]]"
+    assert bindings == text_bindings("ctx") and arrays == [("flat_1", " [[0, {}, 1]]")]
+
+
+def test_a_union_all_of_flattens_reads_an_elements_table_each():
+    """Several files' batches in one insert, as the loader sends a batch of small files: each SELECT binds its own file's
+    context and array."""
+    one = f"SELECT ?, r.value[1] FROM TABLE(FLATTEN(INPUT => {PACKED_ARRAY})) r"
+    sql = f"INSERT INTO t (a, b) {one} UNION ALL {one} UNION ALL {one}"
+    rewritten = flattened_array_statement(
+        sql, text_bindings("f1", snappy("[[0, 1]]"), "f2", snappy("[[0, 2]]"), "f3", snappy("[[0, 3]]")), "temp.main.flat"
+    )
+    assert rewritten is not None
+    statement, bindings, arrays = rewritten
+    assert statement == (
+        "INSERT INTO t (a, b) SELECT ?, r.value[1] FROM temp.main.flat_1 AS r UNION ALL SELECT ?, r.value[1] FROM temp.main.flat_2 AS r "
+        "UNION ALL SELECT ?, r.value[1] FROM temp.main.flat_3 AS r"
+    )
+    assert bindings == text_bindings("f1", "f2", "f3")
+    assert arrays == [("flat_1", "[[0, 1]]"), ("flat_2", "[[0, 2]]"), ("flat_3", "[[0, 3]]")]
+    assert (
+        flattened_array_statement(sql.replace("UNION ALL", "UNION", 1), text_bindings("f1", "[1]", "f2", "[2]", "f3", "[3]"), "x") is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -81,9 +102,9 @@ def test_flatten_over_a_bound_array_reads_the_elements_table_instead():
 def test_a_packed_array_is_unpacked_into_the_elements_table(sql):
     rewritten = flattened_array_statement(sql, text_bindings("s3://b/k", "load-1", snappy('[[0, {"a": 1}, "1.5"]]')), "flat_2")
     assert rewritten is not None
-    statement, bindings, array = rewritten
+    statement, bindings, arrays = rewritten
     assert statement.endswith("FROM flat_2 AS r") and bindings == text_bindings("s3://b/k", "load-1")
-    assert array == '[[0, {"a": 1}, "1.5"]]'
+    assert arrays == [("flat_2", '[[0, {"a": 1}, "1.5"]]')]
 
 
 def test_snappy_is_unpacked_as_snowflakes_decompress_string_reads_it():
@@ -114,7 +135,7 @@ def test_an_executemany_of_one_row_is_flattened_as_one_statement():
     assert flattened_array_statement(sql, bindings, "x") == (
         "INSERT INTO t (a, b) SELECT ?, r.value FROM x AS r",
         {"1": {"type": "TEXT", "value": "ctx"}},
-        "[1, 2]",
+        [("x", "[1, 2]")],
     )
 
 

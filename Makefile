@@ -20,13 +20,16 @@ $(INSTALLED): pyproject.toml uv.lock
 	  $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
 	@# exact: what the lock no longer lists goes (uv itself is in the dev extra, which holds the tools'
 	@# extras; not `lambda`, whose connector is the artefact's)
-	@UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv sync --quiet --frozen --extra dev
+	@# --compile-bytecode, as pip does by default: a process that may not write bytecode (PYTHONDONTWRITEBYTECODE,
+	@# a read-only install) would otherwise compile every module it imports, every time it starts
+	@UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv sync --quiet --frozen --extra dev --compile-bytecode
+	@$(VENV)/bin/python -m compileall -q src >/dev/null
 	@touch $@
 
 # Made with the uv bootstrapped above; the stack's code stays in src/ (local/pyproject.toml says why).
 $(LOCAL_INSTALLED): local/pyproject.toml local/uv.lock $(INSTALLED)
 	@test -x $(LOCAL_VENV)/bin/python || $(VENV)/bin/uv venv --quiet --python $(PYTHON) $(LOCAL_VENV)
-	@UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(LOCAL_VENV) $(VENV)/bin/uv sync --quiet --frozen --project local
+	@UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(LOCAL_VENV) $(VENV)/bin/uv sync --quiet --frozen --project local --compile-bytecode
 	@touch $@
 
 install: $(INSTALLED) $(LOCAL_INSTALLED)

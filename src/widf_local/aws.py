@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError, WaiterError
 
 from widf_local.stack import StackError
@@ -153,6 +152,8 @@ class DeployError(StackError):
 
 
 def client(service: str, endpoint: str, region: str = REGION, **credentials: str):
+    import boto3  # here: a command that reads the stack's state without calling AWS starts without it
+
     return boto3.client(service, endpoint_url=endpoint, region_name=region, **(credentials or ADMIN_CREDENTIALS))
 
 

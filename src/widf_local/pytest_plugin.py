@@ -86,7 +86,9 @@ def client_venv(venv: Path, requirement: str) -> Path:
     uv = Path(sys.executable).parent / "uv"
     if uv.exists():  # `make` puts uv in the project's venv: much faster than pip
         subprocess.run([str(uv), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
-        subprocess.run([str(uv), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), requirement], check=True)
+        # compiled at install, as pip does by default: each run of the client would compile its imports otherwise
+        install = [str(uv), "pip", "install", "--quiet", "--compile-bytecode", "--python", str(venv / "bin" / "python"), requirement]
+        subprocess.run(install, check=True)
     else:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", requirement], check=True)

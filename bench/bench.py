@@ -32,6 +32,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import costs  # bench/costs.py, beside this script: credits per day from the warehouse time measured here
 import orjson
 import report  # bench/report.py, beside this script: renders docs/performance.md from results.json
 
@@ -57,6 +58,9 @@ REPEAT = env_int("BENCH_REPEAT", 3)
 
 
 # -- data ----------------------------------------------------------------------
+
+
+SMALL_FILE_BYTES = 64 * 1024  # the small file of end to end, warehouse time and the batch of ten
 
 
 def event_lines(target_bytes: int, bad_every: int = 500) -> bytes:
@@ -187,18 +191,23 @@ class LocalStack:
 
     def statements_of(self, ref: FileRef) -> list[dict[str, Any]]:
         """The loader's statements for one file, oldest first, from QUERY_HISTORY: the loader tags each with the
-        file's id (compact JSON, so the tag holds `"file_id":"<id>"` as written here)."""
+        file's id, or a batch's statements with the ids of its files (compact JSON, so the tag holds the id
+        as a JSON string, as written here)."""
         from widf_cli.local_stack import admin_connection
 
         with admin_connection(self.info) as connection:
             cursor = connection.cursor().execute(
                 "SELECT QUERY_TAG, START_TIME, END_TIME, EXECUTION_TIME "
                 "FROM TABLE(WIDF_DEMO_DB.INFORMATION_SCHEMA.QUERY_HISTORY(RESULT_LIMIT => 10000)) WHERE QUERY_TAG LIKE %s",
-                (f"%{json.dumps({'file_id': file_id(ref)}, separators=(',', ':'))[1:-1]}%",),
+                (f"%{json.dumps(file_id(ref))}%",),
             )
             columns = [c[0] for c in cursor.description]
             rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-        return sorted((r for r in rows if json.loads(r["QUERY_TAG"])["file_id"] == file_id(ref)), key=lambda r: r["START_TIME"])
+
+        def names_it(tag: dict[str, Any]) -> bool:
+            return tag.get("file_id") == file_id(ref) or file_id(ref) in (tag.get("file_ids") or ())
+
+        return sorted((r for r in rows if names_it(json.loads(r["QUERY_TAG"]))), key=lambda r: r["START_TIME"])
 
     def upload(self, key: str, path: Path) -> FileRef:
         from widf_local import aws
@@ -287,7 +296,7 @@ def run_loader(stack: LocalStack, script: str, ref: FileRef, python: str = sys.e
 
 def measure_end_to_end(stack: LocalStack, workdir: Path) -> dict[str, Any]:
     small = workdir / "small.ndjson"
-    small.write_bytes(event_lines(64 * 1024, bad_every=0))
+    small.write_bytes(event_lines(SMALL_FILE_BYTES, bad_every=0))
     big = workdir / "e2e.ndjson"
     write_events(big, env_int("BENCH_E2E_MB", 100) * MB)
     small_ref = stack.upload("incoming/bench/small-ours.jsonl", small)
@@ -316,6 +325,7 @@ def measure_end_to_end(stack: LocalStack, workdir: Path) -> dict[str, Any]:
         "statements_per_gb": round(ours[0]["statements"] / gigabytes, 1),
         # What the warehouse is busy (and billed) for: the EXECUTION_TIME of the file's statements.
         "warehouse_seconds_per_small_file": warehouse_seconds(stack, small_ref),
+        "small_file_bytes": small.stat().st_size,
         "warehouse_seconds_per_gb": round(statistics.median(warehouse_seconds(stack, ref) for ref in large_refs) / gigabytes, 2),
     }
 
@@ -655,9 +665,13 @@ def measure_cold_start(stack: LocalStack, workdir: Path) -> dict[str, Any]:
                 snowpark.append(cold_start_snowpark(stack, stack.upload(f"incoming/bench/cold-snowpark-{i}.jsonl", sample)))
             except RuntimeError as e:
                 result["cold_start_snowpark_error"] = str(e)
-    # One SQS batch of ten small files, as the template's batch size hands them to one invocation.
-    batch = [stack.upload(f"incoming/bench/batch-{i}.jsonl", sample) for i in range(10)]
+    # One SQS batch of ten small files, as the template's batch size hands them to one invocation: its
+    # statements, and its warehouse time (they carry one tag, naming all ten files).
+    small = workdir / "batch.ndjson"
+    small.write_bytes(event_lines(SMALL_FILE_BYTES, bad_every=0))
+    batch = [stack.upload(f"incoming/bench/batch-{i}.jsonl", small) for i in range(10)]
     result["statements_per_batch_of_10_small_files"] = cold_start_ours(stack, tasks["4"], *batch)["statements"]
+    result["warehouse_seconds_per_batch_of_10_small_files"] = warehouse_seconds(stack, batch[0])
     result |= {
         "cold_start_s": round(statistics.median(r["seconds"] for r in ours), 3),
         "cold_start_import_s": round(statistics.median(r["import_s"] for r in ours), 3),
@@ -711,6 +725,7 @@ def main() -> int:
                         results |= measure(stack, Path(workdir))
         finally:
             stack.close()
+    results |= costs.estimate(results)  # credits per day, from the warehouse time just measured
     if len(only) == len(SECTIONS):
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
         print(f"wrote {RESULTS.relative_to(ROOT)} and {report.write_page(RESULTS).relative_to(ROOT)}", flush=True)

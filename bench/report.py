@@ -137,6 +137,14 @@ ROWS = (
     ),
     Row("statements per GB (large files)", one("statements_per_gb")),
     Row("warehouse-busy seconds: per small file, per GB", several(("warehouse_seconds_per_small_file",), ("warehouse_seconds_per_gb",))),
+    Row("warehouse-busy seconds: a batch of 10 small files", one("warehouse_seconds_per_batch_of_10_small_files")),
+    Row(
+        "credits a day, a trickle (a small file a minute): ours, Snowpipe",
+        several(("trickle_credits_per_day",), ("snowpipe_trickle_credits_per_day",)),
+        "estimate (below)",
+    ),
+    Row("warehouse resumes a day, that trickle", one("trickle_resumes_per_day")),
+    Row("credits, a burst of 1,000 small files: ours, Snowpipe", several(("burst_1000_credits",), ("snowpipe_burst_1000_credits",))),
     Row("upload → queryable row, p50 (s)", one("latency_p50_s"), "≤ 2 (warm)", at_most(2, "latency_p50_s")),
     Row("upload → queryable row, p95 (s)", one("latency_p95_s")),
     Row("of that, p50: delivery to the load, the load (s)", several(("latency_delivery_p50_s",), ("latency_load_p50_s",))),
@@ -246,6 +254,7 @@ def render(results: Results | None) -> str:
     lines = [INTRO, "## The figures", "", "| measure | figure | target | met |", "| --- | --- | --- | --- |"]
     for row in ROWS:
         lines.append(f"| {row.measure} | {row.figure(results)} | {row.target} | {row.verdict(results)} |")
+    lines += costs_section(results)
     lines += ["", "## Where the figures come from", ""]
     if not results:
         lines.append("Nothing is measured yet: `bench/results.json` is missing. `make bench` writes it, and this page.")
@@ -269,6 +278,69 @@ def render(results: Results | None) -> str:
         f"- latency: {shown(figure(results, 'latency_files'))} files to a queryable row, {shown(figure(results, 'summary_latency_files'))} to DAILY_SUMMARY.",
     ]
     return "\n".join(lines) + "\n"
+
+
+COSTS_INTRO = """\
+The warehouse time above, turned into credits by bench/costs.py: an X-Small warehouse bills {per_hour} credit an
+hour, per second, at least {minimum} seconds each time it resumes ([Overview of warehouses](https://docs.snowflake.com/en/user-guide/warehouses-overview),
+"Credit usage and billing"), and suspends after `AUTO_SUSPEND` seconds with nothing to run (`sql/setup.sql`:
+{auto_suspend}). Snowpipe has no warehouse and bills a fixed rate per GB, JSON by its uncompressed size
+([Snowpipe costs](https://docs.snowflake.com/en/user-guide/data-load-snowpipe-billing); {snowpipe} credits per GB,
+the Service Consumption Table's rate). The template's defaults: `BatchSize` {batch_size},
+`MaximumBatchingWindowInSeconds` {window}, `MaximumConcurrency` {concurrency}.
+
+A trickle of one small file a minute, by batching window (the template's parameter):
+
+| batching window (s) | files per invocation | warehouse resumes a day | credits a day | longest added wait (s) |
+| --- | --- | --- | --- | --- |
+"""
+
+
+def costs_section(results: Results) -> list[str]:
+    """The credits estimate's inputs and its trickle table ("not measured" when the run did not make one)."""
+    model = figure(results, "costs")
+    lines = ["", "## What a day of loading costs in credits (an estimate)", ""]
+    if not isinstance(model, dict):
+        return [*lines, f"{NOT_MEASURED.capitalize()}: the run recorded no warehouse time for a small file and a batch of them."]
+    lines += COSTS_INTRO.format(
+        per_hour=model["xsmall_credits_per_hour"],
+        minimum=model["minimum_billed_s"],
+        snowpipe=model["snowpipe_credits_per_gb"],
+        auto_suspend=model["auto_suspend_s"],
+        batch_size=model["batch_size"],
+        window=model["batching_window_s"],
+        concurrency=model["max_concurrency"],
+    ).splitlines()
+    for window, row in model["trickle_by_batching_window"].items():
+        lines.append(
+            f"| {window} | {row['files_per_invocation']} | {row['resumes_per_day']} | {row['credits_per_day']} | {row['added_wait_max_s']} |"
+        )
+    burst = model["burst_1000"]
+    lines += [
+        "",
+        f"A burst of 1,000 small files: {burst['invocations']} invocations, {burst['resumes']} resume, {burst['credits']} credits.",
+    ]
+    return lines + window_reason(model)
+
+
+def window_reason(model: dict[str, Any]) -> list[str]:
+    """The template's batching window, judged by the trickle table: which windows save credits, and at what wait."""
+    rows = {int(w): row for w, row in model["trickle_by_batching_window"].items()}
+    default = rows[model["batching_window_s"]]
+    saving = [w for w, row in sorted(rows.items()) if row["credits_per_day"] < default["credits_per_day"]]
+    if not saving:
+        return ["", f"No window shown saves credits on the template's default of {model['batching_window_s']} s."]
+    first, best = saving[0], min(rows.items(), key=lambda item: item[1]["credits_per_day"])
+    return [
+        "",
+        f"Why the template's window is {model['batching_window_s']} s: with files a minute apart, windows shorter than "
+        f"{first} s save nothing ({default['credits_per_day']} credits a day either way: the warehouse never idles the "
+        f"`AUTO_SUSPEND` seconds it needs to suspend) and would only delay files. The windows that save credits cost "
+        f"minutes of wait: {best[0]} s, the most the template allows, makes it {best[1]['credits_per_day']} credits a day "
+        f"for waits of up to {best[1]['added_wait_max_s']} s. Set `MaximumBatchingWindowInSeconds` when a trickle's "
+        "credits matter more than that wait; a burst costs little either way (its files arrive together and load ten "
+        "to an invocation).",
+    ]
 
 
 def read_results(path: Path = RESULTS) -> Results | None:

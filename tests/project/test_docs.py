@@ -121,3 +121,34 @@ def test_no_benchmark_figure_is_copied_into_the_readme_or_docs():
         if re.search(rf"(?<![\d.]){re.escape(figure)}(?!\.?\d)", page.read_text())
     }
     assert not copied, f"figures from bench/results.json typed by hand (link docs/performance.md instead): {sorted(copied)}"
+
+
+def costs_module():
+    spec = importlib.util.spec_from_file_location("bench_costs", ROOT / "bench" / "costs.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_credits_estimate_reads_the_warehouse_and_template_it_describes_and_bills_as_snowflake_does():
+    costs = costs_module()
+    assert costs.auto_suspend_seconds() == 60  # sql/setup.sql's warehouse
+    assert costs.template_default("BatchSize") == 10 and costs.template_default("MaximumBatchingWindowInSeconds") == 0
+    # a file a minute, each invocation busy 1 s: the warehouse never idles 60 s, so it bills all day, resumed once
+    assert costs.trickle(0, 10, 1.0, 2.0, 60) == {
+        "files_per_invocation": 1,
+        "resumes_per_day": 1,
+        "credits_per_day": 24.0,
+        "added_wait_max_s": 0,
+    }
+    # a 300 s window gathers five files: a resume every five minutes, each billed its busy time and the 60 s of idling
+    assert costs.trickle(300, 10, 1.0, 2.0, 60) == {
+        "files_per_invocation": 5,
+        "resumes_per_day": 288,
+        "credits_per_day": round(288 * 62 / 3600, 2),
+        "added_wait_max_s": 240,
+    }
+    # a resume bills 60 s at least, however short the burst
+    assert costs.burst(10, 5, 0.1, 0)["credits"] == round(60 / 3600, 3)
+    assert costs.estimate({}) == {}  # nothing measured, nothing estimated

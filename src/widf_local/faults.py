@@ -20,6 +20,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from widf_local.gateway import stage_uploads
+
 SLOW_DOWN_BODY = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
     b"<Message>Please reduce your request rate.</Message><RequestId>LOCALFAULT</RequestId></Error>"
@@ -118,7 +120,9 @@ class FaultyAws:
 
     def __call__(self, environ: dict, start_response: Any) -> Any:
         service = signed_service(environ.get("HTTP_AUTHORIZATION", ""))
-        if service == "s3" and is_get_object(environ) and self.faults.fires("s3_slowdown"):
+        # Throttling is the landing bucket's; the stage uploads' bucket stands for Snowflake's own storage.
+        stage_storage = environ.get("PATH_INFO", "").lstrip("/").startswith(f"{stage_uploads.BUCKET}/")
+        if service == "s3" and is_get_object(environ) and not stage_storage and self.faults.fires("s3_slowdown"):
             return respond(start_response, "503 Slow Down", SLOW_DOWN_BODY)
         if service == "sts" and "GetCallerIdentity" in environ.get("QUERY_STRING", "") and self.faults.fires("sts_unavailable"):
             return respond(start_response, "503 Service Unavailable", STS_UNAVAILABLE_BODY)

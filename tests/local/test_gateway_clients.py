@@ -241,11 +241,27 @@ def test_list_shows_staged_files_with_size_md5_and_time_and_filters_by_pattern(s
         assert [r[1] for r in connection.cursor().execute("SHOW STAGES LIKE 'LAND%' IN WIDF_STAGES.PUBLIC").fetchall()] == ["LANDING"]
 
 
-def test_connector_5_cannot_put_and_is_told_so_by_name(stack, staged):
-    with admin_connection(stack.info) as connection, pytest.raises(ProgrammingError) as error:
-        connection.cursor().execute(f"PUT file://{staged['array']} @~")
-    assert "Unsupported statement in the local gateway: PUT from connector 5." in error.value.raw_msg
-    assert "(LOCAL_FS)" in error.value.raw_msg
+def test_connector_5_puts_through_the_stages_s3_location_and_its_files_list_and_load_as_any(stack, landing, staged):
+    """5.x's core uploads to S3 itself (it has no local stage transfer): the gateway names a bucket on the stack's
+    moto, the core compresses and uploads there, and the stage's next reader finds the file in the stage."""
+    with admin_connection(stack.info) as connection:
+        cursor = connection.cursor()
+        cursor.execute("CREATE OR REPLACE STAGE WIDF_STAGES.PUBLIC.FROM_FIVE")
+        put = cursor.execute(f"PUT file://{staged['ndjson']} @WIDF_STAGES.PUBLIC.FROM_FIVE/in").fetchall()
+        assert [(r[0], r[1], r[6]) for r in put] == [("more.ndjson.gz", "more.ndjson.gz", "UPLOADED")]
+        [(name, size, md5, _)] = cursor.execute("LIST @WIDF_STAGES.PUBLIC.FROM_FIVE").fetchall()
+        assert name == "from_five/in/more.ndjson.gz" and size > 0 and len(md5) == 32
+        cursor.execute("CREATE OR REPLACE TABLE WIDF_STAGES.PUBLIC.FIVE (V VARIANT)")
+        copied = cursor.execute(
+            "COPY INTO WIDF_STAGES.PUBLIC.FIVE FROM @WIDF_STAGES.PUBLIC.FROM_FIVE FILE_FORMAT = (TYPE = JSON)"
+        ).fetchall()
+        assert [r[:4] for r in copied] == [("from_five/in/more.ndjson.gz", "LOADED", 2, 2)]
+        rows = cursor.execute("SELECT V FROM WIDF_STAGES.PUBLIC.FIVE ORDER BY 1").fetchall()
+        assert [json.loads(v) for (v,) in rows] == [
+            json.loads(line) for line in gzip.decompress(staged["ndjson"].read_bytes()).splitlines()
+        ]
+        skipped = cursor.execute(f"PUT file://{staged['ndjson']} @WIDF_STAGES.PUBLIC.FROM_FIVE/in").fetchall()
+        assert [r[6] for r in skipped] == ["SKIPPED"]  # OVERWRITE = FALSE: the file is there already
 
 
 def test_copy_loads_each_record_of_each_file_once_unless_forced(stack, landing):

@@ -78,6 +78,7 @@ from widf_local.gateway.identity import (
     StsUnavailable,
     verify_aws_attestation,
 )
+from widf_local.gateway.stage_uploads import StageUploads
 from widf_local.gateway.statements import LocalStatements, with_session_context
 from widf_local.gateway.transactions import (
     TableLocks,
@@ -148,6 +149,7 @@ class Gateway:
         # Staged files live on disk (the connector copies them there itself: LOCAL_FS); a throwaway directory
         # when the stack names none.
         self.stages = stages.StageStore(stage_root or Path(tempfile.mkdtemp(prefix="widf-stages-")) / "stages")
+        self.uploads = self.stages.uploads = StageUploads(sts_endpoint, sts_region, self.stages.root)
         self.catalog.stage_names, self.catalog.format_names = self.stages.names, self.stages.format_names
         self.statements = LocalStatements(account, self.catalog, self.dynamic_tables)
         self.sts_endpoint = sts_endpoint
@@ -415,14 +417,9 @@ class Gateway:
             staged = await run_in_threadpool(stages.answer, self.stages, self.account, session, fakesnow_server.sessions[token], sql)
             if isinstance(staged, dict):
                 if self.client_versions.get(token, "").split(".")[0].isdigit() and int(self.client_versions[token].split(".")[0]) >= 5:
-                    # Connector 5.x's Rust core has no LOCAL_FS transfer ("Unknown location type: LOCAL_FS"): say so
-                    # before it tries, rather than let it fail on the answer.
-                    raise SnowflakeError(
-                        2,
-                        "SQL compilation error:\nUnsupported statement in the local gateway: PUT from connector "
-                        f"{self.client_versions[token]}: its file transfer has no local stage storage (LOCAL_FS); use connector 4.x",
-                        "0A000",
-                    )
+                    # Connector 5.x's Rust core has no LOCAL_FS transfer ("Unknown location type: LOCAL_FS"): it gets
+                    # the stage as S3, on the stack's moto (see stage_uploads).
+                    staged["stageInfo"] = self.uploads.stage_info(Path(staged["stageInfo"]["location"]))
                 return put_answer(staged)
             if staged is not None:
                 body = {"sqlText": rows_as_select(*staged), "sequenceId": body.get("sequenceId")}

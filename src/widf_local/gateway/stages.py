@@ -42,6 +42,7 @@ from widf_local.gateway.binding import without_comments
 from widf_local.gateway.errors import SnowflakeError, does_not_exist, insufficient_privileges, unsupported
 from widf_local.gateway.grants import ADMIN_ROLES, Securable, relation
 from widf_local.gateway.names import NAME, like, normalise, parts, qualified, unquote_literal, written
+from widf_local.gateway.stage_uploads import StageUploads
 
 _N = NAME.pattern
 _STRING = r"'(?:[^'\\]|''|\\.)*'"
@@ -233,6 +234,8 @@ class StageStore:
         # What a session's open transaction loaded: load metadata once it commits, nothing if it rolls back.
         self.pending: dict[int | None, dict[str, set[tuple[str, str, str]]]] = {}
         self.lock = threading.RLock()
+        # Where connector 5.x's PUT uploads (it cannot write a local stage): moved in before the stage is read.
+        self.uploads: StageUploads | None = None
 
     def names(self) -> set[str]:
         return set(self.named)
@@ -336,6 +339,8 @@ class StageStore:
         `named`, a `FILES = ('a', ...)` list relative to that path, only those (read before any file is)."""
         found = []
         base = location.directory
+        if self.uploads is not None:
+            self.uploads.collect(base)
         if not base.is_dir():
             return []
         regex = re.compile(pattern, re.S) if pattern else None
@@ -519,6 +524,8 @@ class StageStore:
         source = source[len("file://") :]
         location = self.location(m["location"], session, database, schema)
         self.authorize(account, session, location, "WRITE")
+        if self.uploads is not None:
+            self.uploads.collect(location.directory)  # what OVERWRITE = FALSE must not replace includes earlier uploads
         target = location.directory.joinpath(*location.path.split("/")) if location.path else location.directory
         target.mkdir(parents=True, exist_ok=True)
         compression = unquote_literal(found.get("SOURCE_COMPRESSION", "AUTO_DETECT")).upper()

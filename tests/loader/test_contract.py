@@ -67,5 +67,21 @@ def test_checking_a_list_of_records_agrees_with_validating_each_whole_record(con
     whole = jsonschema_rs.validator_for(contract, validate_formats=True)
     check_all = ContractBook((route(contract),)).check_all(route(contract))
     complete = [r for r in RECORDS if isinstance(r, dict) and {"id", "when", "n"} <= r.keys()]
-    for records in (RECORDS, complete, RECORDS[:1] * 3):  # some records lack a named property, none does
+    without_n = [r for r in RECORDS if isinstance(r, dict) and "n" not in r]  # an optional property absent, valid or not
+    for records in (RECORDS, complete, RECORDS[:1] * 3, without_n):  # some records lack a named property, none does, all do
         assert check_all(records) == [whole.is_valid(r) for r in records]
+
+
+def test_the_shipped_contracts_judge_the_demos_events_together_as_they_judge_each_whole_record():
+    """The default contracts name optional fields (page, amount, currency) that most events lack."""
+    from widf_loader.pipeline_config import DEFAULT_CONFIG, read_pipeline_config
+    from widf_local import samples
+
+    config = read_pipeline_config(DEFAULT_CONFIG)
+    book = ContractBook(config.routes)
+    events = samples.sample_events(200, seed=5)
+    broken = [{**events[0], "currency": "usd"}, {**events[1], "amount": -1}, {k: v for k, v in events[2].items() if k != "user_id"}]
+    for contracted in (r for r in config.routes if r.contract is not None):
+        whole = jsonschema_rs.validator_for(dict(contracted.contract), validate_formats=True)
+        records = [*events, *broken]
+        assert book.check_all(contracted)(records) == [whole.is_valid(r) for r in records]

@@ -175,6 +175,12 @@ class LoaderSettings:
     # The function's timeout (the template passes it). No invocation lives longer, so a
     # transaction of ours that is older belongs to an invocation that was killed (detached).
     function_timeout_seconds: int = 900  # Lambda's maximum: safe when the timeout is unknown
+    # A file whose S3 object is larger loads through a stage (widf_loader.stage): below it, a file is a few
+    # bound arrays of 7 MB, as few statements as the PUTs, COPY and REMOVE a stage costs.
+    stage_above_bytes: int = 64 * 1024 * 1024
+    # A staged part is closed at this many compressed bytes: Snowflake's file sizing, roughly 100-250 MB
+    # compressed ("Preparing to load data"), at its low end, so a part fits Lambda's default 512 MB of /tmp.
+    stage_part_bytes: int = 100 * 1000 * 1000
 
     @property
     def lock_timeout_seconds(self) -> int:
@@ -205,6 +211,8 @@ class LoaderSettings:
             workload_identity_host=env.get("SNOWFLAKE_WORKLOAD_IDENTITY_HOST") or None,
             batch_rows=positive_int(env, "WIDF_BATCH_ROWS", cls.batch_rows),
             function_timeout_seconds=positive_int(env, "WIDF_FUNCTION_TIMEOUT_SECONDS", cls.function_timeout_seconds),
+            stage_above_bytes=positive_int(env, "WIDF_STAGE_ABOVE_BYTES", cls.stage_above_bytes),
+            stage_part_bytes=positive_int(env, "WIDF_STAGE_PART_BYTES", cls.stage_part_bytes),
             limits=ReadLimits.from_env(env),
         )
 

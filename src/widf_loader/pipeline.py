@@ -28,7 +28,8 @@ from widf_loader.outcomes import LoadStatus
 from widf_loader.pipeline_config import PipelineConfig, Route
 from widf_loader.reader import LimitExceeded, ObjectGone, UnreadableFile, check_record, iter_records, open_object, record_chunks
 from widf_loader.routing import by_one_field, field_or_none, routes_for_file
-from widf_loader.warehouse import LedgerEntry, RecordArrayJson, Warehouse, insert_rows_statement, reject_statement
+from widf_loader.stage import StagedLoad, is_large
+from widf_loader.warehouse import LedgerEntry, RecordArrayJson, RecordLines, Warehouse, insert_rows_statement, reject_statement
 
 log = logging.getLogger(__name__)
 RAW_RECORD_MAX_BYTES = 64 * 1024
@@ -103,6 +104,10 @@ class _RecordArray:
     def array(self) -> RecordArrayJson:
         return RecordArrayJson(b"[" + b",".join(self.elements) + b"]")
 
+    def lines(self) -> RecordLines:
+        """The elements as NDJSON, for a staged load's part files (see widf_loader.stage)."""
+        return RecordLines(b"\n".join(self.elements) + b"\n")
+
 
 class Pipeline:
     """Routes, compiled contracts and hooks: built once per container from the configuration."""
@@ -116,12 +121,21 @@ class Pipeline:
         self.reject_statement = reject_statement(config.rejected_records_table)
 
     def batches(
-        self, ref: FileRef, records: Iterable[Any], load_id: str, limits: ReadLimits, batch_rows: int, tally: Tally
+        self,
+        ref: FileRef,
+        records: Iterable[Any],
+        load_id: str,
+        limits: ReadLimits,
+        batch_rows: int,
+        tally: Tally,
+        *,
+        lines: bool = False,
     ) -> Iterator[tuple[str, list[tuple]]]:
         """(statement, rows) batches for every target table and the quarantine, filled as records stream by.
 
         A target table's batch is one row: the file's event context and its records as one JSON
-        array (see insert_rows_statement); the quarantine's has a row per rejected record.
+        array (see insert_rows_statement), or as NDJSON lines with `lines` (a staged load writes them
+        to its part files); the quarantine's batches are always arrays.
         This is the per-record hot path: keep it to one parse, one validation and one serialisation.
         """
         # Per file: the routes this file's records can take, each with its record test and compiled contract.
@@ -134,6 +148,7 @@ class Pipeline:
         context = (ref.uri, ref.bucket, ref.key, ref.version_id, ref.etag, ref.size, ref.event_time, ref.principal, ref.source_ip, load_id)
         pending: dict[str, _RecordArray] = {}
         uri, rejected, dumps, statements = ref.uri, _RecordArray(), orjson.dumps, self.statements
+        pack: Callable[[_RecordArray], RecordArrayJson | RecordLines] = _RecordArray.lines if lines else _RecordArray.array
         reject_context = (ref.uri, ref.key, load_id)
         # Records this short cannot break the size or depth limits: skip the check for them.
         unchecked_bytes = min(limits.max_record_bytes, 2 * limits.max_depth)
@@ -207,7 +222,7 @@ class Pipeline:
                         batch.elements += accepted  # most often the chunk fits the pending batch whole
                         batch.size += adding
                     else:
-                        yield from self.filled(statement, accepted, sizes, pending, context, batch_rows, tally)
+                        yield from self.filled(statement, accepted, sizes, pending, context, batch_rows, tally, pack)
                 continue
             for index, record in enumerate(chunk, first):
                 _, route, check = candidates[position_of(record)]
@@ -234,18 +249,18 @@ class Pipeline:
                     if batch is None:
                         batch = pending[statement] = _RecordArray()
                     elif batch.size + len(element) > BATCH_BYTES:
-                        yield self.counted(statement, [(*context, batch.array())], len(batch.elements), tally)
+                        yield self.counted(statement, [(*context, pack(batch))], len(batch.elements), tally)
                         batch = pending[statement] = _RecordArray()
                     batch.elements.append(element)
                     batch.size += len(element) + 1
                     if len(batch.elements) >= batch_rows:
-                        yield self.counted(statement, [(*context, batch.array())], len(batch.elements), tally)
+                        yield self.counted(statement, [(*context, pack(batch))], len(batch.elements), tally)
                         pending[statement] = _RecordArray()
                 elif (full := reject(index, route, reason, element)) is not None:
                     yield full
         for statement, batch in pending.items():
             if batch.elements:
-                yield self.counted(statement, [(*context, batch.array())], len(batch.elements), tally)
+                yield self.counted(statement, [(*context, pack(batch))], len(batch.elements), tally)
         if rejected.elements:
             yield self.counted(self.reject_statement, [(*reject_context, rejected.array())], len(rejected.elements), tally)
 
@@ -312,6 +327,7 @@ class Pipeline:
         context: tuple,
         batch_rows: int,
         tally: Tally,
+        pack: Callable[[_RecordArray], RecordArrayJson | RecordLines],
     ) -> Iterator[tuple[str, list[tuple]]]:
         """Append elements (of these sizes) to the statement's pending batch, yielding the batches that fill.
 
@@ -326,7 +342,7 @@ class Pipeline:
             if batch is None:
                 batch = pending[statement] = _RecordArray()
             elif batch.size + len(elements[position]) > BATCH_BYTES:
-                yield self.counted(statement, [(*context, batch.array())], len(batch.elements), tally)
+                yield self.counted(statement, [(*context, pack(batch))], len(batch.elements), tally)
                 batch = pending[statement] = _RecordArray()
             # Element `position` goes in regardless; those after it while they fit.
             before = ends[position - 1] if position else 0
@@ -337,7 +353,7 @@ class Pipeline:
             batch.size += ends[end - 1] - before
             position = end
             if len(batch.elements) >= batch_rows:
-                yield self.counted(statement, [(*context, batch.array())], len(batch.elements), tally)
+                yield self.counted(statement, [(*context, pack(batch))], len(batch.elements), tally)
                 batch = pending[statement] = _RecordArray()
 
     def counted(self, statement: str, rows: list[tuple], records: int, tally: Tally) -> tuple[str, list[tuple]]:
@@ -372,8 +388,9 @@ class Pipeline:
         try:
             stream = open_object(s3, ref, settings.limits)
             records = iter_records(stream, ref.uri, settings.limits, compressed_size=ref.size)
-            batches = self.batches(ref, records, load_id, settings.limits, settings.batch_rows, tally)
-            claimed, settled = warehouse.load_and_claim(batches, settle)
+            stage = StagedLoad(load_id, self.tables, settings.stage_part_bytes) if self.stages(ref, settings) else None
+            batches = self.batches(ref, records, load_id, settings.limits, settings.batch_rows, tally, lines=stage is not None)
+            claimed, settled = warehouse.load_and_claim(batches, settle, stage)
             if settled.status is LoadStatus.REJECTED:
                 claimed = warehouse.claim_rejection(settled, self.quarantined(s3, ref, load_id, settings))
         except ObjectGone as e:
@@ -393,6 +410,11 @@ class Pipeline:
             self.quarantine(s3, ref)
             return outcome(LoadStatus.REJECTED, reason=settled.reason, rejected=settled.rows_rejected)
         return outcome(LoadStatus.LOADED, settled.rows_loaded, rejected=settled.rows_rejected)
+
+    def stages(self, ref: FileRef, settings: LoaderSettings) -> bool:
+        """Whether this file's rows load through a stage: a large file, when no target has typed columns (their
+        TRY_CAST is the bound insert's; a COPY would cast them otherwise)."""
+        return is_large(ref, settings) and not any(target.columns for target in self.config.targets)
 
     def quarantined(self, s3: Any, ref: FileRef, load_id: str, settings: LoaderSettings) -> Iterator[tuple[str, list[tuple]]]:
         """A gated file's rejected records, as REJECTED_RECORDS batches, from a second pass over the object.

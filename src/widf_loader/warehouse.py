@@ -15,7 +15,7 @@ from concurrent.futures import wait as futures_wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cramjam
 import snowflake.connector
@@ -25,6 +25,9 @@ from widf_loader.config import LoaderSettings
 from widf_loader.events import FileRef, file_id
 from widf_loader.outcomes import FINAL_STATUSES, LoadStatus
 from widf_loader.pipeline_config import TypedColumn
+
+if TYPE_CHECKING:
+    from widf_loader.stage import StagedLoad
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +152,18 @@ def insert_rows_statement(table: str, typed_columns: Sequence[TypedColumn] = ())
     )
 
 
+def copy_rows_statement(table: str, folder: str) -> str:
+    """A staged load's COPY of one table's parts (widf_loader.stage): each line `[record index, record]`, the
+    file's event context and LOADED_BY bound once, as insert_rows_statement binds them; `folder` is a path of
+    the user stage the loader names itself (a load id), never one from configuration or an event."""
+    per_record = {"PAYLOAD": "$1[1]", "RECORD_INDEX": "$1[0]"}
+    values = ", ".join(per_record.get(c, "?") for c in RAW_DATA_COLUMNS)
+    return (
+        f"COPY INTO {table} ({', '.join(RAW_DATA_COLUMNS)}, LOADED_BY) FROM (SELECT {values}, ? FROM {folder}) "
+        "FILE_FORMAT = (TYPE = JSON COMPRESSION = GZIP) ON_ERROR = ABORT_STATEMENT"
+    )
+
+
 def packed_records(array_json: bytes) -> str:
     """A batch's JSON array as its insert binds it: Snappy (raw format, as Snowflake's COMPRESS writes
     it), then base64, which Snowflake turns back with DECOMPRESS_STRING(BASE64_DECODE_BINARY(?)).
@@ -166,6 +181,13 @@ class RecordArrayJson:
     packed_records) in its sender thread, while the pipeline builds the next batch."""
 
     json: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RecordLines:
+    """A batch's records as NDJSON lines, for a staged load's part files (widf_loader.stage); never bound."""
+
+    ndjson: bytes
 
 
 def bound_rows(rows: Sequence[Sequence[Any]]) -> list[tuple]:
@@ -262,6 +284,8 @@ class Warehouse:
         # per-statement QUERY_TAG: no ALTER SESSION, so tagging costs no statement and no round trip.
         self._statement_params: dict[str, str] | None = None
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="widf-sender")
+        self._stage: StagedLoad | None = None  # the load in progress goes through a stage (widf_loader.stage)
+        self._user: str | None = None  # CURRENT_USER() of the open connection, asked once
 
     @contextmanager
     def tagged(self, query_tag: str) -> Iterator[None]:
@@ -291,6 +315,16 @@ class Warehouse:
             except Exception:
                 log.debug("closing a broken connection failed", exc_info=True)
         self._connection = None
+        self._user = None
+
+    def current_user(self) -> str:
+        """The connection's user, as a staged load's COPY binds it into LOADED_BY (one statement per connection)."""
+        if self._user is None:
+            with self.connection.cursor() as cursor:
+                row = cursor.execute("SELECT CURRENT_USER()", _statement_params=self._statement_params).fetchone()
+                assert row is not None  # CURRENT_USER() is one row
+                self._user = str(row[0])
+        return self._user
 
     def settled_load(self, ref: FileRef) -> str | None:
         """The load id of an earlier attempt that settled this file, if any (a cheap early exit)."""
@@ -304,7 +338,7 @@ class Warehouse:
         return {row[0]: row[1] for row in rows}
 
     def load_and_claim(
-        self, batches: Iterable[tuple[str, Sequence[Sequence[Any]]]], settle: Callable[[], LedgerEntry]
+        self, batches: Iterable[tuple[str, Sequence[Sequence[Any]]]], settle: Callable[[], LedgerEntry], stage: StagedLoad | None = None
     ) -> tuple[bool, LedgerEntry]:
         """Run every (statement, rows) batch, then settle the file, in one transaction.
 
@@ -312,17 +346,28 @@ class Warehouse:
         claimed and the transaction commits, unless another delivery settled it
         first (then everything rolls back and claimed is False). Anything else
         (a gate rejected the file): everything rolls back and nothing is claimed;
-        the caller settles the rejection with claim_rejection.
+        the caller settles the rejection with claim_rejection. With a stage, the
+        target tables' batches go to its parts, and its COPYs run before the claim.
         """
-        with self.transaction(), self.connection.cursor() as cursor:
-            self.send_while_building(cursor, batches)
-            entry = settle()
-            if entry.status is not LoadStatus.LOADED:
-                self.end_transaction("ROLLBACK")
-                return False, entry
-            cursor.execute(claim_statement(self.ledger), entry.values(), _statement_params=self._statement_params)
-            claimed = cursor.rowcount == 1
-            self.end_transaction("COMMIT" if claimed else "ROLLBACK")
+        self._stage = stage
+        try:
+            with self.transaction(), self.connection.cursor() as cursor:
+                try:
+                    self.send_while_building(cursor, batches)
+                    entry = settle()
+                    if entry.status is not LoadStatus.LOADED:
+                        self.end_transaction("ROLLBACK")
+                        return False, entry
+                    if stage is not None:
+                        stage.finish(cursor, self.current_user(), self._statement_params)
+                    cursor.execute(claim_statement(self.ledger), entry.values(), _statement_params=self._statement_params)
+                    claimed = cursor.rowcount == 1
+                    self.end_transaction("COMMIT" if claimed else "ROLLBACK")
+                finally:
+                    if stage is not None:
+                        stage.cleanup(cursor, self._statement_params)
+        finally:
+            self._stage = None
         return claimed, entry
 
     def load_and_claim_together(self, batches: Iterable[tuple[str, Sequence[Sequence[Any]]]], entries: Sequence[LedgerEntry]) -> bool:
@@ -382,6 +427,9 @@ class Warehouse:
         `executemany` takes no statement parameters (the QUERY_TAG) and first asks the server, in a round
         trip of its own, whether the statement accepts array binds.
         """
+        if self._stage is not None and self._stage.takes(statement):
+            self._stage.write(cursor, statement, rows, self._statement_params)
+            return
         for row in bound_rows(rows):
             cursor.execute(statement, row, _statement_params=self._statement_params)
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from dataclasses import replace
 
 import orjson
 import pytest
@@ -306,6 +307,50 @@ def test_a_file_settled_by_another_delivery_while_its_batch_loads_rolls_the_batc
     assert batch_statements(stack, refs[0]) == ["SELECT", "INSERT", "MERGE", "ROLLBACK"]
     assert rows_loaded(stack, prefix) == 12
     assert sorted(s for _, s, _, _ in outcomes(stack, prefix)) == ["LOADED"] * 3 + ["SKIPPED_DUPLICATE"]
+
+
+def staging(**changes) -> LoaderSettings:
+    """The function's settings with every file large enough for the stage, in batches of 500 records and parts of
+    16 KiB: several parts for a few thousand records."""
+    return replace(LoaderSettings.from_env(), stage_above_bytes=1, stage_part_bytes=16 * 1024, batch_rows=500, **changes)
+
+
+def test_a_large_file_through_the_stage_lands_the_rows_the_bound_path_lands(stack, loader, as_function):
+    events = [*samples.sample_events(3000, seed=77), {"action": "no id"}]  # the last one is quarantined
+    body = ndjson(events)
+    bound, staged = (put(stack, loader, f"incoming/both-ways/{way}{UNNOTIFIED}", body) for way in ("bound", "staged"))
+    s3 = aws.client("s3", stack.info.aws_endpoint)
+    through_stage, load_id = staging(), str(uuid.uuid4())
+    warehouse = Warehouse(through_stage)
+    with warehouse.tagged(tag := query_tag(staged, load_id)):
+        by_stage = shipped_pipeline().load_file(staged, s3=s3, warehouse=warehouse, settings=through_stage, load_id=load_id)
+    settings = LoaderSettings.from_env()
+    by_binds = shipped_pipeline().load_file(bound, s3=s3, warehouse=Warehouse(settings), settings=settings)
+
+    assert (by_stage.status, by_stage.rows_loaded, by_stage.rows_rejected) == ("LOADED", 3000, 1)
+    assert (by_binds.status, by_binds.rows_loaded, by_binds.rows_rejected) == ("LOADED", 3000, 1)
+    ran = statements_tagged(stack, tag)
+    assert ran.count("PUT") >= 2 and ran.count("COPY") == 1 and ran[-1] == "REMOVE", ran  # parts, one COPY, then cleanup
+    assert ran.index("COPY") < ran.index("MERGE") < ran.index("COMMIT")  # the COPY is in the claim's transaction
+    assert ran.count("INSERT") == 1  # the quarantined record, bound as always
+
+    def landed(ref) -> list[tuple]:
+        rows = query(
+            stack,
+            "SELECT RECORD_INDEX, PAYLOAD, SOURCE_FILE, SOURCE_BUCKET, SOURCE_VERSION_ID, SOURCE_ETAG, SOURCE_SIZE, LOADED_BY, LOAD_ID "
+            "FROM WIDF_DEMO_DB.PUBLIC.RAW_DATA WHERE SOURCE_KEY = %s ORDER BY RECORD_INDEX",
+            (ref.key,),
+        )
+        return [(i, json.loads(p), f, b, v, e, size, by) for i, p, f, b, v, e, size, by, _ in rows]
+
+    staged_rows, bound_rows = landed(staged), landed(bound)
+    assert [r[0] for r in staged_rows] == list(range(3000))
+    assert [(i, p, b, size, by) for i, p, _, b, _, _, size, by in staged_rows] == [
+        (i, p, b, size, by) for i, p, _, b, _, _, size, by in bound_rows
+    ]
+    assert {(f, v, e) for _, _, f, _, v, e, _, _ in staged_rows} == {(staged.uri, staged.version_id, staged.etag)}
+    [(reason,)] = query(stack, "SELECT REASON FROM WIDF_DEMO_DB.PUBLIC.REJECTED_RECORDS WHERE SOURCE_KEY = %s", (staged.key,))
+    assert "event_id" in reason
 
 
 @pytest.fixture(autouse=True)

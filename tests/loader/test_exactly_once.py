@@ -111,7 +111,7 @@ from widf_loader.pipeline_config import load_pipeline_config
 from widf_loader.warehouse import Warehouse
 import boto3
 settings = LoaderSettings.from_env()
-ref = FileRef(bucket=sys.argv[1], key=sys.argv[2], version_id=sys.argv[3])
+ref = FileRef(bucket=sys.argv[1], key=sys.argv[2], version_id=sys.argv[3], size=int(sys.argv[6]) if len(sys.argv) > 6 else None)
 warehouse = Warehouse(settings)
 with warehouse.tagged(sys.argv[4]):  # as the handler tags an attempt: every statement carries the tag
     Pipeline(load_pipeline_config()).load_file(ref, s3=boto3.client("s3"), warehouse=warehouse, settings=settings, load_id=sys.argv[5])
@@ -351,6 +351,63 @@ def test_a_large_file_through_the_stage_lands_the_rows_the_bound_path_lands(stac
     assert {(f, v, e) for _, _, f, _, v, e, _, _ in staged_rows} == {(staged.uri, staged.version_id, staged.etag)}
     [(reason,)] = query(stack, "SELECT REASON FROM WIDF_DEMO_DB.PUBLIC.REJECTED_RECORDS WHERE SOURCE_KEY = %s", (staged.key,))
     assert "event_id" in reason
+
+
+STAGED = {"WIDF_STAGE_ABOVE_BYTES": "1", "WIDF_STAGE_PART_BYTES": str(16 * 1024), "WIDF_BATCH_ROWS": "100"}
+
+
+def killable_staged_load(as_function: dict, ref, tag: str, load_id: str) -> subprocess.Popen:
+    env = {**as_function, **STAGED, "PATH": "/usr/bin:/bin", "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    return subprocess.Popen([sys.executable, "-c", KILLABLE_LOAD, ref.bucket, ref.key, ref.version_id, tag, load_id, str(ref.size)], env=env)
+
+
+def assert_loaded_once_by_a_retry(stack, ref, prefix: str, records: int) -> None:
+    assert rows_loaded(stack, prefix) == 0 and outcomes(stack, prefix) == []
+    settings = replace(staging(), batch_rows=100)
+    outcome = shipped_pipeline().load_file(
+        ref, s3=aws.client("s3", stack.info.aws_endpoint), warehouse=Warehouse(settings), settings=settings
+    )
+    assert (outcome.status, outcome.rows_loaded) == ("LOADED", records)
+    assert rows_loaded(stack, prefix) == records
+
+
+def test_a_staged_load_killed_between_its_puts_and_its_copy_leaves_nothing_and_the_retry_loads_everything(stack, loader, as_function):
+    events = samples.sample_events(12000, seed=31)  # parts of 16 KiB compressed: some twenty of them
+    ref = put(stack, loader, f"incoming/killed-staging/big{UNNOTIFIED}", ndjson(events))
+    load_id = str(uuid.uuid4())
+    process = killable_staged_load(as_function, ref, tag := query_tag(ref, load_id), load_id)
+    try:
+        ran = wait_for(lambda: s if (s := statements_tagged(stack, tag)).count("PUT") >= 2 else None, seconds=60)
+        assert ran is not None, f"the load's statements: {statements_tagged(stack, tag)}"
+        assert process.poll() is None, "the load finished before it could be killed; make the file larger"
+    finally:
+        process.kill()
+        process.wait()
+    assert "COPY" not in statements_tagged(stack, tag), "killed after its COPY"
+    assert_loaded_once_by_a_retry(stack, ref, "incoming/killed-staging/", len(events))
+
+
+def test_a_staged_load_killed_during_its_copy_leaves_nothing_and_the_retry_loads_everything(stack, loader, as_function):
+    """The COPY is made to wait three seconds at the gateway, and the load is killed meanwhile; the COPY still runs
+    (as Snowflake runs a statement whose client has gone), in a transaction nobody commits."""
+    events = samples.sample_events(2000, seed=32)
+    ref = put(stack, loader, f"incoming/killed-copy/big{UNNOTIFIED}", ndjson(events))
+    load_id = str(uuid.uuid4())
+    stalls = fault_plan(stack.info, {"snowflake_stall": 1.0, "stall_only": "COPY", "stall_seconds": 3.0})["injected"].get(
+        "snowflake_stall", 0
+    )
+    process = killable_staged_load(as_function, ref, tag := query_tag(ref, load_id), load_id)
+    try:
+        stalled = wait_for(lambda: fault_plan(stack.info)["injected"].get("snowflake_stall", 0) > stalls or None, seconds=60)
+        assert stalled, f"the COPY never came: {statements_tagged(stack, tag)}"
+        process.kill()
+    finally:
+        process.kill()
+        process.wait()
+        fault_plan(stack.info, {})
+    assert wait_for(lambda: "COPY" in statements_tagged(stack, tag) or None, seconds=30), "the orphaned COPY never ran"
+    assert "MERGE" not in statements_tagged(stack, tag)
+    assert_loaded_once_by_a_retry(stack, ref, "incoming/killed-copy/", len(events))
 
 
 @pytest.fixture(autouse=True)

@@ -358,7 +358,9 @@ STAGED = {"WIDF_STAGE_ABOVE_BYTES": "1", "WIDF_STAGE_PART_BYTES": str(16 * 1024)
 
 def killable_staged_load(as_function: dict, ref, tag: str, load_id: str) -> subprocess.Popen:
     env = {**as_function, **STAGED, "PATH": "/usr/bin:/bin", "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
-    return subprocess.Popen([sys.executable, "-c", KILLABLE_LOAD, ref.bucket, ref.key, ref.version_id, tag, load_id, str(ref.size)], env=env)
+    return subprocess.Popen(
+        [sys.executable, "-c", KILLABLE_LOAD, ref.bucket, ref.key, ref.version_id, tag, load_id, str(ref.size)], env=env
+    )
 
 
 def assert_loaded_once_by_a_retry(stack, ref, prefix: str, records: int) -> None:

@@ -247,6 +247,8 @@ def local_stack_parameters(info: StackInfo) -> dict[str, str]:
         "SnowflakePort": str(info.snowflake_port),
         "SnowflakeProtocol": "http",
         "SnowflakeWorkloadIdentityHost": info.aws_endpoint,
+        # Staged parts smaller than Snowflake's sizing: a file of a few dozen MB still makes several.
+        "StagePartBytes": str(8 * 1024 * 1024),
     }
 
 

@@ -48,6 +48,7 @@ RESULTS = ROOT / "bench" / "results.json"
 # Snowpark and pandas live only here, never in the project's environment (make bench creates it).
 COMPARISON_PYTHON = ROOT / "bench" / ".venv-snowpark" / "bin" / "python"
 MB = 1024 * 1024
+GB = 1024 * MB
 
 
 def env_int(name: str, default: int) -> int:
@@ -61,6 +62,7 @@ REPEAT = env_int("BENCH_REPEAT", 3)
 
 
 SMALL_FILE_BYTES = 64 * 1024  # the small file of end to end, warehouse time and the batch of ten
+NO_STAGE = {"WIDF_STAGE_ABOVE_BYTES": str(10**15)}  # the bound path for a file of any size
 
 
 def event_lines(target_bytes: int, bad_every: int = 500) -> bytes:
@@ -284,10 +286,12 @@ print(json.dumps({"seconds": time.perf_counter() - started, "rows": len(records)
 """
 
 
-def run_loader(stack: LocalStack, script: str, ref: FileRef, python: str = sys.executable) -> dict[str, Any]:
+def run_loader(
+    stack: LocalStack, script: str, ref: FileRef, python: str = sys.executable, extra_env: dict[str, str] | None = None
+) -> dict[str, Any]:
     before = stack.statements()
     argument = json.dumps({"bucket": ref.bucket, "key": ref.key, "version_id": ref.version_id, "etag": ref.etag, "size": ref.size})
-    env = stack.function_env() | ({"PYTHONPATH": str(ROOT / "src")} if python != sys.executable else {})
+    env = stack.function_env() | ({"PYTHONPATH": str(ROOT / "src")} if python != sys.executable else {}) | (extra_env or {})
     done = subprocess.run([python, "-c", script, argument], env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"loader failed: {done.stderr[-2000:]}")
@@ -345,11 +349,24 @@ def measure_memory(stack: LocalStack, workdir: Path) -> dict[str, Any]:
             "peak_rss_mb": round(run["peak_rss_mb"], 1),
             "seconds": round(run["seconds"], 1),
             "rows": run["rows"],
+            "statements": run["statements"],
         }
+        if label == "large":
+            # The same file by the bound path (the stage switched off), beside the stage's run above.
+            bound = run_loader(stack, LOAD_ONE, stack.upload("incoming/bench/rss-large-bound.jsonl", path), extra_env=NO_STAGE)
+            gigabytes = path.stat().st_size / GB
         path.unlink()
+    large = results["large"]
     return {
         "rss": results,
-        "rss_1gb_vs_10mb": round(results["large"]["peak_rss_mb"] / results["small"]["peak_rss_mb"], 3),
+        "rss_1gb_vs_10mb": round(large["peak_rss_mb"] / results["small"]["peak_rss_mb"], 3),
+        "large_file_stage_vs_bound": round(bound["seconds"] / large["seconds"], 3),
+        "large_file_stage_s": large["seconds"],
+        "large_file_bound_s": round(bound["seconds"], 1),
+        "large_file_peak_rss_mb": large["peak_rss_mb"],
+        "large_file_bound_peak_rss_mb": round(bound["peak_rss_mb"], 1),
+        "statements_per_gb_staged": round(large["statements"] / gigabytes, 1),
+        "statements_per_gb_bound": round(bound["statements"] / gigabytes, 1),
     }
 
 

@@ -211,9 +211,14 @@ class StagedFile:
 class FileLoad:
     """One file's COPY: its records (as JSON text) and what went wrong."""
 
+    @property
+    def loaded(self) -> int:
+        return self.parsed - self.errors if self.native else len(self.records)
+
     staged: StagedFile
     name: str
     records: list[str] = field(default_factory=list)
+    native: bool = False  # read by the engine itself (see native_ndjson_loads): `records` stays empty
     parsed: int = 0
     errors: int = 0
     first_error: str | None = None
@@ -671,8 +676,12 @@ class StageStore:
                 candidates = [f for f in candidates if (stage_id, f.path, f.md5) not in seen]
             if not candidates:
                 return ["status"], [("Copy executed with 0 files processed.",)]
-            read = read_parquet_records if kind == "PARQUET" else functools.partial(read_records, strip=strip, compression=compression)
-            loads = [read(f, location.prefix + f.path) for f in candidates]
+            loads = None
+            if kind == "JSON" and not strip and match == "NONE" and "METADATA$FILE_ROW_NUMBER" not in (query or "").upper():
+                loads = native_ndjson_loads(fake._duck_conn, candidates, location.prefix, compression)  # noqa: SLF001 - as insert's
+            if loads is None:
+                read = read_parquet_records if kind == "PARQUET" else functools.partial(read_records, strip=strip, compression=compression)
+                loads = [read(f, location.prefix + f.path) for f in candidates]
             if on_error == "ABORT_STATEMENT" and (bad := next((load for load in loads if load.errors), None)):
                 raise SnowflakeError(
                     100069,
@@ -687,7 +696,7 @@ class StageStore:
             rows = []
             for load in loads:
                 skipped = on_error == "SKIP_FILE" and load.errors
-                loaded = 0 if skipped else len(load.records)
+                loaded = 0 if skipped else load.loaded
                 state = "LOAD_FAILED" if skipped or (load.errors and not loaded) else "PARTIALLY_LOADED" if load.errors else "LOADED"
                 limit = load.parsed if on_error == "CONTINUE" else 1
                 rows.append(
@@ -846,6 +855,9 @@ def read_records(staged: StagedFile, name: str, *, strip: bool, compression: str
     data = staged.file.read_bytes()
     if compression == "GZIP" or (compression == "AUTO" and data[:2] == b"\x1f\x8b"):
         data = gzip.decompress(data)
+    if not strip and (records := ndjson_records(data)) is not None:
+        load.records, load.parsed = records, len(records)
+        return load
     text = data.decode("utf-8")
     decoder = json.JSONDecoder()
     position = 0
@@ -870,6 +882,22 @@ def read_records(staged: StagedFile, name: str, *, strip: bool, compression: str
         load.parsed += len(values)
         load.records.extend(json.dumps(v, separators=(",", ":")) for v in values)
     return load
+
+
+def ndjson_records(data: bytes) -> list[str] | None:
+    """The records of a file that is one JSON document per line, as their lines (valid JSON already, so the engine
+    parses them as they are); None for any other file, which read_records then reads document by document (and
+    tells its errors as Snowflake does). The common case, a large NDJSON file, is then a parse per line in C
+    instead of a decode and an encode per record in Python."""
+    import orjson
+
+    try:
+        lines = [line for line in data.decode("utf-8").split("\n") if line.strip()]
+        for line in lines:
+            orjson.loads(line)
+    except (UnicodeDecodeError, orjson.JSONDecodeError):
+        return None
+    return lines
 
 
 def read_parquet_records(staged: StagedFile, name: str) -> FileLoad:
@@ -913,54 +941,103 @@ def insert(
     column of its name (MATCH_BY_COLUMN_NAME)."""
     import pyarrow as pa
 
-    records = [(r, load, i) for load in loads for i, r in enumerate(load.records, start=1)]
-    if not records:
+    if not any(load.loaded for load in loads):
         return
     duck = fake._duck_conn  # noqa: SLF001 - the session's DuckDB, as the gateway's batches use
     table_columns = table_columns_of(duck, table)
-    if match != "NONE":
-        names = [name for name, _ in table_columns]
-        records = [(matched_by_name(r, names, case_sensitive=match == "CASE_SENSITIVE"), load, i) for r, load, i in records]
+    if all(load.native for load in loads):
+        view = f"widf_staged_rows_{secrets.token_hex(8)}"
+        duck.execute(f"CREATE TEMP VIEW {view} AS " + " UNION ALL ".join(native_rows(load) for load in loads))
+        try:
+            fake.cursor().execute(f"INSERT INTO {target_of(table, columns)} {copy_select(query, view, columns, table_columns, kind)}")
+        finally:
+            duck.execute(f"DROP VIEW IF EXISTS {view}")
+        return
+    names = [name for name, _ in table_columns]
+    # The rows' columns, a file at a time: its records, and its metadata repeated (a large COPY has millions of rows).
+    rows: dict[str, list[Any]] = {"TEXT": [], **{c: [] for c in METADATA_COLUMNS}}
+    for load in loads:
+        count = len(load.records)
+        if match != "NONE":
+            rows["TEXT"] += [matched_by_name(r, names, case_sensitive=match == "CASE_SENSITIVE") for r in load.records]
+        else:
+            rows["TEXT"] += load.records
+        rows["METADATA$FILENAME"] += [load.staged.path] * count
+        rows["METADATA$FILE_ROW_NUMBER"] += range(1, count + 1)
+        rows["METADATA$FILE_CONTENT_KEY"] += [load.staged.md5] * count
+        rows["METADATA$FILE_LAST_MODIFIED"] += [load.staged.last_modified.replace(tzinfo=None)] * count
     raw, view = f"widf_staged_{secrets.token_hex(8)}", f"widf_staged_rows_{secrets.token_hex(8)}"
-    duck.register(
-        raw,
-        pa.table(
-            {
-                "TEXT": [r for r, _, _ in records],
-                "METADATA$FILENAME": [load.staged.path for _, load, _ in records],
-                "METADATA$FILE_ROW_NUMBER": [i for _, _, i in records],
-                "METADATA$FILE_CONTENT_KEY": [load.staged.md5 for _, load, _ in records],
-                "METADATA$FILE_LAST_MODIFIED": [load.staged.last_modified.replace(tzinfo=None) for _, load, _ in records],
-            }
-        ),
-    )
+    duck.register(raw, pa.table(rows))
     try:
         metadata = ", ".join(f'"{c}"' for c in METADATA_COLUMNS)
         duck.execute(f'CREATE TEMP VIEW {view} AS SELECT json("TEXT") AS {COLUMN}1, {metadata} FROM {raw}')
-        target = ".".join(p if re.fullmatch(r"[A-Z_][A-Z0-9_$]*", p) else '"' + p.replace('"', '""') + '"' for p in table.split("."))
-        into = f"{target} ({columns})" if columns else target
         if match != "NONE":
             # Every column of the table, each from the field of its name (NULL where a record has none).
-            into = f"{target} ({', '.join(written(name) for name, _ in table_columns)})"
+            into = f"{target_of(table, None)} ({', '.join(written(name) for name, _ in table_columns)})"
             fields = ", ".join(f"{COLUMN}1:{json.dumps(name)}::{snowflake_type(kind)}" for name, kind in table_columns)
-            select = f"SELECT {fields} FROM temp.main.{view}"
-        elif query is None:
-            if len(table_columns) != 1 and not columns:
-                raise SnowflakeError(
-                    2,
-                    f"SQL compilation error:\n{kind} file format can produce one and only one column of type variant, object, or array. "
-                    "Use CSV file format if you want to load more than one column.",
-                    "0A000",
-                )
-            select = f"SELECT {COLUMN}1 FROM temp.main.{view}"
+            fake.cursor().execute(f"INSERT INTO {into} SELECT {fields} FROM temp.main.{view}")
         else:
-            targets = [c.strip() for c in columns.split(",")] if columns else [name for name, _ in table_columns]
-            types = {normalise(name): kind for name, kind in table_columns}
-            select = cast_to_targets(source_query(query, f"temp.main.{view}"), [types.get(normalise(t), "JSON") for t in targets])
-        fake.cursor().execute(f"INSERT INTO {into} {select}")
+            fake.cursor().execute(f"INSERT INTO {target_of(table, columns)} {copy_select(query, view, columns, table_columns, kind)}")
     finally:
         duck.execute(f"DROP VIEW IF EXISTS {view}")
         duck.unregister(raw)
+
+
+def target_of(table: str, columns: str | None) -> str:
+    """The COPY's table (and column list) as the engine names it."""
+    target = ".".join(p if re.fullmatch(r"[A-Z_][A-Z0-9_$]*", p) else '"' + p.replace('"', '""') + '"' for p in table.split("."))
+    return f"{target} ({columns})" if columns else target
+
+
+def copy_select(query: str | None, view: str, columns: str | None, table_columns: list[tuple[str, str]], kind: str) -> str:
+    """The SELECT that feeds the COPY's table from the staged rows' view: its transformation, or the record itself."""
+    if query is None:
+        if len(table_columns) != 1 and not columns:
+            raise SnowflakeError(
+                2,
+                f"SQL compilation error:\n{kind} file format can produce one and only one column of type variant, object, or array. "
+                "Use CSV file format if you want to load more than one column.",
+                "0A000",
+            )
+        return f"SELECT {COLUMN}1 FROM temp.main.{view}"
+    targets = [c.strip() for c in columns.split(",")] if columns else [name for name, _ in table_columns]
+    types = {normalise(name): kind for name, kind in table_columns}
+    return cast_to_targets(source_query(query, f"temp.main.{view}"), [types.get(normalise(t), "JSON") for t in targets])
+
+
+def engine_text(text: str) -> str:
+    """A string literal in the engine's own SQL (DuckDB's: no backslash escapes)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def native_rows(load: FileLoad) -> str:
+    """The staged rows of one NDJSON file as the engine reads them itself, with its metadata columns (no row number:
+    native_ndjson_loads is used only for a COPY that reads none)."""
+    staged = load.staged
+    compression = "gzip" if staged.file.read_bytes()[:2] == b"\x1f\x8b" else "none"
+    modified = staged.last_modified.replace(tzinfo=None).isoformat(sep=" ")
+    return (
+        f'SELECT json AS {COLUMN}1, {engine_text(staged.path)} AS "METADATA$FILENAME", NULL::BIGINT AS "METADATA$FILE_ROW_NUMBER", '
+        f'{engine_text(staged.md5)} AS "METADATA$FILE_CONTENT_KEY", TIMESTAMP {engine_text(modified)} AS "METADATA$FILE_LAST_MODIFIED" '
+        f"FROM read_json_objects({engine_text(str(staged.file))}, format = 'newline_delimited', compression = '{compression}')"
+    )
+
+
+def native_ndjson_loads(duck: Any, files: list[StagedFile], prefix: str, compression: str) -> list[FileLoad] | None:
+    """Each file's load, read by the engine itself (DuckDB's read_json_objects), when every file is one JSON document
+    a line; None otherwise, and read_records then reads them (and tells their errors as Snowflake does). A large
+    staged load is then read and parsed in C, not a record at a time in Python."""
+    import duckdb
+
+    loads = [FileLoad(f, prefix + f.path, native=True) for f in files]
+    if compression not in ("AUTO", "GZIP", "NONE"):
+        return None
+    try:
+        for load in loads:
+            [(load.parsed,)] = duck.execute(f"SELECT count(*) FROM ({native_rows(load)})").fetchall()
+    except duckdb.Error:
+        return None
+    return loads
 
 
 def cast_to_targets(select: str, target_types: list[str]) -> str:

@@ -4,6 +4,7 @@ Parquet columns, MATCH_BY_COLUMN_NAME, the COPY's SELECT over the staged rows.""
 from __future__ import annotations
 
 import gzip
+import json
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,7 +48,17 @@ def test_an_option_the_gateway_does_not_implement_fails_by_name():
 def test_records_are_the_documents_of_a_file_or_the_elements_of_its_outer_array(tmp_path):
     array = staged(tmp_path / "a.json.gz", gzip.compress(b'[{"a": 1}, {"a": 2}]'))
     assert read_records(array, "a.json.gz", strip=True, compression="AUTO").records == ['{"a":1}', '{"a":2}']
-    assert read_records(array, "a.json.gz", strip=False, compression="AUTO").records == ['[{"a":1},{"a":2}]']
+    assert [json.loads(r) for r in read_records(array, "a.json.gz", strip=False, compression="AUTO").records] == [[{"a": 1}, {"a": 2}]]
+
+
+def test_a_file_of_one_document_a_line_gives_its_lines_and_any_other_its_documents(tmp_path):
+    """The lines as they are (the engine parses them), when every line is one JSON document; a document across
+    lines, or two on one, are read document by document."""
+    lines = staged(tmp_path / "c.ndjson", b'{"a": 1}\n\n  {"b": [2, 3]}  \n')
+    assert read_records(lines, "c.ndjson", strip=False, compression="NONE").records == ['{"a": 1}', '  {"b": [2, 3]}  ']
+    spread = staged(tmp_path / "d.json", b'{"a":\n 1} {"b": 2}\n')
+    load = read_records(spread, "d.json", strip=False, compression="NONE")
+    assert (load.records, load.parsed, load.errors) == (['{"a":1}', '{"b":2}'], 2, 0)
 
 
 def test_a_bad_line_costs_one_record_and_parsing_resumes_on_the_next(tmp_path):

@@ -4,8 +4,8 @@ Parquet columns, MATCH_BY_COLUMN_NAME, the COPY's SELECT over the staged rows.""
 from __future__ import annotations
 
 import gzip
-import json
 import hashlib
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 

@@ -175,9 +175,11 @@ class LoaderSettings:
     # The function's timeout (the template passes it). No invocation lives longer, so a
     # transaction of ours that is older belongs to an invocation that was killed (detached).
     function_timeout_seconds: int = 900  # Lambda's maximum: safe when the timeout is unknown
-    # A file whose S3 object is larger loads through a stage (widf_loader.stage): below it, a file is a few
-    # bound arrays of 7 MB, as few statements as the PUTs, COPY and REMOVE a stage costs.
-    stage_above_bytes: int = 64 * 1024 * 1024
+    # A file whose S3 object is larger loads through a stage (widf_loader.stage). The stage's COPY runs once the
+    # whole file is read, where bound arrays are inserted while the next is built: `make bench` loads a file of
+    # about 100 MB and one of 1 GB both ways side by side (docs/performance.md), and the stage pays off only
+    # for files of several hundred MB.
+    stage_above_bytes: int = 256 * 1024 * 1024
     # A staged part is closed at this many compressed bytes: Snowflake's file sizing, roughly 100-250 MB
     # compressed ("Preparing to load data"), at its low end, so a part fits Lambda's default 512 MB of /tmp.
     stage_part_bytes: int = 100 * 1000 * 1000

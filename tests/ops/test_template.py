@@ -375,7 +375,7 @@ def test_in_the_cloud_the_function_gets_only_account_and_names_and_starts_keyles
         "SNOWFLAKE_ROLE": "WIDF_DEMO_ROLE",
         "SNOWFLAKE_PROTOCOL": "https",
         "WIDF_FUNCTION_TIMEOUT_SECONDS": "30",
-        "WIDF_STAGE_ABOVE_BYTES": "67108864",  # 64 MiB
+        "WIDF_STAGE_ABOVE_BYTES": "268435456",  # 256 MiB
         "WIDF_STAGE_PART_BYTES": "100000000",  # Snowflake's file sizing: 100-250 MB compressed
         "SNOWFLAKE_DISABLE_PLATFORM_DETECTION": "true",  # connector 5.x's switch for its post-login metadata probes
     }

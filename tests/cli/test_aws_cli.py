@@ -107,6 +107,8 @@ def test_the_function_configuration_comes_from_the_template(stack, deployment):
         "SNOWFLAKE_WAREHOUSE": "COMPUTE_WH",
         "SNOWFLAKE_ROLE": "WIDF_DEMO_ROLE",
         "WIDF_FUNCTION_TIMEOUT_SECONDS": "30",
+        "WIDF_STAGE_ABOVE_BYTES": "268435456",
+        "WIDF_STAGE_PART_BYTES": str(8 * 1024 * 1024),  # the local stack's parts, smaller than Snowflake's sizing
         "SNOWFLAKE_DISABLE_PLATFORM_DETECTION": "true",
     }
     queue_arn = client(stack, "sqs").get_queue_attributes(QueueUrl=function.queue_url, AttributeNames=["QueueArn"])["Attributes"][

@@ -374,9 +374,11 @@ def assert_loaded_once_by_a_retry(stack, ref, prefix: str, records: int) -> None
 
 
 def test_a_staged_load_killed_between_its_puts_and_its_copy_leaves_nothing_and_the_retry_loads_everything(stack, loader, as_function):
+    """Each PUT is made to take half a second at the gateway, so the load is killed among its PUTs, long before its COPY."""
     events = samples.sample_events(12000, seed=31)  # parts of 16 KiB compressed: some twenty of them
     ref = put(stack, loader, f"incoming/killed-staging/big{UNNOTIFIED}", ndjson(events))
     load_id = str(uuid.uuid4())
+    fault_plan(stack.info, {"snowflake_stall": 1.0, "stall_only": "PUT", "stall_seconds": 0.5})
     process = killable_staged_load(as_function, ref, tag := query_tag(ref, load_id), load_id)
     try:
         ran = wait_for(lambda: s if (s := statements_tagged(stack, tag)).count("PUT") >= 2 else None, seconds=60)
@@ -385,6 +387,7 @@ def test_a_staged_load_killed_between_its_puts_and_its_copy_leaves_nothing_and_t
     finally:
         process.kill()
         process.wait()
+        fault_plan(stack.info, {})
     assert "COPY" not in statements_tagged(stack, tag), "killed after its COPY"
     assert_loaded_once_by_a_retry(stack, ref, "incoming/killed-staging/", len(events))
 

@@ -96,6 +96,7 @@ def estimate(results: dict[str, Any]) -> dict[str, Any]:
     batch_size, window = template_default("BatchSize"), template_default("MaximumBatchingWindowInSeconds")
     concurrency = template_default("MaximumConcurrency")
     by_window = {str(w): trickle(w, batch_size, busy_one, busy_batch, auto_suspend) for w in sorted({*WINDOWS_SHOWN, window})}
+    burst_1000 = burst(batch_size, concurrency, busy_batch, auto_suspend)
     day_files = DAY_SECONDS // TRICKLE_INTERVAL_SECONDS
     return {
         "costs": {
@@ -107,11 +108,11 @@ def estimate(results: dict[str, Any]) -> dict[str, Any]:
             "batching_window_s": window,
             "max_concurrency": concurrency,
             "trickle_by_batching_window": by_window,
-            "burst_1000": burst(batch_size, concurrency, busy_batch, auto_suspend),
+            "burst_1000": burst_1000,
         },
         "trickle_credits_per_day": by_window[str(window)]["credits_per_day"],
         "trickle_resumes_per_day": by_window[str(window)]["resumes_per_day"],
-        "burst_1000_credits": burst(batch_size, concurrency, busy_batch, auto_suspend)["credits"],
+        "burst_1000_credits": burst_1000["credits"],
         "snowpipe_trickle_credits_per_day": round(snowpipe_credits(day_files, file_bytes), 5),
         "snowpipe_burst_1000_credits": round(snowpipe_credits(BURST_FILES, file_bytes), 5),
     }

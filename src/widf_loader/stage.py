@@ -50,8 +50,8 @@ class StagedLoad:
         self.tables = dict(tables)  # insert statement -> its table
         self.part_bytes = part_bytes
         self.directory = Path(tempfile.mkdtemp(prefix="widf-stage-"))  # Lambda's /tmp
-        self.folders = {statement: f"{self.folder}t{i}/" for i, statement in enumerate(self.tables)}
-        self.context: dict[str, tuple] = {}  # statement -> the file's event context, as its batches carry it
+        self.names = {statement: f"t{i}" for i, statement in enumerate(self.tables)}  # a table's parts: folder and files
+        self.context: tuple = ()  # the file's event context, as its batches carry it
         self.parts: dict[str, int] = {}  # statement -> parts started
         self._open: dict[str, tuple[IO[bytes], gzip.GzipFile, Path]] = {}
 
@@ -62,7 +62,7 @@ class StagedLoad:
         """A target table's batch, `[(*context, RecordLines)]`, appended to its open part; a full part is PUT."""
         [(*context, lines)] = rows
         assert isinstance(lines, RecordLines)
-        self.context[statement] = tuple(context)
+        self.context = tuple(context)
         raw, part, _ = self._open.get(statement) or self._start(statement)
         part.write(lines.ndjson)
         if raw.tell() >= self.part_bytes:
@@ -73,8 +73,8 @@ class StagedLoad:
         for statement in list(self._open):
             self._put(cursor, statement, params)
         for statement in self.parts:
-            sql = copy_rows_statement(self.tables[statement], self.folders[statement])
-            cursor.execute(sql, (*self.context[statement], loaded_by), _statement_params=params)
+            sql = copy_rows_statement(self.tables[statement], self.folder_of(statement))
+            cursor.execute(sql, (*self.context, loaded_by), _statement_params=params)
 
     def cleanup(self, cursor: Any, params: Mapping[str, str] | None) -> None:
         """Best effort: the staged folder and the local parts; a staged file left behind loads nowhere."""
@@ -89,9 +89,12 @@ class StagedLoad:
             except Exception:  # the load is settled either way; the folder only takes space
                 log.warning("could not remove the staged parts in %s", self.folder, exc_info=True)
 
+    def folder_of(self, statement: str) -> str:
+        return f"{self.folder}{self.names[statement]}/"
+
     def _start(self, statement: str) -> tuple[IO[bytes], gzip.GzipFile, Path]:
         number = self.parts[statement] = self.parts.get(statement, 0) + 1
-        path = self.directory / f"t{list(self.tables).index(statement)}-part-{number:05d}.ndjson.gz"
+        path = self.directory / f"{self.names[statement]}-part-{number:05d}.ndjson.gz"
         raw = path.open("wb")
         opened = self._open[statement] = (raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=GZIP_LEVEL, mtime=0), path)
         return opened
@@ -101,7 +104,7 @@ class StagedLoad:
         part.close()
         raw.close()
         cursor.execute(
-            f"PUT 'file://{path}' {self.folders[statement]} AUTO_COMPRESS = FALSE SOURCE_COMPRESSION = GZIP OVERWRITE = TRUE",
+            f"PUT 'file://{path}' {self.folder_of(statement)} AUTO_COMPRESS = FALSE SOURCE_COMPRESSION = GZIP OVERWRITE = TRUE",
             _statement_params=params,
         )
         path.unlink()

@@ -78,7 +78,7 @@ def load_together(
 ) -> Together:
     """Load these files in one transaction where they are small and simple; the rest are left alone."""
     started_at = datetime.now(UTC).isoformat()
-    settled = warehouse.settled_loads([refs[i] for i in range(len(refs)) if is_small(refs[i])])
+    settled = warehouse.settled_loads([ref for ref in refs if is_small(ref)])
     outcomes: dict[int, FileOutcome] = {}
     alone: list[int] = []
     entries: list[LedgerEntry] = []
@@ -95,13 +95,13 @@ def load_together(
             entries.append(entry(status=LoadStatus.SKIPPED_DUPLICATE, reason=reason))
             outcomes[position] = FileOutcome(ref, LoadStatus.SKIPPED_DUPLICATE, 0, load_id, reason)
             continue
-        read = read_whole(pipeline, ref, load_id, s3=s3, settings=settings)
-        size = 0 if read is None else sum(array_bytes(rows) for _, rows in read[0])
-        if read is None or joint_bytes + size > JOINT_BYTES:
+        if (read := read_whole(pipeline, ref, load_id, s3=s3, settings=settings)) is None:
             alone.append(position)
             continue
         batches, tally = read
-        if not judge_file(pipeline.config.gates, ref.uri, tally.records, tally.rejected, tally.first_rejection).passed:
+        size = sum(array_bytes(rows) for _, rows in batches)
+        gated = not judge_file(pipeline.config.gates, ref.uri, tally.records, tally.rejected, tally.first_rejection).passed
+        if gated or joint_bytes + size > JOINT_BYTES:
             alone.append(position)
             continue
         joint_bytes += size

@@ -138,8 +138,7 @@ def insert_rows_statement(table: str, typed_columns: Sequence[TypedColumn] = ())
     context is the same for every record of a file. Typed columns are bound as text and cast by
     Snowflake (TRY_CAST: a bad value becomes NULL), as a single bound value would be.
     """
-    per_record = {"PAYLOAD": "r.value[1]", "RECORD_INDEX": "r.value[0]"}
-    values = ", ".join(per_record.get(c, "?") for c in RAW_DATA_COLUMNS)
+    values = raw_data_values("r.value")
     typed = "".join(f", {c.name}" for c in typed_columns)
     typed_values = "".join(
         f", {'PARSE_JSON' if c.type == 'VARIANT' else 'TRY_CAST'}(r.value[{i}]::VARCHAR{'' if c.type == 'VARIANT' else f' AS {c.type}'})"
@@ -152,12 +151,18 @@ def insert_rows_statement(table: str, typed_columns: Sequence[TypedColumn] = ())
     )
 
 
+def raw_data_values(element: str) -> str:
+    """RAW_DATA_COLUMNS' values in an insert or a COPY: the payload and index from each record's element
+    `[index, record, ...]` (named `element`), the file's event context bound once (`?`)."""
+    per_record = {"PAYLOAD": f"{element}[1]", "RECORD_INDEX": f"{element}[0]"}
+    return ", ".join(per_record.get(c, "?") for c in RAW_DATA_COLUMNS)
+
+
 def copy_rows_statement(table: str, folder: str) -> str:
     """A staged load's COPY of one table's parts (widf_loader.stage): each line `[record index, record]`, the
     file's event context and LOADED_BY bound once, as insert_rows_statement binds them; `folder` is a path of
     the user stage the loader names itself (a load id), never one from configuration or an event."""
-    per_record = {"PAYLOAD": "$1[1]", "RECORD_INDEX": "$1[0]"}
-    values = ", ".join(per_record.get(c, "?") for c in RAW_DATA_COLUMNS)
+    values = raw_data_values("$1")
     return (
         f"COPY INTO {table} ({', '.join(RAW_DATA_COLUMNS)}, LOADED_BY) FROM (SELECT {values}, ? FROM {folder}) "
         "FILE_FORMAT = (TYPE = JSON COMPRESSION = GZIP) ON_ERROR = ABORT_STATEMENT"
@@ -284,7 +289,6 @@ class Warehouse:
         # per-statement QUERY_TAG: no ALTER SESSION, so tagging costs no statement and no round trip.
         self._statement_params: dict[str, str] | None = None
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="widf-sender")
-        self._stage: StagedLoad | None = None  # the load in progress goes through a stage (widf_loader.stage)
         self._user: str | None = None  # CURRENT_USER() of the open connection, asked once
 
     @contextmanager
@@ -349,26 +353,19 @@ class Warehouse:
         the caller settles the rejection with claim_rejection. With a stage, the
         target tables' batches go to its parts, and its COPYs run before the claim.
         """
-        self._stage = stage
-        try:
-            with self.transaction(), self.connection.cursor() as cursor:
-                try:
-                    self.send_while_building(cursor, batches)
-                    entry = settle()
-                    if entry.status is not LoadStatus.LOADED:
-                        self.end_transaction("ROLLBACK")
-                        return False, entry
-                    if stage is not None:
-                        stage.finish(cursor, self.current_user(), self._statement_params)
-                    cursor.execute(claim_statement(self.ledger), entry.values(), _statement_params=self._statement_params)
-                    claimed = cursor.rowcount == 1
-                    self.end_transaction("COMMIT" if claimed else "ROLLBACK")
-                finally:
-                    if stage is not None:
-                        stage.cleanup(cursor, self._statement_params)
-        finally:
-            self._stage = None
-        return claimed, entry
+        with self.transaction(), self.connection.cursor() as cursor:
+            try:
+                self.send_while_building(cursor, batches, stage)
+                entry = settle()
+                if entry.status is not LoadStatus.LOADED:
+                    self.end_transaction("ROLLBACK")
+                    return False, entry
+                if stage is not None:
+                    stage.finish(cursor, self.current_user(), self._statement_params)
+                return self.claim(cursor, [entry]), entry
+            finally:
+                if stage is not None:
+                    stage.cleanup(cursor, self._statement_params)
 
     def load_and_claim_together(self, batches: Iterable[tuple[str, Sequence[Sequence[Any]]]], entries: Sequence[LedgerEntry]) -> bool:
         """Run the batches, then record every entry with one claim, in one transaction.
@@ -379,10 +376,15 @@ class Warehouse:
         """
         with self.transaction(), self.connection.cursor() as cursor:
             self.send_while_building(cursor, batches)
-            values = [value for entry in entries for value in entry.values()]
-            cursor.execute(claim_statement(self.ledger, len(entries)), values, _statement_params=self._statement_params)
-            claimed = cursor.rowcount == len(entries)
-            self.end_transaction("COMMIT" if claimed else "ROLLBACK")
+            return self.claim(cursor, entries)
+
+    def claim(self, cursor: Any, entries: Sequence[LedgerEntry]) -> bool:
+        """The last statements of a load: the claim of every entry (see claim_statement), then COMMIT if each
+        was inserted, else ROLLBACK (another delivery settled a file first). True if committed."""
+        values = [value for entry in entries for value in entry.values()]
+        cursor.execute(claim_statement(self.ledger, len(entries)), values, _statement_params=self._statement_params)
+        claimed = cursor.rowcount == len(entries)
+        self.end_transaction("COMMIT" if claimed else "ROLLBACK")
         return claimed
 
     @contextmanager
@@ -399,8 +401,11 @@ class Warehouse:
             self._rollback_quietly()
             raise
 
-    def send_while_building(self, cursor: Any, batches: Iterable[tuple[str, Sequence[Sequence[Any]]]]) -> None:
-        """Run each batch's statement in the sender thread while this thread builds the next batch.
+    def send_while_building(
+        self, cursor: Any, batches: Iterable[tuple[str, Sequence[Sequence[Any]]]], stage: StagedLoad | None = None
+    ) -> None:
+        """Run each batch's statement in the sender thread while this thread builds the next batch (or, for a
+        target table of a staged load, write it to the stage's part there).
 
         Building a batch (parse, validate, serialise) is CPU work in Python; running it is mostly waiting
         for Snowflake, and the connector's gzip of the request releases the GIL. One statement in flight
@@ -412,7 +417,10 @@ class Warehouse:
             for statement, rows in batches:
                 if in_flight is not None:
                     in_flight.result()
-                in_flight = self._sender.submit(self.execute_batch, cursor, statement, rows)
+                if stage is not None and stage.takes(statement):
+                    in_flight = self._sender.submit(stage.write, cursor, statement, rows, self._statement_params)
+                else:
+                    in_flight = self._sender.submit(self.execute_batch, cursor, statement, rows)
         except BaseException:
             if in_flight is not None:
                 futures_wait([in_flight])  # the rollback that follows must not race a statement still running
@@ -427,9 +435,6 @@ class Warehouse:
         `executemany` takes no statement parameters (the QUERY_TAG) and first asks the server, in a round
         trip of its own, whether the statement accepts array binds.
         """
-        if self._stage is not None and self._stage.takes(statement):
-            self._stage.write(cursor, statement, rows, self._statement_params)
-            return
         for row in bound_rows(rows):
             cursor.execute(statement, row, _statement_params=self._statement_params)
 
@@ -471,10 +476,7 @@ class Warehouse:
         """
         with self.transaction(), self.connection.cursor() as cursor:
             self.send_while_building(cursor, quarantined)
-            cursor.execute(claim_statement(self.ledger), entry.values(), _statement_params=self._statement_params)
-            claimed = cursor.rowcount == 1
-            self.end_transaction("COMMIT" if claimed else "ROLLBACK")
-        return claimed
+            return self.claim(cursor, [entry])
 
     def record(self, entry: LedgerEntry) -> None:
         """Record an outcome that settles nothing (a duplicate, a skip, a failure)."""

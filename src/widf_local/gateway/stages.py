@@ -1014,7 +1014,8 @@ def native_rows(load: FileLoad) -> str:
     """The staged rows of one NDJSON file as the engine reads them itself, with its metadata columns (no row number:
     native_ndjson_loads is used only for a COPY that reads none)."""
     staged = load.staged
-    compression = "gzip" if staged.file.read_bytes()[:2] == b"\x1f\x8b" else "none"
+    with staged.file.open("rb") as file:  # its first bytes: a gzip file says so (the engine reads the rest)
+        compression = "gzip" if file.read(2) == b"\x1f\x8b" else "none"
     modified = staged.last_modified.replace(tzinfo=None).isoformat(sep=" ")
     return (
         f'SELECT json AS {COLUMN}1, {engine_text(staged.path)} AS "METADATA$FILENAME", NULL::BIGINT AS "METADATA$FILE_ROW_NUMBER", '

@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema_rs
 
 from widf_loader.pipeline_config import Gates, Route
+from widf_loader.struct_contract import struct_contract
 
 MAX_REASONS_PER_RECORD = 3
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
@@ -56,6 +57,13 @@ class ContractBook:
         self._named: dict[str, tuple[str, ...] | None] = {
             route.name: named_properties(route.contract) for route in routes if route.contract is not None
         }
+        self._structs = {
+            route.name: compiled
+            for route in routes
+            if route.contract is not None
+            and (names := self._named[route.name])
+            and (compiled := struct_contract(route.contract, names)) is not None
+        }
         self._by_position: dict[str, Any] = {
             route.name: jsonschema_rs.validator_for(schema, validate_formats=True)
             for route in routes
@@ -81,9 +89,10 @@ class ContractBook:
     def check_all(self, route: Route) -> Callable[[list[Any]], list[bool]] | None:
         """`check` over a list of records at once, or None when the route has no contract.
 
-        jsonschema-rs spends most of a small record's time converting it: a tuple of the named
-        values converts in half the time of a dict of them, so when every record has every named
-        property (the common case) the values are judged by position (see by_position).
+        jsonschema-rs spends most of a small record's time converting it. A contract msgspec can judge
+        is judged by a Struct first (see widf_loader.struct_contract); else, since a tuple of the named
+        values converts in half the time of a dict of them, when every record has every named
+        property the values are judged by position (see by_position).
         """
         validator = self._validators.get(route.name)
         if validator is None:
@@ -93,6 +102,16 @@ class ContractBook:
             return lambda records: list(map(is_valid, records))
         one_by_one = self.check(route)
         assert one_by_one is not None  # the route has a validator
+        if (compiled := self._structs.get(route.name)) is not None:
+            accepts_all = compiled.accepts_all
+
+            def check_by_struct(records: list[Any]) -> list[bool]:
+                verdicts = accepts_all(records)
+                if all(verdicts):
+                    return verdicts
+                return [verdict or one_by_one(r) for verdict, r in zip(verdicts, records, strict=True)]  # the last word
+
+            return check_by_struct
         positional = self._by_position.get(route.name)
         if positional is None:
             return lambda records: list(map(one_by_one, records))

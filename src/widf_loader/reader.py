@@ -132,6 +132,17 @@ def _skip_to_first_significant_byte(stream: io.BufferedReader, name: str) -> byt
     return b""
 
 
+class LineChunk(list):
+    """Records parsed from NDJSON lines, with the lines themselves (each ending in its newline): a record
+    that needs no change is loaded as the file wrote it, not serialised again (see Pipeline.chunk_elements)."""
+
+    __slots__ = ("lines",)
+
+    def __init__(self, records: list[Any], lines: list[bytes]):
+        super().__init__(records)
+        self.lines = lines
+
+
 class Records:
     """A file's records, in file order: iterate for one at a time, or take `chunks()`, lists of them.
 
@@ -230,7 +241,7 @@ def _ndjson_chunks(stream: io.BufferedReader, name: str, limits: ReadLimits) -> 
             if records is None:
                 yield from _parse_lines(part, line_number, name, limit if may_be_too_long else None, may_overflow)
             else:
-                yield records
+                yield LineChunk(records, part)
             line_number += len(part)
     if carry and not carry.isspace():
         yield [_parse_line(carry, name, line_number + 1)]

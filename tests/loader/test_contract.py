@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import jsonschema_rs
 import pytest
 
@@ -85,3 +87,92 @@ def test_the_shipped_contracts_judge_the_demos_events_together_as_they_judge_eac
         whole = jsonschema_rs.validator_for(dict(contracted.contract), validate_formats=True)
         records = [*events, *broken]
         assert book.check_all(contracted)(records) == [whole.is_valid(r) for r in records]
+
+
+# Values on both sides of every keyword msgspec judges (see widf_loader.struct_contract), and of the types.
+EDGE_VALUES = [
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    1.0,
+    0.5,
+    -0.0,
+    2**53,
+    2**53 + 1,
+    -(2**60),
+    1e300,
+    "",
+    "a",
+    "ab",
+    "é",
+    "USD",
+    "usd",
+    "US",
+    "USD\n",
+]
+EDGE_VALUES += ["2026-11-27T10:00:00Z", "2026-11-27T10:00:00", "2026-02-30T10:00:00Z", "purchase", "view", [], [1], {}, {"a": 1}]
+STRUCT_CONTRACTS = {
+    "shipped-event": "event.schema.json",
+    "shipped-purchase": "purchase.schema.json",
+    "every-keyword": {
+        "type": "object",
+        "required": ["s", "n"],
+        "properties": {
+            "s": {"type": "string", "minLength": 1, "maxLength": 2, "title": "annotations are no constraint"},
+            "n": {"type": "number", "minimum": 0, "exclusiveMaximum": 2**53},
+            "i": {"type": ["integer", "null"], "exclusiveMinimum": -1, "maximum": 1},
+            "either": {"type": ["string", "integer", "boolean"], "minLength": 2, "minimum": 1},
+            "e": {"enum": ["purchase", "view"]},
+            "k": {"type": "integer", "const": 1},
+            "t": {"type": "string", "format": "date-time"},
+            "p": {"type": "string", "pattern": "^[A-Z]{3}$"},
+            "anything": True,
+            "list": {"type": "array"},
+            "map": {"type": "object"},
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("contract", list(STRUCT_CONTRACTS.values()), ids=list(STRUCT_CONTRACTS))
+def test_a_contract_judged_by_its_struct_agrees_with_jsonschema_rs_on_every_edge_value(contract):
+    """Each named property takes every edge value in turn, in records with and without the others."""
+    from widf_loader.pipeline_config import DEFAULT_CONFIG
+    from widf_loader.struct_contract import struct_contract
+
+    if isinstance(contract, str):
+        contract = json.loads((DEFAULT_CONFIG.parent / "contracts" / contract).read_text())
+    names = named_properties(contract)
+    assert names is not None and struct_contract(contract, names) is not None, "the contract is not judged by a Struct"
+    base = {"event_id": "e", "user_id": "u", "action": "purchase", "timestamp": "2026-11-27T10:00:00Z", "amount": 1, "s": "a", "n": 1}
+    records = [dict(base), {}, []]
+    for name in names:
+        records += [{**base, name: value} for value in EDGE_VALUES]
+        records += [{name: value} for value in EDGE_VALUES]
+    whole = jsonschema_rs.validator_for(contract, validate_formats=True)
+    check_all = ContractBook((route(contract),)).check_all(route(contract))
+    expected = [whole.is_valid(r) for r in records]
+    assert 0 < sum(expected) < len(records)  # the records fall on both sides
+    for size in (1, 7, len(records)):  # a chunk at a time, as the pipeline judges them
+        assert sum((check_all(records[i : i + size]) for i in range(0, len(records), size)), []) == expected
+
+
+@pytest.mark.parametrize(
+    "contract",
+    [
+        {"type": "object", "properties": {"n": {"minimum": 0}}},  # a bound with no type: judged by jsonschema-rs
+        {"type": "object", "properties": {"n": {"type": "number", "minimum": 2**60}}},  # a bound no float holds exactly
+        {"type": "object", "properties": {"n": {"type": "number", "multipleOf": 0.1}}},
+        {"type": "object", "properties": {"o": {"type": "object", "properties": {"x": {"type": "string"}}}}},
+        {"type": "object", "properties": {"e": {"enum": ["a", 1]}}},
+        {"type": "object", "properties": {"n": False}},
+        {"type": "object", "properties": {"s": {"type": "string", "const": 1}}},  # nothing is valid: no Literal says so
+    ],
+)
+def test_a_contract_msgspec_cannot_judge_exactly_is_left_to_jsonschema_rs(contract):
+    from widf_loader.struct_contract import struct_contract
+
+    assert struct_contract(contract, named_properties(contract)) is None

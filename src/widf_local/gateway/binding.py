@@ -104,7 +104,7 @@ def flattened_array_statement(sql: str, bindings: Bindings | None, table_name: s
         found = flattened_array(source)
         if found is None:
             return None
-        placeholder, packed, alias = found
+        placeholder, packed, alias, duplicates_allowed = found
         position = next(i for i, p in enumerate(placeholders, start=1) if p is placeholder)
         bound = bindings.get(str(position), {})
         if bound.get("type") != "TEXT" or not isinstance(bound.get("value"), str):
@@ -112,6 +112,8 @@ def flattened_array_statement(sql: str, bindings: Bindings | None, table_name: s
         text = unpack_snappy(bound["value"]) if packed else bound["value"]
         if not text.lstrip().startswith("["):
             return None
+        if duplicates_allowed:
+            text = last_value_of_each_key(text)
         name = table_name if len(branches) == 1 else f"{table_name}_{number}"
         source.set("from_", exp.From(this=exp.alias_(exp.to_table(name), alias)))
         arrays.append((name.rsplit(".", 1)[-1], text))
@@ -130,9 +132,9 @@ def union_all_branches(source: exp.Expr | None) -> list[exp.Select] | None:
     return None
 
 
-def flattened_array(source: exp.Select) -> tuple[exp.Placeholder, bool, str] | None:
+def flattened_array(source: exp.Select) -> tuple[exp.Placeholder, bool, str, bool] | None:
     """A SELECT of `r.value` over `TABLE(FLATTEN(INPUT => PARSE_JSON(?)))` (or of the packed array): its array's
-    placeholder, whether the array is packed, and the FLATTEN's alias."""
+    placeholder, whether the array is packed, the FLATTEN's alias, and whether PARSE_JSON allows duplicate keys."""
     if source.args.get("joins") or source.args.get("where"):
         return None
     flatten = (source.args.get("from_") or source.args.get("from") or exp.From()).this
@@ -145,6 +147,9 @@ def flattened_array(source: exp.Select) -> tuple[exp.Placeholder, bool, str] | N
         and isinstance(parse := kwarg.expression, exp.ParseJSON)
         and (alias := flatten.alias)
     ):
+        return None
+    parameter = parse.args.get("expression")
+    if parameter is not None and not (isinstance(parameter, exp.Literal) and parameter.is_string and parameter.name in ("d", "s")):
         return None
     packed = isinstance(parse.this, exp.DecompressString)
     if packed:
@@ -159,7 +164,22 @@ def flattened_array(source: exp.Select) -> tuple[exp.Placeholder, bool, str] | N
         return None
     if any(c.table == alias and c.name.upper() != "VALUE" for c in source.find_all(exp.Column)):
         return None  # KEY, PATH, INDEX, SEQ or THIS: leave those to fakesnow
-    return array, packed, alias
+    return array, packed, alias, parameter is not None and parameter.name == "d"
+
+
+def last_value_of_each_key(text: str) -> str:
+    """PARSE_JSON(..., 'd'): "If a JSON object contains a duplicate key, the returned object has a single instance
+    of that key with the last value specified for that key" (Snowflake's PARSE_JSON page); orjson reads them so.
+    (DuckDB's JSON keeps both and reads the first.) Left as it is: text that is not JSON, which the engine refuses,
+    and text with an integer beyond 64 bits, which orjson would round."""
+    import orjson
+
+    if _TWENTY_DIGITS.search(text):
+        return text
+    try:
+        return orjson.dumps(orjson.loads(text)).decode()
+    except orjson.JSONDecodeError:
+        return text
 
 
 def unpack_snappy(text: str) -> str:
@@ -175,6 +195,7 @@ def unpack_snappy(text: str) -> str:
         raise SnowflakeError(100170, f"Decompression failed: SNAPPY ({type(e).__name__})", "22000") from None
 
 
+_TWENTY_DIGITS = re.compile(r"\d{20}")
 # Strings, quoted identifiers and comments are read whole, so that a `?` or `--` inside them is left alone.
 # (`//` comments are not read: `PUT file:///tmp/x` writes its path unquoted.)
 _TOKEN = re.compile(r"'(?:[^'\\]|''|\\.)*'|\"(?:[^\"]|\"\")*\"|/\*.*?\*/|--[^\n]*|\bIDENTIFIER\s*\(\s*\?\s*\)|\?", re.S | re.I)

@@ -175,3 +175,15 @@ def test_a_bound_name_that_is_no_identifier_is_refused_before_it_reaches_sql():
 
 def test_comments_are_blanked_but_not_inside_strings():
     assert without_comments("PUT 'file:///tmp/a--b' @s /* x */ -- y") == "PUT 'file:///tmp/a--b' @s    "
+
+
+def test_parse_json_d_keeps_the_last_value_of_a_duplicate_key_and_the_strict_default_leaves_the_text():
+    """Snowflake's PARSE_JSON page: 'd' — "the returned object has a single instance of that key with the last value"."""
+    sql = "INSERT INTO t (v) SELECT r.value FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?, 'd'))) r"
+    _, _, arrays = flattened_array_statement(sql, text_bindings('[{"a": 1, "b": 0, "a": 2}]'), "flat_1")
+    assert arrays == [("flat_1", '[{"a":2,"b":0}]')]
+    _, _, arrays = flattened_array_statement(sql.replace(", 'd'", ", 's'"), text_bindings('[{"a": 1, "a": 2}]'), "flat_1")
+    assert arrays == [("flat_1", '[{"a": 1, "a": 2}]')]
+    big = '[{"a": 123456789012345678901234, "a": 1}]'  # orjson would round the integer: left to the engine
+    assert flattened_array_statement(sql, text_bindings(big), "flat_1")[2] == [("flat_1", big)]
+    assert flattened_array_statement(sql.replace("'d'", "'x'"), text_bindings("[1]"), "flat_1") is None

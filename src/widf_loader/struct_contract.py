@@ -1,0 +1,139 @@
+"""A contract as a msgspec Struct: a chunk of records judged in one C-level pass.
+
+jsonschema-rs spends most of a record's time converting the Python object into its own, field by
+field; msgspec reads a dict straight into a Struct of the contract's properties and skips the rest.
+It is used only where it is safe: for each property the Struct's type accepts no value that the
+property's schema refuses (it may refuse some the schema accepts, such as 1.0 for an integer).
+`format` and `pattern` are left to jsonschema-rs, over the chunk's values of that property at once.
+A record the Struct refuses is judged again by jsonschema-rs, which has the last word, so a contract
+judges every record exactly as jsonschema-rs does (tests/loader/test_contract.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from itertools import compress
+from typing import Annotated, Any, Literal, Union
+
+import jsonschema_rs
+import msgspec
+
+ANNOTATIONS = frozenset({"title", "description", "examples", "default", "deprecated", "readOnly", "writeOnly", "$comment"})
+TYPES: dict[str, Any] = {"string": str, "number": float, "integer": int, "boolean": bool, "null": None, "array": list, "object": dict}
+BOUNDS = {"minimum": "ge", "maximum": "le", "exclusiveMinimum": "gt", "exclusiveMaximum": "lt"}
+LENGTHS = {"minLength": "min_length", "maxLength": "max_length"}
+LEFT_TO_JSONSCHEMA = frozenset({"format", "pattern"})
+# msgspec compares a number with a bound as floats: exact for a bound a float holds exactly, since rounding is monotonic.
+EXACT_FLOAT = 2**53
+
+
+def property_type(schema: Any) -> Any:
+    """The msgspec type that accepts no value `schema` (one property's subschema) refuses; None if there is none."""
+    if schema is True:
+        return Any
+    if not isinstance(schema, Mapping):
+        return None
+    keywords = schema.keys() - ANNOTATIONS - LEFT_TO_JSONSCHEMA
+    if keywords & {"const", "enum"}:
+        return literal_type(schema, keywords)
+    kinds = schema.get("type")
+    names = [kinds] if isinstance(kinds, str) else kinds
+    if not keywords <= {"type", *BOUNDS, *LENGTHS} or not isinstance(names, list) or not names:
+        return None  # no type: every other keyword applies to some types only, which msgspec cannot say
+    if not all(isinstance(n, str) and n in TYPES for n in names) or len(set(names)) != len(names):
+        return None
+    lengths = {LENGTHS[k]: schema[k] for k in keywords & LENGTHS.keys()}
+    bounds = {BOUNDS[k]: schema[k] for k in keywords & BOUNDS.keys()}
+    if not all(type(v) is int and v >= 0 for v in lengths.values()):
+        return None
+    if not all(type(v) in (int, float) and abs(v) <= EXACT_FLOAT for v in bounds.values()):
+        return None
+    types = []
+    for name in names:
+        if name == "integer" and "number" in names:
+            continue  # a number takes every integer
+        kind = TYPES[name]
+        constraints = lengths if name == "string" else bounds if name in ("number", "integer") else {}
+        types.append(Annotated[kind, msgspec.Meta(**constraints)] if constraints else kind)
+    # A length or bound on no type it applies to constrains nothing: JSON Schema ignores it there too.
+    return Union[tuple(types)] if len(types) > 1 else types[0]  # noqa: UP007 - a union built from a list
+
+
+def literal_type(schema: Mapping[str, Any], keywords: set[str]) -> Any:
+    """`const` or `enum` of strings, or of integers (not booleans), as a Literal; None otherwise."""
+    if keywords - {"type", "const", "enum"} or {"const", "enum"} <= keywords:
+        return None
+    values = [schema["const"]] if "const" in schema else schema["enum"]
+    if not isinstance(values, list) or not values:
+        return None
+    if all(type(v) is str for v in values):
+        name = "string"
+    elif all(type(v) is int for v in values):
+        name = "integer"
+    else:
+        return None
+    kinds = schema.get("type", name)
+    if name not in ([kinds] if isinstance(kinds, str) else kinds) and not (name == "integer" and "number" in kinds):
+        return None  # a type that refuses the values: nothing is valid, which a Literal would not say
+    return Literal[tuple(values)]
+
+
+class StructContract:
+    """A property-wise contract (see contract.named_properties) compiled to a Struct, with the properties whose
+    `format` or `pattern` jsonschema-rs judges."""
+
+    def __init__(self, struct: type[msgspec.Struct], left: dict[str, Any]):
+        self.many = list[struct]  # type: ignore[valid-type]  # a Struct type made at run time
+        self.one = struct
+        self.left = left  # property name -> validator of an array of that property's values
+
+    def accepts_all(self, records: list[Any]) -> list[bool]:
+        """For each record, whether it keeps the contract for certain; False: judge it again (see module docstring)."""
+        try:
+            msgspec.convert(records, self.many)
+            verdicts = [True] * len(records)
+        except msgspec.ValidationError:  # some record does not fit: find which, one at a time
+            verdicts = list(map(self.accepts, records))
+        accepted = records if all(verdicts) else list(compress(records, verdicts))  # objects, all of them
+        for name, validator in self.left.items():
+            values = [r[name] for r in accepted if name in r]
+            if values and not validator.is_valid(values):  # some value breaks its format or pattern: judge again all that have one
+                verdicts = [verdict and name not in record for verdict, record in zip(verdicts, records, strict=True)]
+        return verdicts
+
+    def accepts(self, record: Any) -> bool:
+        try:
+            msgspec.convert(record, self.one)
+        except msgspec.ValidationError:
+            return False
+        return True
+
+
+def struct_contract(contract: Mapping[str, Any], names: tuple[str, ...]) -> StructContract | None:
+    """The contract as a StructContract, when every property it names translates; else None."""
+    properties, required = contract.get("properties", {}), set(contract.get("required", []))
+    kinds = contract.get("type", "object")
+    if kinds != "object" and not (isinstance(kinds, list) and "object" in kinds):
+        return None
+    fields: list[tuple[str, Any, Any]] = []
+    left = {}
+    for position, name in enumerate(names):
+        schema = properties.get(name, True)
+        kind = property_type(schema)
+        if kind is None:
+            return None
+        if name in required:
+            fields.append((f"p{position}", kind, msgspec.field(name=name)))
+        else:
+            fields.append((f"p{position}", Union[kind, msgspec.UnsetType], msgspec.field(name=name, default=msgspec.UNSET)))  # noqa: UP007
+        if isinstance(schema, Mapping) and schema.keys() & LEFT_TO_JSONSCHEMA:
+            array = {"type": "array", "items": dict(schema)}
+            if "$schema" in contract:
+                array["$schema"] = contract["$schema"]
+            left[name] = jsonschema_rs.validator_for(array, validate_formats=True)
+    try:
+        struct = msgspec.defstruct("Contract", fields, kw_only=True)
+        msgspec.json.Decoder(list[struct])  # type: ignore[valid-type]  # msgspec refuses a union it cannot judge here
+    except TypeError:
+        return None
+    return StructContract(struct, left)

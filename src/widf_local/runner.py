@@ -272,9 +272,9 @@ class LambdaRunner:
             container = Container(spec, self.assume_role(spec), self.runtime, sink, self.function, self.faults)
         return container
 
-    def poll_once(self, spec: FunctionSpec, container: Container | None) -> Container | None:
-        """One receive and, if anything came, one invocation; returns the (warm) container."""
-        sqs = client("sqs", self.aws_endpoint)
+    def poll_once(self, sqs: Any, spec: FunctionSpec, container: Container | None) -> Container | None:
+        """One receive with `sqs` (the poller's client) and, if anything came, one invocation; returns the (warm)
+        container."""
         messages = sqs.receive_message(
             QueueUrl=spec.queue_url,
             MaxNumberOfMessages=min(10, spec.batch_size),
@@ -299,12 +299,15 @@ class LambdaRunner:
     def serve_slot(self, slot: int) -> None:
         """One concurrent poller; it ends when the function is undeployed or its concurrency shrinks."""
         container: Container | None = None
+        # One client for the poller's life: a client per poll (one a second) cost the stack's process more CPU than
+        # the rest of its idle work, time the gateway's statements waited for the GIL.
+        sqs = client("sqs", self.aws_endpoint)
         while not self.stop_event.is_set():
             spec = self.deployed_spec()
             if spec is None or slot >= spec.max_concurrency:
                 break
             try:
-                container = self.poll_once(spec, container)
+                container = self.poll_once(sqs, spec, container)
             except Exception:
                 log.exception("poll of %s failed", spec.queue_url)
                 self.stop_event.wait(1)

@@ -137,10 +137,7 @@ class LineChunk(list):
     that needs no change is loaded as the file wrote it, not serialised again (see Pipeline.chunk_elements)."""
 
     __slots__ = ("lines",)
-
-    def __init__(self, records: list[Any], lines: list[bytes]):
-        super().__init__(records)
-        self.lines = lines
+    lines: list[bytes]
 
 
 class Records:
@@ -235,13 +232,14 @@ def _ndjson_chunks(stream: io.BufferedReader, name: str, limits: ReadLimits) -> 
             records = None
             if not (may_be_too_long or may_overflow):
                 try:
-                    records = list(map(loads, part))
+                    records = LineChunk(map(loads, part))
+                    records.lines = part
                 except orjson.JSONDecodeError:
                     pass
             if records is None:
                 yield from _parse_lines(part, line_number, name, limit if may_be_too_long else None, may_overflow)
             else:
-                yield LineChunk(records, part)
+                yield records
             line_number += len(part)
     if carry and not carry.isspace():
         yield [_parse_line(carry, name, line_number + 1)]

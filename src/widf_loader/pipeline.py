@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from itertools import accumulate, compress, count, repeat
-from operator import add, itemgetter, methodcaller
+from operator import add, methodcaller
 from typing import Any
 
 import orjson
@@ -43,8 +43,6 @@ MAX_REJECTIONS_KEPT = 100
 SNOWFLAKE_BINARY_MAX_BYTES = 8 * 1024 * 1024
 BATCH_BYTES = (SNOWFLAKE_BINARY_MAX_BYTES - 32) * 6 // 7
 _ALL_BUT_BRACKETS_AND_NEWLINES = bytes(b for b in range(256) if b not in b"[{\n")
-_ELEMENT_OF_LINE = b"[%d,%b]"
-_WITHOUT_NEWLINE = itemgetter(slice(None, -1))  # a LineChunk's every line ends in one
 
 
 @dataclass(frozen=True)
@@ -195,7 +193,7 @@ class Pipeline:
         start = 0
         for chunk in record_chunks(records):
             first, start = start, start + len(chunk)
-            serialised_chunk = self.chunk_elements(chunk, first, uri, limits, unchecked_bytes, as_written=not lines) if by_chunk else None
+            serialised_chunk = self.chunk_elements(chunk, first, uri, limits, unchecked_bytes) if by_chunk else None
             if serialised_chunk is not None:
                 elements, sizes = serialised_chunk
                 where, failed = self.judged(chunk, candidates, checks_all, position_of, table, routed)
@@ -296,25 +294,17 @@ class Pipeline:
 
     @staticmethod
     def chunk_elements(
-        chunk: list[Any], first: int, name: str, limits: ReadLimits, unchecked_bytes: int, *, as_written: bool = True
+        chunk: list[Any], first: int, name: str, limits: ReadLimits, unchecked_bytes: int
     ) -> tuple[list[bytes], list[int]] | None:
         """The chunk's batch elements, `[index, record]`, and their sizes, its records checked against the size and depth limits.
 
-        With `as_written`, records read from NDJSON lines (see reader.LineChunk) are their lines, not
-        serialised again: orjson has parsed each line, so it is valid JSON within the 64-bit rule, and
-        the insert parses it as orjson did, a duplicate key taking its last value (PARSE_JSON's 'd').
-        A staged load serialises them, since COPY would refuse a duplicate key (ALLOW_DUPLICATE).
         None when a record cannot be serialised: the chunk then goes one record at a time, which
         names the record and the limit.
         """
-        lines = getattr(chunk, "lines", None) if as_written else None
-        if lines is not None:
-            elements = list(map(_ELEMENT_OF_LINE.__mod__, zip(count(first), map(_WITHOUT_NEWLINE, lines))))
-        else:
-            try:
-                elements = list(map(orjson.dumps, zip(count(first), chunk)))
-            except orjson.JSONEncodeError:
-                return None
+        try:
+            elements = list(map(orjson.dumps, zip(count(first), chunk)))
+        except orjson.JSONEncodeError:
+            return None
         sizes = list(map(len, elements))
         if max(sizes) <= unchecked_bytes:
             return elements, sizes

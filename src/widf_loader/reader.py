@@ -132,14 +132,6 @@ def _skip_to_first_significant_byte(stream: io.BufferedReader, name: str) -> byt
     return b""
 
 
-class LineChunk(list):
-    """Records parsed from NDJSON lines, with the lines themselves (each ending in its newline): a record
-    that needs no change is loaded as the file wrote it, not serialised again (see Pipeline.chunk_elements)."""
-
-    __slots__ = ("lines",)
-    lines: list[bytes]
-
-
 class Records:
     """A file's records, in file order: iterate for one at a time, or take `chunks()`, lists of them.
 
@@ -232,8 +224,7 @@ def _ndjson_chunks(stream: io.BufferedReader, name: str, limits: ReadLimits) -> 
             records = None
             if not (may_be_too_long or may_overflow):
                 try:
-                    records = LineChunk(map(loads, part))
-                    records.lines = part
+                    records = list(map(loads, part))
                 except orjson.JSONDecodeError:
                     pass
             if records is None:

@@ -147,8 +147,7 @@ def insert_rows_statement(table: str, typed_columns: Sequence[TypedColumn] = ())
     return (
         f"INSERT INTO {table} ({', '.join(RAW_DATA_COLUMNS)}, LOADED_BY{typed}) "
         f"SELECT {values}, CURRENT_USER(){typed_values} "
-        # 'd': a duplicate key takes its last value, as the pipeline's parser read it (records go as the file wrote them).
-        f"FROM TABLE(FLATTEN(INPUT => PARSE_JSON(DECOMPRESS_STRING(BASE64_DECODE_BINARY(?), '{RECORDS_COMPRESSION}'), 'd'))) r"
+        f"FROM TABLE(FLATTEN(INPUT => PARSE_JSON(DECOMPRESS_STRING(BASE64_DECODE_BINARY(?), '{RECORDS_COMPRESSION}')))) r"
     )
 
 

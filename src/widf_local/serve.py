@@ -11,6 +11,7 @@ import path and HOME, all outside STATE_DIR).
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -110,6 +111,7 @@ def serve(paths: StackPaths, function: FunctionLaunch) -> None:
         admin_password=admin_password,
     )
     write_private(paths.stack_json, json.dumps(asdict(info), indent=2))
+    gc.freeze()  # see warm_cloudformation
     print("READY", flush=True)
     threading.Thread(target=warm_cloudformation, name="warm-cloudformation", daemon=True).start()
     stop.wait()
@@ -128,6 +130,10 @@ def warm_cloudformation() -> None:
     """Import moto's CloudFormation now, in the background: its first request imports the models of every
     service it can create (seconds), and `aws deploy` would otherwise wait for that."""
     import moto.cloudformation.responses  # noqa: F401
+
+    # The stack's modules and models live as long as the process: out of the collector's sight, which would
+    # otherwise walk them all again on each full collection, as a large batch's parse sets off several.
+    gc.freeze()
 
 
 if __name__ == "__main__":

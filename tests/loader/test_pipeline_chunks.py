@@ -51,7 +51,7 @@ def run(pipeline: Pipeline, records, batch_rows: int, limits: ReadLimits | None 
 
 def one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every chunk down the per-record path, as for hooks and typed columns."""
-    monkeypatch.setattr(Pipeline, "chunk_elements", staticmethod(lambda *args, **options: None))
+    monkeypatch.setattr(Pipeline, "chunk_elements", staticmethod(lambda *args: None))
 
 
 def no_contracts(config: PipelineConfig) -> PipelineConfig:

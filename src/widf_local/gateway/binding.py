@@ -174,10 +174,11 @@ def last_value_of_each_key(text: str) -> str:
     and text with an integer beyond 64 bits, which orjson would round."""
     import orjson
 
-    if _TWENTY_DIGITS.search(text):
+    encoded = text.encode()  # orjson reads bytes three times faster than str
+    if b"0" * 20 in encoded.translate(_DIGITS_AS_ZERO):  # a run of 20 digits, found in C (a regex backtracks on each run)
         return text
     try:
-        return orjson.dumps(orjson.loads(text)).decode()
+        return orjson.dumps(orjson.loads(encoded)).decode()
     except orjson.JSONDecodeError:
         return text
 
@@ -195,7 +196,7 @@ def unpack_snappy(text: str) -> str:
         raise SnowflakeError(100170, f"Decompression failed: SNAPPY ({type(e).__name__})", "22000") from None
 
 
-_TWENTY_DIGITS = re.compile(r"\d{20}")
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 # Strings, quoted identifiers and comments are read whole, so that a `?` or `--` inside them is left alone.
 # (`//` comments are not read: `PUT file:///tmp/x` writes its path unquoted.)
 _TOKEN = re.compile(r"'(?:[^'\\]|''|\\.)*'|\"(?:[^\"]|\"\")*\"|/\*.*?\*/|--[^\n]*|\bIDENTIFIER\s*\(\s*\?\s*\)|\?", re.S | re.I)

@@ -108,12 +108,12 @@ class Row:
 
 
 ROWS = (
-    Row("pipeline / JSON floor (contracts on)", one("pipeline_vs_floor"), "≥ 0.5", at_least(0.5, "pipeline_vs_floor")),
+    Row("pipeline / JSON floor (contracts on)", one("pipeline_vs_floor"), "≥ 0.8", at_least(0.8, "pipeline_vs_floor")),
     Row(
         "pipeline / JSON floor (contracts off)",
         one("pipeline_vs_floor_no_contracts"),
-        "≥ 0.8",
-        at_least(0.8, "pipeline_vs_floor_no_contracts"),
+        "≥ 1.0",
+        at_least(1.0, "pipeline_vs_floor_no_contracts"),
     ),
     Row("pipeline throughput", throughput),
     Row("throughput (MB/s): JSON floor, pipeline without contracts", several(("floor_mb_s",), ("pipeline_no_contracts_mb_s",))),

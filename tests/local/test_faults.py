@@ -278,7 +278,8 @@ def test_an_invocation_killed_at_its_timeout_leaves_no_lock_behind(stack, functi
         fault_plan(stack.info, {})
         stalled = injected_since(stack, before).get("snowflake_stall", 0)
         outcome = settle(stack, function, batch, seconds=120)
-        aborted = logged("detached transaction")
+        # The runner ships the function's lines to CloudWatch Logs as they come: the line may trail the ledger row.
+        aborted = wait_for(lambda: logged("detached transaction") or None, seconds=30)
     finally:
         update_function_configuration(stack.paths, timeout_seconds=spec.timeout_seconds, environment=spec.environment)
         sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": str(SHORT_VISIBILITY_SECONDS)})

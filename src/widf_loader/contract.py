@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema_rs
 
 from widf_loader.pipeline_config import Gates, Route
-from widf_loader.struct_contract import struct_contract
+from widf_loader.struct_contract import admits_objects, struct_contract
 
 MAX_REASONS_PER_RECORD = 3
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
@@ -162,11 +162,10 @@ def by_position(contract: Any, names: tuple[str, ...] | None) -> dict[str, Any] 
     """
     if not names:
         return None
-    draft = contract.get("$schema", DRAFT_2020_12) if names else None
+    draft = contract.get("$schema", DRAFT_2020_12)
     if not isinstance(draft, str) or draft.rstrip("#") != DRAFT_2020_12:
         return None
-    kind = contract.get("type", "object")
-    if kind != "object" and not (isinstance(kind, list) and "object" in kind):
+    if not admits_objects(contract):
         return None
     properties = contract.get("properties", {})
     return {**contract, "type": "array", "prefixItems": [properties.get(name, True) for name in positional_names(names)]}

@@ -27,6 +27,20 @@ LEFT_TO_JSONSCHEMA = frozenset({"format", "pattern"})
 EXACT_FLOAT = 2**53
 
 
+def type_names(schema: Mapping[str, Any], default: str | None = None) -> list[Any] | None:
+    """The names in a schema's `type`, one or a list, as a list (`default` when it has none); None for any other value."""
+    kinds = schema.get("type", default)
+    if kinds is None:
+        return None
+    names = [kinds] if isinstance(kinds, str) else kinds
+    return names if isinstance(names, list) else None
+
+
+def admits_objects(schema: Mapping[str, Any]) -> bool:
+    """Whether a root schema's `type` lets an object through (no `type` does)."""
+    return "object" in (type_names(schema, "object") or [])
+
+
 def property_type(schema: Any) -> Any:
     """The msgspec type that accepts no value `schema` (one property's subschema) refuses; None if there is none."""
     if schema is True:
@@ -36,9 +50,8 @@ def property_type(schema: Any) -> Any:
     keywords = schema.keys() - ANNOTATIONS - LEFT_TO_JSONSCHEMA
     if keywords & {"const", "enum"}:
         return literal_type(schema, keywords)
-    kinds = schema.get("type")
-    names = [kinds] if isinstance(kinds, str) else kinds
-    if not keywords <= {"type", *BOUNDS, *LENGTHS} or not isinstance(names, list) or not names:
+    names = type_names(schema)
+    if not keywords <= {"type", *BOUNDS, *LENGTHS} or not names:
         return None  # no type: every other keyword applies to some types only, which msgspec cannot say
     if not all(isinstance(n, str) and n in TYPES for n in names) or len(set(names)) != len(names):
         return None
@@ -72,8 +85,8 @@ def literal_type(schema: Mapping[str, Any], keywords: set[str]) -> Any:
         name = "integer"
     else:
         return None
-    kinds = schema.get("type", name)
-    if name not in ([kinds] if isinstance(kinds, str) else kinds) and not (name == "integer" and "number" in kinds):
+    names = type_names(schema, name) or []
+    if name not in names and not (name == "integer" and "number" in names):
         return None  # a type that refuses the values: nothing is valid, which a Literal would not say
     return Literal[tuple(values)]
 
@@ -112,8 +125,7 @@ class StructContract:
 def struct_contract(contract: Mapping[str, Any], names: tuple[str, ...]) -> StructContract | None:
     """The contract as a StructContract, when every property it names translates; else None."""
     properties, required = contract.get("properties", {}), set(contract.get("required", []))
-    kinds = contract.get("type", "object")
-    if kinds != "object" and not (isinstance(kinds, list) and "object" in kinds):
+    if not admits_objects(contract):
         return None
     fields: list[tuple[str, Any, Any]] = []
     left = {}

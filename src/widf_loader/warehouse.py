@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -285,6 +285,7 @@ class Warehouse:
         self.settings = settings
         self.ledger = settings.ledger_table
         self._connection: snowflake.connector.SnowflakeConnection | None = None
+        self._connecting: Future[snowflake.connector.SnowflakeConnection] | None = None
         # Sent with each statement in the query request's own parameters, as Snowflake's drivers do for a
         # per-statement QUERY_TAG: no ALTER SESSION, so tagging costs no statement and no round trip.
         self._statement_params: dict[str, str] | None = None
@@ -305,14 +306,28 @@ class Warehouse:
         with self.connection.cursor() as cursor:
             cursor.execute(statement, _statement_params=self._statement_params)
 
+    def connect_ahead(self) -> None:
+        """Start opening the connection in the sender thread, so that the login's round trips overlap what the
+        caller does next (a cold start's S3 client); the first use of `connection` waits for it, and raises
+        what opening it raised."""
+        if self._connection is None and self._connecting is None:
+            self._connecting = self._sender.submit(connect, self.settings)
+
     @property
     def connection(self) -> snowflake.connector.SnowflakeConnection:
+        if self._connecting is not None:
+            connecting, self._connecting = self._connecting, None
+            self._connection = connecting.result()
         if self._connection is None or self._connection.is_closed():
             self._connection = connect(self.settings)
         return self._connection
 
     def reset(self) -> None:
         """Drop the connection, so the next use opens a fresh one (after an error that may have broken it)."""
+        if self._connecting is not None:
+            connecting, self._connecting = self._connecting, None
+            with suppress(Exception):  # it failed: nothing to close, and the next use opens a fresh one
+                self._connection = connecting.result()
         if self._connection is not None:
             try:
                 self._connection.close()

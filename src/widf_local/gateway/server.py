@@ -82,7 +82,7 @@ from widf_local.gateway.stage_uploads import StageUploads
 from widf_local.gateway.statements import LocalStatements, with_session_context
 from widf_local.gateway.transactions import (
     TableLocks,
-    insert_only_merge,
+    insert_only_merge_of,
     locked_table,
     parse,
 )
@@ -468,7 +468,7 @@ class Gateway:
         fake = fakesnow_server.sessions[token]
         if table := locked_table(statement, fake.database, fake.schema):
             await run_in_threadpool(self.locks.acquire, token, table, session.lock_timeout_seconds)
-        if merge := insert_only_merge(statement):
+        if merge := insert_only_merge_of(sql):
             committed = await run_in_threadpool(self.read_committed, fake, merge.committed_matches, bindings)
             return self.engine_sql(merge.insert_unmatched(committed), session)
         return self.engine_sql(sql, session)

@@ -70,8 +70,8 @@ def started_stack(state_dir: Path, env: dict[str, str] | None = None) -> Iterato
 
 
 def gateway_stats(stack: Stack) -> dict[str, Any]:
-    """The gateway's counters (statements, logins, refresher passes ...) and its resent requests (query id -> times),
-    from its /local/stats page."""
+    """The gateway's counters (statements, logins, refresher passes ...), its resent requests (query id -> times) and
+    the runner's oldest open receive, from its /local/stats page."""
     info = stack.info
     with urllib.request.urlopen(f"http://{info.snowflake_host}:{info.snowflake_port}/local/stats", timeout=10) as response:
         return json.loads(response.read())

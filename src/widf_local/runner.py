@@ -250,6 +250,7 @@ class LambdaRunner:
     function: FunctionLaunch  # the function's interpreter, user and code (widf_local.stack.start), not the stack's
     faults: FaultInjector = field(default_factory=FaultInjector)
     stop_event: threading.Event = field(default_factory=threading.Event)
+    _receiving: dict[int, float] = field(default_factory=dict)  # poller slot -> when its open ReceiveMessage began
 
     def assume_role(self, spec: FunctionSpec) -> RoleCredentials:
         creds = client("sts", self.aws_endpoint).assume_role(RoleArn=spec.role_arn, RoleSessionName=spec.name, DurationSeconds=3600)[
@@ -272,16 +273,28 @@ class LambdaRunner:
             container = Container(spec, self.assume_role(spec), self.runtime, sink, self.function, self.faults)
         return container
 
-    def poll_once(self, sqs: Any, spec: FunctionSpec, container: Container | None) -> Container | None:
+    def oldest_open_receive(self) -> float | None:
+        """When the oldest ReceiveMessage still open began (epoch seconds), None if none is open.
+
+        A receive gives its messages the queue's VisibilityTimeout as it was when the receive began (moto does so;
+        SQS says a change of it can take up to 60 seconds to propagate), so whoever changes it waits until no
+        receive from before the change is open."""
+        return min(list(self._receiving.values()), default=None)
+
+    def poll_once(self, sqs: Any, spec: FunctionSpec, container: Container | None, slot: int = 0) -> Container | None:
         """One receive with `sqs` (the poller's client) and, if anything came, one invocation; returns the (warm)
         container."""
-        messages = sqs.receive_message(
-            QueueUrl=spec.queue_url,
-            MaxNumberOfMessages=min(10, spec.batch_size),
-            WaitTimeSeconds=1,
-            MessageSystemAttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
+        self._receiving[slot] = time.time()
+        try:
+            messages = sqs.receive_message(
+                QueueUrl=spec.queue_url,
+                MaxNumberOfMessages=min(10, spec.batch_size),
+                WaitTimeSeconds=1,
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+        finally:
+            del self._receiving[slot]
         if not messages:
             return container
         spec = self.deployed_spec() or spec  # an invocation runs with the configuration as it is now, as in Lambda
@@ -307,7 +320,7 @@ class LambdaRunner:
             if spec is None or slot >= spec.max_concurrency:
                 break
             try:
-                container = self.poll_once(sqs, spec, container)
+                container = self.poll_once(sqs, spec, container, slot)
             except Exception:
                 log.exception("poll of %s failed", spec.queue_url)
                 self.stop_event.wait(1)

@@ -91,6 +91,7 @@ def serve(paths: StackPaths, function: FunctionLaunch) -> None:
         },
         faults=faults,
     )
+    gateway.stack_stats["oldest_open_receive"] = runner.oldest_open_receive
     runner_thread = threading.Thread(target=runner.run, daemon=True)
     runner_thread.start()
 

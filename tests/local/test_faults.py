@@ -43,10 +43,24 @@ def function(stack):
     stack.cli("aws", "deploy", "--parameter", "MaxReceiveCount=12", "--parameter", "MaximumConcurrency=2")
     stack.cli("snow", "lambda-wid")
     deployment = deployed(stack.paths)
-    aws.client("sqs", stack.info.aws_endpoint).set_queue_attributes(
-        QueueUrl=deployment.resources.queue_url, Attributes={"VisibilityTimeout": str(SHORT_VISIBILITY_SECONDS)}
-    )
+    set_visibility(stack, deployment.resources.queue_url, SHORT_VISIBILITY_SECONDS)
     return deployment
+
+
+def set_visibility(stack, queue_url: str, seconds: int) -> None:
+    """Set the queue's VisibilityTimeout, then wait until every receive the runner has open began after it.
+
+    A receive gives its messages the timeout as it was when the receive began (see
+    LambdaRunner.oldest_open_receive): a file uploaded at once could otherwise be received by an older receive
+    and stay invisible for the template's timeout, minutes, instead of this one."""
+    aws.client("sqs", stack.info.aws_endpoint).set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": str(seconds)})
+    changed = time.time()
+
+    def no_older_receive_open():
+        oldest = gateway_stats(stack)["oldest_open_receive"]
+        return True if oldest is None or oldest > changed else None
+
+    assert wait_for(no_older_receive_open, seconds=30), "a receive begun before the change is still open"
 
 
 @pytest.fixture(autouse=True)
@@ -258,10 +272,11 @@ def test_an_invocation_killed_at_its_timeout_leaves_no_lock_behind(stack, functi
     delivery waits for the lock (LOCK_TIMEOUT, well inside the function's timeout), aborts
     the transaction no live invocation can own, and the retry loads the file once."""
     spec, queue = function.function, function.resources.queue_url
-    sqs = aws.client("sqs", stack.info.aws_endpoint)
     short = {**spec.environment, "WIDF_FUNCTION_TIMEOUT_SECONDS": "8"}
     update_function_configuration(stack.paths, timeout_seconds=8, environment=short)
-    sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": "10"})  # past the timeout, as the template has it
+    # Past the timeout, as the template has it, and past the stall below: the redelivery's claim comes after the
+    # detached claim ran and took the lock (about 2 s after the invocation began, then 10 s of stall).
+    set_visibility(stack, queue, 15)
     try:
         before = fault_plan(stack.info, {"snowflake_stall": 1.0, "stall_seconds": 10, "stall_only": "MERGE"})["injected"]  # the claim
         since = int(time.time() * 1000)  # this test's log lines only: an earlier test's invocation may have timed out too
@@ -282,7 +297,7 @@ def test_an_invocation_killed_at_its_timeout_leaves_no_lock_behind(stack, functi
         aborted = wait_for(lambda: logged("detached transaction") or None, seconds=30)
     finally:
         update_function_configuration(stack.paths, timeout_seconds=spec.timeout_seconds, environment=spec.environment)
-        sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": str(SHORT_VISIBILITY_SECONDS)})
+        set_visibility(stack, queue, SHORT_VISIBILITY_SECONDS)
     assert stalled >= 1, "no claim was stalled"
     assert_exactly_once(batch, outcome)
     assert not outcome.dead

@@ -141,6 +141,8 @@ class Gateway:
     ):
         self.account = account
         self.faults = faults or FaultInjector()
+        # The rest of the stack's counters on this page too (serve.py adds the Lambda runner's): name -> reader.
+        self.stack_stats: dict[str, Callable[[], Any]] = {}
         self.answers: OrderedDict[tuple[str, str], RememberedAnswer] = OrderedDict()
         self.ids = itertools.count(int(time.time() * 1000) * 1000)  # session and transaction ids, Snowflake-sized
         self.catalog = EngineCatalog(fakesnow_server.shared_fs, hidden_tables=lambda: self.dynamic_tables.names())
@@ -590,6 +592,7 @@ class Gateway:
                 "statements": self.statement_count,
                 "refresher_passes": self.dynamic_tables.ticks,
                 "resent": resent,
+                **{name: read() for name, read in self.stack_stats.items()},
             }
         )
 

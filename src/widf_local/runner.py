@@ -281,8 +281,8 @@ class LambdaRunner:
         receive from before the change is open."""
         return min(list(self._receiving.values()), default=None)
 
-    def poll_once(self, sqs: Any, spec: FunctionSpec, container: Container | None, slot: int = 0) -> Container | None:
-        """One receive with `sqs` (the poller's client) and, if anything came, one invocation; returns the (warm)
+    def poll_once(self, sqs: Any, spec: FunctionSpec, container: Container | None, slot: int) -> Container | None:
+        """One receive with `sqs` (poller `slot`'s client) and, if anything came, one invocation; returns the (warm)
         container."""
         self._receiving[slot] = time.time()
         try:

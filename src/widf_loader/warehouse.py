@@ -313,21 +313,23 @@ class Warehouse:
         if self._connection is None and self._connecting is None:
             self._connecting = self._sender.submit(connect, self.settings)
 
-    @property
-    def connection(self) -> snowflake.connector.SnowflakeConnection:
+    def _take_connected_ahead(self) -> None:
+        """Wait for the connection connect_ahead is opening, if any, and keep it; raises what opening it raised."""
         if self._connecting is not None:
             connecting, self._connecting = self._connecting, None
             self._connection = connecting.result()
+
+    @property
+    def connection(self) -> snowflake.connector.SnowflakeConnection:
+        self._take_connected_ahead()
         if self._connection is None or self._connection.is_closed():
             self._connection = connect(self.settings)
         return self._connection
 
     def reset(self) -> None:
         """Drop the connection, so the next use opens a fresh one (after an error that may have broken it)."""
-        if self._connecting is not None:
-            connecting, self._connecting = self._connecting, None
-            with suppress(Exception):  # it failed: nothing to close, and the next use opens a fresh one
-                self._connection = connecting.result()
+        with suppress(Exception):  # opening it ahead failed: nothing to close, and the next use opens a fresh one
+            self._take_connected_ahead()
         if self._connection is not None:
             try:
                 self._connection.close()

@@ -250,7 +250,10 @@ part of `make test`.
   statement) and the load (to its commit). Upload to `DAILY_SUMMARY` waits
   for a refresh of the dynamic table (`TARGET_LAG` one minute).
 - **Command start** is `widf-loader --help` and `widf-loader config` in fresh
-  processes, the median of five each.
+  processes, the median of five each. A command imports the connector, boto3
+  and the local stack only when it runs; help and usage errors are click's
+  plain text, because typer's rich help imports Markdown and traceback
+  renderers that cost more than the rest of the start.
 
 `BENCH_ONLY=artefact,cold_start .venv/bin/python bench/bench.py` measures only
 those sections (once `make bench` has made the Snowpark venv) and leaves

@@ -17,6 +17,7 @@ from rich.text import Text
 from widf_cli.common import (
     JsonOption,
     Target,
+    command_group,
     console,
     ctx,
     friendly_errors,
@@ -30,9 +31,7 @@ from widf_loader.config import ConfigError
 from widf_ops.arns import PARTITION
 from widf_ops.doctor import NO_CREDENTIALS, NO_REGION
 
-aws_app = typer.Typer(
-    help="The function and its AWS resources.\n\nExample: widf-loader aws deploy && widf-loader aws test", no_args_is_help=True
-)
+aws_app = command_group("The function and its AWS resources.\n\nExample: widf-loader aws deploy && widf-loader aws test")
 
 # One set of commands for both targets. Locally they act on the local stack's
 # moto; `--target cloud` acts on the account the standard AWS chain names

@@ -37,20 +37,22 @@ def terminal_console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, color_system=None if os.environ.get("NO_COLOR") else "auto", soft_wrap=not interactive, width=width)
 
 
-if os.environ.get("NO_COLOR"):
-    # rich alone would drop colours but keep bold and dim; typer's help and usage errors use their own console.
-    import typer.rich_utils
+def command_group(help: str) -> typer.Typer:
+    """A group of commands, with help and usage errors in click's plain text.
 
-    typer.rich_utils.COLOR_SYSTEM = None
+    typer's rich help imports rich's Markdown and traceback renderers (markdown-it, pygments, attrs), which
+    cost more than the rest of the start-up of a command that needs none of them (issue 18's start-up budget).
+    Plain help also has no colour to turn off for NO_COLOR or a pipe. `max_content_width` keeps each command's first
+    sentence whole in the commands list, where click's default of 80 columns cuts it.
+    """
+    return typer.Typer(
+        help=help, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False, context_settings={"max_content_width": 120}
+    )
 
 
 console = terminal_console()
 errors = terminal_console(stderr=True)
-app = typer.Typer(
-    help="Keyless loading of JSON files from S3 into Snowflake.\n\nExample: widf-loader local up && widf-loader doctor",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
+app = command_group("Keyless loading of JSON files from S3 into Snowflake.\n\nExample: widf-loader local up && widf-loader doctor")
 
 
 class Target(StrEnum):

@@ -6,6 +6,7 @@ import typer
 
 from widf_cli.aws import aws_clean
 from widf_cli.common import (
+    command_group,
     console,
     friendly_errors,
     names,
@@ -14,9 +15,8 @@ from widf_cli.common import (
 )
 from widf_cli.snow import snow_cleanup
 
-demo_app = typer.Typer(
-    help="The two-act demo: `fail` (no trust yet) and `success`.\n\nExample: widf-loader demo fail; widf-loader demo success",
-    no_args_is_help=True,
+demo_app = command_group(
+    "The two-act demo: `fail` (no trust yet) and `success`.\n\nExample: widf-loader demo fail; widf-loader demo success"
 )
 
 

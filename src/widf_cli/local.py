@@ -10,10 +10,10 @@ from typing import Annotated
 
 import typer
 
-from widf_cli.common import JsonOption, console, friendly_errors, print_settings, print_table, stack_paths
+from widf_cli.common import JsonOption, command_group, console, friendly_errors, print_settings, print_table, stack_paths
 from widf_loader.config import ConfigError
 
-local_app = typer.Typer(help="Start, stop and inspect the local stack.\n\nExample: widf-loader local up", no_args_is_help=True)
+local_app = command_group("Start, stop and inspect the local stack.\n\nExample: widf-loader local up")
 PACKAGER = Path(__file__).resolve().parents[2] / "infra" / "package.py"
 
 

@@ -10,6 +10,7 @@ import typer
 from widf_cli.common import (
     JsonOption,
     admin_connection,
+    command_group,
     console,
     friendly_errors,
     names,
@@ -17,9 +18,8 @@ from widf_cli.common import (
 )
 from widf_ops import admin
 
-snow_app = typer.Typer(
-    help="Snowflake objects, the service user, and queries.\n\nExample: widf-loader snow setup && widf-loader snow lambda-wid",
-    no_args_is_help=True,
+snow_app = command_group(
+    "Snowflake objects, the service user, and queries.\n\nExample: widf-loader snow setup && widf-loader snow lambda-wid"
 )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -287,32 +288,49 @@ class LocalStatements:
 _SESSION_FUNCTIONS = {"CURRENT_USER", "CURRENT_ROLE", "CURRENT_WAREHOUSE", "CURRENT_SECONDARY_ROLES"}
 
 
-def session_value(node: exp.Expr, session: Session, account: Account | None = None) -> str | None | bool:
-    """The session's answer for CURRENT_USER() / CURRENT_ROLE() / CURRENT_WAREHOUSE() /
-    CURRENT_SECONDARY_ROLES(); False for other nodes."""
-    if isinstance(node, exp.CurrentUser):
-        return session.user.name
-    if isinstance(node, exp.CurrentRole):
-        return session.role
-    if isinstance(node, exp.Anonymous) and node.name.upper() == "CURRENT_WAREHOUSE" or type(node).__name__ == "CurrentWarehouse":
-        return session.warehouse
-    if account is not None and type(node).__name__ == "CurrentSecondaryRoles":
-        return account.current_secondary_roles(session)
-    return False
+@dataclass(frozen=True)
+class SessionValues:
+    """What CURRENT_USER(), CURRENT_ROLE(), CURRENT_WAREHOUSE() and CURRENT_SECONDARY_ROLES() answer in a session;
+    `secondary_roles` is None when the statement does not ask (it takes the account to work out)."""
+
+    user: str
+    role: str | None
+    warehouse: str | None
+    secondary_roles: str | None = None
+
+    def of(self, node: exp.Expr) -> str | None | bool:
+        """The answer for this node; False for other nodes."""
+        if isinstance(node, exp.CurrentUser):
+            return self.user
+        if isinstance(node, exp.CurrentRole):
+            return self.role
+        if isinstance(node, exp.Anonymous) and node.name.upper() == "CURRENT_WAREHOUSE" or type(node).__name__ == "CurrentWarehouse":
+            return self.warehouse
+        if self.secondary_roles is not None and type(node).__name__ == "CurrentSecondaryRoles":
+            return self.secondary_roles
+        return False
 
 
 def with_session_context(sql: str, session: Session, account: Account | None = None) -> str:
     """CURRENT_USER(), CURRENT_ROLE(), CURRENT_WAREHOUSE() and CURRENT_SECONDARY_ROLES() answer with the
     session's own values (fakesnow answers `duckdb`); a bare projection keeps Snowflake's column name, e.g.
     CURRENT_USER()."""
-    if not any(f in sql.upper() for f in _SESSION_FUNCTIONS):
+    upper = sql.upper()
+    if not any(f in upper for f in _SESSION_FUNCTIONS):
         return sql
+    secondary = account.current_secondary_roles(session) if account is not None and "CURRENT_SECONDARY_ROLES" in upper else None
+    return _with_values(sql, SessionValues(session.user.name, session.role, session.warehouse, secondary))
+
+
+# Kept by text and values: a loader sends the same statements, as the same user, for every file.
+@functools.lru_cache(maxsize=256)
+def _with_values(sql: str, values: SessionValues) -> str:
     tree = parsed(sql)
     if tree is None:
         return sql
 
     def replace(node: exp.Expr) -> exp.Expr:
-        value = session_value(node, session, account)
+        value = values.of(node)
         if value is False:
             return node
         answer = exp.cast(exp.null(), "VARCHAR") if value is None else exp.Literal.string(value)

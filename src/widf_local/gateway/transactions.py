@@ -180,6 +180,38 @@ def insert_only_merge(statement: exp.Expr) -> InsertOnlyMerge | None:
     )
 
 
+# What a committed read may hold to run on DuckDB as sqlglot writes it: columns, bound values and literals,
+# casts to plain types, comparisons and boolean logic, subqueries. fakesnow's rewrites of those are a
+# no-op; a function, a semi-structured type or a path needs them, so such a read goes through fakesnow.
+_PLAIN_READ = (
+    exp.Select, exp.Union, exp.From, exp.Where, exp.Subquery, exp.Table, exp.TableAlias, exp.Alias, exp.Column,
+    exp.Identifier, exp.Placeholder, exp.Literal, exp.Null, exp.Boolean, exp.Cast, exp.DataType, exp.EQ, exp.NEQ,
+    exp.In, exp.And, exp.Or, exp.Not, exp.Paren, exp.Exists,
+)  # fmt: skip
+_SEMI_STRUCTURED = {exp.DataType.Type.VARIANT, exp.DataType.Type.OBJECT, exp.DataType.Type.ARRAY, exp.DataType.Type.JSON}
+
+
+@lru_cache(maxsize=64)
+def plain_read_in_duckdb(sql: str, database: str | None, schema: str | None) -> str | None:
+    """The read in DuckDB's SQL, its tables named whole, when fakesnow's rewrites would leave it as it is.
+
+    None for any other read (a function, a semi-structured value, INFORMATION_SCHEMA, a name the
+    session cannot resolve): fakesnow runs those, and answers in Snowflake's words."""
+    tree = parse(sql)
+    if tree is None or not all(isinstance(node, _PLAIN_READ) for node in tree.walk()):
+        return None
+    if any(node.this in _SEMI_STRUCTURED for node in tree.find_all(exp.DataType)):
+        return None
+    tree = tree.copy()
+    for table in tree.find_all(exp.Table):
+        catalog, db = table.catalog or database, table.db or schema
+        if not (catalog and db) or db.upper() == "INFORMATION_SCHEMA":
+            return None
+        table.set("catalog", exp.to_identifier(catalog))
+        table.set("db", exp.to_identifier(db))
+    return tree.sql(dialect="duckdb")
+
+
 def _inside(node: exp.Expr, ancestor: exp.Expr) -> bool:
     parent: exp.Expr | None = node
     while parent is not None:

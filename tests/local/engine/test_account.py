@@ -9,6 +9,7 @@ from widf_local.gateway.accounts import Account, Session, User, execute_account_
 from widf_local.gateway.errors import SnowflakeError
 from widf_local.gateway.grants import Securable, authorize, needs, parse
 from widf_local.gateway.show import execute_show_statement
+from widf_local.gateway.statements import with_session_context
 from widf_local.gateway.variables import assignments, checked_value
 
 D, PUBLIC, LANDING = Securable("DATABASE", "D"), Securable("SCHEMA", "D.PUBLIC"), Securable("SCHEMA", "D.LANDING")
@@ -245,3 +246,15 @@ def test_a_variable_holds_at_most_16_kb():
         SnowflakeError, match="Assignment to 'V' not done because value exceeds size limit for variables. Its size is 16385"
     ):
         checked_value("V", "x" * 16385)
+
+
+def test_a_statement_kept_by_its_text_answers_each_session_with_its_own_user_and_role():
+    """The gateway keeps a statement's session-context rewrite by its text and the session's values: a second
+    user, or the same user after USE ROLE, must not get the first one's answer."""
+    statement = "INSERT INTO T (LOADED_BY, ROLE) SELECT ?, ? WHERE CURRENT_USER() <> CURRENT_ROLE()"
+    loader = Session(user=User(name="LOADER_BOT"), role="LOADER_ROLE")
+    analyst = Session(user=User(name="ANALYST"), role="ANALYST_ROLE")
+    assert with_session_context(statement, loader).endswith("WHERE 'LOADER_BOT' <> 'LOADER_ROLE'")
+    assert with_session_context(statement, analyst).endswith("WHERE 'ANALYST' <> 'ANALYST_ROLE'")
+    loader.role = "PUBLIC"
+    assert with_session_context(statement, loader).endswith("WHERE 'LOADER_BOT' <> 'PUBLIC'")

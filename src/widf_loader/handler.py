@@ -57,11 +57,15 @@ class Runtime:
         # cold start's largest piece of Python work. Done side by side, the login costs a cold start
         # nothing (`make bench`: cold_start_s) - hence boto3 is imported here, not with the modules above.
         self.warehouse.connect_ahead()
-        import boto3
-        from botocore.config import Config
+        gc.disable()  # boto3's long-lived objects too, as the imports' above
+        try:
+            import boto3
+            from botocore.config import Config
 
-        self.s3 = boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 5}))
-        gc.freeze()  # boto3's long-lived objects too, as the imports' above
+            self.s3 = boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+        finally:
+            gc.freeze()
+            gc.enable()
 
     def load(self, ref: events.FileRef, seconds_left: Callable[[], float]) -> FileOutcome:
         with observe.file_context(ref):

@@ -22,12 +22,12 @@ from typing import Any
 
 import cramjam
 import pyarrow as pa
-import sqlglot
 from fakesnow.converter import from_binding
 from sqlglot import exp
 
 from widf_local.gateway.errors import SnowflakeError, unsupported
 from widf_local.gateway.names import NAME, literal
+from widf_local.gateway.transactions import parse
 
 Bindings = dict[str, dict[str, Any]]
 
@@ -49,12 +49,9 @@ def batch_table(bindings: Bindings) -> pa.Table:
 
 def batch_statement(sql: str, width: int, table_name: str) -> str | None:
     """The statement over `table_name` instead of placeholders; None for shapes it does not handle."""
-    try:
-        statement = sqlglot.parse_one(sql, read="snowflake")
-    except sqlglot.errors.ParseError:
+    if not isinstance(parsed := parse(sql), exp.Insert):
         return None
-    if not isinstance(statement, exp.Insert):
-        return None
+    statement = parsed.copy()  # the parse is kept by text: rewrite a copy
     source = statement.expression
     if isinstance(source, exp.Values) and len(source.expressions) == 1:
         source = exp.select(*[e.copy() for e in source.expressions[0].expressions])
@@ -88,11 +85,10 @@ def flattened_array_statement(sql: str, bindings: Bindings | None, table_name: s
         if not all(isinstance(b.get("value"), list) and len(b["value"]) == 1 for b in bindings.values()):
             return None
         bindings = {k: {**b, "value": b["value"][0]} for k, b in bindings.items()}
-    try:
-        statement = sqlglot.parse_one(sql, read="snowflake")
-    except sqlglot.errors.ParseError:
+    if not isinstance(parsed := parse(sql), exp.Insert):
         return None
-    branches = union_all_branches(statement.expression) if isinstance(statement, exp.Insert) else None
+    statement = parsed.copy()  # the parse is kept by text: rewrite a copy
+    branches = union_all_branches(statement.expression)
     if not branches:
         return None
     placeholders = list(statement.find_all(exp.Placeholder, bfs=False))  # in textual order, as bound

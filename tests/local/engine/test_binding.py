@@ -187,3 +187,14 @@ def test_parse_json_d_keeps_the_last_value_of_a_duplicate_key_and_the_strict_def
     big = '[{"a": 123456789012345678901234, "a": 1}]'  # orjson would round the integer: left to the engine
     assert flattened_array_statement(sql, text_bindings(big), "flat_1")[2] == [("flat_1", big)]
     assert flattened_array_statement(sql.replace("'d'", "'x'"), text_bindings("[1]"), "flat_1") is None
+
+
+def test_a_statement_rewritten_again_reads_its_own_table_not_the_last_ones():
+    """The parse of a statement is kept by its text (clients send the same one per batch): each rewrite works on a copy."""
+    flatten = "INSERT INTO t (a, b) SELECT ?, r.value[1] FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) r"
+    first, _, _ = flattened_array_statement(flatten, text_bindings("ctx", "[[0, 1]]"), "flat_1")
+    second, _, _ = flattened_array_statement(flatten, text_bindings("ctx", "[[0, 2]]"), "flat_2")
+    assert first.endswith("FROM flat_1 AS r") and second.endswith("FROM flat_2 AS r")
+    batched = "INSERT INTO t (a, b) SELECT ?, PARSE_JSON(?)"
+    assert batch_statement(batched, 2, "x") == "INSERT INTO t (a, b) SELECT b.c1, PARSE_JSON(b.c2) FROM x AS b"
+    assert batch_statement(batched, 2, "y") == "INSERT INTO t (a, b) SELECT b.c1, PARSE_JSON(b.c2) FROM y AS b"

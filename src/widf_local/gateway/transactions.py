@@ -181,14 +181,18 @@ def insert_only_merge(statement: exp.Expr) -> InsertOnlyMerge | None:
 
 
 # What a committed read may hold to run on DuckDB as sqlglot writes it: columns, bound values and literals,
-# casts to plain types, comparisons and boolean logic, subqueries. fakesnow's rewrites of those are a
-# no-op; a function, a semi-structured type or a path needs them, so such a read goes through fakesnow.
+# casts to the types below, comparisons and boolean logic, subqueries. fakesnow's rewrites of those are a
+# no-op; a function, a path or another type needs them (INT is 32 bits in DuckDB, NUMBER(38, 0) in
+# Snowflake; VARCHAR(n) would not refuse a longer string), so such a read goes through fakesnow.
 _PLAIN_READ = (
     exp.Select, exp.Union, exp.From, exp.Where, exp.Subquery, exp.Table, exp.TableAlias, exp.Alias, exp.Column,
     exp.Identifier, exp.Placeholder, exp.Literal, exp.Null, exp.Boolean, exp.Cast, exp.DataType, exp.EQ, exp.NEQ,
     exp.In, exp.And, exp.Or, exp.Not, exp.Paren, exp.Exists,
 )  # fmt: skip
-_SEMI_STRUCTURED = {exp.DataType.Type.VARIANT, exp.DataType.Type.OBJECT, exp.DataType.Type.ARRAY, exp.DataType.Type.JSON}
+_PLAIN_CASTS = {
+    exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT, exp.DataType.Type.BOOLEAN, exp.DataType.Type.DATE,
+    exp.DataType.Type.DOUBLE, exp.DataType.Type.TIMESTAMPLTZ, exp.DataType.Type.TIMESTAMPTZ,
+}  # fmt: skip
 
 
 @lru_cache(maxsize=64)
@@ -200,7 +204,7 @@ def plain_read_in_duckdb(sql: str, database: str | None, schema: str | None) -> 
     tree = parse(sql)
     if tree is None or not all(isinstance(node, _PLAIN_READ) for node in tree.walk()):
         return None
-    if any(node.this in _SEMI_STRUCTURED for node in tree.find_all(exp.DataType)):
+    if any(node.this not in _PLAIN_CASTS or node.expressions for node in tree.find_all(exp.DataType)):
         return None
     tree = tree.copy()
     for table in tree.find_all(exp.Table):

@@ -98,9 +98,11 @@ def test_a_plain_committed_read_runs_on_duckdb_and_finds_what_fakesnow_finds():
         ("UPPER(h.FILE_ID) = s.FILE_ID", "D"),  # a function: fakesnow's rewrites may matter
         ("h.FILE_ID = s.FILE_ID AND h.DATA:id = 1", "D"),  # a semi-structured path
         ("h.FILE_ID = CAST(s.FILE_ID AS VARIANT)", "D"),  # a semi-structured type
+        ("h.FILE_ID = s.FILE_ID AND h.SIZE = CAST(s.FILE_ID AS INT)", "D"),  # INT: 32 bits in DuckDB, not NUMBER(38, 0)
+        ("h.FILE_ID = CAST(s.FILE_ID AS VARCHAR(4))", "D"),  # a length DuckDB would not enforce
         ("h.FILE_ID = s.FILE_ID", None),  # no current database: fakesnow answers with Snowflake's error
     ],
-    ids=["function", "path", "variant", "no-database"],
+    ids=["function", "path", "variant", "int", "varchar-length", "no-database"],
 )
 def test_a_committed_read_that_is_not_plain_is_left_to_fakesnow(on, database):
     merge = insert_only_merge_of(

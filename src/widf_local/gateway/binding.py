@@ -26,8 +26,8 @@ from fakesnow.converter import from_binding
 from sqlglot import exp
 
 from widf_local.gateway.errors import SnowflakeError, unsupported
+from widf_local.gateway.grants import parse
 from widf_local.gateway.names import NAME, literal
-from widf_local.gateway.transactions import parse
 
 Bindings = dict[str, dict[str, Any]]
 

@@ -63,7 +63,7 @@ from widf_local.gateway.binding import (
 from widf_local.gateway.catalog import EngineCatalog
 from widf_local.gateway.dynamic_tables import DynamicTables
 from widf_local.gateway.errors import does_not_exist, in_snowflakes_words, unsupported
-from widf_local.gateway.grants import ADMIN_ROLES, Securable, relation
+from widf_local.gateway.grants import ADMIN_ROLES, Securable, parse, relation
 from widf_local.gateway.history import (
     REFRESH_HISTORY_CALL,
     QueryHistory,
@@ -84,7 +84,6 @@ from widf_local.gateway.transactions import (
     TableLocks,
     insert_only_merge_of,
     locked_table,
-    parse,
     plain_read_in_duckdb,
 )
 
@@ -588,7 +587,7 @@ class Gateway:
         connection = fakesnow_server.shared_fs.connect(fake.database, fake.schema)
         try:
             cursor = connection.cursor()
-            cursor.execute(sql, binding_params=tuple(params) if params else None, server=True)
+            cursor.execute(sql, binding_params=params, server=True)
             return [tuple(row) for row in cursor.fetchall()]
         finally:
             connection.close()

@@ -37,12 +37,6 @@ _SHOW_VARIABLES = re.compile(r"^\s*SHOW\s+VARIABLES(?:\s+LIKE\s+(?P<like>'(?:[^'
 _USE_INFORMATION_SCHEMA = re.compile(r"^\s*USE\s+(?:SCHEMA\s+)?(?:\S+\.)?\"?INFORMATION_SCHEMA\"?\s*;?\s*$", re.I)
 
 
-@functools.lru_cache(maxsize=512)
-def parsed(sql: str) -> exp.Expr | None:
-    """One parse per distinct statement text; callers must not change the tree."""
-    return grants.parse(sql)
-
-
 class LocalStatements:
     def __init__(self, account: Account, catalog: EngineCatalog, dynamic_tables: DynamicTables):
         self.account = account
@@ -64,7 +58,7 @@ class LocalStatements:
             return show.show_variables(session, m["like"])
         if _USE_INFORMATION_SCHEMA.match(sql):
             raise unsupported(sql)
-        statement = parsed(sql)
+        statement = grants.parse(sql)
         if (
             rows := show.execute_show_statement(self.account, session, sql, fake.database, fake.schema, self.dynamic_tables.names)
         ) is not None:
@@ -169,7 +163,7 @@ class LocalStatements:
 
     def check(self, session: Session, fake: Any, sql: str) -> Bookkeeping | None:
         """Refuse what the session's role may not do; return what to record once the engine has done it."""
-        statement = parsed(sql)
+        statement = grants.parse(sql)
         if statement is None:
             return None
         access = self.account.access(session)
@@ -325,7 +319,7 @@ def with_session_context(sql: str, session: Session, account: Account | None = N
 # Kept by text and values: a loader sends the same statements, as the same user, for every file.
 @functools.lru_cache(maxsize=256)
 def _with_values(sql: str, values: SessionValues) -> str:
-    tree = parsed(sql)
+    tree = grants.parse(sql)
     if tree is None:
         return sql
 

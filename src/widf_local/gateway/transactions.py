@@ -21,12 +21,11 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-import sqlglot
 from sqlglot import exp
 
 from widf_local.gateway.accounts import SnowflakeError
 from widf_local.gateway.errors import unsupported
-from widf_local.gateway.grants import table_key
+from widf_local.gateway.grants import parse, table_key
 
 MAX_LOCK_WAITERS = 20
 LOCKING_STATEMENTS = (exp.Update, exp.Delete, exp.Merge)
@@ -73,17 +72,6 @@ class TableLocks:
             for table in [t for t, o in self._holders.items() if o == owner]:
                 del self._holders[table]
             self._changed.notify_all()
-
-
-# Clients send the same statement text again and again (the loader's claim MERGE and its inserts, once per
-# file or batch): its tree and its rewrite are kept by text, which spares a MERGE about a third of the
-# gateway's own time. The trees are only ever read: a rewrite works on a copy.
-@lru_cache(maxsize=256)
-def parse(sql: str) -> exp.Expr | None:
-    try:
-        return sqlglot.parse_one(sql, read="snowflake")
-    except sqlglot.errors.ParseError:
-        return None
 
 
 def locked_table(statement: exp.Expr, database: str | None, schema: str | None) -> str | None:

@@ -66,11 +66,14 @@ def batch_statement(sql: str, width: int, table_name: str) -> str | None:
     return statement.sql(dialect="snowflake")
 
 
-def flattened_array_statement(sql: str, bindings: Bindings | None, table_name: str) -> tuple[str, Bindings, list[tuple[str, str]]] | None:
+def flattened_array_statement(
+    sql: str, bindings: Bindings | None, table_name: str
+) -> tuple[str, Bindings, list[tuple[str, str | list[str]]]] | None:
     """A statement reading `r.value` from `TABLE(FLATTEN(INPUT => PARSE_JSON(...))) r` over a bound
     JSON array (or a UNION ALL of such SELECTs, an array each), rewritten to read a registered table
     instead (one row per element of the array, in a column VALUE): the new statement, the bindings
-    without the arrays, and each table's name (`table_name`, numbered) with its array's text. An array
+    without the arrays, and each table's name (`table_name`, numbered) with its array's text (with PARSE_JSON's
+    'd', its elements already read: see last_value_of_each_key). An array
     is bound as text, or packed as the loader packs it: `DECOMPRESS_STRING(BASE64_DECODE_BINARY(?),
     'SNAPPY')`, which fakesnow does not know. None for any other shape.
 
@@ -94,7 +97,7 @@ def flattened_array_statement(sql: str, bindings: Bindings | None, table_name: s
     placeholders = list(statement.find_all(exp.Placeholder, bfs=False))  # in textual order, as bound
     if len(placeholders) != len(bindings):
         return None
-    arrays: list[tuple[str, str]] = []
+    arrays: list[tuple[str, str | list[str]]] = []
     positions = set()
     for number, source in enumerate(branches, start=1):
         found = flattened_array(source)
@@ -108,11 +111,9 @@ def flattened_array_statement(sql: str, bindings: Bindings | None, table_name: s
         text = unpack_snappy(bound["value"]) if packed else bound["value"]
         if not text.lstrip().startswith("["):
             return None
-        if duplicates_allowed:
-            text = last_value_of_each_key(text)
         name = table_name if len(branches) == 1 else f"{table_name}_{number}"
         source.set("from_", exp.From(this=exp.alias_(exp.to_table(name), alias)))
-        arrays.append((name.rsplit(".", 1)[-1], text))
+        arrays.append((name.rsplit(".", 1)[-1], (last_value_of_each_key(text) if duplicates_allowed else None) or text))
         positions.add(position)
     rest = [bindings[str(i)] for i in range(1, len(bindings) + 1) if i not in positions]
     return statement.sql(dialect="snowflake"), {str(i): b for i, b in enumerate(rest, start=1)}, arrays
@@ -163,20 +164,32 @@ def flattened_array(source: exp.Select) -> tuple[exp.Placeholder, bool, str, boo
     return array, packed, alias, parameter is not None and parameter.name == "d"
 
 
-def last_value_of_each_key(text: str) -> str:
+def last_value_of_each_key(text: str) -> list[str] | None:
     """PARSE_JSON(..., 'd'): "If a JSON object contains a duplicate key, the returned object has a single instance
-    of that key with the last value specified for that key" (Snowflake's PARSE_JSON page); orjson reads them so.
-    (DuckDB's JSON keeps both and reads the first.) Left as it is: text that is not JSON, which the engine refuses,
-    and text with an integer beyond 64 bits, which orjson would round."""
+    of that key with the last value specified for that key" (Snowflake's PARSE_JSON page): the array's elements,
+    each as JSON, read by orjson, which reads them so (DuckDB's JSON keeps both and reads the first). None, to be
+    read as it is, for text that is no JSON array, which the engine refuses, and text with an integer beyond 64
+    bits, which orjson would round. A whole array is parsed at once, its objects alive together: the collector
+    is held off meanwhile, as it would walk them again and again (it doubles the time)."""
+    import gc
+
     import orjson
 
     encoded = text.encode()  # orjson reads bytes three times faster than str
     if b"0" * 20 in encoded.translate(_DIGITS_AS_ZERO):  # a run of 20 digits, found in C (a regex backtracks on each run)
-        return text
+        return None
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        return orjson.dumps(orjson.loads(encoded)).decode()
+        elements = orjson.loads(encoded)
     except orjson.JSONDecodeError:
-        return text
+        return None
+    finally:
+        if collecting:
+            gc.enable()
+    if not isinstance(elements, list):
+        return None
+    return [orjson.dumps(element).decode() for element in elements]
 
 
 def unpack_snappy(text: str) -> str:

@@ -33,6 +33,7 @@ from urllib.parse import quote
 
 import duckdb
 import fakesnow.server  # noqa: F401 - loads the module, which `fakesnow.server` (a function) shadows
+import pyarrow as pa
 from fakesnow.converter import from_binding
 from sqlglot import exp
 from starlette.applications import Starlette
@@ -502,8 +503,13 @@ class Gateway:
         duck = fakesnow_server.sessions[token]._duck_conn  # noqa: SLF001 - as `register_batch` does
         try:
             tables = [
-                (table, duck.sql("SELECT UNNEST(CAST(JSON($1) AS JSON[])) AS VALUE", params=[text]).to_arrow_table())
-                for table, text in arrays
+                (
+                    table,
+                    pa.table({"VALUE": pa.array(array, pa.string())})
+                    if isinstance(array, list)  # its elements, read already (PARSE_JSON's 'd')
+                    else duck.sql("SELECT UNNEST(CAST(JSON($1) AS JSON[])) AS VALUE", params=[array]).to_arrow_table(),
+                )
+                for table, array in arrays
             ]
         except duckdb.Error:
             return None  # not an array after all, or not JSON: fakesnow answers with Snowflake's error

@@ -181,7 +181,7 @@ def test_parse_json_d_keeps_the_last_value_of_a_duplicate_key_and_the_strict_def
     """Snowflake's PARSE_JSON page: 'd' — "the returned object has a single instance of that key with the last value"."""
     sql = "INSERT INTO t (v) SELECT r.value FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?, 'd'))) r"
     _, _, arrays = flattened_array_statement(sql, text_bindings('[{"a": 1, "b": 0, "a": 2}]'), "flat_1")
-    assert arrays == [("flat_1", '[{"a":2,"b":0}]')]
+    assert arrays == [("flat_1", ['{"a":2,"b":0}'])]  # its elements, read already
     _, _, arrays = flattened_array_statement(sql.replace(", 'd'", ", 's'"), text_bindings('[{"a": 1, "a": 2}]'), "flat_1")
     assert arrays == [("flat_1", '[{"a": 1, "a": 2}]')]
     big = '[{"a": 123456789012345678901234, "a": 1}]'  # orjson would round the integer: left to the engine

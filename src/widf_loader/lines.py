@@ -56,7 +56,7 @@ class LineJudge:
         """(each line's position, or None: the first's for all; the offsets of the lines their route's Struct refuses,
         in order; those lines parsed), or None when a line is not a JSON object (the parsed path names it)."""
         try:
-            where, failed = self.routed(lines) if self.table is not None else (None, self.refused(self.contracts[0], lines))
+            where, failed = self.routed(lines) if self.table is not None else (None, self.refused(self.contracts[0], lines, None))
         except (*_LINE_ERRORS, TypeError):  # TypeError: an unhashable routing value, which the parsed path routes
             return None
         try:  # a refused line may be bad JSON after the field refused
@@ -89,28 +89,25 @@ class LineJudge:
         for position, contract in enumerate(self.contracts):
             if contract is None:
                 continue
-            taking = list(map(position.__eq__, where))  # the lines this route takes
-            if not any(taking):
-                continue
-            if structs is not None and position == fallback:
-                verdicts = contract.verdicts(list(compress(structs, taking)))
-            else:
-                verdicts = contract.verdicts(contract.structs_of_lines(list(compress(lines, taking))))
-            if not all(verdicts):
-                offsets = compress(range(len(lines)), taking)
-                failed += [o for o, verdict in zip(offsets, verdicts, strict=True) if not verdict]
+            offsets = list(compress(range(len(lines)), map(position.__eq__, where)))
+            if offsets:
+                decoded = [structs[o] for o in offsets] if structs is not None and position == fallback else None
+                failed += self.refused(contract, [lines[o] for o in offsets], decoded, offsets)
         return where, sorted(failed)
 
-    def refused(self, contract: StructContract | None, lines: list[bytes]) -> list[int]:
-        """The offsets of the lines the contract's Struct refuses; with no contract, none, each line's syntax checked."""
+    def refused(
+        self, contract: StructContract | None, lines: list[bytes], decoded: list[Any] | None, offsets: list[int] | None = None
+    ) -> list[int]:
+        """The offsets (of `offsets`, else of the lines) of the lines the contract's Struct refuses; with no contract,
+        none, each line's syntax checked. `decoded`: the lines' Structs, when already decoded."""
         if contract is None:
             for _ in map(self.syntax, lines):
                 pass
             return []
-        verdicts = contract.verdicts(contract.structs_of_lines(lines))
+        verdicts = contract.verdicts(contract.structs_of_lines(lines) if decoded is None else decoded)
         if all(verdicts):
             return []
-        return [o for o, verdict in enumerate(verdicts) if not verdict]
+        return [o for o, verdict in zip(offsets or range(len(lines)), verdicts, strict=True) if not verdict]
 
 
 def offsets_of_none(items: list[Any]) -> list[int]:

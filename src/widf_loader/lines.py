@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from itertools import compress, repeat
 from operator import attrgetter
-from types import SimpleNamespace
 from typing import Any
 
 import msgspec
@@ -46,7 +45,7 @@ class LineJudge:
         self.routing_attribute: str | None = None
         if table is not None:
             field, _, fallback = table
-            pick = msgspec.defstruct("Route", [("value", Any, msgspec.field(name=field, default=None))], gc=False)
+            pick = msgspec.defstruct("Route", [("value", Any, msgspec.field(name=field, default=None))])
             self.pick = msgspec.json.Decoder(pick).decode
             # Most lines take the last route: when its Struct reads the routing field, one decode routes and judges them.
             if (last := contracts[fallback]) is not None:
@@ -74,12 +73,10 @@ class LineJudge:
             assert last is not None
             structs = last.structs_of_lines(lines)
             attribute, pick, unset = self.routing_attribute, self.pick, msgspec.UNSET
-            routing = structs
             if None in structs:  # a line the last route's Struct refuses is routed by its field alone (its syntax checked there too)
-                routing = list(structs)
-                for refused in offsets_of_none(structs):
-                    routing[refused] = SimpleNamespace(**{attribute: pick(lines[refused]).value})
-            values = list(map(attrgetter(attribute), routing))
+                values = [pick(line).value if s is None else getattr(s, attribute) for s, line in zip(structs, lines, strict=True)]
+            else:
+                values = list(map(attrgetter(attribute), structs))
             if unset in values:  # absent: None, as record.get(field) is
                 values = [None if v is unset else v for v in values]
         else:
@@ -108,14 +105,3 @@ class LineJudge:
         if all(verdicts):
             return []
         return [o for o, verdict in zip(offsets or range(len(lines)), verdicts, strict=True) if not verdict]
-
-
-def offsets_of_none(items: list[Any]) -> list[int]:
-    """Where None is in the list, found by list.index, in C: cheaper than a loop when it is rare."""
-    offsets, start = [], 0
-    try:
-        while True:
-            start = items.index(None, start) + 1
-            offsets.append(start - 1)
-    except ValueError:
-        return offsets

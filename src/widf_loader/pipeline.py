@@ -52,7 +52,7 @@ MAX_REJECTIONS_KEPT = 100
 # a large file's load (docs/performance.md).
 SNOWFLAKE_BINARY_MAX_BYTES = 8 * 1024 * 1024
 BATCH_BYTES = (SNOWFLAKE_BINARY_MAX_BYTES - 32) * 6 // 7
-_ALL_BUT_BRACKETS_AND_NULS = bytes(b for b in range(256) if b not in b"[{\0")
+_ALL_BUT_BRACKETS_AND_NEWLINES = bytes(b for b in range(256) if b not in b"[{\n")
 
 
 @dataclass(frozen=True)
@@ -107,14 +107,14 @@ def checked_sizes(
 ) -> list[int]:
     """The elements' sizes, their records (`record_at(offset)`) checked against the size and depth limits.
 
-    Brackets per element are counted in C: JSON holds no raw NUL byte, so joined by NULs and stripped
-    of all but brackets and NULs, each piece is one element's brackets. Only an element that
+    Brackets per element are counted in C: the elements hold no raw newline, so joined by newlines and
+    stripped of all but brackets and newlines, each line is one element's brackets. Only an element that
     could break a limit has its record walked.
     """
     sizes = list(map(len, elements))
     if max(sizes) <= unchecked_bytes:
         return sizes
-    brackets = list(map(len, b"\0".join(elements).translate(None, _ALL_BUT_BRACKETS_AND_NULS).split(b"\0")))
+    brackets = list(map(len, b"\n".join(elements).translate(None, _ALL_BUT_BRACKETS_AND_NEWLINES).split(b"\n")))
     if max(sizes) <= limits.max_record_bytes and max(brackets) <= limits.max_depth:
         return sizes
     for offset, (size, bracket_count) in enumerate(zip(sizes, brackets, strict=True)):
@@ -203,7 +203,7 @@ class Pipeline:
             tally.first_rejection = tally.first_rejection or f"record {index}: {reason}"
             if len(tally.rejections) < MAX_REJECTIONS_KEPT:  # memory stays flat however bad the file
                 tally.rejections.append((index, route.name, reason))
-            raw = record_json(element).rstrip()[:RAW_RECORD_MAX_BYTES].decode(errors="ignore")  # a line's own newline too
+            raw = record_json(element)[:RAW_RECORD_MAX_BYTES].decode(errors="ignore")
             item = dumps((index, route.name, reason, raw))
             full = None
             if rejected.elements and (rejected.size + len(item) > BATCH_BYTES or len(rejected.elements) >= batch_rows):
@@ -363,9 +363,8 @@ class Pipeline:
         lines: list[bytes], parsed: dict[int, Any], first: int, name: str, limits: ReadLimits, unchecked_bytes: int
     ) -> tuple[list[bytes], list[int]]:
         """The batch elements of a LineChunk's lines, `[index, line]`, and their sizes, checked as chunk_elements checks
-        a chunk's (`parsed`: those of its records already parsed). Never a staged part's: those are NDJSON."""
-        # Each line keeps its newline, whitespace inside the element's brackets: `[7,{...}\n]`.
-        elements = list(map(b"[%d,%s]".__mod__, zip(count(first), lines)))
+        a chunk's (`parsed`: those of its records already parsed)."""
+        elements = list(map(b"[%d,%s]".__mod__, zip(count(first), map(bytes.rstrip, lines))))
 
         def record_at(offset: int) -> Any:
             return parsed[offset] if offset in parsed else orjson.loads(lines[offset])

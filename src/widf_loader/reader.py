@@ -38,20 +38,16 @@ _TWENTY_DIGITS = b"0" * 20
 # Every fifth byte of twenty digits in a row is four digits in a row: a megabyte whose every fifth
 # byte holds no four digits in a row holds no 20-digit run, and that fifth costs half the time.
 _FOUR_DIGITS = b"0" * 4
-# The shape of a number: every digit as 0, E and + as e. A number too large for a double has an exponent of
-# three digits or more (or twenty digits in a row, found above), right after its first digits: `0e000` or
-# `0ee000` in this shape, which holds `e000` either way.
-_NUMBER_SHAPES = bytes.maketrans(b"123456789E+", b"000000000ee")
-_LARGE_EXPONENT = re.compile(rb"(?:^|[\s:,\[])-?0+(?:\.0+)?ee?000")
+# The shape of a number: every digit as 0, E as e. A number too large for a double has an exponent of three
+# digits or more (or twenty digits in a row, found above), right after its first digits.
+_NUMBER_SHAPES = bytes.maketrans(b"123456789E", b"000000000e")
+_LARGE_EXPONENT = re.compile(rb"(?:^|[\s:,\[])-?0+(?:\.0+)?e\+?000")
 CHUNK = 1 << 16
 NDJSON_CHUNK = 1 << 20
 # Records handed on at a time: enough to spread the per-step costs, few enough to stay in the CPU's
 # caches and to leave the garbage collector few live objects to walk. A speed choice only: any size loads
 # the same records in the same order.
 RECORDS_PER_CHUNK = 64
-# Lines handed on at a time (see LineChunk): more than records, since a line judged in its text leaves
-# few objects behind, and the per-chunk steps are then a smaller share of the work.
-LINES_PER_CHUNK = 256
 
 
 class UnreadableFile(ValueError):
@@ -254,7 +250,7 @@ def _ndjson_chunks(stream: io.BufferedReader, name: str, limits: ReadLimits, lin
             may_overflow = _FOUR_DIGITS in text[::5].translate(_DIGITS_AS_ZERO) and _TWENTY_DIGITS in text.translate(_DIGITS_AS_ZERO)
             as_lines = False
         lines_of_text = io.BytesIO(text[:end])
-        while part := list(islice(lines_of_text, LINES_PER_CHUNK if as_lines else RECORDS_PER_CHUNK)):
+        while part := list(islice(lines_of_text, RECORDS_PER_CHUNK)):
             if as_lines:
                 yield LineChunk(part, line_number, name)
                 line_number += len(part)
@@ -275,10 +271,10 @@ def _ndjson_chunks(stream: io.BufferedReader, name: str, limits: ReadLimits, lin
 
 
 def _may_be_infinite(shapes: bytes) -> bool:
-    """Whether text (in the shape _NUMBER_SHAPES gives it) may hold a number beyond a double's range, which a parse
+    """Whether text (with every digit as 0 and E as e) may hold a number beyond a double's range, which a parse
     refuses: an exponent of three digits or more, after a number's first digits. Found in C; only where the
-    text has `e000` (a hexadecimal id may) does a regular expression look at where it stands."""
-    if b"e000" not in shapes:
+    text has `0e000` (a hexadecimal id may) does a regular expression look at where it stands."""
+    if b"0e000" not in shapes and b"0e+000" not in shapes:
         return False
     return _LARGE_EXPONENT.search(shapes) is not None
 

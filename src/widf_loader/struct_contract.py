@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import partial
-from itertools import compress
 from operator import attrgetter, is_not
 from typing import Annotated, Any, Literal, Union
 
@@ -27,8 +26,7 @@ LENGTHS = {"minLength": "min_length", "maxLength": "max_length"}
 LEFT_TO_JSONSCHEMA = frozenset({"format", "pattern"})
 # msgspec compares a number with a bound as floats: exact for a bound a float holds exactly, since rounding is monotonic.
 EXACT_FLOAT = 2**53
-_is_set = partial(is_not, msgspec.UNSET)  # in C, as filter's and map's tests
-_is_not_none = partial(is_not, None)
+_is_set = partial(is_not, msgspec.UNSET)  # in C, as filter's test
 
 
 def type_names(schema: Mapping[str, Any], default: str | None = None) -> list[Any] | None:
@@ -118,21 +116,16 @@ class StructContract:
         """Records still in their JSON text, decoded straight into the Struct (None: refused): the fields the contract
         names are read, the rest only skipped (msgspec still checks their syntax). A line that is not JSON raises
         msgspec.DecodeError; one the Struct refuses may not be JSON after the field refused. `verdicts` judges them."""
-        structs: list[Any] = []
-        remaining = iter(lines)
-        while True:
-            try:  # list.extend keeps what it took before an error: each line is decoded once, in C
-                structs.extend(map(self.decode, remaining))
-            except msgspec.ValidationError:
-                structs.append(None)  # the line that raised, which `remaining` has passed
-                continue
-            return structs
+        try:
+            return list(map(self.decode, lines))
+        except msgspec.ValidationError:
+            return list(map(self.decoded, lines))
 
     def verdicts(self, structs: list[Any]) -> list[bool]:
         """Each record's verdict from its Struct (None: refused), its formats and patterns judged by jsonschema-rs,
         the values of each property at once."""
-        verdicts = list(map(_is_not_none, structs))
-        accepted = structs if all(verdicts) else list(compress(structs, verdicts))
+        verdicts = [s is not None for s in structs]
+        accepted = structs if all(verdicts) else [s for s in structs if s is not None]
         for attribute, validator in self.left.items():
             values = list(filter(_is_set, map(attrgetter(attribute), accepted)))
             if values and not validator.is_valid(values):  # some value breaks its format or pattern: judge again all that have one
@@ -177,7 +170,7 @@ def struct_contract(contract: Mapping[str, Any], names: tuple[str, ...]) -> Stru
                 array["$schema"] = contract["$schema"]
             left[f"p{position}"] = jsonschema_rs.validator_for(array, validate_formats=True)
     try:
-        struct = msgspec.defstruct("Contract", fields, kw_only=True, gc=False)
+        struct = msgspec.defstruct("Contract", fields, kw_only=True)
         msgspec.json.Decoder(list[struct])  # type: ignore[valid-type]  # msgspec refuses a union it cannot judge here
     except TypeError:
         return None

@@ -24,19 +24,9 @@ from widf_loader.config import LoaderSettings, ReadLimits
 from widf_loader.contract import ContractBook, GateDecision, judge_file
 from widf_loader.enrich import Enricher, RecordRejectedByHook, load_hooks
 from widf_loader.events import FileRef
-from widf_loader.lines import LineJudge
 from widf_loader.outcomes import LoadStatus
 from widf_loader.pipeline_config import PipelineConfig, Route
-from widf_loader.reader import (
-    LimitExceeded,
-    LineChunk,
-    ObjectGone,
-    UnreadableFile,
-    check_record,
-    iter_records,
-    open_object,
-    record_chunks,
-)
+from widf_loader.reader import LimitExceeded, ObjectGone, UnreadableFile, check_record, iter_records, open_object, record_chunks
 from widf_loader.routing import by_one_field, field_or_none, routes_for_file
 from widf_loader.stage import StagedLoad, is_large
 from widf_loader.warehouse import LedgerEntry, RecordArrayJson, RecordLines, Warehouse, insert_rows_statement, reject_statement
@@ -100,27 +90,6 @@ def serialised(element: tuple, index: int, name: str, limits: ReadLimits) -> byt
 def record_json(element: bytes) -> bytes:
     """The record's own JSON inside its batch element `[index, record]` (an index holds no comma)."""
     return element[element.index(b",") + 1 : -1]
-
-
-def checked_sizes(
-    elements: list[bytes], record_at: Callable[[int], Any], first: int, name: str, limits: ReadLimits, unchecked_bytes: int
-) -> list[int]:
-    """The elements' sizes, their records (`record_at(offset)`) checked against the size and depth limits.
-
-    Brackets per element are counted in C: the elements hold no raw newline, so joined by newlines and
-    stripped of all but brackets and newlines, each line is one element's brackets. Only an element that
-    could break a limit has its record walked.
-    """
-    sizes = list(map(len, elements))
-    if max(sizes) <= unchecked_bytes:
-        return sizes
-    brackets = list(map(len, b"\n".join(elements).translate(None, _ALL_BUT_BRACKETS_AND_NEWLINES).split(b"\n")))
-    if max(sizes) <= limits.max_record_bytes and max(brackets) <= limits.max_depth:
-        return sizes
-    for offset, (size, bracket_count) in enumerate(zip(sizes, brackets, strict=True)):
-        if size > unchecked_bytes and (size > limits.max_record_bytes or bracket_count > limits.max_depth):
-            check_record(record_at(offset), record_json(elements[offset]), first + offset, name, limits)  # raises if it breaks a limit
-    return sizes
 
 
 class _RecordArray:
@@ -221,94 +190,74 @@ class Pipeline:
         one_table = len(set(statement_at)) == 1
         # Routes matter to a chunk only when they differ in contract or table.
         routed = any(checks_all) or not one_table
-        judge = self.line_judge(candidates, table, routed) if by_chunk and not lines else None
-
-        def taken(
-            elements: list[bytes], sizes: list[int], where: list[int] | None, failed: list[int], record_at: Callable[[int], Any], first: int
-        ) -> Iterator[tuple[str, list[tuple]]]:
-            """A chunk's elements into their tables' pending batches; those of the records their route's contract
-            refuses (offsets `failed`, if jsonschema-rs agrees) into the quarantine."""
-            refused = set()
-            for offset in failed:  # in file order, as one at a time
-                route = candidates[0 if where is None else where[offset]][1]
-                if (reason := self.contracts.violations(route, record_at(offset))) is not None:
-                    refused.add(offset)
-                    if (full := reject(first + offset, route, reason, elements[offset])) is not None:
-                        yield full
-            if refused:
-                kept = [o for o in range(len(elements)) if o not in refused]
-                elements, sizes = [elements[o] for o in kept], [sizes[o] for o in kept]
-                where = None if where is None else [where[o] for o in kept]
-            if where is None or one_table:
-                groups = {statement_at[0]: (elements, sizes)}
-            else:
-                groups = {}
-                for element, size, w in zip(elements, sizes, where, strict=True):
-                    group = groups.setdefault(statement_at[w], ([], []))
-                    group[0].append(element)
-                    group[1].append(size)
-            for statement, (accepted, accepted_sizes) in groups.items():
-                batch, adding = pending.get(statement), sum(accepted_sizes) + len(accepted_sizes)  # the bytes they add, a comma each
-                if batch is not None and batch.size + adding - 1 <= BATCH_BYTES and len(batch.elements) + len(accepted) < batch_rows:
-                    batch.elements += accepted  # most often the chunk fits the pending batch whole
-                    batch.size += adding
-                else:
-                    yield from self.filled(statement, accepted, accepted_sizes, pending, context, batch_rows, tally, pack)
-
         start = 0
-        for piece in record_chunks(records, lines=judge is not None):
-            parts: Iterable[list[Any]] = (piece,)  # type: ignore[assignment]  # a LineChunk only when asked for
-            if isinstance(piece, LineChunk):
-                assert judge is not None
-                if (judged := judge.judged(piece.lines)) is not None:
-                    where, failed, parsed = judged
-                    first, start = start, start + len(piece.lines)
-                    elements, sizes = self.line_elements(piece.lines, parsed, first, uri, limits, unchecked_bytes)
-                    yield from taken(elements, sizes, where, failed, parsed.__getitem__, first)
-                    continue
-                parts = piece.parsed()  # a line that is not one JSON object: read as any chunk is, which names it
-            for chunk in parts:
-                first, start = start, start + len(chunk)
-                serialised_chunk = self.chunk_elements(chunk, first, uri, limits, unchecked_bytes) if by_chunk else None
-                if serialised_chunk is not None:
-                    elements, sizes = serialised_chunk
-                    where, failed = self.judged(chunk, candidates, checks_all, position_of, table, routed)
-                    yield from taken(elements, sizes, where, failed, chunk.__getitem__, first)
-                    continue
-                for index, record in enumerate(chunk, first):
-                    _, route, check = candidates[position_of(record)]
+        for chunk in record_chunks(records):
+            first, start = start, start + len(chunk)
+            serialised_chunk = self.chunk_elements(chunk, first, uri, limits, unchecked_bytes) if by_chunk else None
+            if serialised_chunk is not None:
+                elements, sizes = serialised_chunk
+                where, failed = self.judged(chunk, candidates, checks_all, position_of, table, routed)
+                refused = set()
+                for offset in failed:  # in file order, as one at a time
+                    route = candidates[0 if where is None else where[offset]][1]
+                    if (reason := self.contracts.violations(route, chunk[offset])) is not None:
+                        refused.add(offset)
+                        if (full := reject(first + offset, route, reason, elements[offset])) is not None:
+                            yield full
+                if refused:
+                    kept = [o for o in range(len(chunk)) if o not in refused]
+                    elements, sizes = [elements[o] for o in kept], [sizes[o] for o in kept]
+                    where = None if where is None else [where[o] for o in kept]
+                if where is None or one_table:
+                    groups = {statement_at[0]: (elements, sizes)}
+                else:
+                    groups = {}
+                    for element, size, w in zip(elements, sizes, where, strict=True):
+                        group = groups.setdefault(statement_at[w], ([], []))
+                        group[0].append(element)
+                        group[1].append(size)
+                for statement, (accepted, sizes) in groups.items():
+                    batch, adding = pending.get(statement), sum(sizes) + len(sizes)  # the bytes they add, a comma each
+                    if batch is not None and batch.size + adding - 1 <= BATCH_BYTES and len(batch.elements) + len(accepted) < batch_rows:
+                        batch.elements += accepted  # most often the chunk fits the pending batch whole
+                        batch.size += adding
+                    else:
+                        yield from self.filled(statement, accepted, sizes, pending, context, batch_rows, tally, pack)
+                continue
+            for index, record in enumerate(chunk, first):
+                _, route, check = candidates[position_of(record)]
+                try:
+                    element = dumps((index, record))  # `[index, record]`: the record's place in its batch
+                except orjson.JSONEncodeError:
+                    element = serialised((index, record), index, uri, limits)  # raises, naming the record and the limit
+                if len(element) > unchecked_bytes:
+                    check_record(record, record_json(element), index, uri, limits)  # before validation: a validator recurses too
+                reason = None if check is None or check(record) else self.contracts.violations(route, record)
+                if reason is None and enrich is not None:
                     try:
-                        element = dumps((index, record))  # `[index, record]`: the record's place in its batch
-                    except orjson.JSONEncodeError:
-                        element = serialised((index, record), index, uri, limits)  # raises, naming the record and the limit
-                    if len(element) > unchecked_bytes:
-                        check_record(record, record_json(element), index, uri, limits)  # before validation: a validator recurses too
-                    reason = None if check is None or check(record) else self.contracts.violations(route, record)
-                    if reason is None and enrich is not None:
-                        try:
-                            record = enrich(record)
-                            element = serialised((index, record), index, uri, limits)
-                        except RecordRejectedByHook as e:
-                            reason = str(e)
-                    if reason is None:
-                        target = route.target
-                        statement = statements[target.name]
-                        if target.columns:
-                            typed = [typed_value(field_or_none(record, c.field), c.type) for c in target.columns]
-                            element = serialised((index, record, *typed), index, uri, limits)
-                        batch = pending.get(statement)
-                        if batch is None:
-                            batch = pending[statement] = _RecordArray()
-                        elif batch.size + len(element) > BATCH_BYTES:
-                            yield self.counted(statement, [(*context, pack(batch))], len(batch.elements), tally)
-                            batch = pending[statement] = _RecordArray()
-                        batch.elements.append(element)
-                        batch.size += len(element) + 1
-                        if len(batch.elements) >= batch_rows:
-                            yield self.counted(statement, [(*context, pack(batch))], len(batch.elements), tally)
-                            pending[statement] = _RecordArray()
-                    elif (full := reject(index, route, reason, element)) is not None:
-                        yield full
+                        record = enrich(record)
+                        element = serialised((index, record), index, uri, limits)
+                    except RecordRejectedByHook as e:
+                        reason = str(e)
+                if reason is None:
+                    target = route.target
+                    statement = statements[target.name]
+                    if target.columns:
+                        typed = [typed_value(field_or_none(record, c.field), c.type) for c in target.columns]
+                        element = serialised((index, record, *typed), index, uri, limits)
+                    batch = pending.get(statement)
+                    if batch is None:
+                        batch = pending[statement] = _RecordArray()
+                    elif batch.size + len(element) > BATCH_BYTES:
+                        yield self.counted(statement, [(*context, pack(batch))], len(batch.elements), tally)
+                        batch = pending[statement] = _RecordArray()
+                    batch.elements.append(element)
+                    batch.size += len(element) + 1
+                    if len(batch.elements) >= batch_rows:
+                        yield self.counted(statement, [(*context, pack(batch))], len(batch.elements), tally)
+                        pending[statement] = _RecordArray()
+                elif (full := reject(index, route, reason, element)) is not None:
+                    yield full
         for statement, batch in pending.items():
             if batch.elements:
                 yield self.counted(statement, [(*context, pack(batch))], len(batch.elements), tally)
@@ -356,20 +305,18 @@ class Pipeline:
             elements = list(map(orjson.dumps, zip(count(first), chunk)))
         except orjson.JSONEncodeError:
             return None
-        return elements, checked_sizes(elements, chunk.__getitem__, first, name, limits, unchecked_bytes)
-
-    @staticmethod
-    def line_elements(
-        lines: list[bytes], parsed: dict[int, Any], first: int, name: str, limits: ReadLimits, unchecked_bytes: int
-    ) -> tuple[list[bytes], list[int]]:
-        """The batch elements of a LineChunk's lines, `[index, line]`, and their sizes, checked as chunk_elements checks
-        a chunk's (`parsed`: those of its records already parsed)."""
-        elements = list(map(b"[%d,%s]".__mod__, zip(count(first), map(bytes.rstrip, lines))))
-
-        def record_at(offset: int) -> Any:
-            return parsed[offset] if offset in parsed else orjson.loads(lines[offset])
-
-        return elements, checked_sizes(elements, record_at, first, name, limits, unchecked_bytes)
+        sizes = list(map(len, elements))
+        if max(sizes) <= unchecked_bytes:
+            return elements, sizes
+        # Brackets per element, counted in C: the elements hold no raw newline, so joined by newlines
+        # and stripped of all but brackets and newlines, each line is one element's brackets.
+        brackets = list(map(len, b"\n".join(elements).translate(None, _ALL_BUT_BRACKETS_AND_NEWLINES).split(b"\n")))
+        if max(sizes) <= limits.max_record_bytes and max(brackets) <= limits.max_depth:
+            return elements, sizes
+        for offset, (size, bracket_count) in enumerate(zip(sizes, brackets, strict=True)):
+            if size > unchecked_bytes and (size > limits.max_record_bytes or bracket_count > limits.max_depth):
+                check_record(chunk[offset], record_json(elements[offset]), first + offset, name, limits)  # raises if it breaks a limit
+        return elements, sizes
 
     def filled(
         self,
@@ -408,16 +355,6 @@ class Pipeline:
             if len(batch.elements) >= batch_rows:
                 yield self.counted(statement, [(*context, pack(batch))], len(batch.elements), tally)
                 batch = pending[statement] = _RecordArray()
-
-    def line_judge(self, candidates: list[tuple], table: tuple | None, routed: bool) -> LineJudge | None:
-        """The judge of this file's records in their NDJSON lines (widf_loader.lines), when they can be judged so:
-        every route has no contract or one a Struct judges, and a route is chosen by one field, if at all."""
-        if not all(self.contracts.judges_lines(route) for _, route, _ in candidates):
-            return None
-        choosing = routed and len(candidates) > 1
-        if choosing and table is None:
-            return None  # routes whose tests need the record itself
-        return LineJudge([self.contracts.line_contract(route) for _, route, _ in candidates], table if choosing else None)
 
     def counted(self, statement: str, rows: list[tuple], records: int, tally: Tally) -> tuple[str, list[tuple]]:
         """Count a batch on its way out: rows per table, records seen."""

@@ -11,9 +11,8 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import re
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
@@ -38,10 +37,6 @@ _TWENTY_DIGITS = b"0" * 20
 # Every fifth byte of twenty digits in a row is four digits in a row: a megabyte whose every fifth
 # byte holds no four digits in a row holds no 20-digit run, and that fifth costs half the time.
 _FOUR_DIGITS = b"0" * 4
-# The shape of a number: every digit as 0, E as e. A number too large for a double has an exponent of three
-# digits or more (or twenty digits in a row, found above), right after its first digits.
-_NUMBER_SHAPES = bytes.maketrans(b"123456789E", b"000000000e")
-_LARGE_EXPONENT = re.compile(rb"(?:^|[\s:,\[])-?0+(?:\.0+)?e\+?000")
 CHUNK = 1 << 16
 NDJSON_CHUNK = 1 << 20
 # Records handed on at a time: enough to spread the per-step costs, few enough to stay in the CPU's
@@ -141,52 +136,34 @@ class Records:
     """A file's records, in file order: iterate for one at a time, or take `chunks()`, lists of them.
 
     A list per step lets the pipeline do its per-record work in list comprehensions and C-level
-    maps instead of resuming a generator for every record. `chunks(lines=True)` hands NDJSON on as
-    LineChunks where it can (see LineChunk); read once, either way.
+    maps instead of resuming a generator for every record.
     """
 
-    def __init__(self, chunks: Callable[[bool], Iterator[list[Any] | LineChunk]]):
+    def __init__(self, chunks: Iterator[list[Any]]):
         self._chunks = chunks
 
     def __iter__(self) -> Iterator[Any]:
-        for chunk in self._chunks(False):
-            yield from chunk  # type: ignore[misc]  # never a LineChunk without lines=True
+        for chunk in self._chunks:
+            yield from chunk
 
-    def chunks(self, *, lines: bool = False) -> Iterator[list[Any] | LineChunk]:
-        return self._chunks(lines)
-
-
-class LineChunk:
-    """NDJSON lines not yet parsed: their megabyte holds no line over the size limit, no run of 20 digits (an
-    integer beyond 64 bits), no number too large for a double, and only valid UTF-8, the checks a parse
-    would make that a JSON decoder skipping a value may not. Each line should be one record; `parsed()` reads
-    them as records as any other chunk is read, naming the first bad line (a blank line is skipped)."""
-
-    __slots__ = ("lines", "line_number", "name")
-
-    def __init__(self, lines: list[bytes], line_number: int, name: str):
-        self.lines, self.line_number, self.name = lines, line_number, name  # line_number: the line before the first
-
-    def parsed(self) -> Iterator[list[Any]]:
-        return _parse_lines(self.lines, self.line_number, self.name, None, False)
+    def chunks(self) -> Iterator[list[Any]]:
+        return self._chunks
 
 
-def record_chunks(records: Iterable[Any], size: int = RECORDS_PER_CHUNK, *, lines: bool = False) -> Iterator[list[Any] | LineChunk]:
-    """Lists of consecutive records: the reader's own chunks (LineChunks too, with `lines`), or any iterable's in slices."""
+def record_chunks(records: Iterable[Any], size: int = RECORDS_PER_CHUNK) -> Iterator[list[Any]]:
+    """Lists of consecutive records: the reader's own chunks, or any iterable's in slices."""
     if isinstance(records, Records):
-        return records.chunks(lines=lines)
+        return records.chunks()
     iterator = iter(records)
     return iter(lambda: list(islice(iterator, size)), [])
 
 
 def iter_records(stream: io.BufferedIOBase, name: str, limits: ReadLimits = DEFAULT_LIMITS, compressed_size: int | None = None) -> Records:
     """Records of a (possibly gzipped) JSON array or NDJSON stream."""
-    return Records(lambda lines: _chunks(stream, name, limits, compressed_size, lines))
+    return Records(_chunks(stream, name, limits, compressed_size))
 
 
-def _chunks(
-    stream: io.BufferedIOBase, name: str, limits: ReadLimits, compressed_size: int | None, lines: bool
-) -> Iterator[list[Any] | LineChunk]:
+def _chunks(stream: io.BufferedIOBase, name: str, limits: ReadLimits, compressed_size: int | None) -> Iterator[list[Any]]:
     buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream, CHUNK)
     try:
         text = decompressed(buffered, name, limits, compressed_size)
@@ -194,7 +171,7 @@ def _chunks(
         if first == b"[":
             yield from _array_chunks(text, name)
         elif first:
-            yield from _ndjson_chunks(text, name, limits, lines)
+            yield from _ndjson_chunks(text, name, limits)
     except (gzip.BadGzipFile, EOFError, zlib.error) as e:
         raise UnreadableFile(f"{name}: not a readable gzip stream ({e})") from None
 
@@ -221,15 +198,14 @@ def _array_chunks(stream: io.BufferedReader, name: str) -> Iterator[list[Any]]:
         raise error from None
 
 
-def _ndjson_chunks(stream: io.BufferedReader, name: str, limits: ReadLimits, lines: bool = False) -> Iterator[list[Any] | LineChunk]:
+def _ndjson_chunks(stream: io.BufferedReader, name: str, limits: ReadLimits) -> Iterator[list[Any]]:
     """One record per line, a megabyte at a time; a line longer than the limit is never held whole.
 
     Lines are found by BytesIO's memchr rather than bytes.split, which compares byte by byte. The
     length and 64-bit checks run once per megabyte, in C; only a megabyte that could hold an
     overlong line or a 20-digit run pays for them line by line. Otherwise a chunk of lines is parsed
     by one C-level map, and only a chunk where that fails (a blank line, bad JSON) is parsed again
-    line by line, to skip the blank lines and name the bad one. With `lines`, a megabyte that passes
-    the checks LineChunk names is handed on as LineChunks instead of parsed.
+    line by line, to skip the blank lines and name the bad one.
     """
     carry, line_number, limit, loads = b"", 0, limits.max_record_bytes, orjson.loads
     while chunk := stream.read(NDJSON_CHUNK):
@@ -242,19 +218,9 @@ def _ndjson_chunks(stream: io.BufferedReader, name: str, limits: ReadLimits, lin
                 f"{name} line {line_number + complete_lines + 1}: record is over the {limit}-byte limit (WIDF_MAX_RECORD_BYTES)"
             )
         may_be_too_long = end > limit
-        if lines:
-            shapes = text.translate(_NUMBER_SHAPES)
-            may_overflow = _TWENTY_DIGITS in shapes
-            as_lines = not (may_be_too_long or may_overflow or _may_be_infinite(shapes)) and _is_utf8(text[:end])
-        else:
-            may_overflow = _FOUR_DIGITS in text[::5].translate(_DIGITS_AS_ZERO) and _TWENTY_DIGITS in text.translate(_DIGITS_AS_ZERO)
-            as_lines = False
-        lines_of_text = io.BytesIO(text[:end])
-        while part := list(islice(lines_of_text, RECORDS_PER_CHUNK)):
-            if as_lines:
-                yield LineChunk(part, line_number, name)
-                line_number += len(part)
-                continue
+        may_overflow = _FOUR_DIGITS in text[::5].translate(_DIGITS_AS_ZERO) and _TWENTY_DIGITS in text.translate(_DIGITS_AS_ZERO)
+        lines = io.BytesIO(text[:end])
+        while part := list(islice(lines, RECORDS_PER_CHUNK)):
             records = None
             if not (may_be_too_long or may_overflow):
                 try:
@@ -268,26 +234,6 @@ def _ndjson_chunks(stream: io.BufferedReader, name: str, limits: ReadLimits, lin
             line_number += len(part)
     if carry and not carry.isspace():
         yield [_parse_line(carry, name, line_number + 1)]
-
-
-def _may_be_infinite(shapes: bytes) -> bool:
-    """Whether text (with every digit as 0 and E as e) may hold a number beyond a double's range, which a parse
-    refuses: an exponent of three digits or more, after a number's first digits. Found in C; only where the
-    text has `0e000` (a hexadecimal id may) does a regular expression look at where it stands."""
-    if b"0e000" not in shapes and b"0e+000" not in shapes:
-        return False
-    return _LARGE_EXPONENT.search(shapes) is not None
-
-
-def _is_utf8(text: bytes) -> bool:
-    """Whether text is valid UTF-8, as a parse checks every string (a decoder skipping a value does not)."""
-    if text.isascii():
-        return True
-    try:
-        text.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _parse_lines(lines: list[bytes], line_number: int, name: str, limit: int | None, may_overflow: bool) -> Iterator[list[Any]]:

@@ -12,8 +12,7 @@ judges every record exactly as jsonschema-rs does (tests/loader/test_contract.py
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import partial
-from operator import attrgetter, is_not
+from itertools import compress
 from typing import Annotated, Any, Literal, Union
 
 import jsonschema_rs
@@ -26,7 +25,6 @@ LENGTHS = {"minLength": "min_length", "maxLength": "max_length"}
 LEFT_TO_JSONSCHEMA = frozenset({"format", "pattern"})
 # msgspec compares a number with a bound as floats: exact for a bound a float holds exactly, since rounding is monotonic.
 EXACT_FLOAT = 2**53
-_is_set = partial(is_not, msgspec.UNSET)  # in C, as filter's test
 
 
 def type_names(schema: Mapping[str, Any], default: str | None = None) -> list[Any] | None:
@@ -100,52 +98,28 @@ class StructContract:
     def __init__(self, struct: type[msgspec.Struct], left: dict[str, Any]):
         self.many = list[struct]  # type: ignore[valid-type]  # a Struct type made at run time
         self.one = struct
-        self.decode = msgspec.json.Decoder(struct).decode
-        self.left = left  # the Struct's attribute for a property -> validator of an array of that property's values
-        self.attributes = {field.encode_name: field.name for field in msgspec.structs.fields(struct)}  # property -> attribute
+        self.left = left  # property name -> validator of an array of that property's values
 
     def accepts_all(self, records: list[Any]) -> list[bool]:
         """For each record, whether it keeps the contract for certain; False: judge it again (see module docstring)."""
         try:
-            structs = msgspec.convert(records, self.many)
+            msgspec.convert(records, self.many)
+            verdicts = [True] * len(records)
         except msgspec.ValidationError:  # some record does not fit: find which, one at a time
-            structs = list(map(self.converted, records))
-        return self.verdicts(structs)
-
-    def structs_of_lines(self, lines: list[bytes]) -> list[Any]:
-        """Records still in their JSON text, decoded straight into the Struct (None: refused): the fields the contract
-        names are read, the rest only skipped (msgspec still checks their syntax). A line that is not JSON raises
-        msgspec.DecodeError; one the Struct refuses may not be JSON after the field refused. `verdicts` judges them."""
-        try:
-            return list(map(self.decode, lines))
-        except msgspec.ValidationError:
-            return list(map(self.decoded, lines))
-
-    def verdicts(self, structs: list[Any]) -> list[bool]:
-        """Each record's verdict from its Struct (None: refused), its formats and patterns judged by jsonschema-rs,
-        the values of each property at once."""
-        verdicts = [s is not None for s in structs]
-        accepted = structs if all(verdicts) else [s for s in structs if s is not None]
-        for attribute, validator in self.left.items():
-            values = list(filter(_is_set, map(attrgetter(attribute), accepted)))
+            verdicts = list(map(self.accepts, records))
+        accepted = records if all(verdicts) else list(compress(records, verdicts))  # objects, all of them
+        for name, validator in self.left.items():
+            values = [r[name] for r in accepted if name in r]
             if values and not validator.is_valid(values):  # some value breaks its format or pattern: judge again all that have one
-                verdicts = [verdict and getattr(s, attribute) is msgspec.UNSET for verdict, s in zip(verdicts, structs, strict=True)]
+                verdicts = [verdict and name not in record for verdict, record in zip(verdicts, records, strict=True)]
         return verdicts
 
     def accepts(self, record: Any) -> bool:
-        return self.converted(record) is not None
-
-    def converted(self, record: Any) -> Any:
         try:
-            return msgspec.convert(record, self.one)
+            msgspec.convert(record, self.one)
         except msgspec.ValidationError:
-            return None
-
-    def decoded(self, line: bytes) -> Any:
-        try:
-            return self.decode(line)
-        except msgspec.ValidationError:
-            return None
+            return False
+        return True
 
 
 def struct_contract(contract: Mapping[str, Any], names: tuple[str, ...]) -> StructContract | None:
@@ -168,7 +142,7 @@ def struct_contract(contract: Mapping[str, Any], names: tuple[str, ...]) -> Stru
             array = {"type": "array", "items": dict(schema)}
             if "$schema" in contract:
                 array["$schema"] = contract["$schema"]
-            left[f"p{position}"] = jsonschema_rs.validator_for(array, validate_formats=True)
+            left[name] = jsonschema_rs.validator_for(array, validate_formats=True)
     try:
         struct = msgspec.defstruct("Contract", fields, kw_only=True)
         msgspec.json.Decoder(list[struct])  # type: ignore[valid-type]  # msgspec refuses a union it cannot judge here

@@ -225,9 +225,16 @@ def test_flatten_over_a_bound_array_answers_as_the_generic_flatten_does(stack):
         cursor.execute(insert.format(index=" + 0 * r.index"), ("generic", json.dumps(elements)))  # INDEX: the generic FLATTEN
         packed = insert.format(index="").replace("PARSE_JSON(?)", "PARSE_JSON(DECOMPRESS_STRING(BASE64_DECODE_BINARY(?), 'SNAPPY'))")
         cursor.executemany(packed, [("packed", packed_records(json.dumps(elements).encode()))])  # as the loader binds its records
+        last_value = insert.format(index="").replace("PARSE_JSON(?)", "PARSE_JSON(?, 'd')")  # its elements read by orjson
+        cursor.execute(last_value, ("last-value", json.dumps(elements)))
+        cursor.execute(last_value, ("twice", '[[0, {"a": 1, "b": 0, "a": 2}, "1"]]'))
         rows = cursor.execute("SELECT HOW, I, V, AMOUNT FROM FLAT_CHECK_DB.PUBLIC.FLAT ORDER BY HOW, I").fetchall()
-        by_how = {how: [row[1:] for row in rows if row[0] == how] for how in ("unnest", "generic", "packed")}
-        assert len(by_how["unnest"]) == len(elements) and by_how["unnest"] == by_how["generic"] == by_how["packed"]
+        by_how = {how: [row[1:] for row in rows if row[0] == how] for how in ("unnest", "generic", "packed", "last-value", "twice")}
+        assert len(by_how["unnest"]) == len(elements)
+        assert by_how["unnest"] == by_how["generic"] == by_how["packed"] == by_how["last-value"]
+        # "a single instance of that key with the last value specified for that key"
+        twice = cursor.execute("SELECT V:a::NUMBER, V::VARCHAR FROM FLAT_CHECK_DB.PUBLIC.FLAT WHERE HOW = 'twice'").fetchall()
+        assert [(a, json.loads(v), v.count('"a"')) for a, v in twice] == [(2, {"a": 2, "b": 0}, 1)]
         assert [json.loads(v) if v is not None else None for _, v, _ in by_how["unnest"]] == [e[1] for e in elements]
         assert [a for _, _, a in by_how["unnest"]] == [12.5, None, None, -0.25]
         broken = [refused_with(cursor, insert.format(index=index), ("x", "[[0, 1], [1,")) for index in ("", " + 0 * r.index")]

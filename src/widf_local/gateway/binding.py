@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gc
 import re
 from typing import Any
 
@@ -72,10 +73,10 @@ def flattened_array_statement(
     """A statement reading `r.value` from `TABLE(FLATTEN(INPUT => PARSE_JSON(...))) r` over a bound
     JSON array (or a UNION ALL of such SELECTs, an array each), rewritten to read a registered table
     instead (one row per element of the array, in a column VALUE): the new statement, the bindings
-    without the arrays, and each table's name (`table_name`, numbered) with its array's text (with PARSE_JSON's
-    'd', its elements already read: see last_value_of_each_key). An array
-    is bound as text, or packed as the loader packs it: `DECOMPRESS_STRING(BASE64_DECODE_BINARY(?),
-    'SNAPPY')`, which fakesnow does not know. None for any other shape.
+    without the arrays, and each table's name (`table_name`, numbered) with its array's text, or with
+    PARSE_JSON's 'd' its elements already read (see last_value_of_each_key). An array is bound as text, or
+    packed as the loader packs it: `DECOMPRESS_STRING(BASE64_DECODE_BINARY(?), 'SNAPPY')`, which fakesnow
+    does not know. None for any other shape.
 
     fakesnow's FLATTEN is one generic macro (objects, arrays, SEQ and THIS on every row): 50-90 ms for a
     5,000-element array, where DuckDB's own UNNEST of the same array takes 15. The answer is the same:
@@ -113,7 +114,8 @@ def flattened_array_statement(
             return None
         name = table_name if len(branches) == 1 else f"{table_name}_{number}"
         source.set("from_", exp.From(this=exp.alias_(exp.to_table(name), alias)))
-        arrays.append((name.rsplit(".", 1)[-1], (last_value_of_each_key(text) if duplicates_allowed else None) or text))
+        elements = last_value_of_each_key(text) if duplicates_allowed else None
+        arrays.append((name.rsplit(".", 1)[-1], text if elements is None else elements))
         positions.add(position)
     rest = [bindings[str(i)] for i in range(1, len(bindings) + 1) if i not in positions]
     return statement.sql(dialect="snowflake"), {str(i): b for i, b in enumerate(rest, start=1)}, arrays
@@ -171,8 +173,6 @@ def last_value_of_each_key(text: str) -> list[str] | None:
     read as it is, for text that is no JSON array, which the engine refuses, and text with an integer beyond 64
     bits, which orjson would round. A whole array is parsed at once, its objects alive together: the collector
     is held off meanwhile, as it would walk them again and again (it doubles the time)."""
-    import gc
-
     import orjson
 
     encoded = text.encode()  # orjson reads bytes three times faster than str

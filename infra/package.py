@@ -15,12 +15,13 @@ directory, beside the package's source (`--dependencies-only`).
 
 Two things are shaped for cold starts (bench/bench.py measures them): every module
 ships compiled for python3.11 (--no-bytecode leaves that out), and botocore keeps the
-models of the services the function calls, not all ~450.
+models of the services the function calls, not all ~450 (of S3's, the operations it calls).
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import json
 import os
@@ -68,6 +69,12 @@ BOTOCORE_SERVICES = ("s3", "sts")
 # region: each cold start parses it twice (the handler's S3 client and the connector's attestation session
 # each load their own), and its objects stay in botocore's cache, where every garbage collection walks them.
 ENDPOINTS = "botocore/data/endpoints.json"
+# The S3 model (1.3 MB of JSON, over a hundred operations) keeps only the operations the function calls and
+# the shapes they use: the handler's S3 client parses it at every cold start. A test holds this list to the
+# calls in widf_loader's source; any other operation is no method of the client in Lambda (AttributeError),
+# though the local stack, which runs the untrimmed dependencies, would have it.
+S3_MODEL = "botocore/data/s3/2006-03-01/service-2.json.gz"
+S3_OPERATIONS = ("GetObject", "CopyObject")  # reader.open_object; Pipeline.quarantine
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # a reproducible zip: same inputs, same bytes
 
 
@@ -187,17 +194,44 @@ def shipped_files(layer: Path) -> list[tuple[Path, str]]:
     return files
 
 
-def trimmed_endpoints(files: list[tuple[Path, str]], into: Path) -> list[tuple[Path, str]]:
-    """The files, with botocore's endpoints.json holding the endpoints of BOTOCORE_SERVICES only."""
+def trimmed_endpoints(endpoints: dict) -> dict:
+    """botocore's endpoints.json, holding the endpoints of BOTOCORE_SERVICES only."""
+    for partition in endpoints["partitions"]:
+        partition["services"] = {service: v for service, v in partition["services"].items() if service in BOTOCORE_SERVICES}
+    return endpoints
+
+
+def trimmed_model(model: dict, operations: tuple[str, ...]) -> dict:
+    """A botocore service model with these operations only, and every shape they reach (their input, output
+    and errors, and the members, list members and map keys and values of those, transitively)."""
+    kept = {name: model["operations"][name] for name in operations}
+    reached: set[str] = set()
+    waiting = [ref["shape"] for op in kept.values() for ref in (op.get("input"), op.get("output"), *op.get("errors", ())) if ref]
+    while waiting:
+        name = waiting.pop()
+        if name in reached:
+            continue
+        reached.add(name)
+        shape = model["shapes"][name]
+        waiting += [member["shape"] for member in shape.get("members", {}).values()]
+        waiting += [shape[part]["shape"] for part in ("member", "key", "value") if part in shape]
+    return model | {"operations": kept, "shapes": {name: shape for name, shape in model["shapes"].items() if name in reached}}
+
+
+def trimmed_botocore_data(files: list[tuple[Path, str]], into: Path) -> list[tuple[Path, str]]:
+    """The files, with botocore's endpoints.json and S3 model trimmed to what the function calls (written under
+    `into`, under the same names in the zip)."""
     trimmed = []
     for path, name in files:
-        if name == ENDPOINTS:
-            endpoints = json.loads(path.read_bytes())
-            for partition in endpoints["partitions"]:
-                partition["services"] = {service: v for service, v in partition["services"].items() if service in BOTOCORE_SERVICES}
+        if name in (ENDPOINTS, S3_MODEL):
             into.mkdir(parents=True, exist_ok=True)
-            path = into / "endpoints.json"
-            path.write_text(json.dumps(endpoints, separators=(",", ":")))
+            if name == ENDPOINTS:
+                data = json.dumps(trimmed_endpoints(json.loads(path.read_bytes())), separators=(",", ":")).encode()
+            else:
+                model = trimmed_model(json.loads(gzip.decompress(path.read_bytes())), S3_OPERATIONS)
+                data = gzip.compress(json.dumps(model, separators=(",", ":")).encode(), mtime=0)
+            path = into / name.replace("/", "-")
+            path.write_bytes(data)
         trimmed.append((path, name))
     return trimmed
 
@@ -256,7 +290,7 @@ def build(arch: str, with_bytecode: bool = True, dist: Path = DIST, connector: C
         if manifest.get("inputs") == inputs:
             return manifest | {"rebuilt": False}
     generated = BUILD / f"lambda-generated-{os.getpid()}"  # files made for this zip alone
-    files = trimmed_endpoints(shipped_files(dependencies(arch, lock_digest, connector)), generated)
+    files = trimmed_botocore_data(shipped_files(dependencies(arch, lock_digest, connector)), generated)
     if with_bytecode:
         files += bytecode(files, generated / "bytecode")
     unpacked_bytes = sum(path.stat().st_size for path, _ in files)

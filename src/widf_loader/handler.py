@@ -17,7 +17,7 @@ from widf_loader.config import LoaderSettings, refuse_secrets
 # the init error, and no event is handled.
 refuse_secrets(os.environ, files=True)
 
-# A cold start's imports (the Snowflake connector, boto3, Powertools) make tens of thousands of objects
+# A cold start's imports (the Snowflake connector, botocore, Powertools) make tens of thousands of objects
 # that live as long as the container and free almost nothing, yet the collector would walk them over and
 # over while they load and on every full collection after. So: no collection while they load, then
 # gc.freeze() moves them out of the collector's sight. The cold start this is part of is measured by
@@ -53,16 +53,18 @@ class Runtime:
         self.settings = LoaderSettings.from_env()
         self.pipeline = Pipeline(load_pipeline_config())  # a bad configuration stops the container here
         self.warehouse = Warehouse(self.settings)
-        # The Snowflake login waits on the network; boto3's import and the S3 client's setup are the
+        # The Snowflake login waits on the network; botocore's import and the S3 client's setup are the
         # cold start's largest piece of Python work. Done side by side, the login costs a cold start
-        # nothing (`make bench`: cold_start_s) - hence boto3 is imported here, not with the modules above.
+        # nothing (`make bench`: cold_start_s) - hence botocore is imported here, not with the modules above.
+        # botocore's own session, not boto3's: the same client, without boto3's import of s3transfer.
         self.warehouse.connect_ahead()
-        gc.disable()  # boto3's long-lived objects too, as the imports' above
+        gc.disable()  # botocore's long-lived objects too, as the imports' above
         try:
-            import boto3
+            import botocore.session
             from botocore.config import Config
 
-            self.s3 = boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+            config = Config(retries={"mode": "standard", "max_attempts": 5})
+            self.s3 = botocore.session.get_session().create_client("s3", config=config)
         finally:
             gc.freeze()
             gc.enable()

@@ -373,7 +373,11 @@ class Pipeline:
         def outcome(status: LoadStatus, rows: int = 0, reason: str | None = None, rejected: int = 0) -> FileOutcome:
             return FileOutcome(ref, status, rows, load_id, reason, rejected)
 
-        if earlier := warehouse.settled_load(ref):
+        # The ledger's answer and S3's come back side by side; a settled file is a duplicate whatever the GET met.
+        earlier, opened = warehouse.settled_load_while(ref, lambda: open_object(s3, ref, settings.limits))
+        if earlier:
+            if not isinstance(opened, Exception):
+                opened.close()
             reason = f"already settled by load {earlier}"
             warehouse.record(entry(status=LoadStatus.SKIPPED_DUPLICATE, reason=reason))
             return outcome(LoadStatus.SKIPPED_DUPLICATE, reason=reason)
@@ -386,8 +390,9 @@ class Pipeline:
             return entry(status=LoadStatus.LOADED, rows_loaded=tally.loaded, rows_rejected=tally.rejected)
 
         try:
-            stream = open_object(s3, ref, settings.limits)
-            records = iter_records(stream, ref.uri, settings.limits, compressed_size=ref.size)
+            if isinstance(opened, Exception):
+                raise opened
+            records = iter_records(opened, ref.uri, settings.limits, compressed_size=ref.size)
             stage = StagedLoad(load_id, self.tables, settings.stage_part_bytes) if self.stages(ref, settings) else None
             batches = self.batches(ref, records, load_id, settings.limits, settings.batch_rows, tally, lines=stage is not None)
             claimed, settled = warehouse.load_and_claim(batches, settle, stage)

@@ -8,6 +8,7 @@ formatted into SQL; the only names in SQL text are validated identifiers.
 from __future__ import annotations
 
 import base64
+import inspect
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -15,7 +16,7 @@ from concurrent.futures import wait as futures_wait
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import cramjam
 import snowflake.connector
@@ -30,9 +31,13 @@ if TYPE_CHECKING:
     from widf_loader.stage import StagedLoad
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RECORDS_COMPRESSION = "SNAPPY"  # a method of Snowflake's COMPRESS / DECOMPRESS_STRING
 LOCK_WAIT_TIMEOUT = 625  # Snowflake: the statement waited LOCK_TIMEOUT for a table lock
+# Connector 5.2's login reports the application path with inspect.stack() (snowflake-connector-python#2908;
+# 4.x walks the frames itself since #2999, which 5.2 does not have): see Warehouse.connect_ahead.
+LOGIN_WALKS_INSPECT_STACK = snowflake.connector.__version__.startswith("5.")
 # RAW_DATA's columns and types, as sql/setup.sql creates them (a test holds the two together); every target
 # table begins with them (widf_ops.ddl). The loader binds the RAW_DATA_COLUMNS; Snowflake fills ID and
 # LOADED_AT, and the insert LOADED_BY (CURRENT_USER()).
@@ -311,6 +316,12 @@ class Warehouse:
         caller does next (a cold start's S3 client); the first use of `connection` waits for it, and raises
         what opening it raised."""
         if self._connection is None and self._connecting is None:
+            if LOGIN_WALKS_INSPECT_STACK:
+                # Its first call stats the file of every module loaded so far, one system call at a time, each
+                # giving up the GIL; beside a thread busy importing, each takes a switch interval to win it
+                # back, and the login's ~0.1 s took 0.3 s. Here, on its own, it takes ~30 ms, and the login's
+                # finds every module already known (`make bench`: cold_start_connector5_s).
+                inspect.stack(context=0)
             self._connecting = self._sender.submit(connect, self.settings)
 
     def _take_connected_ahead(self) -> None:
@@ -350,6 +361,16 @@ class Warehouse:
     def settled_load(self, ref: FileRef) -> str | None:
         """The load id of an earlier attempt that settled this file, if any (a cheap early exit)."""
         return self.settled_loads([ref]).get(file_id(ref))
+
+    def settled_load_while(self, ref: FileRef, work: Callable[[], T]) -> tuple[str | None, T | Exception]:
+        """settled_load, asked in the sender thread while this one does `work` (a round trip of its own): both
+        answers, the work's result or what it raised. What the check raises propagates, after the work."""
+        settled = self._sender.submit(self.settled_load, ref)
+        try:
+            done: T | Exception = work()
+        except Exception as e:  # noqa: BLE001 - handed to the caller, who decides once the ledger has answered
+            done = e
+        return settled.result(), done
 
     def settled_loads(self, refs: Sequence[FileRef]) -> dict[str, str]:
         """For those of these files already settled: file id -> the load id that settled it (one statement)."""

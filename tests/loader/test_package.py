@@ -4,6 +4,7 @@ from the unpacked zip alone - no venv, no source tree."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import statistics
@@ -52,8 +53,13 @@ compiled_here = sorted(
 import boto3
 clients = [boto3.client(service, region_name=region).meta.endpoint_url for service, region in (("s3", "eu-west-1"), ("sts", "us-east-1"))]
 clients.append(boto3.session.Session().get_partition_for_region("cn-north-1"))
+# The S3 operations the trimmed model keeps: their requests build and sign from it (fake keys, nothing is sent).
+s3 = boto3.client("s3", region_name="eu-west-1", aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="example")
+s3_operations = sorted(s3.meta.method_to_api_mapping)
+presigned = [s3.generate_presigned_url("get_object", Params={"Bucket": "b", "Key": "k", "VersionId": "v"}),
+             s3.generate_presigned_url("copy_object", Params={"Bucket": "b", "Key": "q/k", "CopySource": {"Bucket": "b", "Key": "k"}})]
 print(json.dumps({"import_ms": import_ms, "elsewhere": elsewhere, "answer": answer, "handler": handler.__file__,
-                  "compiled_here": compiled_here, "clients": clients}))
+                  "compiled_here": compiled_here, "clients": clients, "s3_operations": s3_operations, "presigned": presigned}))
 """
 
 
@@ -202,6 +208,30 @@ def test_botocore_ships_the_models_and_endpoints_of_the_services_the_function_ca
     assert {"s3", "sts"} <= set(endpoints["partitions"][0]["services"])
 
 
+def s3_calls_of_the_loader() -> set[str]:
+    """The S3 operations widf_loader's source calls: every `s3.<method>(...)`, as botocore names the operation."""
+    methods = {
+        node.func.attr
+        for path in LOADER.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "s3"
+    }
+    return {"".join(part.capitalize() for part in method.split("_")) for method in methods}
+
+
+def test_the_trimmed_s3_model_keeps_every_operation_the_loader_calls():
+    # The local stack runs the untrimmed dependencies, so only this notices a call the artefact's client lacks.
+    kept = next(
+        ast.literal_eval(node.value)
+        for node in ast.parse(PACKAGER.read_text()).body
+        if isinstance(node, ast.Assign) and [t.id for t in node.targets if isinstance(t, ast.Name)] == ["S3_OPERATIONS"]
+    )
+    assert s3_calls_of_the_loader() == set(kept) == {"GetObject", "CopyObject"}
+
+
 @pytest.mark.stack
 def test_native_code_is_built_for_lambdas_linux_x86_64(artefact):
     _, names, unpacked = artefact
@@ -253,6 +283,8 @@ def test_the_handler_imports_and_answers_from_the_artefact_alone(artefact):
     assert runs[0]["answer"] == {"batchItemFailures": []}
     assert runs[0]["compiled_here"] == [], "imported without shipped bytecode"
     assert runs[0]["clients"] == ["https://s3.eu-west-1.amazonaws.com", "https://sts.us-east-1.amazonaws.com", "aws-cn"]
+    assert runs[0]["s3_operations"] == ["copy_object", "get_object"]
+    assert [url.split("?")[0] for url in runs[0]["presigned"]] == ["https://s3.amazonaws.com/b/k", "https://s3.amazonaws.com/b/q/k"]
     assert manifest["unpacked_bytes"] < LAMBDA_UNZIPPED_LIMIT
     cold_import_ms = statistics.median(r["import_ms"] for r in runs)
     print(

@@ -318,9 +318,9 @@ class Warehouse:
         if self._connection is None and self._connecting is None:
             if LOGIN_WALKS_INSPECT_STACK:
                 # Its first call stats the file of every module loaded so far, one system call at a time, each
-                # giving up the GIL; beside a thread busy importing, each takes a switch interval to win it
-                # back, and the login's ~0.1 s took 0.3 s. Here, on its own, it takes ~30 ms, and the login's
-                # finds every module already known (`make bench`: cold_start_connector5_s).
+                # giving up the GIL; beside a thread busy importing, each took a switch interval to win it back,
+                # and the login took several times its own length. Made here, with no thread to contend with,
+                # the call is short, and the login's finds every module known (`make bench`: cold_start_connector5_s).
                 inspect.stack(context=0)
             self._connecting = self._sender.submit(connect, self.settings)
 

@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema_rs
 
 from widf_loader.pipeline_config import Gates, Route
-from widf_loader.struct_contract import admits_objects, struct_contract
+from widf_loader.struct_contract import StructContract, admits_objects, struct_contract
 
 MAX_REASONS_PER_RECORD = 3
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
@@ -126,6 +126,14 @@ class ContractBook:
             return list(map(is_valid_by_position, rows))
 
         return check_all
+
+    def judges_texts(self, route: Route) -> bool:
+        """Whether the route's records can be judged on their JSON text: it has no contract, or one msgspec judges."""
+        return route.contract is None or route.name in self._structs
+
+    def struct(self, route: Route) -> StructContract | None:
+        """The route's contract as a Struct, when msgspec can judge it."""
+        return self._structs.get(route.name)
 
     def violations(self, route: Route, record: Any) -> str | None:
         """None if the record keeps its route's contract, else a readable reason."""

@@ -20,13 +20,24 @@ from typing import Any
 
 import orjson
 
+from widf_loader.as_written import AsWritten
 from widf_loader.config import LoaderSettings, ReadLimits
 from widf_loader.contract import ContractBook, GateDecision, judge_file
 from widf_loader.enrich import Enricher, RecordRejectedByHook, load_hooks
 from widf_loader.events import FileRef
 from widf_loader.outcomes import LoadStatus
 from widf_loader.pipeline_config import PipelineConfig, Route
-from widf_loader.reader import LimitExceeded, ObjectGone, UnreadableFile, check_record, iter_records, open_object, record_chunks
+from widf_loader.reader import (
+    ALL_BUT_BRACKETS,
+    LimitExceeded,
+    Lines,
+    ObjectGone,
+    UnreadableFile,
+    check_record,
+    iter_records,
+    open_object,
+    record_chunks,
+)
 from widf_loader.routing import by_one_field, field_or_none, routes_for_file
 from widf_loader.stage import StagedLoad, is_large
 from widf_loader.warehouse import LedgerEntry, RecordArrayJson, RecordLines, Warehouse, insert_rows_statement, reject_statement
@@ -42,7 +53,6 @@ MAX_REJECTIONS_KEPT = 100
 # a large file's load (docs/performance.md).
 SNOWFLAKE_BINARY_MAX_BYTES = 8 * 1024 * 1024
 BATCH_BYTES = (SNOWFLAKE_BINARY_MAX_BYTES - 32) * 6 // 7
-_ALL_BUT_BRACKETS_AND_NEWLINES = bytes(b for b in range(256) if b not in b"[{\n")
 
 
 @dataclass(frozen=True)
@@ -172,7 +182,9 @@ class Pipeline:
             tally.first_rejection = tally.first_rejection or f"record {index}: {reason}"
             if len(tally.rejections) < MAX_REJECTIONS_KEPT:  # memory stays flat however bad the file
                 tally.rejections.append((index, route.name, reason))
-            raw = record_json(element)[:RAW_RECORD_MAX_BYTES].decode(errors="ignore")
+            raw = (
+                record_json(element).rstrip()[:RAW_RECORD_MAX_BYTES].decode(errors="ignore")
+            )  # a line loaded as written ends in its newline
             item = dumps((index, route.name, reason, raw))
             full = None
             if rejected.elements and (rejected.size + len(item) > BATCH_BYTES or len(rejected.elements) >= batch_rows):
@@ -190,40 +202,63 @@ class Pipeline:
         one_table = len(set(statement_at)) == 1
         # Routes matter to a chunk only when they differ in contract or table.
         routed = any(checks_all) or not one_table
-        start = 0
-        for chunk in record_chunks(records):
+
+        def accept(
+            first: int, elements: list[bytes], sizes: list[int], where: list[int] | None, failed: list[int], record_at: Callable[[int], Any]
+        ) -> Iterator[tuple[str, list[tuple]]]:
+            """A chunk's elements into their tables' pending batches, less those of its failed records that
+            their contract refuses (see judged), which go to the quarantine."""
+            refused = set()
+            for offset in failed:  # in file order, as one at a time
+                route = candidates[0 if where is None else where[offset]][1]
+                if (reason := self.contracts.violations(route, record_at(offset))) is not None:
+                    refused.add(offset)
+                    if (full := reject(first + offset, route, reason, elements[offset])) is not None:
+                        yield full
+            if refused:
+                kept = [o for o in range(len(elements)) if o not in refused]
+                elements, sizes = [elements[o] for o in kept], [sizes[o] for o in kept]
+                where = None if where is None else [where[o] for o in kept]
+            if where is None or one_table:
+                groups = {statement_at[0]: (elements, sizes)}
+            else:
+                groups = {}
+                for element, size, w in zip(elements, sizes, where, strict=True):
+                    group = groups.setdefault(statement_at[w], ([], []))
+                    group[0].append(element)
+                    group[1].append(size)
+            for statement, (accepted, sizes) in groups.items():
+                batch, adding = pending.get(statement), sum(sizes) + len(sizes)  # the bytes they add, a comma each
+                if batch is not None and batch.size + adding - 1 <= BATCH_BYTES and len(batch.elements) + len(accepted) < batch_rows:
+                    batch.elements += accepted  # most often the chunk fits the pending batch whole
+                    batch.size += adding
+                else:
+                    yield from self.filled(statement, accepted, sizes, pending, context, batch_rows, tally, pack)
+
+        # NDJSON's lines are judged on their text and loaded as written when every route can judge them so
+        # (widf_loader.as_written); a staged load's parts are parsed, since COPY would refuse a key written twice.
+        routed_by_text = routed and len(candidates) > 1
+        as_written = (
+            AsWritten([self.contracts.struct(route) for _, route, _ in candidates], table if routed_by_text else None, limits.max_depth)
+            if by_chunk
+            and not lines
+            and all(self.contracts.judges_texts(route) for _, route, _ in candidates)
+            and (table is not None or not routed_by_text)
+            else None
+        )
+
+        start = 0  # the index in the file of the next chunk's first record
+
+        def take(chunk: list[Any]) -> Iterator[tuple[str, list[tuple]]]:
+            """A chunk of parsed records."""
+            nonlocal start
             first, start = start, start + len(chunk)
             serialised_chunk = self.chunk_elements(chunk, first, uri, limits, unchecked_bytes) if by_chunk else None
             if serialised_chunk is not None:
                 elements, sizes = serialised_chunk
                 where, failed = self.judged(chunk, candidates, checks_all, position_of, table, routed)
-                refused = set()
-                for offset in failed:  # in file order, as one at a time
-                    route = candidates[0 if where is None else where[offset]][1]
-                    if (reason := self.contracts.violations(route, chunk[offset])) is not None:
-                        refused.add(offset)
-                        if (full := reject(first + offset, route, reason, elements[offset])) is not None:
-                            yield full
-                if refused:
-                    kept = [o for o in range(len(chunk)) if o not in refused]
-                    elements, sizes = [elements[o] for o in kept], [sizes[o] for o in kept]
-                    where = None if where is None else [where[o] for o in kept]
-                if where is None or one_table:
-                    groups = {statement_at[0]: (elements, sizes)}
-                else:
-                    groups = {}
-                    for element, size, w in zip(elements, sizes, where, strict=True):
-                        group = groups.setdefault(statement_at[w], ([], []))
-                        group[0].append(element)
-                        group[1].append(size)
-                for statement, (accepted, sizes) in groups.items():
-                    batch, adding = pending.get(statement), sum(sizes) + len(sizes)  # the bytes they add, a comma each
-                    if batch is not None and batch.size + adding - 1 <= BATCH_BYTES and len(batch.elements) + len(accepted) < batch_rows:
-                        batch.elements += accepted  # most often the chunk fits the pending batch whole
-                        batch.size += adding
-                    else:
-                        yield from self.filled(statement, accepted, sizes, pending, context, batch_rows, tally, pack)
-                continue
+                yield from accept(first, elements, sizes, where, failed, chunk.__getitem__)
+                return
             for index, record in enumerate(chunk, first):
                 _, route, check = candidates[position_of(record)]
                 try:
@@ -258,6 +293,21 @@ class Pipeline:
                         pending[statement] = _RecordArray()
                 elif (full := reject(index, route, reason, element)) is not None:
                     yield full
+
+        for read in record_chunks(records, lines=as_written is not None):
+            if isinstance(read, Lines):
+                first = start
+                judged_texts = as_written.judged(read.texts, first) if as_written is not None else None
+                if judged_texts is not None:
+                    start += len(read)
+                    elements, sizes, where, failed, parsed = judged_texts
+                    yield from accept(first, elements, sizes, where, failed, parsed.__getitem__)
+                    continue
+                parts: Iterable[list[Any]] = read.parts()
+            else:
+                parts = (read,)
+            for chunk in parts:
+                yield from take(chunk)
         for statement, batch in pending.items():
             if batch.elements:
                 yield self.counted(statement, [(*context, pack(batch))], len(batch.elements), tally)
@@ -310,7 +360,7 @@ class Pipeline:
             return elements, sizes
         # Brackets per element, counted in C: the elements hold no raw newline, so joined by newlines
         # and stripped of all but brackets and newlines, each line is one element's brackets.
-        brackets = list(map(len, b"\n".join(elements).translate(None, _ALL_BUT_BRACKETS_AND_NEWLINES).split(b"\n")))
+        brackets = list(map(len, b"\n".join(elements).translate(None, ALL_BUT_BRACKETS).split(b"\n")))
         if max(sizes) <= limits.max_record_bytes and max(brackets) <= limits.max_depth:
             return elements, sizes
         for offset, (size, bracket_count) in enumerate(zip(sizes, brackets, strict=True)):

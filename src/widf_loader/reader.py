@@ -12,7 +12,7 @@ import gzip
 import io
 import json
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Any
 
@@ -37,6 +37,12 @@ _TWENTY_DIGITS = b"0" * 20
 # Every fifth byte of twenty digits in a row is four digits in a row: a megabyte whose every fifth
 # byte holds no four digits in a row holds no 20-digit run, and that fifth costs half the time.
 _FOUR_DIGITS = b"0" * 4
+# An exponent of three digits or more (1e400 is beyond a double: orjson refuses it, a parser that skips a value
+# would not) is "e000" once digits are "0" and "E" and "+" are "e" ("1E+400" is "0ee000"); the 20-digit run too.
+_DIGITS_AS_ZERO_EXPONENTS_AS_E = bytes.maketrans(b"123456789E+", b"000000000ee")
+_LONG_EXPONENT = b"e000"
+# Stripped of all else, a JSON text's brackets (with the newlines between texts): at most its depth, counted in C.
+ALL_BUT_BRACKETS = bytes(b for b in range(256) if b not in b"[{\n")
 CHUNK = 1 << 16
 NDJSON_CHUNK = 1 << 20
 # Records handed on at a time: enough to spread the per-step costs, few enough to stay in the CPU's
@@ -132,6 +138,30 @@ def _skip_to_first_significant_byte(stream: io.BufferedReader, name: str) -> byt
     return b""
 
 
+class Lines:
+    """Consecutive NDJSON lines, not yet parsed: one record each, valid UTF-8, within the limits, with no
+    integer beyond 64 bits and no exponent that could overflow a double (all screened a megabyte at a time).
+
+    A consumer that can judge records on their text (widf_loader.pipeline) takes them as they are, and
+    each record's own text is what it loads; any other takes `parts()`, the records as the reader parses
+    them, which skips blank lines and names a bad line as it would have.
+    """
+
+    __slots__ = ("first_line", "name", "texts")
+
+    def __init__(self, texts: list[bytes], first_line: int, name: str):
+        self.texts = texts  # each line with its newline
+        self.first_line = first_line  # the line number before the first
+        self.name = name
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def parts(self) -> Iterator[list[Any]]:
+        """The lines' records, in lists, as the reader parses them; after the records before it, an error for a bad line."""
+        return _parse_lines(self.texts, self.first_line, self.name, None, False)
+
+
 class Records:
     """A file's records, in file order: iterate for one at a time, or take `chunks()`, lists of them.
 
@@ -139,31 +169,34 @@ class Records:
     maps instead of resuming a generator for every record.
     """
 
-    def __init__(self, chunks: Iterator[list[Any]]):
+    def __init__(self, chunks: Callable[[bool], Iterator[list[Any] | Lines]]):
         self._chunks = chunks
 
     def __iter__(self) -> Iterator[Any]:
-        for chunk in self._chunks:
+        for chunk in self.chunks():
             yield from chunk
 
-    def chunks(self) -> Iterator[list[Any]]:
-        return self._chunks
+    def chunks(self, lines: bool = False) -> Iterator[list[Any]]:
+        """Lists of consecutive records; with `lines`, NDJSON's clean lines come as Lines instead, unparsed."""
+        return self._chunks(lines)  # type: ignore[return-value]  # Lines only when asked for
 
 
-def record_chunks(records: Iterable[Any], size: int = RECORDS_PER_CHUNK) -> Iterator[list[Any]]:
-    """Lists of consecutive records: the reader's own chunks, or any iterable's in slices."""
+def record_chunks(records: Iterable[Any], size: int = RECORDS_PER_CHUNK, lines: bool = False) -> Iterator[list[Any] | Lines]:
+    """Lists of consecutive records: the reader's own chunks (with `lines`, see Records.chunks), or any iterable's in slices."""
     if isinstance(records, Records):
-        return records.chunks()
+        return records.chunks(lines)
     iterator = iter(records)
     return iter(lambda: list(islice(iterator, size)), [])
 
 
 def iter_records(stream: io.BufferedIOBase, name: str, limits: ReadLimits = DEFAULT_LIMITS, compressed_size: int | None = None) -> Records:
-    """Records of a (possibly gzipped) JSON array or NDJSON stream."""
-    return Records(_chunks(stream, name, limits, compressed_size))
+    """Records of a (possibly gzipped) JSON array or NDJSON stream, read once."""
+    return Records(lambda lines: _chunks(stream, name, limits, compressed_size, lines))
 
 
-def _chunks(stream: io.BufferedIOBase, name: str, limits: ReadLimits, compressed_size: int | None) -> Iterator[list[Any]]:
+def _chunks(
+    stream: io.BufferedIOBase, name: str, limits: ReadLimits, compressed_size: int | None, lines: bool
+) -> Iterator[list[Any] | Lines]:
     buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream, CHUNK)
     try:
         text = decompressed(buffered, name, limits, compressed_size)
@@ -171,7 +204,7 @@ def _chunks(stream: io.BufferedIOBase, name: str, limits: ReadLimits, compressed
         if first == b"[":
             yield from _array_chunks(text, name)
         elif first:
-            yield from _ndjson_chunks(text, name, limits)
+            yield from _ndjson_chunks(text, name, limits, lines)
     except (gzip.BadGzipFile, EOFError, zlib.error) as e:
         raise UnreadableFile(f"{name}: not a readable gzip stream ({e})") from None
 
@@ -198,14 +231,15 @@ def _array_chunks(stream: io.BufferedReader, name: str) -> Iterator[list[Any]]:
         raise error from None
 
 
-def _ndjson_chunks(stream: io.BufferedReader, name: str, limits: ReadLimits) -> Iterator[list[Any]]:
+def _ndjson_chunks(stream: io.BufferedReader, name: str, limits: ReadLimits, as_lines: bool = False) -> Iterator[list[Any] | Lines]:
     """One record per line, a megabyte at a time; a line longer than the limit is never held whole.
 
     Lines are found by BytesIO's memchr rather than bytes.split, which compares byte by byte. The
     length and 64-bit checks run once per megabyte, in C; only a megabyte that could hold an
     overlong line or a 20-digit run pays for them line by line. Otherwise a chunk of lines is parsed
     by one C-level map, and only a chunk where that fails (a blank line, bad JSON) is parsed again
-    line by line, to skip the blank lines and name the bad one.
+    line by line, to skip the blank lines and name the bad one. With `as_lines`, a megabyte that is
+    also valid UTF-8 with no exponent of three digits or more comes as Lines, its lines unparsed.
     """
     carry, line_number, limit, loads = b"", 0, limits.max_record_bytes, orjson.loads
     while chunk := stream.read(NDJSON_CHUNK):
@@ -218,6 +252,12 @@ def _ndjson_chunks(stream: io.BufferedReader, name: str, limits: ReadLimits) -> 
                 f"{name} line {line_number + complete_lines + 1}: record is over the {limit}-byte limit (WIDF_MAX_RECORD_BYTES)"
             )
         may_be_too_long = end > limit
+        if as_lines and not may_be_too_long and as_written(text[:end]):
+            texts = list(io.BytesIO(text[:end]))
+            for start in range(0, len(texts), RECORDS_PER_CHUNK):
+                yield Lines(texts[start : start + RECORDS_PER_CHUNK], line_number + start, name)
+            line_number += len(texts)
+            continue
         may_overflow = _FOUR_DIGITS in text[::5].translate(_DIGITS_AS_ZERO) and _TWENTY_DIGITS in text.translate(_DIGITS_AS_ZERO)
         lines = io.BytesIO(text[:end])
         while part := list(islice(lines, RECORDS_PER_CHUNK)):
@@ -236,6 +276,18 @@ def _ndjson_chunks(stream: io.BufferedReader, name: str, limits: ReadLimits) -> 
         yield [_parse_line(carry, name, line_number + 1)]
 
 
+def as_written(text: bytes) -> bool:
+    """Whether complete lines' records may be loaded as written: valid UTF-8 (a parser that skips a value need
+    not check it), no 20-digit run and no exponent of three digits or more."""
+    if not text.isascii():
+        try:
+            text.decode()
+        except UnicodeDecodeError:
+            return False
+    screened = text.translate(_DIGITS_AS_ZERO_EXPONENTS_AS_E)
+    return _LONG_EXPONENT not in screened and _TWENTY_DIGITS not in screened
+
+
 def _parse_lines(lines: list[bytes], line_number: int, name: str, limit: int | None, may_overflow: bool) -> Iterator[list[Any]]:
     """The records of these lines (which follow line `line_number`), each line checked on its own.
 
@@ -247,7 +299,7 @@ def _parse_lines(lines: list[bytes], line_number: int, name: str, limit: int | N
             line_number += 1
             if limit is not None and len(line) - 1 > limit:
                 raise LimitExceeded(f"{name} line {line_number}: record is over the {limit}-byte limit (WIDF_MAX_RECORD_BYTES)")
-            if not line.isspace():
+            if line and not line.isspace():
                 try:
                     record = orjson.loads(line)
                 except orjson.JSONDecodeError as e:

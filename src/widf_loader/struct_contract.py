@@ -12,7 +12,9 @@ judges every record exactly as jsonschema-rs does (tests/loader/test_contract.py
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from itertools import compress
+from operator import attrgetter, is_not
 from typing import Annotated, Any, Literal, Union
 
 import jsonschema_rs
@@ -99,6 +101,10 @@ class StructContract:
         self.many = list[struct]  # type: ignore[valid-type]  # a Struct type made at run time
         self.one = struct
         self.left = left  # property name -> validator of an array of that property's values
+        self.decode_one = msgspec.json.Decoder(struct).decode
+        self.attributes = {
+            name: attribute for attribute, name in zip(struct.__struct_fields__, struct.__struct_encode_fields__, strict=True)
+        }
 
     def accepts_all(self, records: list[Any]) -> list[bool]:
         """For each record, whether it keeps the contract for certain; False: judge it again (see module docstring)."""
@@ -113,6 +119,41 @@ class StructContract:
             if values and not validator.is_valid(values):  # some value breaks its format or pattern: judge again all that have one
                 verdicts = [verdict and name not in record for verdict, record in zip(verdicts, records, strict=True)]
         return verdicts
+
+    def accepts_all_texts(self, texts: list[bytes]) -> list[bool]:
+        """accepts_all over records' JSON texts (see structs_of); msgspec.DecodeError when a text is not JSON."""
+        return self.verdicts(self.structs_of(texts))
+
+    def structs_of(self, texts: list[bytes]) -> list[Any]:
+        """Each text read straight into the Struct, the rest of it only checked as JSON; None for a text the
+        Struct refuses, which is read no further. msgspec.DecodeError when a text is not JSON."""
+        structs: list[Any] = []
+        while len(structs) < len(texts):
+            try:  # list.extend keeps what the map gave before it raised: the record that does not fit is next
+                structs.extend(map(self.decode_one, texts[len(structs) :] if structs else texts))
+            except msgspec.ValidationError:
+                structs.append(None)
+        return structs
+
+    def verdicts(self, structs: list[Any]) -> list[bool]:
+        """For each Struct (None: refused), whether its record keeps the contract for certain; False: judge it again."""
+        every = None not in structs
+        verdicts = [True] * len(structs) if every else [struct is not None for struct in structs]
+        for name, validator in self.left.items():
+            attribute = attrgetter(self.attributes[name])
+            if every:  # in C
+                values = list(filter(partial(is_not, msgspec.UNSET), map(attribute, structs)))
+            else:
+                values = [v for struct in structs if struct is not None and (v := attribute(struct)) is not msgspec.UNSET]
+            if values and not validator.is_valid(values):  # some value breaks its format or pattern: judge again all that have one
+                verdicts = [verdict and attribute(struct) is msgspec.UNSET for verdict, struct in zip(verdicts, structs, strict=True)]
+        return verdicts
+
+    def struct_or_none(self, text: bytes) -> Any:
+        try:
+            return self.decode_one(text)
+        except msgspec.ValidationError:
+            return None
 
     def accepts(self, record: Any) -> bool:
         try:

@@ -141,7 +141,9 @@ def insert_rows_statement(table: str, typed_columns: Sequence[TypedColumn] = ())
     Why one array and not one bound row per record: the connector converts every bound value in
     Python (~3 µs each), so twelve columns a row cost ~40 µs a record, ten times the pipeline; the
     context is the same for every record of a file. Typed columns are bound as text and cast by
-    Snowflake (TRY_CAST: a bad value becomes NULL), as a single bound value would be.
+    Snowflake (TRY_CAST: a bad value becomes NULL), as a single bound value would be. PARSE_JSON's `'d'`
+    keeps the last value of a key written twice, as orjson reads it: a record loaded as written
+    (widf_loader.as_written) is the file's own text, where the strict default would fail the batch.
     """
     values = raw_data_values("r.value")
     typed = "".join(f", {c.name}" for c in typed_columns)
@@ -152,7 +154,7 @@ def insert_rows_statement(table: str, typed_columns: Sequence[TypedColumn] = ())
     return (
         f"INSERT INTO {table} ({', '.join(RAW_DATA_COLUMNS)}, LOADED_BY{typed}) "
         f"SELECT {values}, CURRENT_USER(){typed_values} "
-        f"FROM TABLE(FLATTEN(INPUT => PARSE_JSON(DECOMPRESS_STRING(BASE64_DECODE_BINARY(?), '{RECORDS_COMPRESSION}')))) r"
+        f"FROM TABLE(FLATTEN(INPUT => PARSE_JSON(DECOMPRESS_STRING(BASE64_DECODE_BINARY(?), '{RECORDS_COMPRESSION}'), 'd'))) r"
     )
 
 

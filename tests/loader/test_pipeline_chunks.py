@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from widf_loader import pipeline as pipeline_module
+from widf_loader.as_written import AsWritten
 from widf_loader.config import ReadLimits
 from widf_loader.events import FileRef
 from widf_loader.pipeline import Pipeline, Tally
@@ -23,6 +24,7 @@ from widf_loader.pipeline_config import (
     read_pipeline_config,
 )
 from widf_loader.reader import LimitExceeded, UnreadableFile, iter_records
+from widf_loader.warehouse import RecordArrayJson
 from widf_local import samples
 
 REF = FileRef("b", "incoming/f.ndjson")
@@ -96,14 +98,59 @@ def test_chunks_give_the_batches_and_rejections_of_one_record_at_a_time(monkeypa
     assert (chunked_tally.rejected > 0) == any(r.contract for r in config.routes)
 
 
+def loaded(batches: list) -> dict:
+    """What each statement's batches load, whatever their boundaries: the bound values, each array's elements read."""
+    out: dict = {}
+    for statement, rows in batches:
+        context, elements = out.setdefault(statement, (set(), []))
+        for row in rows:
+            context.add(tuple(v for v in row if not isinstance(v, RecordArrayJson)))
+            elements += [e for v in row if isinstance(v, RecordArrayJson) for e in orjson.loads(v.json)]
+    return out
+
+
+def ndjson(records: list, line_end: bytes = b"\n") -> bytes:
+    return b"".join(orjson.dumps(r) + line_end for r in records)
+
+
 def test_chunks_from_the_reader_keep_indexes_as_positions_in_the_file(monkeypatch):
     records = mixed_records(400)
-    text = b"\n".join(orjson.dumps(r) for r in records[:200]) + b"\n\n  \n" + b"\n".join(orjson.dumps(r) for r in records[200:]) + b"\n"
+    text = ndjson(records[:200]) + b"\n  \n" + ndjson(records[200:])
     pipeline = Pipeline(read_pipeline_config(DEFAULT_CONFIG))
     for data in (text, gzip.compress(text), orjson.dumps(records)):
-        chunked = run(pipeline, iter_records(io.BytesIO(data), REF.uri), 1000)
-        assert chunked == run(pipeline, records, 1000)
-        assert [i for i, _, _ in chunked[1].rejections][:3] == [0, 5, 37]
+        (batches, tally), (expected, expected_tally) = (
+            run(pipeline, iter_records(io.BytesIO(data), REF.uri), 1000),
+            run(pipeline, records, 1000),
+        )
+        assert loaded(batches) == loaded(expected)
+        assert tally == expected_tally
+        assert [i for i, _, _ in tally.rejections][:3] == [0, 5, 37]
+
+
+@pytest.mark.parametrize("config", CONFIGS.values(), ids=CONFIGS.keys())
+@pytest.mark.parametrize(("batch_rows", "batch_bytes"), [(1000, None), (7, None), (50, 3000)])
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n", b"  \n"], ids=["LF", "CRLF", "spaces"])
+def test_ndjson_lines_loaded_as_written_load_what_parsed_records_load(monkeypatch, config, batch_rows, batch_bytes, line_end):
+    """The reader's Lines, judged on their text (widf_loader.as_written), against the same records parsed."""
+    if batch_bytes is not None:
+        monkeypatch.setattr(pipeline_module, "BATCH_BYTES", batch_bytes)
+    records = mixed_records()
+    pipeline = Pipeline(config)
+    as_written_calls = []
+    judged = AsWritten.judged
+    monkeypatch.setattr(AsWritten, "judged", lambda self, *a: as_written_calls.append(result := judged(self, *a)) or result)
+    (batches, tally), (expected, expected_tally) = (
+        run(pipeline, iter_records(io.BytesIO(ndjson(records, line_end)), REF.uri), batch_rows),
+        run(pipeline, records, batch_rows),
+    )
+    assert loaded(batches) == loaded(expected)
+    assert tally == expected_tally
+    taken, parsed = sum(r is not None for r in as_written_calls), sum(r is None for r in as_written_calls)
+    assert taken > parsed
+    # a chunk with a record that is no object goes to the parsed path where routing reads a field (a contract's
+    # Struct refuses such a record, which is then parsed and judged on its own)
+    routes_differ = len({(r.contract_path, r.target.name) for r in config.routes}) > 1
+    assert (parsed > 0) == routes_differ
 
 
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "one-at-a-time"])

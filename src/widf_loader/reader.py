@@ -49,6 +49,8 @@ NDJSON_CHUNK = 1 << 20
 # caches and to leave the garbage collector few live objects to walk. A speed choice only: any size loads
 # the same records in the same order.
 RECORDS_PER_CHUNK = 64
+# Lines handed on at a time, unparsed (see Lines): no objects to keep in the caches, so more lines to spread the steps over.
+LINES_PER_CHUNK = 256
 
 
 class UnreadableFile(ValueError):
@@ -254,8 +256,8 @@ def _ndjson_chunks(stream: io.BufferedReader, name: str, limits: ReadLimits, as_
         may_be_too_long = end > limit
         if as_lines and not may_be_too_long and as_written(text[:end]):
             texts = list(io.BytesIO(text[:end]))
-            for start in range(0, len(texts), RECORDS_PER_CHUNK):
-                yield Lines(texts[start : start + RECORDS_PER_CHUNK], line_number + start, name)
+            for start in range(0, len(texts), LINES_PER_CHUNK):
+                yield Lines(texts[start : start + LINES_PER_CHUNK], line_number + start, name)
             line_number += len(texts)
             continue
         may_overflow = _FOUR_DIGITS in text[::5].translate(_DIGITS_AS_ZERO) and _TWENTY_DIGITS in text.translate(_DIGITS_AS_ZERO)

@@ -134,7 +134,7 @@ def test_ndjson_lines_loaded_as_written_load_what_parsed_records_load(monkeypatc
     """The reader's Lines, judged on their text (widf_loader.as_written), against the same records parsed."""
     if batch_bytes is not None:
         monkeypatch.setattr(pipeline_module, "BATCH_BYTES", batch_bytes)
-    records = mixed_records()
+    records = mixed_records(2000)  # chunks of Lines beyond the few that hold a record that is no object
     pipeline = Pipeline(config)
     as_written_calls = []
     judged = AsWritten.judged

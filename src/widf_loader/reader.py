@@ -254,7 +254,7 @@ def _ndjson_chunks(stream: io.BufferedReader, name: str, limits: ReadLimits, as_
                 f"{name} line {line_number + complete_lines + 1}: record is over the {limit}-byte limit (WIDF_MAX_RECORD_BYTES)"
             )
         may_be_too_long = end > limit
-        if as_lines and not may_be_too_long and as_written(text[:end]):
+        if as_lines and not may_be_too_long and may_load_as_written(text[:end]):
             texts = list(io.BytesIO(text[:end]))
             for start in range(0, len(texts), LINES_PER_CHUNK):
                 yield Lines(texts[start : start + LINES_PER_CHUNK], line_number + start, name)
@@ -278,7 +278,7 @@ def _ndjson_chunks(stream: io.BufferedReader, name: str, limits: ReadLimits, as_
         yield [_parse_line(carry, name, line_number + 1)]
 
 
-def as_written(text: bytes) -> bool:
+def may_load_as_written(text: bytes) -> bool:
     """Whether complete lines' records may be loaded as written: valid UTF-8 (a parser that skips a value need
     not check it), no 20-digit run and no exponent of three digits or more."""
     if not text.isascii():

@@ -95,7 +95,7 @@ class AsWritten:
         that takes another route, is read again."""
         fallback = self.contracts[self.fallback]
         assert fallback is not None and self.field_of_fallback is not None and self.read_field is not None
-        structs = fallback.structs_of(texts)
+        structs = fallback.read_texts(texts)
         try:
             if None in structs:  # refused by the Struct: the field read on its own
                 values = [

@@ -127,10 +127,6 @@ class ContractBook:
 
         return check_all
 
-    def judges_texts(self, route: Route) -> bool:
-        """Whether the route's records can be judged on their JSON text: it has no contract, or one msgspec judges."""
-        return route.contract is None or route.name in self._structs
-
     def struct(self, route: Route) -> StructContract | None:
         """The route's contract as a Struct, when msgspec can judge it."""
         return self._structs.get(route.name)

@@ -238,11 +238,12 @@ class Pipeline:
         # NDJSON's lines are judged on their text and loaded as written when every route can judge them so
         # (widf_loader.as_written); a staged load's parts are parsed, since COPY would refuse a key written twice.
         routed_by_text = routed and len(candidates) > 1
+        text_contracts = [self.contracts.struct(route) for _, route, _ in candidates]
         as_written = (
-            AsWritten([self.contracts.struct(route) for _, route, _ in candidates], table if routed_by_text else None, limits.max_depth)
+            AsWritten(text_contracts, table if routed_by_text else None, limits.max_depth)
             if by_chunk
             and not lines
-            and all(self.contracts.judges_texts(route) for _, route, _ in candidates)
+            and all(c is not None or route.contract is None for c, (_, route, _) in zip(text_contracts, candidates, strict=True))
             and (table is not None or not routed_by_text)
             else None
         )

@@ -11,9 +11,8 @@ judges every record exactly as jsonschema-rs does (tests/loader/test_contract.py
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
-from itertools import compress
 from operator import attrgetter, is_not
 from typing import Annotated, Any, Literal, Union
 
@@ -102,6 +101,7 @@ class StructContract:
         self.one = struct
         self.left = left  # property name -> validator of an array of that property's values
         self.decode_one = msgspec.json.Decoder(struct).decode
+        self.convert_one = partial(msgspec.convert, type=struct)
         self.attributes = {
             name: attribute for attribute, name in zip(struct.__struct_fields__, struct.__struct_encode_fields__, strict=True)
         }
@@ -109,28 +109,27 @@ class StructContract:
     def accepts_all(self, records: list[Any]) -> list[bool]:
         """For each record, whether it keeps the contract for certain; False: judge it again (see module docstring)."""
         try:
-            msgspec.convert(records, self.many)
-            verdicts = [True] * len(records)
-        except msgspec.ValidationError:  # some record does not fit: find which, one at a time
-            verdicts = list(map(self.accepts, records))
-        accepted = records if all(verdicts) else list(compress(records, verdicts))  # objects, all of them
-        for name, validator in self.left.items():
-            values = [r[name] for r in accepted if name in r]
-            if values and not validator.is_valid(values):  # some value breaks its format or pattern: judge again all that have one
-                verdicts = [verdict and name not in record for verdict, record in zip(verdicts, records, strict=True)]
-        return verdicts
+            structs = msgspec.convert(records, self.many)
+        except msgspec.ValidationError:  # some record does not fit: find which
+            structs = self.each(self.convert_one, records)
+        return self.verdicts(structs)
 
     def accepts_all_texts(self, texts: list[bytes]) -> list[bool]:
-        """accepts_all over records' JSON texts (see structs_of); msgspec.DecodeError when a text is not JSON."""
-        return self.verdicts(self.structs_of(texts))
+        """accepts_all over records' JSON texts, each read straight into the Struct, the rest of it only checked
+        as JSON (a text the Struct refuses is read no further); msgspec.DecodeError when a text is not JSON."""
+        return self.verdicts(self.read_texts(texts))
 
-    def structs_of(self, texts: list[bytes]) -> list[Any]:
-        """Each text read straight into the Struct, the rest of it only checked as JSON; None for a text the
-        Struct refuses, which is read no further. msgspec.DecodeError when a text is not JSON."""
+    def read_texts(self, texts: list[bytes]) -> list[Any]:
+        """Each text's Struct, None for one it refuses (see accepts_all_texts)."""
+        return self.each(self.decode_one, texts)
+
+    @staticmethod
+    def each(read: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+        """Each item read into the Struct; None for one the Struct refuses."""
         structs: list[Any] = []
-        while len(structs) < len(texts):
-            try:  # list.extend keeps what the map gave before it raised: the record that does not fit is next
-                structs.extend(map(self.decode_one, texts[len(structs) :] if structs else texts))
+        while len(structs) < len(items):
+            try:  # list.extend keeps what the map gave before it raised: the item that does not fit is next
+                structs.extend(map(read, items[len(structs) :] if structs else items))
             except msgspec.ValidationError:
                 structs.append(None)
         return structs
@@ -148,19 +147,6 @@ class StructContract:
             if values and not validator.is_valid(values):  # some value breaks its format or pattern: judge again all that have one
                 verdicts = [verdict and attribute(struct) is msgspec.UNSET for verdict, struct in zip(verdicts, structs, strict=True)]
         return verdicts
-
-    def struct_or_none(self, text: bytes) -> Any:
-        try:
-            return self.decode_one(text)
-        except msgspec.ValidationError:
-            return None
-
-    def accepts(self, record: Any) -> bool:
-        try:
-            msgspec.convert(record, self.one)
-        except msgspec.ValidationError:
-            return False
-        return True
 
 
 def struct_contract(contract: Mapping[str, Any], names: tuple[str, ...]) -> StructContract | None:

@@ -212,6 +212,15 @@ class LocalStack:
 
         return sorted((r for r in rows if names_it(json.loads(r["QUERY_TAG"]))), key=lambda r: r["START_TIME"])
 
+    def empty_raw_data(self) -> None:
+        """No rows in RAW_DATA, so that the next run finds the table as the one it is compared with did: the local
+        engine holds the table in memory, and a load into it slows as the rows it holds grow, which would fall on
+        whichever of two runs came second. (The engine frees a deleted row group's memory for reuse.)"""
+        from widf_cli.local_stack import admin_connection
+
+        with admin_connection(self.info) as connection:
+            connection.cursor().execute("DELETE FROM WIDF_DEMO_DB.PUBLIC.RAW_DATA")
+
     def upload(self, key: str, path: Path) -> FileRef:
         from widf_local import aws
 
@@ -348,6 +357,7 @@ def measure_memory(stack: LocalStack, workdir: Path) -> dict[str, Any]:
     for label, megabytes in (("small", env_int("BENCH_RSS_SMALL_MB", 10)), ("large", env_int("BENCH_RSS_LARGE_MB", 1024))):
         path = workdir / f"rss-{label}.ndjson"
         write_events(path, megabytes * MB)
+        stack.empty_raw_data()
         run = run_loader(stack, LOAD_ONE, stack.upload(f"incoming/bench/rss-{label}.jsonl", path))
         results[label] = {
             "mb": round(path.stat().st_size / MB, 1),
@@ -357,7 +367,9 @@ def measure_memory(stack: LocalStack, workdir: Path) -> dict[str, Any]:
             "statements": run["statements"],
         }
         if label == "large":
-            # The same file by the bound path (the stage switched off), beside the stage's run above.
+            # The same file by the bound path (the stage switched off), beside the stage's run above, from the
+            # same empty table.
+            stack.empty_raw_data()
             bound = run_loader(stack, LOAD_ONE, stack.upload("incoming/bench/rss-large-bound.jsonl", path), extra_env=NO_STAGE)
             gigabytes = path.stat().st_size / GB
         path.unlink()

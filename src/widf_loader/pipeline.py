@@ -116,7 +116,7 @@ class _RecordArray:
 
     def lines(self) -> RecordLines:
         """The elements as NDJSON, for a staged load's part files (see widf_loader.stage)."""
-        return RecordLines(b"\n".join(self.elements) + b"\n")
+        return RecordLines(b"\n".join(self.elements) + b"\n", len(self.elements))
 
 
 class Pipeline:

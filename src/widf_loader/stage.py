@@ -1,16 +1,19 @@
 """Large files through a stage: a file's validated, routed and enriched records go into gzip NDJSON parts,
-PUT to the service user's own stage (`@~`), then one COPY INTO per target table, in the file's one
-transaction, before its claim.
+PUT to the service user's own stage (`@~`), each part copied into its table by a COPY INTO of its own as soon
+as it is full, in the file's one transaction, before its claim.
 
 Why: by the bound path a large file is one INSERT per bound array (7 MB of records), some 200 statements a
 GB (`make bench`: statements_per_gb), each a round trip to a running warehouse; COPY is Snowflake's bulk
 path, and parts follow its file-sizing guidance ("Preparing to load data": roughly 100-250 MB compressed).
-The user stage needs no object, grant or setup: the service user may always write its own.
+A part's PUT and COPY run in the warehouse's sender thread while the pipeline fills the next part, so the
+warehouse loads the file as it streams by instead of all at its end. The user stage needs no object, grant
+or setup: the service user may always write its own.
 
 Exactly once, as before: the claim comes last and commits with the COPYs. An attempt stages under a folder
-of its own (its load id) and copies only that folder, so a crash after a PUT, or during a COPY, leaves
-files nothing loads and no rows; the next attempt stages its own parts and loads the file whole. An
-attempt removes its folder when it ends, committed or not; a killed one leaves it behind.
+of its own (its load id) and each COPY names its one part, so a crash after a PUT, or during or after a
+COPY, leaves files nothing loads and no committed rows; the next attempt stages its own parts and loads the
+file whole. A COPY that does not load every record of its part fails the attempt (PartNotLoaded), which
+rolls back. An attempt removes its folder when it ends, committed or not; a killed one leaves it behind.
 """
 
 from __future__ import annotations
@@ -39,9 +42,13 @@ def is_large(ref: FileRef, settings: LoaderSettings) -> bool:
     return ref.size is not None and ref.size > settings.stage_above_bytes
 
 
+class PartNotLoaded(Exception):
+    """A part's COPY did not load the part whole (or did not find it): the attempt fails and rolls back."""
+
+
 class StagedLoad:
-    """One attempt's parts: written as the batches arrive (in the warehouse's sender thread), PUT as each
-    fills, and copied by finish(); cleanup() removes them, staged and local."""
+    """One attempt's parts: written as the batches arrive (in the warehouse's sender thread), each PUT and
+    copied once it fills, the last by finish(); cleanup() removes them, staged and local."""
 
     def __init__(self, load_id: str, tables: Mapping[str, str], part_bytes: int):
         if not _LOAD_ID.fullmatch(load_id):
@@ -52,29 +59,29 @@ class StagedLoad:
         self.directory = Path(tempfile.mkdtemp(prefix="widf-stage-"))  # Lambda's /tmp
         self.names = {statement: f"t{i}" for i, statement in enumerate(self.tables)}  # a table's parts: folder and files
         self.context: tuple = ()  # the file's event context, as its batches carry it
+        self.loaded_by = ""  # the connection's user, bound into every COPY (the warehouse sets it before the first)
         self.parts: dict[str, int] = {}  # statement -> parts started
         self._open: dict[str, tuple[IO[bytes], gzip.GzipFile, Path]] = {}
+        self._records: dict[str, int] = {}  # statement -> records in its open part
 
     def takes(self, statement: str) -> bool:
         return statement in self.tables
 
     def write(self, cursor: Any, statement: str, rows: Sequence[Sequence[Any]], params: Mapping[str, str] | None) -> None:
-        """A target table's batch, `[(*context, RecordLines)]`, appended to its open part; a full part is PUT."""
+        """A target table's batch, `[(*context, RecordLines)]`, appended to its open part; a full part is loaded."""
         [(*context, lines)] = rows
         assert isinstance(lines, RecordLines)
         self.context = tuple(context)
         raw, part, _ = self._open.get(statement) or self._start(statement)
         part.write(lines.ndjson)
+        self._records[statement] += lines.records
         if raw.tell() >= self.part_bytes:
-            self._put(cursor, statement, params)
+            self._load(cursor, statement, params)
 
-    def finish(self, cursor: Any, loaded_by: str, params: Mapping[str, str] | None) -> None:
-        """PUT the parts still open, then COPY each table's folder (inside the caller's transaction)."""
+    def finish(self, cursor: Any, params: Mapping[str, str] | None) -> None:
+        """Load the parts still open (inside the caller's transaction)."""
         for statement in list(self._open):
-            self._put(cursor, statement, params)
-        for statement in self.parts:
-            sql = copy_rows_statement(self.tables[statement], self.folder_of(statement))
-            cursor.execute(sql, (*self.context, loaded_by), _statement_params=params)
+            self._load(cursor, statement, params)
 
     def cleanup(self, cursor: Any, params: Mapping[str, str] | None) -> None:
         """Best effort: the staged folder and the local parts; a staged file left behind loads nowhere."""
@@ -94,17 +101,35 @@ class StagedLoad:
 
     def _start(self, statement: str) -> tuple[IO[bytes], gzip.GzipFile, Path]:
         number = self.parts[statement] = self.parts.get(statement, 0) + 1
+        self._records[statement] = 0
         path = self.directory / f"{self.names[statement]}-part-{number:05d}.ndjson.gz"
         raw = path.open("wb")
         opened = self._open[statement] = (raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=GZIP_LEVEL, mtime=0), path)
         return opened
 
-    def _put(self, cursor: Any, statement: str, params: Mapping[str, str] | None) -> None:
+    def _load(self, cursor: Any, statement: str, params: Mapping[str, str] | None) -> None:
+        """PUT the table's open part, then COPY that one file into the table."""
         raw, part, path = self._open.pop(statement)
         part.close()
         raw.close()
+        folder = self.folder_of(statement)
         cursor.execute(
-            f"PUT 'file://{path}' {self.folder_of(statement)} AUTO_COMPRESS = FALSE SOURCE_COMPRESSION = GZIP OVERWRITE = TRUE",
-            _statement_params=params,
+            f"PUT 'file://{path}' {folder} AUTO_COMPRESS = FALSE SOURCE_COMPRESSION = GZIP OVERWRITE = TRUE", _statement_params=params
         )
         path.unlink()
+        cursor.execute(
+            copy_rows_statement(self.tables[statement], folder, path.name), (*self.context, self.loaded_by), _statement_params=params
+        )
+        columns = [column[0] for column in cursor.description]
+        if (shortfall := copy_shortfall(columns, cursor.fetchall(), path.name, self._records.pop(statement))) is not None:
+            raise PartNotLoaded(shortfall)
+
+
+def copy_shortfall(columns: Sequence[str], results: Sequence[Sequence[Any]], part: str, records: int) -> str | None:
+    """What a COPY of one part failed to load, from its result (a row per file it loaded); None: all its records."""
+    rows = [dict(zip((c.lower() for c in columns), row, strict=True)) for row in results]
+    mine = [row for row in rows if str(row.get("file", "")).endswith(part)]
+    if len(mine) == 1 and mine[0].get("status") == "LOADED" and int(mine[0].get("rows_loaded") or 0) == records:
+        return None
+    found = mine[0] if len(mine) == 1 else rows[0] if rows else {}
+    return f"the COPY of staged part {part} did not load its {records} records: {found.get('status', 'no result')}, {found.get('rows_loaded', 0)} loaded"

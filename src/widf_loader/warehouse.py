@@ -165,14 +165,15 @@ def raw_data_values(element: str) -> str:
     return ", ".join(per_record.get(c, "?") for c in RAW_DATA_COLUMNS)
 
 
-def copy_rows_statement(table: str, folder: str) -> str:
-    """A staged load's COPY of one table's parts (widf_loader.stage): each line `[record index, record]`, the
-    file's event context and LOADED_BY bound once, as insert_rows_statement binds them; `folder` is a path of
-    the user stage the loader names itself (a load id), never one from configuration or an event."""
+def copy_rows_statement(table: str, folder: str, part: str) -> str:
+    """A staged load's COPY of one part file of a table (widf_loader.stage): each line `[record index, record]`,
+    the file's event context and LOADED_BY bound once, as insert_rows_statement binds them. `folder` (a path of
+    the user stage, under a load id) and `part` (a file name in it) are the loader's own names, never ones from
+    configuration or an event."""
     values = raw_data_values("$1")
     return (
         f"COPY INTO {table} ({', '.join(RAW_DATA_COLUMNS)}, LOADED_BY) FROM (SELECT {values}, ? FROM {folder}) "
-        "FILE_FORMAT = (TYPE = JSON COMPRESSION = GZIP) ON_ERROR = ABORT_STATEMENT"
+        f"FILES = ('{part}') FILE_FORMAT = (TYPE = JSON COMPRESSION = GZIP) ON_ERROR = ABORT_STATEMENT"
     )
 
 
@@ -200,6 +201,7 @@ class RecordLines:
     """A batch's records as NDJSON lines, for a staged load's part files (widf_loader.stage); never bound."""
 
     ndjson: bytes
+    records: int
 
 
 def bound_rows(rows: Sequence[Sequence[Any]]) -> list[tuple]:
@@ -391,17 +393,19 @@ class Warehouse:
         first (then everything rolls back and claimed is False). Anything else
         (a gate rejected the file): everything rolls back and nothing is claimed;
         the caller settles the rejection with claim_rejection. With a stage, the
-        target tables' batches go to its parts, and its COPYs run before the claim.
+        target tables' batches go to its parts, each copied once it is full, the last before the claim.
         """
         with self.transaction(), self.connection.cursor() as cursor:
             try:
+                if stage is not None:
+                    stage.loaded_by = self.current_user()
                 self.send_while_building(cursor, batches, stage)
                 entry = settle()
                 if entry.status is not LoadStatus.LOADED:
                     self.end_transaction("ROLLBACK")
                     return False, entry
                 if stage is not None:
-                    stage.finish(cursor, self.current_user(), self._statement_params)
+                    stage.finish(cursor, self._statement_params)
                 return self.claim(cursor, [entry]), entry
             finally:
                 if stage is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -16,10 +17,11 @@ import snowflake.connector
 
 from helpers import UNNOTIFIED, ndjson, notification, put, query, shipped_pipeline, sqs_batch
 from widf_loader.config import LoaderSettings
-from widf_loader.events import file_id
+from widf_loader.events import FileRef, file_id
 from widf_loader.handler import lambda_handler, runtime
 from widf_loader.observe import query_tag
-from widf_loader.warehouse import Warehouse
+from widf_loader.stage import STAGE_ROOT, copy_shortfall
+from widf_loader.warehouse import Warehouse, copy_rows_statement
 from widf_local import aws, samples
 from widf_local.stack import fault_plan
 from widf_local.worker import LambdaContext
@@ -330,8 +332,11 @@ def test_a_large_file_through_the_stage_lands_the_rows_the_bound_path_lands(stac
     assert (by_stage.status, by_stage.rows_loaded, by_stage.rows_rejected) == ("LOADED", 3000, 1)
     assert (by_binds.status, by_binds.rows_loaded, by_binds.rows_rejected) == ("LOADED", 3000, 1)
     ran = statements_tagged(stack, tag)
-    assert ran.count("PUT") >= 2 and ran.count("COPY") == 1 and ran[-1] == "REMOVE", ran  # parts, one COPY, then cleanup
-    assert ran.index("COPY") < ran.index("MERGE") < ran.index("COMMIT")  # the COPY is in the claim's transaction
+    parts = [s for s in ran if s in ("PUT", "COPY")]
+    assert len(parts) >= 4 and parts == ["PUT", "COPY"] * (len(parts) // 2), ran  # each part PUT, then copied on its own
+    assert ran[-1] == "REMOVE", ran  # then cleanup
+    last_copy = len(ran) - 1 - ran[::-1].index("COPY")
+    assert last_copy < ran.index("MERGE") < ran.index("COMMIT")  # the COPYs are in the claim's transaction
     assert ran.count("INSERT") == 1  # the quarantined record, bound as always
 
     def landed(ref) -> list[tuple]:
@@ -351,6 +356,41 @@ def test_a_large_file_through_the_stage_lands_the_rows_the_bound_path_lands(stac
     assert {(f, v, e) for _, _, f, _, v, e, _, _ in staged_rows} == {(staged.uri, staged.version_id, staged.etag)}
     [(reason,)] = query(stack, "SELECT REASON FROM WIDF_DEMO_DB.PUBLIC.REJECTED_RECORDS WHERE SOURCE_KEY = %s", (staged.key,))
     assert "event_id" in reason
+
+
+def test_a_copy_that_loads_less_than_its_part_fails_the_attempt(stack, as_function, tmp_path):
+    """copy_shortfall on the gateway's own COPY results: a part loaded whole passes; a part loaded short, or one
+    the COPY does not find, is named with what the COPY said (the attempt then raises PartNotLoaded and rolls back)."""
+    ref = FileRef("bucket", "incoming/copy-check/file.ndjson", version_id="v1", etag="e1", size=10)
+    load_id = str(uuid.uuid4())
+    part = tmp_path / "t0-part-00001.ndjson.gz"
+    part.write_bytes(gzip.compress(b'[0,{"event_id":"a"}]\n[1,{"event_id":"b"}]\n'))
+    folder = f"{STAGE_ROOT}/{load_id}/t0/"
+    context = (ref.uri, ref.bucket, ref.key, ref.version_id, ref.etag, ref.size, ref.event_time, ref.principal, ref.source_ip, load_id)
+    warehouse = Warehouse(LoaderSettings.from_env())
+    with warehouse.connection.cursor() as cursor:
+        cursor.execute(f"PUT 'file://{part}' {folder} AUTO_COMPRESS = FALSE SOURCE_COMPRESSION = GZIP")
+        cursor.execute("BEGIN")
+        try:
+
+            def copied(name: str) -> tuple[list[str], list[tuple]]:
+                cursor.execute(copy_rows_statement("RAW_DATA", folder, name), (*context, "LOADER"))
+                return [c[0] for c in cursor.description], cursor.fetchall()
+
+            whole = copied(part.name)
+            assert copy_shortfall(*whole, part.name, 2) is None
+            assert copy_shortfall(*whole, part.name, 3) == (
+                f"the COPY of staged part {part.name} did not load its 3 records: LOADED, 2 loaded"
+            )
+            missing = copied("t0-part-00002.ndjson.gz")
+            assert copy_shortfall(*missing, "t0-part-00002.ndjson.gz", 2) == (
+                "the COPY of staged part t0-part-00002.ndjson.gz did not load its 2 records: Copy executed with 0 files processed., 0 loaded"
+            )
+        finally:
+            cursor.execute("ROLLBACK")
+            cursor.execute(f"REMOVE {STAGE_ROOT}/{load_id}/")
+    warehouse.reset()
+    assert rows_loaded(stack, "incoming/copy-check/") == 0
 
 
 STAGED = {"WIDF_STAGE_ABOVE_BYTES": "1", "WIDF_STAGE_PART_BYTES": str(16 * 1024), "WIDF_BATCH_ROWS": "100"}
@@ -373,8 +413,9 @@ def assert_loaded_once_by_a_retry(stack, ref, prefix: str, records: int) -> None
     assert rows_loaded(stack, prefix) == records
 
 
-def test_a_staged_load_killed_between_its_puts_and_its_copy_leaves_nothing_and_the_retry_loads_everything(stack, loader, as_function):
-    """Each PUT is made to take half a second at the gateway, so the load is killed among its PUTs, long before its COPY."""
+def test_a_staged_load_killed_among_its_parts_leaves_nothing_and_the_retry_loads_everything(stack, loader, as_function):
+    """Each PUT is made to take half a second at the gateway, so the load is killed among its parts, with some
+    of them copied (in a transaction nobody commits) and one PUT but not yet copied, long before its claim."""
     events = samples.sample_events(12000, seed=31)  # parts of 16 KiB compressed: some twenty of them
     ref = put(stack, loader, f"incoming/killed-staging/big{UNNOTIFIED}", ndjson(events))
     load_id = str(uuid.uuid4())
@@ -388,7 +429,8 @@ def test_a_staged_load_killed_between_its_puts_and_its_copy_leaves_nothing_and_t
         process.kill()
         process.wait()
         fault_plan(stack.info, {})
-    assert "COPY" not in statements_tagged(stack, tag), "killed after its COPY"
+    ran = statements_tagged(stack, tag)
+    assert "COPY" in ran and "MERGE" not in ran, ran  # killed with parts copied, before its claim
     assert_loaded_once_by_a_retry(stack, ref, "incoming/killed-staging/", len(events))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import inspect
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
@@ -170,6 +171,8 @@ def copy_rows_statement(table: str, folder: str, part: str) -> str:
     the file's event context and LOADED_BY bound once, as insert_rows_statement binds them. `folder` (a path of
     the user stage, under a load id) and `part` (a file name in it) are the loader's own names, never ones from
     configuration or an event."""
+    if not re.fullmatch(r"[\w.-]+", part):
+        raise ValueError(f"a staged part is named by the loader, a plain file name: not {part!r}")
     values = raw_data_values("$1")
     return (
         f"COPY INTO {table} ({', '.join(RAW_DATA_COLUMNS)}, LOADED_BY) FROM (SELECT {values}, ? FROM {folder}) "

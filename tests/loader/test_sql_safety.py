@@ -11,6 +11,7 @@ import pytest
 
 from widf_cli.local_stack import admin_connection
 from widf_loader.config import ConfigError, LoaderSettings
+from widf_loader.warehouse import copy_rows_statement
 from widf_local import aws
 from widf_ops.stack_outputs import wait_for
 
@@ -76,3 +77,9 @@ def test_a_hostile_key_and_payload_load_verbatim_and_change_nothing_else(stack, 
 def test_hostile_identifiers_in_the_configuration_are_refused_before_any_sql(variable, value):
     with pytest.raises(ConfigError, match=variable):
         LoaderSettings.from_env({"SNOWFLAKE_ACCOUNT": "myorg-myaccount", variable: value})
+
+
+def test_a_staged_part_name_that_is_no_plain_file_name_never_reaches_sql():
+    with pytest.raises(ValueError, match="plain file name"):
+        copy_rows_statement("RAW_DATA", "@~/widf-loader/x/t0/", "t0.gz') FILES = ('other.gz")
+    assert "FILES = ('t0-part-00001.ndjson.gz')" in copy_rows_statement("RAW_DATA", "@~/widf-loader/x/t0/", "t0-part-00001.ndjson.gz")

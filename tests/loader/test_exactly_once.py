@@ -414,8 +414,9 @@ def assert_loaded_once_by_a_retry(stack, ref, prefix: str, records: int) -> None
 
 
 def test_a_staged_load_killed_among_its_parts_leaves_nothing_and_the_retry_loads_everything(stack, loader, as_function):
-    """Each PUT is made to take half a second at the gateway, so the load is killed among its parts, with some
-    of them copied (in a transaction nobody commits) and one PUT but not yet copied, long before its claim."""
+    """Each PUT is made to take half a second at the gateway, so the load is killed among its parts: a second
+    part PUT means the first was copied (its COPY follows its PUT), in a transaction nobody commits, long
+    before the claim."""
     events = samples.sample_events(12000, seed=31)  # parts of 16 KiB compressed: some twenty of them
     ref = put(stack, loader, f"incoming/killed-staging/big{UNNOTIFIED}", ndjson(events))
     load_id = str(uuid.uuid4())

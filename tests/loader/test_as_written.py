@@ -7,7 +7,7 @@ import io
 
 import orjson
 import pytest
-from tests.loader.test_pipeline_chunks import CONFIGS, REF, loaded, ndjson, run
+from tests.loader.pipelines import CONFIGS, REF, loaded, ndjson, run
 
 from widf_loader.pipeline import Pipeline
 from widf_loader.reader import UnreadableFile, iter_records

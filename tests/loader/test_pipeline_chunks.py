@@ -5,29 +5,18 @@ from __future__ import annotations
 
 import gzip
 import io
-from dataclasses import replace
 
 import orjson
 import pytest
+from tests.loader.pipelines import CONFIGS, REF, loaded, ndjson, run
 
 from widf_loader import pipeline as pipeline_module
 from widf_loader.as_written import AsWritten
 from widf_loader.config import ReadLimits
-from widf_loader.events import FileRef
-from widf_loader.pipeline import Pipeline, Tally
-from widf_loader.pipeline_config import (
-    DEFAULT_CONFIG,
-    Condition,
-    PipelineConfig,
-    Route,
-    Target,
-    read_pipeline_config,
-)
+from widf_loader.pipeline import Pipeline
+from widf_loader.pipeline_config import DEFAULT_CONFIG, read_pipeline_config
 from widf_loader.reader import LimitExceeded, UnreadableFile, iter_records
-from widf_loader.warehouse import RecordArrayJson
 from widf_local import samples
-
-REF = FileRef("b", "incoming/f.ndjson")
 
 
 def mixed_records(count: int = 700) -> list:
@@ -45,35 +34,9 @@ def mixed_records(count: int = 700) -> list:
     return records
 
 
-def run(pipeline: Pipeline, records, batch_rows: int, limits: ReadLimits | None = None) -> tuple[list, Tally]:
-    tally = Tally()
-    batches = list(pipeline.batches(REF, records, "L", limits or ReadLimits(), batch_rows, tally))
-    return batches, tally
-
-
 def one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every chunk down the per-record path, as for hooks and typed columns."""
     monkeypatch.setattr(Pipeline, "chunk_elements", staticmethod(lambda *args: None))
-
-
-def no_contracts(config: PipelineConfig) -> PipelineConfig:
-    return replace(config, routes=tuple(replace(r, contract=None, contract_path=None) for r in config.routes))
-
-
-def two_tables() -> PipelineConfig:
-    config = read_pipeline_config(DEFAULT_CONFIG)
-    buys = Target("buys", "BUYS")
-    purchases = replace(config.routes[0], target=buys)
-    views = Route("views", buys, Condition(field="action", one_of=("page_view", 1)), None)
-    return replace(config, routes=(views, purchases, *config.routes[1:]), targets=(*config.targets, buys))
-
-
-CONFIGS = {
-    "default": read_pipeline_config(DEFAULT_CONFIG),
-    "no-contracts": no_contracts(read_pipeline_config(DEFAULT_CONFIG)),
-    "two-tables": two_tables(),
-    "one-route": replace(read_pipeline_config(DEFAULT_CONFIG), routes=read_pipeline_config(DEFAULT_CONFIG).routes[1:]),
-}
 
 
 @pytest.mark.parametrize("config", CONFIGS.values(), ids=CONFIGS.keys())
@@ -96,21 +59,6 @@ def test_chunks_give_the_batches_and_rejections_of_one_record_at_a_time(monkeypa
     assert chunked_tally == single_tally
     assert chunked_tally.records == len(records)
     assert (chunked_tally.rejected > 0) == any(r.contract for r in config.routes)
-
-
-def loaded(batches: list) -> dict:
-    """What each statement's batches load, whatever their boundaries: the bound values, each array's elements read."""
-    out: dict = {}
-    for statement, rows in batches:
-        context, elements = out.setdefault(statement, (set(), []))
-        for row in rows:
-            context.add(tuple(v for v in row if not isinstance(v, RecordArrayJson)))
-            elements += [e for v in row if isinstance(v, RecordArrayJson) for e in orjson.loads(v.json)]
-    return out
-
-
-def ndjson(records: list, line_end: bytes = b"\n") -> bytes:
-    return b"".join(orjson.dumps(r) + line_end for r in records)
 
 
 def test_chunks_from_the_reader_keep_indexes_as_positions_in_the_file(monkeypatch):

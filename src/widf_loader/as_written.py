@@ -61,16 +61,15 @@ class AsWritten:
     def judged(self, texts: list[bytes], first: int) -> tuple[list[bytes], list[int], list[int] | None, list[int], dict[int, Any]] | None:
         """The chunk's batch elements, their sizes, each record's route (None: the first's, for all), the offsets of
         the records to judge again, and those records parsed; None to parse the chunk instead."""
-        elements = list(map(ELEMENT.__mod__, zip(count(first), texts)))
-        sizes = list(map(len, elements))
-        if max(sizes) > 2 * self.max_depth and self.may_be_too_deep(texts):
+        if max(map(len, texts)) > 2 * self.max_depth and self.may_be_too_deep(texts):  # a level takes two brackets
             return None
         try:
             where, failed = self.routed_by_fallback(texts) if self.field_of_fallback is not None else self.routed(texts)
             parsed = {offset: orjson.loads(texts[offset]) for offset in failed}
         except NOT_AS_WRITTEN:
             return None
-        return elements, sizes, where, failed, parsed
+        elements = list(map(ELEMENT.__mod__, zip(count(first), texts)))
+        return elements, list(map(len, elements)), where, failed, parsed
 
     def routed(self, texts: list[bytes]) -> tuple[list[int] | None, list[int]]:
         """Each text's route (None: the first's, for all) and the offsets of those to judge again, in order. Every

@@ -80,14 +80,11 @@ class AsWritten:
                 list(map(self.check_json, texts))
         else:
             where = list(map(self.position_of, [found.value for found in map(self.read_field, texts)]))
-        failed: list[int] = []
-        for position, contract in enumerate(self.contracts):
-            if contract is not None:
-                offsets = range(len(texts)) if where is None else [o for o, w in enumerate(where) if w == position]
-                if offsets:
-                    verdicts = contract.accepts_all_texts(texts if where is None else [texts[o] for o in offsets])
-                    failed += [o for o, verdict in zip(offsets, verdicts, strict=True) if not verdict]
-        return where, sorted(failed)
+        return where, self.judged_again(
+            where,
+            len(texts),
+            lambda _, contract, offsets: contract.accepts_all_texts(texts if where is None else [texts[o] for o in offsets]),
+        )
 
     def routed_by_fallback(self, texts: list[bytes]) -> tuple[list[int], list[int]]:
         """routed, each text read by the last route's contract first: only a text that Struct refuses, or one
@@ -106,17 +103,24 @@ class AsWritten:
             where = list(map(self.positions.get, values, repeat(self.fallback)))
         except TypeError:  # an unhashable value
             where = list(map(self.position_of, values))
+
+        def verdicts(position: int, contract: StructContract, offsets: list[int]) -> list[bool]:
+            if position == self.fallback:  # already read into its Struct
+                return contract.verdicts([structs[o] for o in offsets])
+            return contract.accepts_all_texts([texts[o] for o in offsets])
+
+        return where, self.judged_again(where, len(texts), verdicts)
+
+    def judged_again(self, where: list[int] | None, size: int, verdicts: Callable[[int, StructContract, Any], list[bool]]) -> list[int]:
+        """The offsets, in order, of the records their route's contract does not vouch for; `verdicts(position,
+        contract, offsets)` judges the records at those offsets, all of which take that route (where None: the
+        first route, the only one with a contract)."""
         failed: list[int] = []
         for position, contract in enumerate(self.contracts):
-            offsets = [o for o, w in enumerate(where) if w == position]
-            if contract is None or not offsets:
-                continue
-            if position == self.fallback:
-                verdicts = contract.verdicts([structs[o] for o in offsets])
-            else:
-                verdicts = contract.accepts_all_texts([texts[o] for o in offsets])
-            failed += [o for o, verdict in zip(offsets, verdicts, strict=True) if not verdict]
-        return where, sorted(failed)
+            offsets = range(size) if where is None else [o for o, w in enumerate(where) if w == position]
+            if contract is not None and offsets:
+                failed += [o for o, verdict in zip(offsets, verdicts(position, contract, offsets), strict=True) if not verdict]
+        return sorted(failed)
 
     def position_of(self, value: Any) -> int:
         try:

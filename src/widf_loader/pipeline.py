@@ -297,9 +297,9 @@ class Pipeline:
 
         for read in record_chunks(records, lines=as_written is not None):
             if isinstance(read, Lines):
+                assert as_written is not None  # the reader hands over Lines only when asked for them
                 first = start
-                judged_texts = as_written.judged(read.texts, first) if as_written is not None else None
-                if judged_texts is not None:
+                if (judged_texts := as_written.judged(read.texts, first)) is not None:
                     start += len(read)
                     elements, sizes, where, failed, parsed = judged_texts
                     yield from accept(first, elements, sizes, where, failed, parsed.__getitem__)

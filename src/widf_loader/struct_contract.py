@@ -98,7 +98,6 @@ class StructContract:
 
     def __init__(self, struct: type[msgspec.Struct], left: dict[str, Any]):
         self.many = list[struct]  # type: ignore[valid-type]  # a Struct type made at run time
-        self.one = struct
         self.left = left  # property name -> validator of an array of that property's values
         self.decode_one = msgspec.json.Decoder(struct).decode
         self.convert_one = partial(msgspec.convert, type=struct)

@@ -36,7 +36,7 @@ import costs  # bench/costs.py, beside this script: credits per day from the war
 import orjson
 import report  # bench/report.py, beside this script: renders docs/performance.md from results.json
 
-from widf_loader.config import ReadLimits
+from widf_loader.config import LoaderSettings, ReadLimits
 from widf_loader.events import FileRef, file_id
 from widf_loader.pipeline import Pipeline, Tally
 from widf_loader.pipeline_config import DEFAULT_CONFIG, read_pipeline_config
@@ -121,10 +121,11 @@ def json_floor(data: bytes) -> int:
 
 
 def pipeline_pass(pipeline: Pipeline, data: bytes) -> int:
-    """Parse, route, check contracts, enrich (event context), serialise rows for the load."""
+    """Parse, route, check contracts, enrich (event context), serialise rows for the load, in batches as the
+    loader makes them by default (WIDF_BATCH_ROWS)."""
     tally = Tally()
     ref = FileRef("bench", "incoming/bench.ndjson", version_id="v", etag="e", size=len(data))
-    for _ in pipeline.batches(ref, iter_records(io.BytesIO(data), ref.uri), "load-id", ReadLimits(), 1000, tally):
+    for _ in pipeline.batches(ref, iter_records(io.BytesIO(data), ref.uri), "load-id", ReadLimits(), LoaderSettings.batch_rows, tally):
         pass
     return tally.records
 

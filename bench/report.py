@@ -213,7 +213,8 @@ part of `make test`.
 
 - **Side by side, in turns.** A ratio compares two things measured in the
   same run. The JSON floor (orjson parse and dump of every record, nothing
-  else), the pipeline and the pipeline without contracts take turns, at least
+  else), the pipeline (in batches as the loader makes them by default,
+  `WIDF_BATCH_ROWS`) and the pipeline without contracts take turns, at least
   five times each; the cold starts of the deployed artefact (connector 4.x),
   of the same function with connector 5.x and of a Snowpark + pandas handler
   take turns too; so load from elsewhere on the machine falls on all of them

@@ -18,19 +18,18 @@ path. Loaded as written, a key written twice reaches Snowflake twice: the insert
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from itertools import count, repeat
-from operator import attrgetter
+from collections.abc import Callable, Iterator, Sequence
+from itertools import accumulate, compress, repeat
+from operator import attrgetter, not_
 from typing import Any
 
 import msgspec
 import orjson
 
+from widf_loader.elements import TextElements
 from widf_loader.reader import ALL_BUT_BRACKETS
 from widf_loader.struct_contract import StructContract
 
-# A batch element per record: its index in the file, then its text, its newline only whitespace inside the array.
-ELEMENT = b"[%d,%b]"
 # What sends a chunk back to the parsed path: not JSON, not an object where a field is read, too deep to skip.
 NOT_AS_WRITTEN = (msgspec.DecodeError, msgspec.ValidationError, orjson.JSONDecodeError, RecursionError)
 
@@ -48,6 +47,7 @@ class AsWritten:
         self.check_json = msgspec.json.Decoder(msgspec.Raw).decode
         self.read_field: Callable[[bytes], Any] | None = None
         self.field_of_fallback: Callable[[Any], Any] | None = None
+        self.judges_of_fallback_structs: list[Callable[[list[Any]], list[bool]] | None] = []
         if table is not None:
             field, self.positions, self.fallback = table
             struct = msgspec.defstruct("RoutingField", [("value", Any, msgspec.field(name=field, default=None))])
@@ -57,10 +57,14 @@ class AsWritten:
             # routes as a parsed record's missing field does, to the fallback, unless a route wants null).
             if (fallback := contracts[self.fallback]) is not None and field in fallback.attributes and None not in self.positions:
                 self.field_of_fallback = attrgetter(fallback.attributes[field])
+                # and the other routes' contracts judge their records from the Structs it has read, when they can
+                self.judges_of_fallback_structs = [
+                    None if contract is None else contract.judge_of_structs_read_by(fallback) for contract in contracts
+                ]
 
-    def judged(self, texts: list[bytes], first: int) -> tuple[list[bytes], list[int], list[int] | None, list[int], dict[int, Any]] | None:
-        """The chunk's batch elements, their sizes, each record's route (None: the first's, for all), the offsets of
-        the records to judge again, and those records parsed; None to parse the chunk instead."""
+    def judged(self, texts: list[bytes], first: int) -> tuple[TextElements, list[int] | None, list[int], dict[int, Any]] | None:
+        """The chunk's batch elements, each record's route (None: the first's, for all), the offsets of the records
+        to judge again, and those records parsed; None to parse the chunk instead."""
         if max(map(len, texts)) > 2 * self.max_depth and self.may_be_too_deep(texts):  # a level takes two brackets
             return None
         try:
@@ -68,8 +72,7 @@ class AsWritten:
             parsed = {offset: orjson.loads(texts[offset]) for offset in failed}
         except NOT_AS_WRITTEN:
             return None
-        elements = list(map(ELEMENT.__mod__, zip(count(first), texts)))
-        return elements, list(map(len, elements)), where, failed, parsed
+        return TextElements(texts, range(first, first + len(texts))), where, failed, parsed
 
     def routed(self, texts: list[bytes]) -> tuple[list[int] | None, list[int]]:
         """Each text's route (None: the first's, for all) and the offsets of those to judge again, in order. Every
@@ -83,7 +86,7 @@ class AsWritten:
         return where, self.judged_again(
             where,
             len(texts),
-            lambda _, contract, offsets: contract.accepts_all_texts(texts if where is None else [texts[o] for o in offsets]),
+            lambda _, contract, offsets: contract.accepts_all_texts(picked(texts, offsets)),
         )
 
     def routed_by_fallback(self, texts: list[bytes]) -> tuple[list[int], list[int]]:
@@ -93,21 +96,19 @@ class AsWritten:
         assert fallback is not None and self.field_of_fallback is not None and self.read_field is not None
         structs = fallback.read_texts(texts)
         try:
-            if None in structs:  # refused by the Struct: the field read on its own
-                values = [
-                    self.read_field(text).value if struct is None else self.field_of_fallback(struct)
-                    for text, struct in zip(texts, structs, strict=True)
-                ]
-            else:
-                values = list(map(self.field_of_fallback, structs))
+            values = list(map(self.field_of_fallback, filter(None, structs)))  # a Struct is true, a refusal None
+            for offset in offsets_of_none(structs):  # refused by the Struct: the field read on its own
+                values.insert(offset, self.read_field(texts[offset]).value)
             where = list(map(self.positions.get, values, repeat(self.fallback)))
         except TypeError:  # an unhashable value
             where = list(map(self.position_of, values))
 
         def verdicts(position: int, contract: StructContract, offsets: list[int]) -> list[bool]:
             if position == self.fallback:  # already read into its Struct
-                return contract.verdicts([structs[o] for o in offsets])
-            return contract.accepts_all_texts([texts[o] for o in offsets])
+                return contract.verdicts(picked(structs, offsets))
+            if (judge := self.judges_of_fallback_structs[position]) is not None and None not in (read := picked(structs, offsets)):
+                return judge(read)
+            return contract.accepts_all_texts(picked(texts, offsets))
 
         return where, self.judged_again(where, len(texts), verdicts)
 
@@ -116,10 +117,10 @@ class AsWritten:
         contract, offsets)` judges the records at those offsets, all of which take that route (where None: the
         first route, the only one with a contract)."""
         failed: list[int] = []
-        for position, contract in enumerate(self.contracts):
-            offsets = range(size) if where is None else [o for o, w in enumerate(where) if w == position]
-            if contract is not None and offsets:
-                failed += [o for o, verdict in zip(offsets, verdicts(position, contract, offsets), strict=True) if not verdict]
+        for position, offsets in enumerate(offsets_by_position(where, size, len(self.contracts))):
+            if (contract := self.contracts[position]) is not None and offsets:
+                if not all(judged := verdicts(position, contract, offsets)):
+                    failed += compress(offsets, map(not_, judged))
         return sorted(failed)
 
     def position_of(self, value: Any) -> int:
@@ -132,3 +133,29 @@ class AsWritten:
         """Whether some text holds more brackets than WIDF_MAX_DEPTH allows levels (counted in C: a text's one newline ends it)."""
         brackets = b"".join(texts).translate(None, ALL_BUT_BRACKETS).split(b"\n")
         return max(map(len, brackets)) > self.max_depth
+
+
+def offsets_by_position(where: list[int] | None, size: int, positions: int) -> list[Sequence[int]]:
+    """For each route position, the offsets, in order, of the records that take it (where None: all take the first);
+    a stable sort groups them in C, where a comprehension per route would walk every record in Python."""
+    if where is None:
+        return [range(size), *([()] * (positions - 1))]
+    grouped = sorted(range(size), key=where.__getitem__)
+    ends = list(accumulate(map(where.count, range(positions))))
+    return [grouped[start:end] for start, end in zip([0, *ends], ends, strict=False)]
+
+
+def offsets_of_none(items: list[Any]) -> Iterator[int]:
+    """The offsets, in order, of the Nones in items (found in C: there are few)."""
+    offset = -1
+    try:
+        while True:
+            offset = items.index(None, offset + 1)
+            yield offset
+    except ValueError:
+        return
+
+
+def picked(items: list[Any], offsets: Sequence[int]) -> list[Any]:
+    """items at offsets, in order (all of them, unchanged, when offsets cover every item)."""
+    return items if len(offsets) == len(items) else list(map(items.__getitem__, offsets))

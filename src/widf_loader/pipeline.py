@@ -23,6 +23,7 @@ import orjson
 from widf_loader.as_written import AsWritten
 from widf_loader.config import LoaderSettings, ReadLimits
 from widf_loader.contract import ContractBook, GateDecision, judge_file
+from widf_loader.elements import ChunkElements, Serialised, without
 from widf_loader.enrich import Enricher, RecordRejectedByHook, load_hooks
 from widf_loader.events import FileRef
 from widf_loader.outcomes import LoadStatus
@@ -103,20 +104,36 @@ def record_json(element: bytes) -> bytes:
 
 
 class _RecordArray:
-    """One target table's pending records: the elements of the JSON array its next insert binds."""
+    """One target table's pending records: the elements of the JSON array its next insert binds, in pieces.
 
-    __slots__ = ("elements", "size")
+    A piece is one element, or a run of consecutive elements already joined as the batch is packed, by
+    commas for an array and newlines for lines (see ChunkElements.run): most often a chunk joins its batch whole.
+    """
+
+    __slots__ = ("pieces", "records", "size")
 
     def __init__(self) -> None:
-        self.elements: list[bytes] = []
+        self.pieces: list[bytes] = []
+        self.records = 0
         self.size = 2
 
+    def add(self, elements: list[bytes], size: int) -> None:
+        """Elements that add `size` bytes to the array, a comma each."""
+        self.pieces += elements
+        self.records += len(elements)
+        self.size += size
+
+    def add_run(self, run: bytes, records: int) -> None:
+        self.pieces.append(run)
+        self.records += records
+        self.size += len(run) + 1
+
     def array(self) -> RecordArrayJson:
-        return RecordArrayJson(b"[" + b",".join(self.elements) + b"]")
+        return RecordArrayJson(b"[" + b",".join(self.pieces) + b"]")
 
     def lines(self) -> RecordLines:
         """The elements as NDJSON, for a staged load's part files (see widf_loader.stage)."""
-        return RecordLines(b"\n".join(self.elements) + b"\n", len(self.elements))
+        return RecordLines(b"\n".join(self.pieces) + b"\n", self.records)
 
 
 class Pipeline:
@@ -159,6 +176,7 @@ class Pipeline:
         pending: dict[str, _RecordArray] = {}
         uri, rejected, dumps, statements = ref.uri, _RecordArray(), orjson.dumps, self.statements
         pack: Callable[[_RecordArray], RecordArrayJson | RecordLines] = _RecordArray.lines if lines else _RecordArray.array
+        separator = b"\n" if lines else b","  # between the elements in the pack
         reject_context = (ref.uri, ref.key, load_id)
         # Records this short cannot break the size or depth limits: skip the check for them.
         unchecked_bytes = min(limits.max_record_bytes, 2 * limits.max_depth)
@@ -187,11 +205,10 @@ class Pipeline:
             )  # a line loaded as written ends in its newline
             item = dumps((index, route.name, reason, raw))
             full = None
-            if rejected.elements and (rejected.size + len(item) > BATCH_BYTES or len(rejected.elements) >= batch_rows):
-                full = self.counted(self.reject_statement, [(*reject_context, rejected.array())], len(rejected.elements), tally)
+            if rejected.records and (rejected.size + len(item) > BATCH_BYTES or rejected.records >= batch_rows):
+                full = self.counted(self.reject_statement, [(*reject_context, rejected.array())], rejected.records, tally)
                 rejected = _RecordArray()
-            rejected.elements.append(item)
-            rejected.size += len(item) + 1
+            rejected.add([item], len(item) + 1)
             return full
 
         # Without hooks or typed columns a record needs only its route, its contract and its element:
@@ -204,7 +221,7 @@ class Pipeline:
         routed = any(checks_all) or not one_table
 
         def accept(
-            first: int, elements: list[bytes], sizes: list[int], where: list[int] | None, failed: list[int], record_at: Callable[[int], Any]
+            first: int, chunk_elements: ChunkElements, where: list[int] | None, failed: list[int], record_at: Callable[[int], Any]
         ) -> Iterator[tuple[str, list[tuple]]]:
             """A chunk's elements into their tables' pending batches, less those of its failed records that
             their contract refuses (see judged), which go to the quarantine."""
@@ -213,12 +230,21 @@ class Pipeline:
                 route = candidates[0 if where is None else where[offset]][1]
                 if (reason := self.contracts.violations(route, record_at(offset))) is not None:
                     refused.add(offset)
-                    if (full := reject(first + offset, route, reason, elements[offset])) is not None:
+                    if (full := reject(first + offset, route, reason, chunk_elements[offset])) is not None:
                         yield full
             if refused:
-                kept = [o for o in range(len(elements)) if o not in refused]
-                elements, sizes = [elements[o] for o in kept], [sizes[o] for o in kept]
-                where = None if where is None else [where[o] for o in kept]
+                chunk_elements = chunk_elements.without(refused)
+                where = None if where is None else without(where, refused)
+            if where is None or one_table:  # most often the chunk joins its table's pending batch whole
+                joins = pending.setdefault(statement_at[0], _RecordArray())
+                if (
+                    joins.records + len(chunk_elements) < batch_rows
+                    and joins.size + len(run := chunk_elements.run(separator)) <= BATCH_BYTES
+                ):
+                    joins.add_run(run, len(chunk_elements))
+                    return
+            elements = chunk_elements.each()
+            sizes = list(map(len, elements))
             if where is None or one_table:
                 groups = {statement_at[0]: (elements, sizes)}
             else:
@@ -229,9 +255,8 @@ class Pipeline:
                     group[1].append(size)
             for statement, (accepted, sizes) in groups.items():
                 batch, adding = pending.get(statement), sum(sizes) + len(sizes)  # the bytes they add, a comma each
-                if batch is not None and batch.size + adding - 1 <= BATCH_BYTES and len(batch.elements) + len(accepted) < batch_rows:
-                    batch.elements += accepted  # most often the chunk fits the pending batch whole
-                    batch.size += adding
+                if batch is not None and batch.size + adding - 1 <= BATCH_BYTES and batch.records + len(accepted) < batch_rows:
+                    batch.add(accepted, adding)
                 else:
                     yield from self.filled(statement, accepted, sizes, pending, context, batch_rows, tally, pack)
 
@@ -256,9 +281,8 @@ class Pipeline:
             first, start = start, start + len(chunk)
             serialised_chunk = self.chunk_elements(chunk, first, uri, limits, unchecked_bytes) if by_chunk else None
             if serialised_chunk is not None:
-                elements, sizes = serialised_chunk
                 where, failed = self.judged(chunk, candidates, checks_all, position_of, table, routed)
-                yield from accept(first, elements, sizes, where, failed, chunk.__getitem__)
+                yield from accept(first, serialised_chunk, where, failed, chunk.__getitem__)
                 return
             for index, record in enumerate(chunk, first):
                 _, route, check = candidates[position_of(record)]
@@ -285,12 +309,11 @@ class Pipeline:
                     if batch is None:
                         batch = pending[statement] = _RecordArray()
                     elif batch.size + len(element) > BATCH_BYTES:
-                        yield self.counted(statement, [(*context, pack(batch))], len(batch.elements), tally)
+                        yield self.counted(statement, [(*context, pack(batch))], batch.records, tally)
                         batch = pending[statement] = _RecordArray()
-                    batch.elements.append(element)
-                    batch.size += len(element) + 1
-                    if len(batch.elements) >= batch_rows:
-                        yield self.counted(statement, [(*context, pack(batch))], len(batch.elements), tally)
+                    batch.add([element], len(element) + 1)
+                    if batch.records >= batch_rows:
+                        yield self.counted(statement, [(*context, pack(batch))], batch.records, tally)
                         pending[statement] = _RecordArray()
                 elif (full := reject(index, route, reason, element)) is not None:
                     yield full
@@ -301,8 +324,8 @@ class Pipeline:
                 first = start
                 if (judged_texts := as_written.judged(read.texts, first)) is not None:
                     start += len(read)
-                    elements, sizes, where, failed, parsed = judged_texts
-                    yield from accept(first, elements, sizes, where, failed, parsed.__getitem__)
+                    elements, where, failed, parsed = judged_texts
+                    yield from accept(first, elements, where, failed, parsed.__getitem__)
                     continue
                 parts: Iterable[list[Any]] = read.parts()
             else:
@@ -310,10 +333,10 @@ class Pipeline:
             for chunk in parts:
                 yield from take(chunk)
         for statement, batch in pending.items():
-            if batch.elements:
-                yield self.counted(statement, [(*context, pack(batch))], len(batch.elements), tally)
-        if rejected.elements:
-            yield self.counted(self.reject_statement, [(*reject_context, rejected.array())], len(rejected.elements), tally)
+            if batch.records:
+                yield self.counted(statement, [(*context, pack(batch))], batch.records, tally)
+        if rejected.records:
+            yield self.counted(self.reject_statement, [(*reject_context, rejected.array())], rejected.records, tally)
 
     @staticmethod
     def judged(
@@ -344,10 +367,8 @@ class Pipeline:
         return where, sorted(failed)
 
     @staticmethod
-    def chunk_elements(
-        chunk: list[Any], first: int, name: str, limits: ReadLimits, unchecked_bytes: int
-    ) -> tuple[list[bytes], list[int]] | None:
-        """The chunk's batch elements, `[index, record]`, and their sizes, its records checked against the size and depth limits.
+    def chunk_elements(chunk: list[Any], first: int, name: str, limits: ReadLimits, unchecked_bytes: int) -> ChunkElements | None:
+        """The chunk's batch elements, `[index, record]`, its records checked against the size and depth limits.
 
         None when a record cannot be serialised: the chunk then goes one record at a time, which
         names the record and the limit.
@@ -358,16 +379,16 @@ class Pipeline:
             return None
         sizes = list(map(len, elements))
         if max(sizes) <= unchecked_bytes:
-            return elements, sizes
+            return Serialised(elements)
         # Brackets per element, counted in C: the elements hold no raw newline, so joined by newlines
         # and stripped of all but brackets and newlines, each line is one element's brackets.
         brackets = list(map(len, b"\n".join(elements).translate(None, ALL_BUT_BRACKETS).split(b"\n")))
         if max(sizes) <= limits.max_record_bytes and max(brackets) <= limits.max_depth:
-            return elements, sizes
+            return Serialised(elements)
         for offset, (size, bracket_count) in enumerate(zip(sizes, brackets, strict=True)):
             if size > unchecked_bytes and (size > limits.max_record_bytes or bracket_count > limits.max_depth):
                 check_record(chunk[offset], record_json(elements[offset]), first + offset, name, limits)  # raises if it breaks a limit
-        return elements, sizes
+        return Serialised(elements)
 
     def filled(
         self,
@@ -393,18 +414,17 @@ class Pipeline:
             if batch is None:
                 batch = pending[statement] = _RecordArray()
             elif batch.size + len(elements[position]) > BATCH_BYTES:
-                yield self.counted(statement, [(*context, pack(batch))], len(batch.elements), tally)
+                yield self.counted(statement, [(*context, pack(batch))], batch.records, tally)
                 batch = pending[statement] = _RecordArray()
             # Element `position` goes in regardless; those after it while they fit.
             before = ends[position - 1] if position else 0
             end = bisect_right(
-                ends, BATCH_BYTES - batch.size + before + 1, position + 1, min(len(elements), position + batch_rows - len(batch.elements))
+                ends, BATCH_BYTES - batch.size + before + 1, position + 1, min(len(elements), position + batch_rows - batch.records)
             )
-            batch.elements += elements[position:end]
-            batch.size += ends[end - 1] - before
+            batch.add(elements[position:end], ends[end - 1] - before)
             position = end
-            if len(batch.elements) >= batch_rows:
-                yield self.counted(statement, [(*context, pack(batch))], len(batch.elements), tally)
+            if batch.records >= batch_rows:
+                yield self.counted(statement, [(*context, pack(batch))], batch.records, tally)
                 batch = pending[statement] = _RecordArray()
 
     def counted(self, statement: str, rows: list[tuple], records: int, tally: Tally) -> tuple[str, list[tuple]]:

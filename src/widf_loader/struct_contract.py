@@ -96,9 +96,14 @@ class StructContract:
     """A property-wise contract (see contract.named_properties) compiled to a Struct, with the properties whose
     `format` or `pattern` jsonschema-rs judges."""
 
-    def __init__(self, struct: type[msgspec.Struct], left: dict[str, Any]):
+    def __init__(
+        self, struct: type[msgspec.Struct], left: dict[str, Any], rules: dict[str, tuple[Any, bool]], kinds: dict[str, Any], draft: Any
+    ):
         self.many = list[struct]  # type: ignore[valid-type]  # a Struct type made at run time
         self.left = left  # property name -> validator of an array of that property's values
+        self.rules = rules  # property name -> (its subschema, whether it is required)
+        self.lists_of = {name: list[kind] for name, kind in kinds.items()}  # type: ignore[valid-type]  # property name -> a list of its msgspec type
+        self.draft = draft  # the contract's $schema
         self.decode_one = msgspec.json.Decoder(struct).decode
         self.convert_one = partial(msgspec.convert, type=struct)
         self.attributes = {
@@ -133,6 +138,42 @@ class StructContract:
                 structs.append(None)
         return structs
 
+    def judge_of_structs_read_by(self, other: StructContract) -> Callable[[list[Any]], list[bool]] | None:
+        """This contract's verdicts on records `other`'s Struct has read (none refused), from those Structs, with
+        no second reading of the texts; None when `other` does not read every property this contract names.
+
+        A record keeps this contract for certain when `other` vouches for it and each property whose rule differs
+        keeps this contract's: present if required, and its value as `other` read it converts to this contract's
+        type (msgspec's convert is as strict as its decoding: 5.0 is no integer, true no number) and passes its
+        format or pattern. False, as ever, only means: judge it again.
+        """
+        if self.draft != other.draft or not self.rules.keys() <= other.rules.keys():
+            return None
+        differ = [(attrgetter(other.attributes[name]), name) for name, rule in self.rules.items() if rule != other.rules[name]]
+
+        def judge(structs: list[Any]) -> list[bool]:
+            verdicts = other.verdicts(structs)
+            for value_of, name in differ:
+                values = list(map(value_of, structs))
+                if msgspec.UNSET in values or not self.fit(name, values):  # find the records that break the rule
+                    required = self.rules[name][1]
+                    verdicts = [
+                        verdict and (not required if value is msgspec.UNSET else self.fit(name, [value]))
+                        for verdict, value in zip(verdicts, values, strict=True)
+                    ]
+            return verdicts
+
+        return judge
+
+    def fit(self, name: str, values: list[Any]) -> bool:
+        """Whether every value, as another contract's Struct read it, keeps this contract's rule for the property."""
+        try:
+            msgspec.convert(values, self.lists_of[name])
+        except msgspec.ValidationError:
+            return False
+        validator = self.left.get(name)
+        return validator is None or validator.is_valid(values)
+
     def verdicts(self, structs: list[Any]) -> list[bool]:
         """For each Struct (None: refused), whether its record keeps the contract for certain; False: judge it again."""
         every = None not in structs
@@ -154,12 +195,13 @@ def struct_contract(contract: Mapping[str, Any], names: tuple[str, ...]) -> Stru
     if not admits_objects(contract):
         return None
     fields: list[tuple[str, Any, Any]] = []
-    left = {}
+    left, rules, kinds = {}, {}, {}
     for position, name in enumerate(names):
         schema = properties.get(name, True)
         kind = property_type(schema)
         if kind is None:
             return None
+        rules[name], kinds[name] = (schema, name in required), kind
         if name in required:
             fields.append((f"p{position}", kind, msgspec.field(name=name)))
         else:
@@ -174,4 +216,4 @@ def struct_contract(contract: Mapping[str, Any], names: tuple[str, ...]) -> Stru
         msgspec.json.Decoder(list[struct])  # type: ignore[valid-type]  # msgspec refuses a union it cannot judge here
     except TypeError:
         return None
-    return StructContract(struct, left)
+    return StructContract(struct, left, rules, kinds, contract.get("$schema"))

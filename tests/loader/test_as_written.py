@@ -15,6 +15,7 @@ from widf_local import samples
 
 GOOD = samples.sample_events(150, seed=3)
 EVENT = b'{"event_id":"e-1","user_id":"u-1","action":"page_view","timestamp":"2025-01-01T00:00:00Z"'
+PURCHASE = EVENT.replace(b'"page_view"', b'"purchase"')
 AWKWARD_LINES = {
     "a key written twice": EVENT + b',"page":"/a","page":"/b"}',
     "the routing field written twice": EVENT + b',"action":"purchase","amount":5}',
@@ -40,6 +41,13 @@ AWKWARD_LINES = {
     "whitespace around": b" \t" + EVENT + b"} \t",
     "the contract broken": EVENT.replace(b'"user_id":"u-1",', b"") + b"}",
     "a timestamp that is no date-time": EVENT.replace(b"2025-01-01T00:00:00Z", b"yesterday") + b"}",
+    # purchases, judged from what the events' contract read (StructContract.judge_of_structs_read_by)
+    "a purchase": PURCHASE + b',"amount":5}',
+    "a purchase without its amount": PURCHASE + b"}",
+    "a purchase with a negative amount": PURCHASE + b',"amount":-1}',
+    "a purchase whose amount is text": PURCHASE + b',"amount":"5"}',
+    "a purchase whose currency is no code": PURCHASE + b',"amount":5,"currency":"usd"}',
+    "a purchase whose timestamp is no date-time": PURCHASE.replace(b"2025-01-01T00:00:00Z", b"2025-02-30T00:00:00Z") + b',"amount":1}',
 }
 
 

@@ -176,3 +176,66 @@ def test_a_contract_msgspec_cannot_judge_exactly_is_left_to_jsonschema_rs(contra
     from widf_loader.struct_contract import struct_contract
 
     assert struct_contract(contract, named_properties(contract)) is None
+
+
+def shipped(name: str) -> dict:
+    from widf_loader.pipeline_config import DEFAULT_CONFIG
+
+    return json.loads((DEFAULT_CONFIG.parent / "contracts" / name).read_text())
+
+
+LOOSE = {"type": "object", "properties": {name: True for name in ("s", "n", "i", "e", "k", "t", "p", "list")}}
+# (the fallback route's contract, which reads every record, and another route's, judged from what the fallback read)
+ROUTE_PAIRS = {
+    "shipped": (shipped("event.schema.json"), shipped("purchase.schema.json")),
+    "stricter-types": (LOOSE, {**STRUCT_CONTRACTS["every-keyword"], "properties": {**STRUCT_CONTRACTS["every-keyword"]["properties"]}}),
+    "looser-than-the-fallback": (
+        {"type": "object", "required": ["n"], "properties": {"n": {"type": "number", "maximum": 1}, "s": {"type": "string"}}},
+        {"type": "object", "properties": {"n": {"type": "number", "minimum": 0}, "s": {"type": "string", "format": "date-time"}}},
+    ),
+}
+for pair in ROUTE_PAIRS.values():  # the other route names no property the fallback does not read
+    pair[1]["properties"] = {k: v for k, v in pair[1]["properties"].items() if k in pair[0]["properties"]}
+
+
+@pytest.mark.parametrize("pair", list(ROUTE_PAIRS.values()), ids=list(ROUTE_PAIRS))
+def test_a_route_judged_from_the_fallbacks_structs_vouches_only_for_records_jsonschema_rs_accepts(pair):
+    """Another route's records are judged from the Structs the fallback's contract read them into, not read again:
+    wherever that judge vouches for a record, jsonschema-rs accepts it; on the shipped contracts, one at a time, it
+    is exact."""
+    import orjson
+
+    from widf_loader.struct_contract import struct_contract
+
+    fallback_contract, contract = pair
+    fallback, mine = (struct_contract(c, named_properties(c)) for c in pair)
+    assert fallback is not None and mine is not None
+    judge = mine.judge_of_structs_read_by(fallback)
+    assert judge is not None
+    base = {"event_id": "e", "user_id": "u", "action": "purchase", "timestamp": "2026-11-27T10:00:00Z", "amount": 1, "s": "ab", "n": 1}
+    records = [dict(base), {}]
+    for name in named_properties(contract):
+        records += [{**base, name: value} for value in EDGE_VALUES]
+        records += [{k: v for k, v in base.items() if k != name}]
+    structs = fallback.read_texts([orjson.dumps(r) for r in records])
+    read = [(record, struct) for record, struct in zip(records, structs, strict=True) if struct is not None]
+    whole = jsonschema_rs.validator_for(contract, validate_formats=True)
+    expected = [whole.is_valid(record) for record, _ in read]
+    assert 0 < sum(expected) < len(read)  # the records the fallback read fall on both sides
+    for size in (1, 7, len(read)):  # a chunk at a time, as the pipeline judges them
+        verdicts = sum((judge([struct for _, struct in read[i : i + size]]) for i in range(0, len(read), size)), [])
+        assert not [record for (record, _), verdict, valid in zip(read, verdicts, expected, strict=True) if verdict and not valid]
+        if size == 1:  # in a chunk, a format one record breaks sends back all that have the property
+            assert verdicts == expected if pair is ROUTE_PAIRS["shipped"] else sum(verdicts) >= sum(expected) // 2
+
+
+def test_a_route_naming_a_property_the_fallback_does_not_read_or_of_another_draft_is_read_again():
+    from widf_loader.struct_contract import struct_contract
+
+    fallback = {"type": "object", "properties": {"a": {"type": "string"}}}
+    for contract in (
+        {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "string"}}},
+        {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "properties": {"a": {"type": "string"}}},
+    ):
+        mine = struct_contract(contract, named_properties(contract))
+        assert mine is not None and mine.judge_of_structs_read_by(struct_contract(fallback, ("a",))) is None

@@ -47,7 +47,7 @@ class AsWritten:
         self.check_json = msgspec.json.Decoder(msgspec.Raw).decode
         self.read_field: Callable[[bytes], Any] | None = None
         self.field_of_fallback: Callable[[Any], Any] | None = None
-        self.judges_of_fallback_structs: list[Callable[[list[Any]], list[bool]] | None] = []
+        self.judges_of_fallback_structs: list[Callable[[list[Any], list[bool]], list[bool]] | None] = []
         if table is not None:
             field, self.positions, self.fallback = table
             struct = msgspec.defstruct("RoutingField", [("value", Any, msgspec.field(name=field, default=None))])
@@ -103,14 +103,22 @@ class AsWritten:
         except TypeError:  # an unhashable value
             where = list(map(self.position_of, values))
 
-        def verdicts(position: int, contract: StructContract, offsets: list[int]) -> list[bool]:
-            if position == self.fallback:  # already read into its Struct
-                return contract.verdicts(picked(structs, offsets))
-            if (judge := self.judges_of_fallback_structs[position]) is not None and None not in (read := picked(structs, offsets)):
-                return judge(read)
-            return contract.accepts_all_texts(picked(texts, offsets))
-
-        return where, self.judged_again(where, len(texts), verdicts)
+        # The last route's verdict on every record, then each other route's on its own records: from what the last
+        # route's Struct read where the route's contract can judge so, else from their texts; no contract, no judge.
+        vouched = fallback.verdicts(structs)
+        verdicts = list(vouched)
+        for position, contract in enumerate(self.contracts):
+            if position == self.fallback or not (offsets := list(compress(range(len(texts)), map(position.__eq__, where)))):
+                continue
+            if contract is None:
+                mine = [True] * len(offsets)
+            elif (judge := self.judges_of_fallback_structs[position]) is not None and None not in (read := picked(structs, offsets)):
+                mine = judge(read, picked(vouched, offsets))
+            else:
+                mine = contract.accepts_all_texts(picked(texts, offsets))
+            if mine != picked(vouched, offsets):
+                list(map(verdicts.__setitem__, offsets, mine))
+        return where, [] if all(verdicts) else list(compress(range(len(texts)), map(not_, verdicts)))
 
     def judged_again(self, where: list[int] | None, size: int, verdicts: Callable[[int, StructContract, Any], list[bool]]) -> list[int]:
         """The offsets, in order, of the records their route's contract does not vouch for; `verdicts(position,

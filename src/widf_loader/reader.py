@@ -254,8 +254,8 @@ def _ndjson_chunks(stream: io.BufferedReader, name: str, limits: ReadLimits, as_
                 f"{name} line {line_number + complete_lines + 1}: record is over the {limit}-byte limit (WIDF_MAX_RECORD_BYTES)"
             )
         may_be_too_long = end > limit
-        if as_lines and not may_be_too_long and may_load_as_written(text[:end]):
-            texts = list(io.BytesIO(text[:end]))
+        if as_lines and not may_be_too_long and may_load_as_written(complete := text[:end]):
+            texts = list(io.BytesIO(complete))
             for start in range(0, len(texts), LINES_PER_CHUNK):
                 yield Lines(texts[start : start + LINES_PER_CHUNK], line_number + start, name)
             line_number += len(texts)

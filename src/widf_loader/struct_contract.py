@@ -138,9 +138,10 @@ class StructContract:
                 structs.append(None)
         return structs
 
-    def judge_of_structs_read_by(self, other: StructContract) -> Callable[[list[Any]], list[bool]] | None:
-        """This contract's verdicts on records `other`'s Struct has read (none refused), from those Structs, with
-        no second reading of the texts; None when `other` does not read every property this contract names.
+    def judge_of_structs_read_by(self, other: StructContract) -> Callable[[list[Any], list[bool]], list[bool]] | None:
+        """This contract's verdicts on records `other`'s Struct has read (none refused), from those Structs and
+        `other`'s verdicts on them, with no second reading of the texts; None when `other` does not read every
+        property this contract names.
 
         A record keeps this contract for certain when `other` vouches for it and each property whose rule differs
         keeps this contract's: present if required, and its value as `other` read it converts to this contract's
@@ -151,8 +152,8 @@ class StructContract:
             return None
         differ = [(attrgetter(other.attributes[name]), name) for name, rule in self.rules.items() if rule != other.rules[name]]
 
-        def judge(structs: list[Any]) -> list[bool]:
-            verdicts = other.verdicts(structs)
+        def judge(structs: list[Any], vouched: list[bool]) -> list[bool]:
+            verdicts = vouched
             for value_of, name in differ:
                 values = list(map(value_of, structs))
                 if msgspec.UNSET in values or not self.fit(name, values):  # find the records that break the rule

@@ -223,7 +223,8 @@ def test_a_route_judged_from_the_fallbacks_structs_vouches_only_for_records_json
     expected = [whole.is_valid(record) for record, _ in read]
     assert 0 < sum(expected) < len(read)  # the records the fallback read fall on both sides
     for size in (1, 7, len(read)):  # a chunk at a time, as the pipeline judges them
-        verdicts = sum((judge([struct for _, struct in read[i : i + size]]) for i in range(0, len(read), size)), [])
+        chunks = [[struct for _, struct in read[i : i + size]] for i in range(0, len(read), size)]
+        verdicts = sum((judge(chunk, fallback.verdicts(chunk)) for chunk in chunks), [])
         assert not [record for (record, _), verdict, valid in zip(read, verdicts, expected, strict=True) if verdict and not valid]
         if size == 1:  # in a chunk, a format one record breaks sends back all that have the property
             assert verdicts == expected if pair is ROUTE_PAIRS["shipped"] else sum(verdicts) >= sum(expected) // 2

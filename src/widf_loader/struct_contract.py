@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import partial
+from itertools import repeat
 from operator import attrgetter, is_not
 from typing import Annotated, Any, Literal, Union
 
@@ -177,14 +178,13 @@ class StructContract:
 
     def verdicts(self, structs: list[Any]) -> list[bool]:
         """For each Struct (None: refused), whether its record keeps the contract for certain; False: judge it again."""
-        every = None not in structs
-        verdicts = [True] * len(structs) if every else [struct is not None for struct in structs]
+        if None in structs:
+            verdicts, read = list(map(is_not, structs, repeat(None))), list(filter(None, structs))  # a Struct is true
+        else:
+            verdicts, read = [True] * len(structs), structs
         for name, validator in self.left.items():
             attribute = attrgetter(self.attributes[name])
-            if every:  # in C
-                values = list(filter(partial(is_not, msgspec.UNSET), map(attribute, structs)))
-            else:
-                values = [v for struct in structs if struct is not None and (v := attribute(struct)) is not msgspec.UNSET]
+            values = list(filter(partial(is_not, msgspec.UNSET), map(attribute, read)))  # in C
             if values and not validator.is_valid(values):  # some value breaks its format or pattern: judge again all that have one
                 verdicts = [verdict and attribute(struct) is msgspec.UNSET for verdict, struct in zip(verdicts, structs, strict=True)]
         return verdicts

@@ -19,7 +19,7 @@ path. Loaded as written, a key written twice reaches Snowflake twice: the insert
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from itertools import accumulate, compress, repeat
+from itertools import compress, repeat
 from operator import attrgetter, not_
 from typing import Any
 
@@ -59,7 +59,8 @@ class AsWritten:
                 self.field_of_fallback = attrgetter(fallback.attributes[field])
                 # and the other routes' contracts judge their records from the Structs it has read, when they can
                 self.judges_of_fallback_structs = [
-                    None if contract is None else contract.judge_of_structs_read_by(fallback) for contract in contracts
+                    None if contract is None or position == self.fallback else contract.judge_of_structs_read_by(fallback)
+                    for position, contract in enumerate(contracts)
                 ]
 
     def judged(self, texts: list[bytes], first: int) -> tuple[TextElements, list[int] | None, list[int], dict[int, Any]] | None:
@@ -83,11 +84,8 @@ class AsWritten:
                 list(map(self.check_json, texts))
         else:
             where = list(map(self.position_of, [found.value for found in map(self.read_field, texts)]))
-        return where, self.judged_again(
-            where,
-            len(texts),
-            lambda _, contract, offsets: contract.accepts_all_texts(picked(texts, offsets)),
-        )
+        judges = [None if contract is None else contract.accepts_all_texts for contract in self.contracts]
+        return where, judged_again(where, texts, judges)
 
     def routed_by_fallback(self, texts: list[bytes]) -> tuple[list[int], list[int]]:
         """routed, each text read by the last route's contract first: only a text that Struct refuses, or one
@@ -108,7 +106,7 @@ class AsWritten:
         vouched = fallback.verdicts(structs)
         verdicts = list(vouched)
         for position, contract in enumerate(self.contracts):
-            if position == self.fallback or not (offsets := list(compress(range(len(texts)), map(position.__eq__, where)))):
+            if position == self.fallback or not (offsets := offsets_taking(where, position)):
                 continue
             if contract is None:
                 mine = [True] * len(offsets)
@@ -119,17 +117,6 @@ class AsWritten:
             if mine != picked(vouched, offsets):
                 list(map(verdicts.__setitem__, offsets, mine))
         return where, [] if all(verdicts) else list(compress(range(len(texts)), map(not_, verdicts)))
-
-    def judged_again(self, where: list[int] | None, size: int, verdicts: Callable[[int, StructContract, Any], list[bool]]) -> list[int]:
-        """The offsets, in order, of the records their route's contract does not vouch for; `verdicts(position,
-        contract, offsets)` judges the records at those offsets, all of which take that route (where None: the
-        first route, the only one with a contract)."""
-        failed: list[int] = []
-        for position, offsets in enumerate(offsets_by_position(where, size, len(self.contracts))):
-            if (contract := self.contracts[position]) is not None and offsets:
-                if not all(judged := verdicts(position, contract, offsets)):
-                    failed += compress(offsets, map(not_, judged))
-        return sorted(failed)
 
     def position_of(self, value: Any) -> int:
         try:
@@ -143,14 +130,22 @@ class AsWritten:
         return max(map(len, brackets)) > self.max_depth
 
 
-def offsets_by_position(where: list[int] | None, size: int, positions: int) -> list[Sequence[int]]:
-    """For each route position, the offsets, in order, of the records that take it (where None: all take the first);
-    a stable sort groups them in C, where a comprehension per route would walk every record in Python."""
-    if where is None:
-        return [range(size), *([()] * (positions - 1))]
-    grouped = sorted(range(size), key=where.__getitem__)
-    ends = list(accumulate(map(where.count, range(positions))))
-    return [grouped[start:end] for start, end in zip([0, *ends], ends, strict=False)]
+def judged_again(where: list[int] | None, records: list[Any], judges: Sequence[Callable[[list[Any]], list[bool]] | None]) -> list[int]:
+    """The offsets, in order, of the records their route's judge (None: nothing to judge) does not vouch for;
+    each judge is given the records that take its route, in order (where None: all take the first route)."""
+    failed: list[int] = []
+    for position, judge in enumerate(judges):
+        if judge is None:
+            continue
+        offsets = range(len(records)) if where is None else offsets_taking(where, position)
+        if offsets and not all(verdicts := judge(picked(records, offsets))):
+            failed += compress(offsets, map(not_, verdicts))
+    return sorted(failed)
+
+
+def offsets_taking(where: list[int], position: int) -> list[int]:
+    """The offsets, in order, of the records that take the route at `position` (found in C)."""
+    return list(compress(range(len(where)), map(position.__eq__, where)))
 
 
 def offsets_of_none(items: list[Any]) -> Iterator[int]:

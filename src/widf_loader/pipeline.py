@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from itertools import accumulate, compress, count, repeat
+from itertools import accumulate, count, repeat
 from operator import add, methodcaller
 from typing import Any
 
 import orjson
 
-from widf_loader.as_written import AsWritten
+from widf_loader.as_written import AsWritten, judged_again
 from widf_loader.config import LoaderSettings, ReadLimits
 from widf_loader.contract import ContractBook, GateDecision, judge_file
 from widf_loader.elements import ChunkElements, Serialised, without
@@ -240,7 +240,8 @@ class Pipeline:
                 chunk_elements = chunk_elements.without(refused)
                 where = None if where is None else without(where, refused)
             if where is None or one_table:  # most often the chunk joins its table's pending batch whole
-                joins = pending.setdefault(statement_at[0], _RecordArray())
+                if (joins := pending.get(statement_at[0])) is None:
+                    joins = pending[statement_at[0]] = _RecordArray()
                 if (
                     joins.records + len(chunk_elements) < batch_rows
                     and joins.size + len(run := chunk_elements.run(separator)) <= BATCH_BYTES
@@ -361,14 +362,7 @@ class Pipeline:
                     pass
             if where is None:
                 where = list(map(position_of, chunk))
-        failed: list[int] = []
-        for position, check_all in enumerate(checks_all):
-            if check_all is not None:
-                offsets = range(len(chunk)) if where is None else list(compress(range(len(chunk)), map(position.__eq__, where)))
-                verdicts = check_all(chunk if where is None else list(map(chunk.__getitem__, offsets)))
-                if not all(verdicts):
-                    failed += [o for o, verdict in zip(offsets, verdicts, strict=True) if not verdict]
-        return where, sorted(failed)
+        return where, judged_again(where, chunk, checks_all)
 
     @staticmethod
     def chunk_elements(chunk: list[Any], first: int, name: str, limits: ReadLimits, unchecked_bytes: int) -> ChunkElements | None:

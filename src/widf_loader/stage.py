@@ -5,8 +5,9 @@ as it is full, in the file's one transaction, before its claim.
 Why: by the bound path a large file is one INSERT per bound array (7 MB of records), some 200 statements a
 GB (`make bench`: statements_per_gb), each a round trip to a running warehouse; COPY is Snowflake's bulk
 path, and parts follow its file-sizing guidance ("Preparing to load data": roughly 100-250 MB compressed).
-A part's PUT and COPY run in the warehouse's sender thread while the pipeline fills the next part, so the
-warehouse loads the file as it streams by instead of all at its end. The user stage needs no object, grant
+A full part's PUT and COPY run in a thread of their own (the copier) while the pipeline fills the next
+part, so the warehouse loads the file as it streams by instead of all at its end, and the pipeline never
+waits for a COPY but the last: one part is copying at a time, so /tmp holds two parts at most. The user stage needs no object, grant
 or setup: the service user may always write its own.
 
 Exactly once, as before: the claim comes last and commits with the COPYs. An attempt stages under a folder
@@ -24,6 +25,8 @@ import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from pathlib import Path
 from typing import IO, Any
 
@@ -48,7 +51,10 @@ class PartNotLoaded(Exception):
 
 class StagedLoad:
     """One attempt's parts: written as the batches arrive (in the warehouse's sender thread), each PUT and
-    copied once it fills, the last by finish(); cleanup() removes them, staged and local."""
+    copied in the copier thread once it fills, the last by finish(); cleanup() removes them, staged and local.
+
+    Every statement on the attempt's cursor runs one after another: the copier's, then (wait_for_copies)
+    any other statement of the transaction."""
 
     def __init__(self, load_id: str, tables: Mapping[str, str], part_bytes: int):
         if not _LOAD_ID.fullmatch(load_id):
@@ -63,6 +69,8 @@ class StagedLoad:
         self.parts: dict[str, int] = {}  # statement -> parts started
         self._open: dict[str, tuple[IO[bytes], gzip.GzipFile, Path]] = {}
         self._records: dict[str, int] = {}  # statement -> records in its open part
+        self._copier: ThreadPoolExecutor | None = None
+        self._copying: Future | None = None  # the part being PUT and copied, if any
 
     def takes(self, statement: str) -> bool:
         return statement in self.tables
@@ -76,15 +84,28 @@ class StagedLoad:
         part.write(lines.ndjson)
         self._records[statement] += lines.records
         if raw.tell() >= self.part_bytes:
-            self._load(cursor, statement, params)
+            self._hand_to_copier(cursor, statement, params)
+
+    def wait_for_copies(self) -> None:
+        """Return once no part is copying; raises what its PUT or COPY raised (PartNotLoaded among them)."""
+        if self._copying is not None:
+            copying, self._copying = self._copying, None
+            copying.result()
 
     def finish(self, cursor: Any, params: Mapping[str, str] | None) -> None:
-        """Load the parts still open (inside the caller's transaction)."""
+        """Load the parts still open, and wait for every COPY (inside the caller's transaction)."""
         for statement in list(self._open):
-            self._load(cursor, statement, params)
+            self._hand_to_copier(cursor, statement, params)
+        self.wait_for_copies()
 
     def cleanup(self, cursor: Any, params: Mapping[str, str] | None) -> None:
-        """Best effort: the staged folder and the local parts; a staged file left behind loads nowhere."""
+        """Best effort: the staged folder and the local parts; a staged file left behind loads nowhere. A COPY
+        still running is waited for first: the rollback that follows must not race it."""
+        if self._copying is not None:
+            futures_wait([self._copying])
+            self._copying = None
+        if self._copier is not None:
+            self._copier.shutdown()
         for raw, part, _ in self._open.values():
             part.close()
             raw.close()
@@ -107,11 +128,19 @@ class StagedLoad:
         opened = self._open[statement] = (raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=GZIP_LEVEL, mtime=0), path)
         return opened
 
-    def _load(self, cursor: Any, statement: str, params: Mapping[str, str] | None) -> None:
-        """PUT the table's open part, then COPY that one file into the table."""
+    def _hand_to_copier(self, cursor: Any, statement: str, params: Mapping[str, str] | None) -> None:
+        """Close the table's open part and have the copier load it, once the part before it is copied."""
         raw, part, path = self._open.pop(statement)
         part.close()
         raw.close()
+        records = self._records.pop(statement)
+        self.wait_for_copies()
+        if self._copier is None:
+            self._copier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="widf-copier")
+        self._copying = self._copier.submit(self._load, cursor, statement, path, records, params)
+
+    def _load(self, cursor: Any, statement: str, path: Path, records: int, params: Mapping[str, str] | None) -> None:
+        """In the copier: PUT one closed part, then COPY that one file into its table."""
         folder = self.folder_of(statement)
         cursor.execute(
             f"PUT 'file://{path}' {folder} AUTO_COMPRESS = FALSE SOURCE_COMPRESSION = GZIP OVERWRITE = TRUE", _statement_params=params
@@ -121,7 +150,7 @@ class StagedLoad:
             copy_rows_statement(self.tables[statement], folder, path.name), (*self.context, self.loaded_by), _statement_params=params
         )
         columns = [column[0] for column in cursor.description]
-        if (shortfall := copy_shortfall(columns, cursor.fetchall(), path.name, self._records.pop(statement))) is not None:
+        if (shortfall := copy_shortfall(columns, cursor.fetchall(), path.name, records)) is not None:
             raise PartNotLoaded(shortfall)
 
 

@@ -403,6 +403,8 @@ class Warehouse:
                 if stage is not None:
                     stage.loaded_by = self.current_user()
                 self.send_while_building(cursor, batches, stage)
+                if stage is not None:
+                    stage.wait_for_copies()  # a part's COPY may still run: nothing else may meanwhile, a ROLLBACK least
                 entry = settle()
                 if entry.status is not LoadStatus.LOADED:
                     self.end_transaction("ROLLBACK")
@@ -452,7 +454,8 @@ class Warehouse:
         self, cursor: Any, batches: Iterable[tuple[str, Sequence[Sequence[Any]]]], stage: StagedLoad | None = None
     ) -> None:
         """Run each batch's statement in the sender thread while this thread builds the next batch (or, for a
-        target table of a staged load, write it to the stage's part there).
+        target table of a staged load, write it to the stage's part there; the stage copies a full part in a
+        thread of its own).
 
         Building a batch (parse, validate, serialise) is CPU work in Python; running it is mostly waiting
         for Snowflake, and the connector's gzip of the request releases the GIL. One statement in flight
@@ -460,6 +463,12 @@ class Warehouse:
         file's one transaction, and memory holds two batches at most.
         """
         in_flight: Future | None = None
+
+        def execute_batch(cursor: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+            if stage is not None:
+                stage.wait_for_copies()  # one statement at a time on the transaction's cursor
+            self.execute_batch(cursor, statement, rows)
+
         try:
             for statement, rows in batches:
                 if in_flight is not None:
@@ -467,7 +476,7 @@ class Warehouse:
                 if stage is not None and stage.takes(statement):
                     in_flight = self._sender.submit(stage.write, cursor, statement, rows, self._statement_params)
                 else:
-                    in_flight = self._sender.submit(self.execute_batch, cursor, statement, rows)
+                    in_flight = self._sender.submit(execute_batch, cursor, statement, rows)
         except BaseException:
             if in_flight is not None:
                 futures_wait([in_flight])  # the rollback that follows must not race a statement still running

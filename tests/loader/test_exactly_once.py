@@ -358,6 +358,30 @@ def test_a_large_file_through_the_stage_lands_the_rows_the_bound_path_lands(stac
     assert "event_id" in reason
 
 
+def test_a_copy_that_fails_fails_the_staged_attempt_with_its_error_and_lands_nothing(stack, loader, as_function):
+    """The parts' COPYs run in a thread of their own while the pipeline fills the next part. The loader's role
+    may no longer insert into RAW_DATA, so the first COPY fails: the attempt raises that COPY's error (not a
+    later one), rolls back and records FAILED; with the grant back, the retry loads the file whole."""
+    prefix = "incoming/copy-fails/"
+    events = samples.sample_events(3000, seed=78)
+    ref = put(stack, loader, f"{prefix}big{UNNOTIFIED}", ndjson(events))
+    s3 = aws.client("s3", stack.info.aws_endpoint)
+    grant = "INSERT ON TABLE WIDF_DEMO_DB.PUBLIC.RAW_DATA"
+    query(stack, f"REVOKE {grant} FROM ROLE {LoaderSettings.from_env().role}")
+    try:
+        with pytest.raises(snowflake.connector.errors.ProgrammingError, match="Insufficient privileges") as failed:
+            shipped_pipeline().load_file(ref, s3=s3, warehouse=Warehouse(staging()), settings=staging())
+    finally:
+        query(stack, f"GRANT {grant} TO ROLE {LoaderSettings.from_env().role}")
+    assert "RAW_DATA" in str(failed.value)
+    assert rows_loaded(stack, prefix) == 0
+    [(_, status, _, reason)] = outcomes(stack, prefix)
+    assert status == "FAILED" and "Insufficient privileges" in reason
+    retried = shipped_pipeline().load_file(ref, s3=s3, warehouse=Warehouse(staging()), settings=staging())
+    assert (retried.status, retried.rows_loaded) == ("LOADED", len(events))
+    assert rows_loaded(stack, prefix) == len(events)
+
+
 def test_a_copy_that_loads_less_than_its_part_fails_the_attempt(stack, as_function, tmp_path):
     """copy_shortfall on the gateway's own COPY results: a part loaded whole passes; a part loaded short, or one
     the COPY does not find, is named with what the COPY said (the attempt then raises PartNotLoaded and rolls back)."""
